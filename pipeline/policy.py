@@ -1,0 +1,23 @@
+"""What a recipe allows a proposed chunk to change, and which Python it must run on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Allowances:
+    """Changes a recipe permits beyond rewriting bodies; everything else must stay as it was."""
+
+    annotations: bool = False  # add or change type annotations (parameters and returns)
+    signatures: bool = False  # change parameter names, order, kinds or defaults
+    new_definitions: bool = False  # add new top-level (or class-level) helper definitions
+    imports: bool = False  # add imports
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The rules a verdict is decided under."""
+
+    allowances: Allowances = Allowances()
+    target_python: tuple[int, int] = (3, 11)

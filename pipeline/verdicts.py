@@ -1,0 +1,65 @@
+"""The outcome of checking one proposed chunk: accepted, unchanged, or rejected with a reason code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    ACCEPTED = "accepted"
+    UNCHANGED = "unchanged"
+    REJECTED = "rejected"
+    SKIPPED = "skipped"  # never sent: filtered by a selector, a budget stop, a fatal provider error
+    FAILED = "failed"  # the engine could not produce an answer (provider error after retries)
+
+
+class Reason(StrEnum):
+    """Every reason code a chunk or a file can end with; reports group by these."""
+
+    # reply extraction
+    NO_CODE = "no-code"
+    SEVERAL_BLOCKS = "several-blocks"
+    EMPTY = "empty"
+    THINK_ONLY = "think-only"
+    CUT_OFF = "cut-off"
+    # validation
+    SYNTAX = "syntax"
+    COMPILE = "compile"
+    DEFINITION_REMOVED = "definition-removed"
+    SIGNATURE_CHANGED = "signature-changed"
+    NEW_NAME = "new-name"
+    TRUNCATED = "truncated"
+    LAZY = "lazy"
+    TARGET_SYNTAX = "target-syntax"
+    RUNTIME_ANNOTATION = "runtime-annotation"
+    # safety gates
+    BREAKS_IMPORT = "breaks-import"
+    BREAKS_TESTS = "breaks-tests"
+    # run-level
+    NOT_SELECTED = "not-selected"
+    BUDGET = "budget"
+    PROVIDER_ERROR = "provider-error"
+    FATAL_STOP = "fatal-stop"
+    CODEMOD_ERROR = "codemod-error"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A decision with one human sentence naming the line or the definition when rejected."""
+
+    status: Status
+    reason: Reason | None = None
+    detail: str = ""
+
+    @classmethod
+    def accepted(cls) -> Verdict:
+        return cls(Status.ACCEPTED)
+
+    @classmethod
+    def unchanged(cls) -> Verdict:
+        return cls(Status.UNCHANGED)
+
+    @classmethod
+    def rejected(cls, reason: Reason, detail: str) -> Verdict:
+        return cls(Status.REJECTED, reason, detail)

@@ -1,0 +1,1 @@
+"""The built-in recipes, one Markdown file each, shipped inside the installed package."""
