@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 ChunkKind = Literal["function", "class", "method", "statements"]
+ScopeKind = Literal["class", "function", "async_function"]
 
 
 @dataclass(frozen=True)
@@ -37,15 +38,14 @@ class Chunk:
     indent: str = ""
     context: ChunkContext = field(default_factory=ChunkContext)
     oversized: bool = False
-    in_async: bool = False
-    enclosing_function: bool = False
+    enclosing: tuple[ScopeKind, ...] = ()  # outermost first; () for a top-level chunk
 
     @property
     def digest(self) -> str:
         """Content hash of the chunk text and its context; the cache and the ledger key on it."""
         h = hashlib.sha256()
-        for part in (self.text, self.context.imports, self.context.class_header,
-                     *self.context.sibling_signatures):
+        parts = (self.text, self.context.imports, self.context.class_header)
+        for part in (*parts, *self.context.sibling_signatures):
             h.update(part.encode("utf-8"))
             h.update(b"\0")
         return h.hexdigest()
