@@ -1,8 +1,9 @@
 """Split a MiniMax-style reply into its reasoning (`<think>` blocks) and its answer.
 
-MiniMax-M2.1 puts its reasoning inside `content`, wrapped in `<think>...</think>`, before the answer. Variants
-seen by other clients and handled here: several blocks, the opening tag missing (everything before an orphan
-`</think>` is reasoning), and the closing tag missing (an unterminated block: there is no answer).
+MiniMax-M2.1 puts its reasoning inside `content`, wrapped in `<think>...</think>`, before the
+answer. Variants seen by other clients and handled here: several blocks, the opening tag missing
+(everything before an orphan `</think>` is reasoning), and the closing tag missing (an unterminated
+block: there is no answer).
 """
 
 from __future__ import annotations
@@ -17,11 +18,16 @@ _TAG = re.compile(r"</?think>", re.IGNORECASE)
 
 @dataclass(frozen=True)
 class ThinkSplit:
-    """The reasoning text, the answer text, and whether a think block was left open (so no answer)."""
+    """The reasoning, the answer, and whether a think block was left open (no answer)."""
 
     reasoning: str
     answer: str
     unterminated: bool
+
+
+def _trim_answer(text: str) -> str:
+    """Drop blank lines around the answer, keeping the first line's indent (bare code needs it)."""
+    return re.sub(r"\A(?:[ \t]*\r?\n)+", "", text).rstrip()
 
 
 def split_think(content: str) -> ThinkSplit:
@@ -45,8 +51,8 @@ def split_think(content: str) -> ThinkSplit:
             reasoning.append(content[pos : match.start()])
             pos = match.end()
             depth_open = False
-        # A stray tag of the wrong kind (a second <think> inside a block, an orphan </think> later on) is
-        # left in place as text of the part it appears in.
+        # A stray tag of the wrong kind (a second <think> inside a block, an orphan </think> later
+        # on) is left in place as text of the part it appears in.
     rest = content[pos:]
     if depth_open:
         reasoning.append(rest)
@@ -54,6 +60,6 @@ def split_think(content: str) -> ThinkSplit:
         answer.append(rest)
     return ThinkSplit(
         reasoning="\n".join(part.strip() for part in reasoning if part.strip()),
-        answer="".join(answer).strip(),
+        answer=_trim_answer("".join(answer)),
         unterminated=depth_open,
     )
