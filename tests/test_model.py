@@ -1,4 +1,4 @@
-"""ChatClient against the loopback fake server: request bodies, parsing, costs, streaming, key hygiene."""
+"""ChatClient against the loopback fake server: bodies, parsing, costs, streaming, key hygiene."""
 
 from __future__ import annotations
 
@@ -314,7 +314,7 @@ def test_stream_cut_before_the_end_is_a_dropped_connection(fake_model: FakeModel
     assert isinstance(info.value.last, ConnectionDropped)
 
 
-# --- fine control through httpx.MockTransport ------------------------------------------------------
+# --- fine control through httpx.MockTransport ---------------------------------------------------
 
 
 def _mock_client(handler: Any, **settings: Any) -> ChatClient:
