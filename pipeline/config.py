@@ -1,0 +1,328 @@
+"""RunConfig: a run's settings from CLI flags > CODEMILL_* env > [tool.codemill] > defaults.
+
+Every setting has one name used by all three sources (`max_cost` is `--max-cost`,
+`CODEMILL_MAX_COST` and `max_cost`/`max-cost` in the target repository's pyproject.toml).
+A bad value raises ConfigError with one sentence naming the setting and where it came from.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+Engine = Literal["auto", "llm", "codemod"]
+CommitPer = Literal["file", "run"]
+ENV_PREFIX = "CODEMILL_"
+
+
+class ConfigError(Exception):
+    """A setting has a bad value; the message names the setting and its source."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a run needs to know, resolved and validated."""
+
+    repo: Path
+    recipe: str = "modernize"
+    engine: Engine = "auto"
+    model: str = "minimax/m2-1"
+    base_url: str = "https://api.aimlapi.com/v1"
+    api_key_env: str = "AIMLAPI_API_KEY"
+    concurrency: int = 16
+    rpm: int | None = None
+    tpm: int | None = None
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    max_bytes: int = 512_000
+    budget: int = 2_000  # chunk token budget
+    dry_run: bool = False
+    branch: str | None = None  # None: gitops names it after the recipe
+    base: str = "HEAD"
+    commit_per: CommitPer = "file"
+    push: str | None = None  # a remote name, or None for no push
+    force_branch: bool = False
+    report_dir: Path | None = None
+    max_cost: float | None = None  # USD
+    repair_turns: int = 1
+    no_cache: bool = False
+    refresh_cache: bool = False
+    cache_path: Path | None = None  # None: <XDG cache home>/codemill
+    target_python: tuple[int, int] = (3, 11)
+    test_cmd: str | None = None
+    import_check: bool = True
+    stream: bool = False
+    connect_timeout: float = 10.0
+    read_timeout: float = 600.0  # a long reasoning answer takes minutes
+
+
+# --- value parsers: raw value in, typed value out, or ValueError saying why ---
+
+
+def _int(minimum: int) -> Callable[[object], int]:
+    def parse(value: object) -> int:
+        if isinstance(value, bool):
+            raise ValueError("is not an integer")
+        if isinstance(value, str):
+            try:
+                value = int(value.strip().replace("_", ""))
+            except ValueError:
+                raise ValueError("is not an integer") from None
+        if not isinstance(value, int):
+            raise ValueError("is not an integer")
+        if value < minimum:
+            raise ValueError(f"must be at least {minimum}")
+        return value
+
+    return parse
+
+
+def _float(value: object) -> float:
+    if isinstance(value, bool):
+        raise ValueError("is not a number")
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise ValueError("is not a number") from None
+    if not isinstance(value, int | float) or value != value or value <= 0:
+        raise ValueError("must be a positive number")
+    return float(value)
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _bool(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ValueError("is not a boolean (use true/false, 1/0, yes/no, on/off)")
+
+
+def _str(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("must be a non-empty string")
+    return value.strip()
+
+
+def _choice(*choices: str) -> Callable[[object], str]:
+    def parse(value: object) -> str:
+        if value not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}")
+        return str(value)
+
+    return parse
+
+
+def _globs(value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [part for part in value.split(",")]
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ValueError("must be a list of glob patterns (comma-separated in the environment)")
+    return tuple(v.strip() for v in value if v.strip())
+
+
+def _path(value: object) -> Path:
+    if isinstance(value, Path):
+        return value
+    return Path(_str(value)).expanduser()
+
+
+def _python(value: object) -> tuple[int, int]:
+    # a float is refused: TOML's 3.10 is 3.1
+    if isinstance(value, str) and (match := re.fullmatch(r"(\d+)\.(\d+)", value.strip())):
+        version = (int(match.group(1)), int(match.group(2)))
+        if version >= (3, 0):
+            return version
+    raise ValueError('is not a Python version like "3.10" (a quoted string)')
+
+
+def _optional(parse: Callable[[object], Any]) -> Callable[[object], Any]:
+    """Accept `none`/empty as None (how a default is switched off from the environment)."""
+
+    def wrapped(value: object) -> Any:
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none")):
+            return None
+        return parse(value)
+
+    return wrapped
+
+
+_PARSERS: dict[str, Callable[[object], Any]] = {
+    "recipe": _str,
+    "engine": _choice("auto", "llm", "codemod"),
+    "model": _str,
+    "base_url": _str,
+    "api_key_env": _str,
+    "concurrency": _int(1),
+    "rpm": _optional(_int(1)),
+    "tpm": _optional(_int(1)),
+    "include": _globs,
+    "exclude": _globs,
+    "max_bytes": _int(1),
+    "budget": _int(64),
+    "dry_run": _bool,
+    "branch": _optional(_str),
+    "base": _str,
+    "commit_per": _choice("file", "run"),
+    "push": _optional(_str),
+    "force_branch": _bool,
+    "report_dir": _optional(_path),
+    "max_cost": _optional(_float),
+    "repair_turns": _int(0),
+    "no_cache": _bool,
+    "refresh_cache": _bool,
+    "cache_path": _optional(_path),
+    "target_python": _optional(_python),
+    "test_cmd": _optional(_str),
+    "import_check": _bool,
+    "stream": _bool,
+    "connect_timeout": _float,
+    "read_timeout": _float,
+}
+SETTINGS = frozenset(_PARSERS)
+
+
+# --- target Python from requires-python ---
+
+
+_CLAUSE = re.compile(r"^\s*(~=|===|==|!=|<=|>=|<|>)\s*v?(\d+(?:\.\d+)*)(\.\*)?\s*$")
+
+
+def _satisfies(version: tuple[int, ...], op: str, spec: tuple[int, ...], wildcard: bool) -> bool:
+    """Whether a release version meets one PEP 440 clause (release segments only)."""
+    if wildcard:
+        prefix = version[: len(spec)] == spec
+        return prefix if op == "==" else not prefix
+    width = max(len(version), len(spec))
+    v = version + (0,) * (width - len(version))
+    s = spec + (0,) * (width - len(spec))
+    if op == "~=":
+        return v >= s and version[: len(spec) - 1] == spec[:-1]
+    comparisons: dict[str, Callable[[], bool]] = {
+        "==": lambda: v == s,
+        "===": lambda: v == s,
+        "!=": lambda: v != s,
+        "<=": lambda: v <= s,
+        ">=": lambda: v >= s,
+        "<": lambda: v < s,
+        ">": lambda: v > s,
+    }
+    return comparisons[op]()
+
+
+def target_python_from_requires(spec: str) -> tuple[int, int] | None:
+    """The oldest 3.x minor line with a release allowed by `requires-python`; None without a bound.
+
+    ">=3.9" -> (3, 9); "~=3.8" -> (3, 8); ">=3.8,<4" -> (3, 8); ">3.9" -> (3, 9), since 3.9.1 is
+    allowed; ">=3.8,!=3.8.*" -> (3, 9). A spec with no lower bound at all gives None. A clause that
+    cannot be read raises ValueError.
+    """
+    clauses = []
+    for raw in spec.split(","):
+        if not raw.strip():
+            continue
+        match = _CLAUSE.match(raw)
+        if not match:
+            raise ValueError(f"cannot read the version clause {raw.strip()!r}")
+        op, number, star = match.groups()
+        if star and op not in ("==", "!="):
+            raise ValueError(f"a wildcard is only allowed with == or != in {raw.strip()!r}")
+        clauses.append((op, tuple(int(p) for p in number.split(".")), bool(star)))
+    if not any(op in ("~=", "==", "===", ">=", ">") for op, _, _ in clauses):
+        return None
+    for minor in range(0, 40):
+        for micro in range(0, 40):
+            if all(_satisfies((3, minor, micro), *clause) for clause in clauses):
+                return (3, minor)
+    return None
+
+
+# --- loading ---
+
+
+def _pyproject(repo_root: Path) -> tuple[dict[str, Any], str | None]:
+    """The [tool.codemill] table and `requires-python` of the target repository, if any."""
+    path = repo_root / "pyproject.toml"
+    if not path.is_file():
+        return {}, None
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
+        raise ConfigError(f"{path} cannot be read as TOML: {exc}") from None
+    table = data.get("tool", {}).get("codemill", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"[tool.codemill] in {path} is not a table")
+    requires = data.get("project", {}).get("requires-python")
+    if requires is not None and not isinstance(requires, str):
+        raise ConfigError(f"requires-python in {path} is not a string")
+    return table, requires
+
+
+def _convert(name: str, value: object, source: str) -> Any:
+    try:
+        return _PARSERS[name](value)
+    except ValueError as exc:
+        raise ConfigError(f"{source}={value!r} {exc}") from None
+
+
+def load_config(repo_root: Path, cli: Mapping[str, object], env: Mapping[str, str]) -> RunConfig:
+    """Resolve a run's settings: CLI flags > CODEMILL_* env > [tool.codemill] > defaults.
+
+    A CLI value of None means "not given". Unknown CLI keys or [tool.codemill] keys are errors;
+    CODEMILL_* variables that name no setting are ignored (other tools may share the prefix).
+    """
+    table, requires = _pyproject(repo_root)
+    pyproject = repo_root / "pyproject.toml"
+    values: dict[str, Any] = {}
+    unknown = sorted(k for k in table if k.replace("-", "_") not in SETTINGS)
+    if unknown:
+        raise ConfigError(
+            f"[tool.codemill] in {pyproject} has unknown setting(s): {', '.join(unknown)}"
+        )
+    for key, value in table.items():
+        name = key.replace("-", "_")
+        values[name] = _convert(name, value, f"[tool.codemill] {key} in {pyproject}")
+    for name in SETTINGS:
+        variable = ENV_PREFIX + name.upper()
+        if variable in env:
+            values[name] = _convert(name, env[variable], variable)
+    bad_cli = sorted(k for k in cli if k.replace("-", "_") not in SETTINGS)
+    if bad_cli:
+        raise ConfigError(f"unknown option(s): {', '.join('--' + k for k in bad_cli)}")
+    for key, value in cli.items():
+        if value is not None:
+            name = key.replace("-", "_")
+            values[name] = _convert(name, value, f"--{name.replace('_', '-')}")
+    if values.get("target_python") is None:
+        values["target_python"] = _default_target(requires, pyproject)
+    if values.get("no_cache") and values.get("refresh_cache"):
+        raise ConfigError("no_cache and refresh_cache cannot both be set")
+    if values.get("cache_path") is None:
+        values["cache_path"] = _cache_home(env) / "codemill"
+    return RunConfig(repo=repo_root, **values)
+
+
+def _default_target(requires: str | None, pyproject: Path) -> tuple[int, int]:
+    """Lowest Python the target allows, else the running interpreter's version."""
+    if requires is not None:
+        try:
+            lowest = target_python_from_requires(requires)
+        except ValueError as exc:
+            raise ConfigError(f"requires-python={requires!r} in {pyproject}: {exc}") from None
+        if lowest is not None:
+            return lowest
+    return (sys.version_info.major, sys.version_info.minor)
+
+
+def _cache_home(env: Mapping[str, str]) -> Path:
+    xdg = env.get("XDG_CACHE_HOME", "").strip()
+    return Path(xdg) if xdg else Path.home() / ".cache"

@@ -1,0 +1,187 @@
+"""RunConfig: precedence over real pyproject files and env mappings, conversion, clear errors."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import (
+    SETTINGS,
+    ConfigError,
+    RunConfig,
+    load_config,
+    target_python_from_requires,
+)
+
+
+def write_pyproject(root: Path, body: str) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "pyproject.toml").write_text(body, encoding="utf-8")
+    return root
+
+
+def test_every_runconfig_field_is_a_setting() -> None:
+    assert {f.name for f in fields(RunConfig)} - {"repo"} == SETTINGS
+
+
+def test_defaults_without_pyproject(tmp_path: Path) -> None:
+    config = load_config(tmp_path, {}, {"XDG_CACHE_HOME": str(tmp_path / "cache")})
+    assert config.repo == tmp_path
+    assert config.recipe == "modernize"
+    assert config.engine == "auto"
+    assert config.concurrency == 16
+    assert config.base == "HEAD"
+    assert config.commit_per == "file"
+    assert config.repair_turns == 1
+    assert config.push is None and config.max_cost is None
+    assert config.target_python == sys.version_info[:2]
+    assert config.cache_path == tmp_path / "cache" / "codemill"
+
+
+def test_precedence_cli_over_env_over_pyproject_over_defaults(tmp_path: Path) -> None:
+    write_pyproject(
+        tmp_path,
+        """
+[project]
+requires-python = ">=3.9"
+
+[tool.codemill]
+recipe = "type-hints"
+concurrency = 4
+rpm = 60
+exclude = ["tests/*", "docs/*"]
+max-cost = 2.5
+dry_run = true
+""",
+    )
+    env = {"CODEMILL_CONCURRENCY": "8", "CODEMILL_RPM": "120", "CODEMILL_DRY_RUN": "0"}
+    cli: dict[str, object] = {"concurrency": 2, "rpm": None, "recipe": None}
+    config = load_config(tmp_path, cli, env)
+    assert config.concurrency == 2  # CLI wins over env and pyproject
+    assert config.rpm == 120  # env wins over pyproject; a CLI None means "not given"
+    assert config.dry_run is False  # env "0" overrides pyproject true
+    assert config.recipe == "type-hints"  # pyproject wins over the default
+    assert config.exclude == ("tests/*", "docs/*")
+    assert config.max_cost == 2.5  # dashed key accepted
+    assert config.target_python == (3, 9)  # from requires-python
+    assert config.tpm is None  # default
+
+
+def test_env_lists_and_paths_and_python(tmp_path: Path) -> None:
+    env = {
+        "CODEMILL_INCLUDE": "src/*.py, lib/**",
+        "CODEMILL_TARGET_PYTHON": "3.12",
+        "CODEMILL_REPORT_DIR": str(tmp_path / "out"),
+        "CODEMILL_PUSH": "origin",
+        "CODEMILL_UNRELATED": "ignored",
+    }
+    config = load_config(tmp_path, {}, env)
+    assert config.include == ("src/*.py", "lib/**")
+    assert config.target_python == (3, 12)
+    assert config.report_dir == tmp_path / "out"
+    assert config.push == "origin"
+
+
+def test_explicit_target_python_beats_requires_python(tmp_path: Path) -> None:
+    write_pyproject(tmp_path, '[project]\nrequires-python = ">=3.8"\n')
+    assert load_config(tmp_path, {"target_python": "3.11"}, {}).target_python == (3, 11)
+    assert load_config(tmp_path, {}, {}).target_python == (3, 8)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"CODEMILL_CONCURRENCY": "abc"}, "CODEMILL_CONCURRENCY='abc' is not an integer"),
+        ({"CODEMILL_CONCURRENCY": "0"}, "CODEMILL_CONCURRENCY='0' must be at least 1"),
+        ({"CODEMILL_ENGINE": "gpt"}, "CODEMILL_ENGINE='gpt' must be one of auto, llm, codemod"),
+        ({"CODEMILL_DRY_RUN": "maybe"}, "CODEMILL_DRY_RUN='maybe' is not a boolean"),
+        ({"CODEMILL_MAX_COST": "-1"}, "CODEMILL_MAX_COST='-1' must be a positive number"),
+        ({"CODEMILL_TARGET_PYTHON": "three"}, "CODEMILL_TARGET_PYTHON='three' is not a Python"),
+    ],
+)
+def test_bad_env_values_name_the_variable(
+    tmp_path: Path, env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path, {}, env)
+    assert str(info.value).startswith(message)
+
+
+def test_bad_cli_value_names_the_flag(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"^--commit-per='branch' must be one of file, run$"):
+        load_config(tmp_path, {"commit_per": "branch"}, {})
+    with pytest.raises(ConfigError, match=r"unknown option\(s\): --colour"):
+        load_config(tmp_path, {"colour": "red"}, {})
+
+
+def test_bad_pyproject_value_names_table_and_file(tmp_path: Path) -> None:
+    write_pyproject(tmp_path, "[tool.codemill]\nbudget = 'big'\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path, {}, {})
+    assert "[tool.codemill] budget in" in str(info.value)
+    assert "pyproject.toml='big' is not an integer" in str(info.value)
+
+
+def test_float_python_version_in_toml_is_refused(tmp_path: Path) -> None:
+    write_pyproject(tmp_path, "[tool.codemill]\ntarget_python = 3.10\n")
+    with pytest.raises(ConfigError, match="quoted string"):
+        load_config(tmp_path, {}, {})
+
+
+def test_unknown_pyproject_keys_are_named(tmp_path: Path) -> None:
+    write_pyproject(tmp_path, "[tool.codemill]\nrecipe = 'simplify'\nconcurency = 3\nmodle = 'x'\n")
+    with pytest.raises(ConfigError, match=r"unknown setting\(s\): concurency, modle"):
+        load_config(tmp_path, {}, {})
+
+
+def test_malformed_toml_is_a_config_error(tmp_path: Path) -> None:
+    write_pyproject(tmp_path, "[tool.codemill\nrecipe = 1\n")
+    with pytest.raises(ConfigError, match="cannot be read as TOML"):
+        load_config(tmp_path, {}, {})
+
+
+def test_bad_requires_python_is_named(tmp_path: Path) -> None:
+    write_pyproject(tmp_path, '[project]\nrequires-python = ">= three"\n')
+    with pytest.raises(ConfigError, match="requires-python='>= three'"):
+        load_config(tmp_path, {}, {})
+
+
+def test_conflicting_cache_flags(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no_cache and refresh_cache"):
+        load_config(tmp_path, {"no_cache": True}, {"CODEMILL_REFRESH_CACHE": "yes"})
+
+
+def test_none_in_env_switches_an_optional_setting_off(tmp_path: Path) -> None:
+    write_pyproject(tmp_path, "[tool.codemill]\npush = 'origin'\nmax_cost = 3\n")
+    config = load_config(tmp_path, {}, {"CODEMILL_PUSH": "none", "CODEMILL_MAX_COST": ""})
+    assert config.push is None
+    assert config.max_cost is None
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        (">=3.9", (3, 9)),
+        ("~=3.8", (3, 8)),
+        ("~=3.8.1", (3, 8)),
+        (">=3.8,<4", (3, 8)),
+        (">3.9", (3, 9)),  # 3.9.1 > 3.9 is allowed
+        (">3.9.40", (3, 10)),
+        (">=3.8, !=3.8.*", (3, 9)),
+        ("==3.11.*", (3, 11)),
+        ("<4", None),
+        ("", None),
+        (">=3.12,<3.10", None),
+    ],
+)
+def test_target_python_from_requires(spec: str, expected: tuple[int, int] | None) -> None:
+    assert target_python_from_requires(spec) == expected
+
+
+@pytest.mark.parametrize("spec", [">= three", "=>3.8", ">=3.*"])
+def test_unreadable_requires_raise(spec: str) -> None:
+    with pytest.raises(ValueError):
+        target_python_from_requires(spec)
