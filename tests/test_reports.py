@@ -1,0 +1,284 @@
+"""Reports: the patch applies with real git (CRLF, no final newline, BOM, odd paths), the summary
+counts, the JUnit XML parses with one case per file, and the report dir is atomic and ignored."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from pipeline.gitops import apply_check, open_repository
+from pipeline.ledger import Ledger, LedgerRow, RunMeta
+from pipeline.reports import (
+    ReportError,
+    default_report_dir,
+    diffstat,
+    junit_xml,
+    summary_markdown,
+    unified_patch,
+    write_report_dir,
+)
+from pipeline.verdicts import Reason, Status
+
+
+def git(cwd: Path, *args: str, stdin: bytes | None = None) -> bytes:
+    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
+    done = subprocess.run(
+        ["git", *args], cwd=cwd, input=stdin, capture_output=True, check=True, env=env
+    )
+    return done.stdout
+
+
+def repo_with(root: Path, files: dict[str, bytes]) -> Path:
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    git(root, "config", "user.name", "T")
+    git(root, "config", "user.email", "t@example.org")
+    git(root, "config", "core.autocrlf", "false")
+    for path, data in files.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_bytes(data)
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "base")
+    return root
+
+
+def applied(root: Path, patch: str) -> None:
+    """Apply the patch to the index and working tree with git itself (fails loudly if rejected)."""
+    git(root, "apply", "--index", "-", stdin=patch.encode("utf-8", "surrogateescape"))
+
+
+CASES: dict[str, tuple[bytes, bytes]] = {
+    "crlf.py": (b"a = 1\r\nb = 2\r\nc = 3\r\n", b"a = 1\r\nb = 20\r\nc = 3\r\n"),
+    "no_eol_before.py": (b"x = 1\ny = 2", b"x = 1\ny = 2\n"),
+    "no_eol_after.py": (b"x = 1\ny = 2\n", b"x = 1\ny = 3"),
+    "no_eol_both.py": (b"p = 1\nq = 2", b"p = 10\nq = 2"),
+    "bom.py": ("\ufeffs = 'é'\nt = 1\n".encode(), "\ufeffs = 'è'\nt = 1\n".encode()),
+    "dir with space/ü.py": (b"v = 1\n", b"v = 2\n"),
+    "lone_cr.py": (b"s = 'a\rb'\nz = 1\n", b"s = 'a\rc'\nz = 1\n"),
+    "same.py": (b"unchanged = True\n", b"unchanged = True\n"),
+    "emptied.py": (b"gone = 1\n", b""),
+}
+
+
+def test_patch_applies_with_git_and_reproduces_every_byte(tmp_path: Path) -> None:
+    root = repo_with(tmp_path / "r", {p: before for p, (before, _) in CASES.items()})
+    patch = unified_patch(CASES)
+    assert apply_check(open_repository(root), "main", patch) is None
+    applied(root, patch)
+    for path, (_, after) in CASES.items():
+        assert (root / path).read_bytes() == after, path
+    assert "same.py" not in patch
+    assert patch.count("\\ No newline at end of file") == 3  # once per side lacking it
+    assert '"a/dir with space/\\303\\274.py"' in patch
+    assert "\r\n" in patch  # CRLF lines kept as they are
+
+
+def test_patch_order_is_deterministic() -> None:
+    one = unified_patch(dict(CASES))
+    two = unified_patch(dict(reversed(list(CASES.items()))))
+    assert one == two
+    headers = [ln for ln in one.splitlines() if ln.startswith("diff --git")]
+    assert headers == sorted(headers, key=lambda h: h.replace('"', ""))
+
+
+def test_random_edits_round_trip_through_git_apply(tmp_path: Path) -> None:
+    rnd = random.Random(7)
+    pieces = [b"x = 1", b"", b"def f():", b"    return 2", b"# c", b"y = [\r", b"]"]
+    files: dict[str, tuple[bytes, bytes]] = {}
+    for n in range(25):
+        lines = [rnd.choice(pieces) for _ in range(rnd.randint(0, 40))]
+        eol = rnd.choice([b"\n", b"\r\n"])
+        before = eol.join(lines) + rnd.choice([b"", eol])
+        edited = [ln for ln in lines if rnd.random() > 0.15]
+        for _ in range(rnd.randint(0, 4)):
+            edited.insert(rnd.randint(0, len(edited)), rnd.choice(pieces) + b" # new")
+        after = eol.join(edited) + rnd.choice([b"", eol])
+        files[f"f{n}.py"] = (before, after)
+    root = repo_with(tmp_path / "r", {p: b for p, (b, _) in files.items()})
+    applied(root, unified_patch(files, context=1))
+    for path, (_, after) in files.items():
+        assert (root / path).read_bytes() == after, path
+
+
+def test_patch_is_empty_when_nothing_changed() -> None:
+    assert unified_patch({}) == ""
+    assert unified_patch({"a.py": (b"x\n", b"x\n")}) == ""
+
+
+def test_diffstat_counts_added_and_removed_lines() -> None:
+    assert diffstat(b"a\nb\nc\n", b"a\nB\nc\nd\n") == (2, 1)
+
+
+def _ledger() -> Ledger:
+    ledger = Ledger(RunMeta("run-9", "pep585", "llm", "MiniMax-M2.1", "f00d"))
+    common = {"prompt_tokens": 100, "completion_tokens": 40, "cost_usd": 0.002}
+    ledger.append(
+        LedgerRow(
+            "run-9",
+            "a.py",
+            "f",
+            "function",
+            1,
+            4,
+            "d",
+            Status.ACCEPTED,
+            gates={"import": "passed", "tests": "passed"},
+            cache_hit=True,
+            latency_s=0.5,
+            **common,  # type: ignore[arg-type]
+        )
+    )
+    ledger.append(
+        LedgerRow(
+            "run-9",
+            "a.py",
+            "C.m",
+            "method",
+            6,
+            9,
+            "d",
+            Status.REJECTED,
+            Reason.LAZY,
+            "body elided with `...` | kept original",
+            reasoning_tokens=12,
+            **common,  # type: ignore[arg-type]
+        )
+    )
+    ledger.append(
+        LedgerRow(
+            "run-9",
+            "b.py",
+            "g",
+            "function",
+            1,
+            2,
+            "d",
+            Status.REJECTED,
+            Reason.SYNTAX,
+            "syntax error at line 2 \x00 ]]> <tag>",
+            gates={"tests": "breaks-tests: tests/x::t"},
+        )
+    )
+    ledger.append(
+        LedgerRow(
+            "run-9",
+            "c.py",
+            "h",
+            "function",
+            1,
+            2,
+            "d",
+            Status.FAILED,
+            Reason.PROVIDER_ERROR,
+            "HTTP 503 after 3 attempts",
+        )
+    )
+    ledger.append(LedgerRow("run-9", "d.py", "k", "function", 1, 2, "d", Status.UNCHANGED))
+    ledger.append(LedgerRow.for_skipped_file("run-9", "gen.py", "generated", "generated file"))
+    ledger.finish("max-cost reached")
+    return ledger
+
+
+def test_summary_has_counts_usage_stop_reason_and_per_file_tables() -> None:
+    text = summary_markdown(_ledger(), {"a.py": (b"x\n", b"y\nz\n")})
+    assert "# codemill run `run-9`" in text
+    assert "model: MiniMax-M2.1" in text and "engine: llm" in text
+    assert "**Stopped early:** max-cost reached" in text
+    assert "| accepted | 1 |" in text and "| rejected | 2 |" in text
+    assert "| failed | 1 |" in text and "| skipped | 1 |" in text and "| unchanged | 1 |" in text
+    assert "| lazy | 1 |" in text and "| syntax | 1 |" in text and "| generated | 1 |" in text
+    assert "| 200 | 80 | 12 | 0 | 0.0040 | 1/6 |" in text
+    assert "### `a.py` (+2 -1)" in text
+    assert "| `C.m` | 6-9 | rejected | lazy | body elided with `...` \\| kept original |  |" in text
+    assert "import: passed; tests: passed" in text
+    assert "tests: breaks-tests: tests/x::t" in text
+    assert "| (file) |  | skipped | generated | generated file |  |" in text
+
+
+def test_summary_of_an_interrupted_run_says_so() -> None:
+    ledger = Ledger(RunMeta("run-1", "r", "codemod", None, None))
+    assert "did not finish" in summary_markdown(ledger)
+    assert "Stopped early" not in summary_markdown(ledger)
+
+
+def test_junit_has_one_case_per_file_with_failures_errors_and_skips() -> None:
+    root = ET.fromstring(junit_xml(_ledger()))
+    (suite,) = root.findall("testsuite")
+    cases = {c.get("name", ""): c for c in suite.findall("testcase")}
+    assert sorted(cases) == ["a.py", "b.py", "c.py", "d.py", "gen.py"]
+    assert (
+        suite.get("tests"),
+        suite.get("failures"),
+        suite.get("errors"),
+        suite.get("skipped"),
+    ) == (
+        "5",
+        "2",
+        "1",
+        "1",
+    )
+    a_fail = cases["a.py"].find("failure")
+    assert a_fail is not None and a_fail.get("message") == "lazy"
+    assert "C.m (lines 6-9): lazy: body elided" in (a_fail.text or "")
+    b_fail = cases["b.py"].find("failure")
+    assert b_fail is not None and b_fail.get("message") == "syntax"
+    assert "]]> <tag>" in (b_fail.text or "") and "\x00" not in (b_fail.text or "")
+    c_err = cases["c.py"].find("error")
+    assert c_err is not None and c_err.get("message") == "provider-error"
+    skipped = cases["gen.py"].find("skipped")
+    assert skipped is not None and skipped.get("message") == "generated"
+    assert list(cases["d.py"]) == []
+    assert cases["a.py"].get("time") == "0.500"
+    props = {p.get("name"): p.get("value") for p in suite.iter("property")}
+    assert props == {"run_id": "run-9", "engine": "llm", "model": "MiniMax-M2.1"}
+
+
+def test_write_report_dir_writes_every_report_whole(tmp_path: Path) -> None:
+    ledger = _ledger()
+    changes = {"a.py": (b"x = 1\r\n", b"x = 2\r\n")}
+    out = tmp_path / "reports" / "run-9"
+    paths = write_report_dir(out, ledger, changes)
+    assert paths.patch.read_bytes().count(b"\r\n") == 2
+    assert paths.summary.read_text().startswith("# codemill run `run-9`")
+    assert Ledger.read(paths.ledger).rows == ledger.rows
+    ET.parse(paths.junit)
+    write_report_dir(out, ledger, {})  # rewriting replaces, leaves no temp files behind
+    assert paths.patch.read_bytes() == b""
+    assert sorted(p.name for p in out.iterdir()) == [
+        "changes.patch",
+        "junit.xml",
+        "ledger.jsonl",
+        "summary.md",
+    ]
+
+
+def test_write_report_dir_refuses_a_path_under_a_file(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ReportError, match="cannot create report directory"):
+        write_report_dir(tmp_path / "file" / "sub", _ledger(), {})
+
+
+def test_default_report_dir_is_ignored_by_git_and_touches_nothing_tracked(tmp_path: Path) -> None:
+    root = repo_with(tmp_path / "r", {"a.py": b"x = 1\n"})
+    status_before = git(root, "status", "--porcelain", "--untracked-files=all")
+    where = default_report_dir(root, "20250101-000000-ab12")
+    assert where == root / ".codemill" / "runs" / "20250101-000000-ab12" and where.is_dir()
+    write_report_dir(where, _ledger(), {"a.py": (b"x = 1\n", b"x = 2\n")})
+    assert git(root, "status", "--porcelain", "--untracked-files=all") == status_before
+    assert git(root, "check-ignore", ".codemill/runs/20250101-000000-ab12/summary.md")
+    assert (root / "a.py").read_bytes() == b"x = 1\n"
+    (root / ".codemill" / ".gitignore").write_text("*\n# mine\n")
+    default_report_dir(root, "second")
+    assert (root / ".codemill" / ".gitignore").read_text() == "*\n# mine\n"
+
+
+@pytest.mark.parametrize("run_id", ["", "..", "../x", "a/b", ".hidden", "a b"])
+def test_default_report_dir_refuses_unsafe_run_ids(tmp_path: Path, run_id: str) -> None:
+    with pytest.raises(ReportError, match="not a safe directory name"):
+        default_report_dir(tmp_path, run_id)
+    assert not (tmp_path / ".codemill").exists()
