@@ -304,32 +304,25 @@ def _commit_in_worktree(
         _run(wt, "read-tree", base_sha, env=env, error=CommitError)
         paths = sorted(changes)
         groups = [[p] for p in paths] if commit_per == "file" else [paths]
-        commits: list[str] = []
         for group in groups:
             for path in group:
                 _write(tree / path, changes[path], modes[path])
             _run(wt, "add", "--", *group, env=env, error=CommitError)
-            status, _, _ = wt.execute(
-                ["git", "diff", "--cached", "--quiet"],
-                with_extended_output=True,
-                with_exceptions=False,
-            )
-            if status == 0:
+            staged = _run(wt, "diff", "--cached", "--name-only", "-z", env=env, error=CommitError)
+            changed = [p for p in staged.split("\0") if p]
+            if not changed:
                 continue  # the new bytes equal the base: nothing to commit for this group
             if commit_per == "file":
                 message = _message(f"refactor({recipe}): {group[0]}", "", recipe, model, run_id)
             else:
-                changed = _run(
-                    wt, "diff", "--cached", "--name-only", env=env, error=CommitError
-                ).splitlines()
                 noun = "file" if len(changed) == 1 else "files"
                 body = "".join(f"- {p}\n" for p in changed) + "\n"
                 message = _message(
                     f"refactor({recipe}): {len(changed)} {noun}", body, recipe, model, run_id
                 )
             _run(wt, "commit", "--no-verify", "--quiet", "-m", message, env=env, error=CommitError)
-            commits.append(_run(wt, "rev-parse", "HEAD", env=env, error=CommitError).strip())
-        return commits
+        listing = _run(wt, "rev-list", "--reverse", f"{base_sha}..HEAD", error=CommitError)
+        return listing.split()
     finally:
         if added:
             repo.git.execute(

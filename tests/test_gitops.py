@@ -350,3 +350,13 @@ def test_apply_check_accepts_good_and_explains_bad_patches(repo_dir: Path) -> No
     assert snapshot(repo_dir) == before
     with pytest.raises(UnknownBaseError):
         apply_check(repo, "nope", good)
+
+
+def test_non_ascii_paths_are_named_plainly_in_messages(repo_dir: Path) -> None:
+    (repo_dir / "ü.py").write_bytes(b"v = 1\n")
+    git(repo_dir, "add", "ü.py")
+    git(repo_dir, "commit", "-q", "-m", "add")
+    for per, branch in (("run", "codemill/r/run"), ("file", "codemill/r/file")):
+        result = commit(repo_dir, changes={"ü.py": b"v = 2\n"}, commit_per=per, branch=branch)
+        message = git(repo_dir, "log", "-1", "--format=%B", result.commits[-1])
+        assert "ü.py" in message and "\\303" not in message
