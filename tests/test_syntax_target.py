@@ -1,0 +1,149 @@
+"""Target-Python checks: each feature's version, cross-checked against the running interpreter."""
+
+from __future__ import annotations
+
+import sys
+
+import libcst as cst
+import pytest
+from libcst.metadata import MetadataWrapper, PositionProvider
+
+from pipeline.syntax_target import (
+    Feature,
+    RuntimeUnion,
+    find_runtime_union,
+    first_unsupported,
+    newest_needed,
+    syntax_features,
+)
+
+
+def features(source: str) -> list[Feature]:
+    module = cst.parse_module(source)
+    return syntax_features(
+        module, MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    )
+
+
+def union(
+    source: str, target: tuple[int, int], *, future: bool = False, enclosing: tuple[str, ...] = ()
+) -> RuntimeUnion | None:
+    module = cst.parse_module(source)
+    positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    return find_runtime_union(
+        module, positions, target=target, future_annotations=future, enclosing=enclosing
+    )
+
+
+# (source that compiles on any Python having the feature, version it needs, word in the description)
+FEATURES: list[tuple[str, tuple[int, int], str]] = [
+    ('f"{x["a"]}"\n', (3, 12), "quote"),
+    ("f'{f'{x}'}'\n", (3, 12), "quote"),
+    ('f"""{f"""{x}"""}"""\n', (3, 12), "quote"),
+    ("f'{'\\n'.join(x)}'\n", (3, 12), "backslash"),
+    ("f'{x # comment\n}'\n", (3, 12), "comment"),
+    ("f'{x\n}'\n", (3, 12), "line break"),
+    ("match x:\n    case 1:\n        pass\n", (3, 10), "match"),
+    ("try:\n    pass\nexcept* ValueError:\n    pass\n", (3, 11), "except*"),
+    ("type Pair = tuple[int, int]\n", (3, 12), "type statement"),
+    ("def first[T](xs: list[T]) -> T:\n    return xs[0]\n", (3, 12), "type parameters"),
+    ("class Box[T]:\n    pass\n", (3, 12), "type parameters"),
+    ("def f[T = int]():\n    pass\n", (3, 13), "default"),
+    ("with (open(a) as f, open(b) as g):\n    pass\n", (3, 9), "parenthesized context managers"),
+    ("if (n := 10) > 5:\n    pass\n", (3, 8), ":="),
+    ("def f(a, /, b):\n    pass\n", (3, 8), "positional-only"),
+    ("def f(*args: *Ts):\n    pass\n", (3, 11), "*Ts"),
+    ("x = a[*b]\n", (3, 11), "subscript"),
+    ("x = a[y := 1]\n", (3, 10), "subscript"),
+    ("try:\n    pass\nexcept ValueError, TypeError:\n    pass\n", (3, 14), "PEP 758"),
+    ("x = t'{y}'\n", (3, 14), "template"),
+    ("@buttons[0].clicked.connect\ndef f():\n    pass\n", (3, 9), "PEP 614"),
+    ("def f():\n    return 1, *rest\n", (3, 8), "return"),
+    ("def f():\n    yield 1, *rest\n", (3, 8), "yield"),
+    ("for x in *a, *b:\n    pass\n", (3, 9), "for"),
+    ("print(f'{x=}')\n", (3, 8), "="),
+]
+
+# Valid on every Python 3 codemill could target: no feature above 3.0 may be reported.
+OLD_SYNTAX = [
+    "with (a, b):\n    pass\n",  # a tuple as the context manager: old syntax
+    "try:\n    pass\nexcept (ValueError, TypeError) as e:\n    pass\n",
+    "f'{x!r:#x}'\n",
+    "f'{x:\\n}'\n",  # a backslash in the format spec was always allowed
+    "f'{\"#\"}'\n",  # a '#' inside a string literal is no comment
+    'f"""{x["a"]}"""\n',  # another quote kind inside a triple-quoted f-string
+    "f'{ {1: 2}[1] }'\n",
+    "@decorator.attr(arg)\ndef f():\n    pass\n",
+    "def f():\n    return (1, *rest)\n",
+    "x = a | b\n",
+]
+
+
+@pytest.mark.parametrize(("source", "needs", "word"), FEATURES, ids=[f[0][:30] for f in FEATURES])
+def test_feature_versions(source: str, needs: tuple[int, int], word: str) -> None:
+    found = features(source)
+    assert newest_needed(found) == needs
+    assert any(word in f.what and f.needs == needs for f in found), found
+
+
+@pytest.mark.parametrize("source", OLD_SYNTAX)
+def test_old_syntax_needs_nothing_new(source: str) -> None:
+    assert features(source) == []
+
+
+@pytest.mark.parametrize("source", [f[0] for f in FEATURES] + OLD_SYNTAX)
+def test_agrees_with_the_running_interpreter(source: str) -> None:
+    """The detector and this interpreter's own compile() must agree on what it can run."""
+    supported = newest_needed(features(source)) <= sys.version_info[:2]
+    try:
+        compile(source, "<test>", "exec", dont_inherit=True)
+        compiles = True
+    except SyntaxError:
+        compiles = False
+    assert compiles == supported
+
+
+def test_first_unsupported_picks_the_earliest_line() -> None:
+    found = features("x = (y := 1)\nmatch x:\n    case 1:\n        pass\ntype T = int\n")
+    assert first_unsupported(found, (3, 9)) == Feature(2, (3, 10), "a match statement")
+    assert first_unsupported(found, (3, 7)) == Feature(1, (3, 8), "an assignment expression (:=)")
+    assert first_unsupported(found, (3, 12)) is None
+
+
+def test_feature_line_numbers() -> None:
+    found = features('a = 1\n\nname = f"{user["name"]}"\n')
+    assert [f.line for f in found] == [3]
+
+
+# (source, target, future import, enclosing, expected line or None)
+UNIONS: list[tuple[str, tuple[int, int], bool, tuple[str, ...], int | None]] = [
+    ('x = cast("Fwd" | None, y)\n', (3, 12), True, (), 1),  # runtime: future import does not help
+    ('def f(a: "Fwd" | None): pass\n', (3, 12), True, (), None),  # pure annotation, deferred
+    ('def f(a: "Fwd" | None): pass\n', (3, 12), False, (), 1),  # evaluated at def time
+    ('def f(a: "Fwd" | None): pass\n', (3, 14), False, (), None),  # 3.14 defers annotations
+    ('def f() -> int | "Fwd": pass\n', (3, 11), False, (), 1),
+    ("def f(a: int | None): pass\n", (3, 9), False, (), 1),
+    ("def f(a: int | None): pass\n", (3, 9), True, (), None),
+    ("def f(a: int | None): pass\n", (3, 10), False, (), None),
+    ("def f(a=int | None): pass\n", (3, 9), True, (), 1),  # a default is runtime
+    ("Alias: TypeAlias = int | None\n", (3, 9), True, (), 1),  # the value is runtime
+    ("class C(Base | Mixin): pass\n", (3, 9), True, (), 1),  # a base class is runtime
+    ("ok = isinstance(x, int | str)\n", (3, 9), True, (), 1),
+    ("ok = isinstance(x, int | str)\n", (3, 10), False, (), None),
+    ("class C:\n    attr: int | None = None\n", (3, 9), False, (), 2),  # class annotations run
+    ("def f():\n    local: int | None = None\n", (3, 9), False, (), None),  # locals never do
+    ("local: int | None = None\n", (3, 9), False, ("function",), None),  # statements in a body
+    ("local: int | None = None\n", (3, 9), False, (), 1),  # module level runs
+    ("mask = READ | WRITE | flags\n", (3, 9), False, (), None),  # bitwise or on values
+    ("x = a | b\n", (3, 9), False, (), None),
+    ("x = Optional[int] | List[str]\n", (3, 9), False, (), 1),
+    ("\nx = 1\ny = cast(str | None, z)\n", (3, 9), False, (), 3),
+]
+
+
+@pytest.mark.parametrize(("source", "target", "future", "enclosing", "line"), UNIONS)
+def test_runtime_unions(
+    source: str, target: tuple[int, int], future: bool, enclosing: tuple[str, ...], line: int | None
+) -> None:
+    found = union(source, target, future=future, enclosing=enclosing)
+    assert (found.line if found else None) == line
