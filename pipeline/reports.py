@@ -7,6 +7,8 @@ trip when written back with the same error handler (write_report_dir does).
 from __future__ import annotations
 
 import difflib
+import hashlib
+import os
 import re
 import xml.etree.ElementTree as ET
 from collections import Counter
@@ -21,6 +23,7 @@ Changes = Mapping[str, tuple[bytes, bytes]]  # repo-relative path -> (bytes befo
 _NO_EOL = b"\\ No newline at end of file\n"
 _C_ESCAPES = {7: "a", 8: "b", 9: "t", 10: "n", 11: "v", 12: "f", 13: "r", 34: '"', 92: "\\"}
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
 _XML_BAD = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
@@ -267,14 +270,41 @@ def write_report_dir(report_dir: Path, ledger: Ledger, changes: Changes) -> Repo
     return paths
 
 
-def default_report_dir(repo_root: Path, run_id: str) -> Path:
-    """<repo>/.codemill/runs/<run_id>/, under a `.codemill/.gitignore` of `*`: git never sees it."""
+def state_dir(env: Mapping[str, str] = os.environ) -> Path:
+    """Per-user state: $CODEMILL_STATE_DIR, $XDG_STATE_HOME/codemill or ~/.local/state/codemill."""
+    explicit = env.get("CODEMILL_STATE_DIR", "")
+    if explicit:
+        if not Path(explicit).is_absolute():
+            raise ReportError(f"CODEMILL_STATE_DIR must be an absolute path, not {explicit!r}")
+        return Path(explicit)
+    xdg = env.get("XDG_STATE_HOME", "")
+    if xdg and Path(xdg).is_absolute():  # the XDG spec says to ignore a relative value
+        return Path(xdg) / "codemill"
+    home = env.get("HOME", "")
+    if not home or not Path(home).is_absolute():
+        raise ReportError("cannot find a state directory: set CODEMILL_STATE_DIR or HOME")
+    return Path(home) / ".local" / "state" / "codemill"
+
+
+def repo_key(repo_root: Path) -> str:
+    """<repo-name>-<8 hex of sha256(absolute repo path)>: one state subdirectory per checkout."""
+    root = repo_root.resolve()
+    name = _UNSAFE_NAME.sub("_", root.name).lstrip(".") or "repo"
+    return f"{name}-{hashlib.sha256(os.fsencode(root)).hexdigest()[:8]}"
+
+
+def default_report_dir(repo_root: Path, run_id: str, env: Mapping[str, str] = os.environ) -> Path:
+    """<state_dir>/runs/<repo_key>/<run_id>/, created; never inside the repository's tree."""
     if not _RUN_ID.fullmatch(run_id):
         raise ReportError(f"run id {run_id!r} is not a safe directory name (letters, digits, ._-)")
-    home = repo_root / ".codemill"
-    directory = home / "runs" / run_id
-    directory.mkdir(parents=True, exist_ok=True)
-    ignore = home / ".gitignore"
-    if not ignore.exists():
-        write_atomic(ignore, b"# codemill run reports: never committed\n*\n")
+    directory = state_dir(env) / "runs" / repo_key(repo_root) / run_id
+    if directory.resolve().is_relative_to(repo_root.resolve()):
+        raise ReportError(
+            f"report directory {directory} is inside the repository {repo_root}; "
+            "set CODEMILL_STATE_DIR to a path outside it"
+        )
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ReportError(f"cannot create report directory {directory}: {exc}") from exc
     return directory

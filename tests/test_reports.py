@@ -1,8 +1,10 @@
 """Reports: the patch applies with real git (CRLF, no final newline, BOM, odd paths), the summary
-counts, the JUnit XML parses with one case per file, and the report dir is atomic and ignored."""
+counts, the JUnit XML parses with one case per file, the report dir is atomic and lives outside
+the repository."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import subprocess
@@ -18,6 +20,8 @@ from pipeline.reports import (
     default_report_dir,
     diffstat,
     junit_xml,
+    repo_key,
+    state_dir,
     summary_markdown,
     unified_patch,
     write_report_dir,
@@ -263,22 +267,84 @@ def test_write_report_dir_refuses_a_path_under_a_file(tmp_path: Path) -> None:
         write_report_dir(tmp_path / "file" / "sub", _ledger(), {})
 
 
-def test_default_report_dir_is_ignored_by_git_and_touches_nothing_tracked(tmp_path: Path) -> None:
-    root = repo_with(tmp_path / "r", {"a.py": b"x = 1\n"})
-    status_before = git(root, "status", "--porcelain", "--untracked-files=all")
-    where = default_report_dir(root, "20250101-000000-ab12")
-    assert where == root / ".codemill" / "runs" / "20250101-000000-ab12" and where.is_dir()
+def test_default_report_dir_is_outside_the_repo_and_touches_nothing_in_it(tmp_path: Path) -> None:
+    root = repo_with(tmp_path / "my repo", {"a.py": b"x = 1\n"})
+    status_before = git(root, "status", "--porcelain", "--untracked-files=all", "--ignored")
+    env = {"CODEMILL_STATE_DIR": str(tmp_path / "state")}
+    where = default_report_dir(root, "20250101-000000-ab12", env)
+    digest = hashlib.sha256(os.fsencode(root.resolve())).hexdigest()[:8]
+    key = f"my_repo-{digest}"
+    assert where == tmp_path / "state" / "runs" / key / "20250101-000000-ab12" and where.is_dir()
+    assert repo_key(root) == key
     write_report_dir(where, _ledger(), {"a.py": (b"x = 1\n", b"x = 2\n")})
-    assert git(root, "status", "--porcelain", "--untracked-files=all") == status_before
-    assert git(root, "check-ignore", ".codemill/runs/20250101-000000-ab12/summary.md")
+    assert git(root, "status", "--porcelain", "--untracked-files=all", "--ignored") == status_before
+    assert sorted(p.name for p in root.iterdir()) == [".git", "a.py"]
     assert (root / "a.py").read_bytes() == b"x = 1\n"
-    (root / ".codemill" / ".gitignore").write_text("*\n# mine\n")
-    default_report_dir(root, "second")
-    assert (root / ".codemill" / ".gitignore").read_text() == "*\n# mine\n"
+
+
+def test_default_report_dir_keys_checkouts_by_absolute_path(tmp_path: Path) -> None:
+    env = {"CODEMILL_STATE_DIR": str(tmp_path / "state")}
+    one, two = tmp_path / "a" / "proj", tmp_path / "b" / "proj"
+    one.mkdir(parents=True)
+    two.mkdir(parents=True)
+    first = default_report_dir(one, "r1", env)
+    second = default_report_dir(two, "r1", env)
+    assert first != second and first.parent.name.startswith("proj-")
+    assert default_report_dir(one / ".." / "proj", "r2", env).parent == first.parent
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"CODEMILL_STATE_DIR": "/s/cm", "XDG_STATE_HOME": "/x", "HOME": "/h"}, "/s/cm"),
+        ({"XDG_STATE_HOME": "/x", "HOME": "/h"}, "/x/codemill"),
+        ({"XDG_STATE_HOME": "relative/x", "HOME": "/h"}, "/h/.local/state/codemill"),
+        ({"CODEMILL_STATE_DIR": "", "HOME": "/h"}, "/h/.local/state/codemill"),
+    ],
+)
+def test_state_dir_precedence(env: dict[str, str], expected: str) -> None:
+    assert state_dir(env) == Path(expected)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"CODEMILL_STATE_DIR": "rel/state", "HOME": "/h"}, "must be an absolute path"),
+        ({}, "set CODEMILL_STATE_DIR or HOME"),
+    ],
+)
+def test_state_dir_refuses_what_it_cannot_place(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ReportError, match=message):
+        state_dir(env)
+
+
+def test_default_report_dir_uses_xdg_state_home(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    env = {"XDG_STATE_HOME": str(tmp_path / "xdg"), "HOME": str(tmp_path / "home")}
+    where = default_report_dir(repo, "run-1", env)
+    assert where.parent.parent == tmp_path / "xdg" / "codemill" / "runs"
+    assert not (tmp_path / "home").exists()
+
+
+def test_default_report_dir_refuses_a_state_dir_inside_the_repo(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    with pytest.raises(ReportError, match="inside the repository"):
+        default_report_dir(repo, "run-1", {"CODEMILL_STATE_DIR": str(repo / ".state")})
+    assert list(repo.iterdir()) == []
+
+
+def test_default_report_dir_reports_an_uncreatable_dir(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    env = {"CODEMILL_STATE_DIR": str(tmp_path / "file")}
+    with pytest.raises(ReportError, match="cannot create report directory"):
+        default_report_dir(tmp_path / "repo", "run-1", env)
 
 
 @pytest.mark.parametrize("run_id", ["", "..", "../x", "a/b", ".hidden", "a b"])
 def test_default_report_dir_refuses_unsafe_run_ids(tmp_path: Path, run_id: str) -> None:
+    env = {"CODEMILL_STATE_DIR": str(tmp_path / "state")}
     with pytest.raises(ReportError, match="not a safe directory name"):
-        default_report_dir(tmp_path, run_id)
-    assert not (tmp_path / ".codemill").exists()
+        default_report_dir(tmp_path, run_id, env)
+    assert not (tmp_path / "state").exists()
