@@ -6,8 +6,9 @@ interpreter codemill runs on. Lines are 1-based lines of the parsed text.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cache
 
 import libcst as cst
 from libcst.metadata import CodeRange
@@ -73,6 +74,27 @@ def find_runtime_union(
     return finder.first()
 
 
+class BatchVisitor(cst.BatchableCSTVisitor):
+    """A batchable visitor that finds its visit_/leave_ methods once per class, not per instance.
+
+    libcst's own get_visitors() runs inspect.getmembers on every instance: a quarter of the time
+    of validating a 40-line chunk.
+    """
+
+    def get_visitors(self) -> Mapping[str, Callable[[cst.CSTNode], None]]:
+        return {name: getattr(self, name) for name in _visitor_names(type(self))}
+
+
+@cache
+def _visitor_names(cls: type) -> tuple[str, ...]:
+    return tuple(
+        name
+        for name in dir(cls)
+        if name.startswith(("visit_", "leave_"))
+        and not getattr(getattr(cls, name), "_is_no_op", False)
+    )
+
+
 def _v(major: int, minor: int) -> Version:
     return (major, minor)
 
@@ -96,7 +118,7 @@ def _quote(start: str) -> str:
     return start.lstrip("fFrRbBuUtT")
 
 
-class FeatureFinder(cst.BatchableCSTVisitor):
+class FeatureFinder(BatchVisitor):
     """Collects version-dependent syntax, one Feature per occurrence (batchable)."""
 
     def __init__(self, module: cst.Module, positions: Positions) -> None:
@@ -216,7 +238,7 @@ class FeatureFinder(cst.BatchableCSTVisitor):
             self.add(node, _v(3, 12), "a comment inside an f-string replacement field")
 
 
-class UnionFinder(cst.BatchableCSTVisitor):
+class UnionFinder(BatchVisitor):
     """Finds `X | Y` type unions evaluated at runtime that fail there (batchable)."""
 
     def __init__(

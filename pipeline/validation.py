@@ -23,6 +23,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 from pipeline.chunking import Chunk
 from pipeline.policy import Policy
 from pipeline.syntax_target import (
+    BatchVisitor,
     FeatureFinder,
     Positions,
     UnionFinder,
@@ -241,7 +242,7 @@ def _target_names(node: cst.BaseExpression) -> list[cst.Name]:
     return []
 
 
-class _Collector(cst.BatchableCSTVisitor):
+class _Collector(BatchVisitor):
     """One pass over a parsed text that fills its _Facts."""
 
     def __init__(self, module: cst.Module, positions: Positions) -> None:
