@@ -1,0 +1,202 @@
+"""The `codemill` command line (Typer): the top floor; it only parses, calls the flows and picks exit codes.
+
+Exit codes: 0 done, 1 internal failure, 2 usage or configuration error, 3 fatal provider error,
+4 changes found with --fail-on-changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import traceback
+from enum import IntEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pipeline.sources import SourceError
+
+from flows.refactor import RunResult, refactor_repo
+from pipeline import gitops
+from pipeline.config import ConfigError, load_config
+from pipeline.errors import FatalModelError
+from pipeline.ledger import LedgerError
+from pipeline.recipes import RecipeError, builtin_recipes, load_recipe
+from pipeline.reports import ReportError
+
+
+class Exit(IntEnum):
+    """The documented exit codes."""
+
+    DONE = 0
+    INTERNAL = 1
+    USAGE = 2
+    PROVIDER = 3
+    CHANGES = 4
+
+
+USAGE_ERRORS = (ConfigError, RecipeError, SourceError, gitops.GitOpsError, LedgerError, ReportError)
+
+app = typer.Typer(
+    name="codemill",
+    help="Refactor Python repositories in batch with a language model (or libcst codemods offline).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def fail(message: str, code: Exit) -> typer.Exit:
+    """Print one clear sentence to stderr and exit with `code`."""
+    typer.echo(f"codemill: {message}", err=True)
+    return typer.Exit(int(code))
+
+
+def repo_root(paths: list[Path]) -> Path:
+    """The working tree of the repository holding the first path."""
+    repo = gitops.open_repository(paths[0] if paths else Path.cwd())
+    return Path(str(repo.working_tree_dir))
+
+
+@app.command()
+def run(
+    paths: Annotated[
+        list[Path], typer.Argument(help="Files or directories inside one git repository.")
+    ],
+    recipe: Annotated[
+        str | None, typer.Option(help="Built-in recipe name or path to a recipe .md.")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Write a report only; no branch.")
+    ] = False,
+    engine: Annotated[str | None, typer.Option(help="auto | llm | codemod.")] = None,
+    model: Annotated[str | None, typer.Option(help="Model id sent to the endpoint.")] = None,
+    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible base URL.")] = None,
+    api_key_env: Annotated[str | None, typer.Option(help="Variable holding the API key.")] = None,
+    concurrency: Annotated[int | None, typer.Option(help="Requests in flight, run-wide.")] = None,
+    rpm: Annotated[int | None, typer.Option(help="Requests-per-minute cap.")] = None,
+    tpm: Annotated[int | None, typer.Option(help="Tokens-per-minute cap.")] = None,
+    include: Annotated[list[str] | None, typer.Option(help="Glob of paths to include.")] = None,
+    exclude: Annotated[list[str] | None, typer.Option(help="Glob of paths to exclude.")] = None,
+    branch: Annotated[str | None, typer.Option(help="Branch to create.")] = None,
+    base: Annotated[str | None, typer.Option(help="Commit to start from (default HEAD).")] = None,
+    commit_per: Annotated[str | None, typer.Option(help="file | run.")] = None,
+    push: Annotated[str | None, typer.Option(help="Remote to push the branch to.")] = None,
+    force_branch: Annotated[bool, typer.Option("--force-branch")] = False,
+    report_dir: Annotated[Path | None, typer.Option(help="Where run reports go.")] = None,
+    max_cost: Annotated[
+        float | None, typer.Option(help="Stop sending at this spend (USD).")
+    ] = None,
+    repair_turns: Annotated[
+        int | None, typer.Option(help="Repair turns after a rejection.")
+    ] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache")] = False,
+    refresh_cache: Annotated[bool, typer.Option("--refresh-cache")] = False,
+    target_python: Annotated[str | None, typer.Option(help="X.Y the code must run on.")] = None,
+    stream: Annotated[bool, typer.Option("--stream", help="Stream answers (SSE).")] = False,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+) -> None:
+    """Refactor PATHS with a recipe: a new branch, or with --dry-run a report only."""
+    cli: dict[str, Any] = {
+        "recipe": recipe,
+        "engine": engine,
+        "model": model,
+        "base_url": base_url,
+        "api_key_env": api_key_env,
+        "concurrency": concurrency,
+        "rpm": rpm,
+        "tpm": tpm,
+        "include": include or None,
+        "exclude": exclude or None,
+        "branch": branch,
+        "base": base,
+        "commit_per": commit_per,
+        "push": push,
+        "report_dir": report_dir,
+        "max_cost": max_cost,
+        "repair_turns": repair_turns,
+        "target_python": target_python,
+        "dry_run": dry_run or None,
+        "force_branch": force_branch or None,
+        "no_cache": no_cache or None,
+        "refresh_cache": refresh_cache or None,
+        "stream": stream or None,
+    }
+    try:
+        root = repo_root(paths)
+        config = load_config(root, cli, os.environ)
+        result = asyncio.run(refactor_repo(config, [str(p) for p in paths], show_progress=progress))
+    except USAGE_ERRORS as exc:
+        raise fail(str(exc), Exit.USAGE) from None
+    except FatalModelError as exc:
+        raise fail(str(exc), Exit.PROVIDER) from None
+    except Exception as exc:  # an internal failure: one line, the traceback only with --debug
+        if debug:
+            traceback.print_exc()
+        raise fail(f"internal error: {type(exc).__name__}: {exc}", Exit.INTERNAL) from None
+    raise typer.Exit(int(announce(result)))
+
+
+def announce(result: RunResult) -> Exit:
+    """Print the run's outcome and return its exit code."""
+    t = result.totals
+    counts = ", ".join(f"{n} {status}" for status, n in t.by_status.items()) or "no chunks"
+    echo = typer.echo
+    echo(f"codemill: recipe {result.recipe}, engine {result.engine}, model {result.model}")
+    echo(
+        f"codemill: {counts}; {len(result.changed_files)} files changed, "
+        f"{result.skipped_files} files skipped"
+    )
+    echo(
+        f"codemill: {t.prompt_tokens + t.completion_tokens:,} tokens, ${t.cost_usd:.4f}, "
+        f"{t.cache_hits} cache hits"
+    )
+    if result.uncommitted:
+        echo(
+            f"codemill: {len(result.uncommitted)} files have uncommitted changes; the run read "
+            "them as committed at the base and left your working tree alone"
+        )
+    if result.stop_reason:
+        echo(f"codemill: stopped early: {result.stop_reason}", err=True)
+    if result.branch and result.commits:
+        pushed = " and pushed" if result.pushed else ""
+        echo(f"codemill: branch {result.branch}: {len(result.commits)} commits{pushed}")
+    elif result.branch and result.fatal:
+        echo(
+            "codemill: no branch was made because the run stopped on a provider error; "
+            f"`codemill apply {result.report_dir}` makes it from the report",
+            err=True,
+        )
+    elif result.branch:
+        echo("codemill: nothing to commit, no branch made")
+    echo(f"codemill: report {result.report_dir}")
+    return Exit.PROVIDER if result.fatal else Exit.DONE
+
+
+@app.command()
+def recipes() -> None:
+    """List the built-in recipes."""
+    for recipe in builtin_recipes():
+        engines = "llm, codemod" if recipe.codemods else "llm"
+        typer.echo(f"{recipe.name:<20} {recipe.description}  [{engines}]")
+
+
+@app.command("show-recipe")
+def show_recipe(name: str) -> None:
+    """Print where a recipe comes from and what it allows."""
+    try:
+        recipe = load_recipe(name)
+    except RecipeError as exc:
+        raise fail(str(exc), Exit.USAGE) from None
+    typer.echo(f"{recipe.name}: {recipe.description} ({recipe.source})")
+
+
+def main() -> None:
+    """Console entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        typer.echo("codemill: interrupted", err=True)
+        sys.exit(130)

@@ -1,0 +1,121 @@
+"""What a person sees while a run goes: a Rich progress bar on a terminal, a short line every few seconds
+elsewhere (CI logs), and a Prefect progress artifact that moves while chunks finish."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from types import TracebackType
+
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from pipeline.progress import RunCounter, Snapshot
+
+ARTIFACT_EVERY_S = 2.0
+
+
+class ProgressDisplay:
+    """Renders a RunCounter until closed; `interactive=None` decides from whether stderr is a terminal."""
+
+    def __init__(
+        self,
+        counter: RunCounter,
+        *,
+        enabled: bool = True,
+        interactive: bool | None = None,
+        line_every_s: float = 5.0,
+        artifact_key: str | None = None,
+    ) -> None:
+        self.counter = counter
+        self.enabled = enabled
+        self.interactive = sys.stderr.isatty() if interactive is None else interactive
+        self.line_every_s = line_every_s
+        self.artifact_key = artifact_key
+        self._artifact_id: object = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._console = Console(stderr=True)
+        self._bar: Progress | None = None
+        self._task_id: TaskID | None = None
+
+    def __enter__(self) -> ProgressDisplay:
+        if self.artifact_key is not None:
+            self._artifact_id = _try(lambda: create_progress_artifact(0.0, key=self.artifact_key))
+        if self.enabled and self.interactive:
+            self._bar = Progress(
+                TextColumn("[bold]codemill"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[detail]}"),
+                TimeElapsedColumn(),
+                console=self._console,
+                transient=False,
+            )
+            self._bar.start()
+            self._task_id = self._bar.add_task("chunks", total=None, detail="")
+        self._thread = threading.Thread(target=self._loop, name="codemill-progress", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self._render(self.counter.snapshot(), final=True)
+        if self._bar is not None:
+            self._bar.stop()
+
+    def _loop(self) -> None:
+        tick = 0.2 if self._bar is not None else self.line_every_s
+        last_artifact = 0.0
+        while not self._stop.wait(tick):
+            snap = self.counter.snapshot()
+            self._render(snap, final=False)
+            now = time.monotonic()
+            if now - last_artifact >= ARTIFACT_EVERY_S:
+                last_artifact = now
+                self._update_artifact(snap)
+
+    def _render(self, snap: Snapshot, *, final: bool) -> None:
+        if final:
+            self._update_artifact(snap)
+        if not self.enabled:
+            return
+        if self._bar is not None and self._task_id is not None:
+            detail = (
+                f"[green]{snap.accepted} accepted[/] [red]{snap.rejected} rejected[/] "
+                f"{snap.tokens:,} tok ${snap.cost_usd:.4f}"
+                + ("" if snap.concurrency_limit is None else f" limit {snap.concurrency_limit}")
+            )
+            self._bar.update(self._task_id, total=snap.total, completed=snap.done, detail=detail)
+        elif not final and snap.done:
+            print(f"codemill: {snap.line()}", file=sys.stderr, flush=True)
+
+    def _update_artifact(self, snap: Snapshot) -> None:
+        if self._artifact_id is None or not snap.total:
+            return
+        percent = 100.0 * snap.done / snap.total
+        _try(lambda: update_progress_artifact(self._artifact_id, percent))  # type: ignore[arg-type]
+
+
+def _try(action: object) -> object:
+    """Run a Prefect artifact call outside a run context without failing the run (returns None)."""
+    try:
+        return action()  # type: ignore[operator]
+    except Exception:  # an artifact is a convenience; the ledger is the record
+        return None

@@ -1,0 +1,300 @@
+"""The `refactor_repo` Prefect flow: plan -> refactor shards -> assemble -> apply -> report.
+
+Thin by design: every step is a function of `pipeline.runner`; this module says what runs as which task.
+A task per shard of files (never per model call: a Prefect task costs ~6 ms), the model calls as coroutines
+inside it, and one limiter and one HTTP client for the whole run, shared by every shard on the flow's loop.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypeVar, cast
+
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NONE
+from prefect.utilities.annotations import quote
+
+from flows.console import ProgressDisplay
+from pipeline import gitops, reports
+from pipeline.cache import ResponseCache
+from pipeline.config import RunConfig
+from pipeline.engines import CodemodFileEngine, LLMEngine, Proposal, RunStop, SpendMeter
+from pipeline.ledger import Ledger, RunMeta, Totals
+from pipeline.limiter import Limiter
+from pipeline.model import ChatClient, ModelSettings, api_key_from_env
+from pipeline.policy import Policy
+from pipeline.progress import RunCounter
+from pipeline.recipes import Recipe, load_recipe
+from pipeline.runner import (
+    FilePlan,
+    Plan,
+    Record,
+    assemble,
+    choose_engine,
+    ledger_row,
+    plan_run,
+    record_skipped,
+    refactor_shard_codemod,
+    refactor_shard_llm,
+    shard_files,
+)
+
+T = TypeVar("T")
+
+CODEMOD_MODEL = "libcst-codemods"
+FILES_PER_SHARD = 64
+MAX_SHARDS = 16
+
+
+@dataclass
+class RunResult:
+    """What the CLI needs to tell the user and choose an exit code."""
+
+    run_id: str
+    recipe: str
+    engine: str
+    model: str
+    report_dir: Path
+    totals: Totals
+    changed_files: list[str]
+    skipped_files: int
+    uncommitted: list[str]
+    branch: str | None = None
+    commits: list[str] = field(default_factory=list)
+    pushed: bool = False
+    stop_reason: str | None = None
+    fatal: bool = False
+
+
+def opaque(value: T) -> T:
+    """Hide a large or live object (files, engine, ledger) from Prefect's parameter introspection."""
+    return cast(T, quote(value))
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """A sortable, unique, path-safe run id: UTC time plus random hex."""
+    now = now or datetime.now(UTC)
+    return f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+@task(name="plan", cache_policy=NONE)
+def plan_task(config: RunConfig, paths: Sequence[str]) -> Plan:
+    """List the files at the base commit and cut them into chunks."""
+    return plan_run(config, paths)
+
+
+@task(name="refactor-shard-llm", cache_policy=NONE, task_run_name="refactor-shard-{index}")
+async def llm_shard_task(
+    engine: LLMEngine, index: int, files: list[FilePlan], record: Record
+) -> None:
+    """One shard's chunks as concurrent coroutines through the run's shared client and limiter."""
+    await refactor_shard_llm(engine, files, record)
+
+
+@task(name="refactor-shard-codemod", cache_policy=NONE, task_run_name="refactor-shard-{index}")
+def codemod_shard_task(
+    engine: CodemodFileEngine, index: int, files: list[FilePlan], record: Record
+) -> None:
+    """One shard's files through the recipe's codemods."""
+    refactor_shard_codemod(engine, files, record)
+
+
+@task(name="assemble", cache_policy=NONE)
+def assemble_task(
+    files: list[FilePlan], proposals: list[Proposal]
+) -> dict[str, tuple[bytes, bytes]]:
+    """Splice every accepted chunk back into its file."""
+    return assemble(files, proposals)
+
+
+@task(name="apply", cache_policy=NONE)
+def apply_task(
+    config: RunConfig,
+    branch: str,
+    base_commit: str,
+    changes: dict[str, tuple[bytes, bytes]],
+    recipe: str,
+    model: str,
+    run_id: str,
+) -> gitops.CommitResult:
+    """Commit the accepted files on a new branch in a separate worktree (and push if asked)."""
+    repo = gitops.open_repository(config.repo)
+    return gitops.commit_changes(
+        repo,
+        base=base_commit,
+        branch=branch,
+        changes={path: after for path, (_, after) in changes.items()},
+        recipe=recipe,
+        model=model,
+        run_id=run_id,
+        commit_per=config.commit_per,
+        force_branch=config.force_branch,
+        push=config.push,
+    )
+
+
+@task(name="report", cache_policy=NONE)
+def report_task(
+    report_dir: Path, ledger: Ledger, changes: dict[str, tuple[bytes, bytes]]
+) -> reports.ReportPaths:
+    """Write the patch, summary, ledger and JUnit files, and publish the summary as Prefect artifacts."""
+    paths = reports.write_report_dir(report_dir, ledger, changes)
+    summary = paths.summary.read_text(encoding="utf-8")
+    create_markdown_artifact(summary, key="codemill-summary", description="codemill run summary")
+    table = [
+        {
+            "path": r.path,
+            "chunk": r.chunk,
+            "lines": f"{r.start_line}-{r.end_line}",
+            "status": str(r.status),
+            "reason": "" if r.reason is None else str(r.reason),
+            "cost_usd": round(r.cost_usd, 6),
+        }
+        for r in ledger.rows
+    ]
+    create_table_artifact(table, key="codemill-chunks", description="one row per chunk")
+    return paths
+
+
+def _report_dir(config: RunConfig, run_id: str) -> Path:
+    if config.report_dir is not None:
+        return Path(config.report_dir) / run_id
+    return reports.default_report_dir(config.repo, run_id)
+
+
+@flow(name="refactor_repo", validate_parameters=False, persist_result=False, log_prints=False)
+async def refactor_repo(
+    config: RunConfig,
+    paths: list[str],
+    run_id: str | None = None,
+    show_progress: bool = True,
+) -> RunResult:
+    """Refactor the Python files under `paths` of `config.repo` with `config.recipe`."""
+    run_id = run_id or new_run_id()
+    recipe = load_recipe(config.recipe)
+    engine_name = choose_engine(config, recipe, os.environ)
+    model = config.model if engine_name == "llm" else CODEMOD_MODEL
+    repo = gitops.open_repository(config.repo)
+    base_commit = gitops.resolve_base(repo, config.base)
+    branch = None
+    if not config.dry_run:
+        branch = config.branch or gitops.default_branch_name(recipe.name, datetime.now(UTC))
+        gitops.check_branch(repo, branch, force_branch=config.force_branch)
+
+    plan = plan_task(config, paths)
+    report_dir = _report_dir(config, run_id)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    meta = RunMeta(run_id, recipe.name, engine_name, model, base_commit)
+    ledger = Ledger(meta, stream_to=report_dir / "ledger.jsonl")
+    record_skipped(run_id, ledger, plan.skipped)
+
+    counter = RunCounter()
+    counter.start(plan.chunk_count)
+    proposals: list[Proposal] = []
+    policy = Policy(recipe.allowances, config.target_python)
+    limiter: Limiter | None = None
+
+    def record(proposal: Proposal) -> None:
+        limit = limiter.current_limit if limiter is not None else None
+        proposals.append(proposal)
+        ledger.append(ledger_row(run_id, proposal, engine=engine_name, concurrency_limit=limit))
+        counter.add(proposal, limit)
+
+    shards = shard_files(plan.files, min(MAX_SHARDS, 1 + len(plan.files) // FILES_PER_SHARD))
+    stop_reason: str | None = None
+    fatal = False
+    with ProgressDisplay(counter, enabled=show_progress, artifact_key="codemill-progress"):
+        if engine_name == "llm":
+            limiter = Limiter(config.concurrency, rpm=config.rpm, tpm=config.tpm)
+            stop_reason, fatal = await _run_llm(config, recipe, policy, limiter, shards, record)
+        else:
+            codemods = CodemodFileEngine(recipe, policy, budget=config.budget)
+            for index, shard in enumerate(shards):
+                codemod_shard_task(opaque(codemods), index, opaque(shard), opaque(record))
+
+    changes = assemble_task(opaque(plan.files), opaque(proposals))
+    result = RunResult(
+        run_id=run_id,
+        recipe=recipe.name,
+        engine=engine_name,
+        model=model,
+        report_dir=report_dir,
+        totals=ledger.totals(),
+        changed_files=sorted(changes),
+        skipped_files=len(plan.skipped),
+        uncommitted=plan.uncommitted,
+        branch=branch,
+        stop_reason=stop_reason,
+        fatal=fatal,
+    )
+    if branch is not None and changes and not fatal:
+        committed = apply_task(
+            config, branch, base_commit, opaque(changes), recipe.name, model, run_id
+        )
+        result.commits, result.pushed = committed.commits, committed.pushed
+    ledger.finish(stop_reason)
+    report_task(report_dir, opaque(ledger), opaque(changes))
+    result.totals = ledger.totals()
+    return result
+
+
+async def _run_llm(
+    config: RunConfig,
+    recipe: Recipe,
+    policy: Policy,
+    limiter: Limiter,
+    shards: list[list[FilePlan]],
+    record: Record,
+) -> tuple[str | None, bool]:
+    """Every shard on this loop with one client, one cache and one limiter; (stop reason, fatal)."""
+    import asyncio
+
+    settings = ModelSettings(
+        base_url=config.base_url,
+        model=config.model,
+        api_key_env=config.api_key_env,
+        connect_timeout=config.connect_timeout,
+        read_timeout=config.read_timeout,
+        stream=config.stream,
+    )
+    cache = (
+        None
+        if config.no_cache
+        else ResponseCache(Path(config.cache_path or ".") / "responses.sqlite3")
+    )
+    meter = SpendMeter(config.max_cost)
+    stop = RunStop()
+    try:
+        async with ChatClient(
+            settings, api_key=api_key_from_env(settings), limiter=limiter
+        ) as client:
+            engine = LLMEngine(
+                client,
+                recipe,
+                policy,
+                cache=cache,
+                refresh_cache=config.refresh_cache,
+                repair_turns=config.repair_turns,
+                meter=meter,
+                stop=stop,
+            )
+            await asyncio.gather(
+                *(
+                    llm_shard_task(opaque(engine), index, opaque(shard), opaque(record))
+                    for index, shard in enumerate(shards)
+                )
+            )
+    finally:
+        if cache is not None:
+            cache.close()
+    if stop.reason is not None:
+        return stop.reason, True
+    if meter.exhausted:
+        return f"max cost ${config.max_cost:.2f} reached: no new request was sent after it", False
+    return None, False

@@ -1,0 +1,193 @@
+"""A run's steps as plain functions: plan, refactor a shard, assemble. The Prefect flow only sequences them.
+
+Keeping the steps here (and not in `flows/`) means the whole run is testable without Prefect, and the flow
+stays a thin description of what runs where.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline.chunking import Chunk, plan_file, splice
+from pipeline.config import ConfigError, RunConfig
+from pipeline.engines import CodemodFileEngine, LLMEngine, Proposal
+from pipeline.errors import FatalModelError
+from pipeline.ledger import Ledger, LedgerRow
+from pipeline.recipes import Recipe
+from pipeline.sources import SkippedFile, SourceFile, list_sources
+from pipeline.verdicts import Reason, Status, Verdict
+
+Record = Callable[[Proposal], None]
+
+
+@dataclass(frozen=True)
+class FilePlan:
+    """One file of the run with every chunk it was cut into."""
+
+    source: SourceFile
+    chunks: tuple[Chunk, ...]
+
+
+@dataclass
+class Plan:
+    """What a run will look at: chunked files, files left out (with why), and the base commit."""
+
+    base_commit: str
+    files: list[FilePlan]
+    skipped: list[SkippedFile]
+    uncommitted: list[str] = field(default_factory=list)
+
+    @property
+    def chunk_count(self) -> int:
+        return sum(len(f.chunks) for f in self.files)
+
+
+def choose_engine(config: RunConfig, recipe: Recipe, env: Mapping[str, str]) -> str:
+    """`llm` or `codemod` for `--engine auto|llm|codemod`; ConfigError says how to get a usable one."""
+    has_key = bool(env.get(config.api_key_env, "").strip())
+    if config.engine == "llm":
+        if not has_key:
+            raise ConfigError(
+                f"--engine llm needs an API key: set {config.api_key_env} "
+                f"(or name another variable with --api-key-env)."
+            )
+        return "llm"
+    if config.engine == "codemod" or not has_key:
+        if not recipe.codemods:
+            raise ConfigError(
+                f"recipe {recipe.name!r} has no offline codemods and no API key is set: "
+                f"export {config.api_key_env}=<your key> to use the model."
+            )
+        return "codemod"
+    return "llm"
+
+
+def plan_run(config: RunConfig, paths: Sequence[str], *, only: Iterable[str] | None = None) -> Plan:
+    """List the run's files at the base commit and cut each into chunks; unusable files are skipped."""
+    sources = list_sources(
+        config.repo,
+        paths,
+        base=config.base,
+        include=config.include,
+        exclude=config.exclude,
+        max_bytes=config.max_bytes,
+        only=None if only is None else set(only),
+    )
+    files: list[FilePlan] = []
+    skipped = list(sources.skipped)
+    for source in sources.files:
+        planned = plan_file(source, config.budget)
+        if isinstance(planned, SkippedFile):
+            skipped.append(planned)
+        else:
+            files.append(FilePlan(source, tuple(planned)))
+    return Plan(sources.base_commit, files, skipped, list(sources.uncommitted))
+
+
+def shard_files(files: Sequence[FilePlan], shards: int) -> list[list[FilePlan]]:
+    """Split files into at most `shards` groups of similar chunk counts (largest files first)."""
+    count = max(1, min(shards, len(files)))
+    groups: list[list[FilePlan]] = [[] for _ in range(count)]
+    loads = [0] * count
+    for plan in sorted(files, key=lambda f: len(f.chunks), reverse=True):
+        least = loads.index(min(loads))
+        groups[least].append(plan)
+        loads[least] += len(plan.chunks)
+    return [g for g in groups if g]
+
+
+def not_selected(chunk: Chunk, recipe: Recipe) -> Proposal:
+    """The proposal for a chunk the recipe's selectors ruled out: never sent."""
+    return Proposal(
+        chunk,
+        Verdict(Status.SKIPPED, Reason.NOT_SELECTED, f"not a candidate for recipe {recipe.name}"),
+    )
+
+
+async def refactor_shard_llm(engine: LLMEngine, files: Sequence[FilePlan], record: Record) -> None:
+    """Every chunk of the shard as a coroutine; the engine's client carries the run's one limiter."""
+
+    async def one(chunk: Chunk) -> None:
+        if not engine.recipe.selects(chunk):
+            record(not_selected(chunk, engine.recipe))
+            return
+        try:
+            proposal = await engine.refactor(chunk)
+        except FatalModelError as exc:
+            proposal = Proposal(chunk, Verdict(Status.FAILED, Reason.PROVIDER_ERROR, str(exc)))
+        record(proposal)
+
+    await asyncio.gather(*(one(chunk) for plan in files for chunk in plan.chunks))
+
+
+def refactor_shard_codemod(
+    engine: CodemodFileEngine, files: Sequence[FilePlan], record: Record
+) -> None:
+    """Whole-file codemods, then each chunk's share judged like a model answer."""
+    for plan in files:
+        for proposal in engine.refactor_file(plan.source.path, plan.source.text, plan.chunks):
+            record(proposal)
+
+
+def assemble(
+    files: Sequence[FilePlan], proposals: Sequence[Proposal]
+) -> dict[str, tuple[bytes, bytes]]:
+    """Splice accepted proposals into their files: path -> (bytes before, bytes after), changed only."""
+    accepted: dict[str, list[tuple[Chunk, str]]] = {}
+    for proposal in proposals:
+        if proposal.verdict.status is Status.ACCEPTED and proposal.new_text is not None:
+            accepted.setdefault(proposal.chunk.path, []).append((proposal.chunk, proposal.new_text))
+    changes: dict[str, tuple[bytes, bytes]] = {}
+    for plan in files:
+        replacements = accepted.get(plan.source.path)
+        if not replacements:
+            continue
+        after = splice(plan.source.data, replacements)
+        if after != plan.source.data:
+            changes[plan.source.path] = (plan.source.data, after)
+    return changes
+
+
+def ledger_row(
+    run_id: str, proposal: Proposal, *, engine: str, concurrency_limit: int | None
+) -> LedgerRow:
+    """The ledger's record of one proposal."""
+    return LedgerRow.for_chunk(
+        run_id,
+        proposal.chunk,
+        proposal.verdict,
+        engine=engine,
+        model=proposal.model,
+        attempts=proposal.attempts,
+        prompt_tokens=proposal.prompt_tokens,
+        completion_tokens=proposal.completion_tokens,
+        reasoning_tokens=proposal.reasoning_tokens,
+        cached_tokens=proposal.cached_tokens,
+        cost_usd=proposal.cost_usd,
+        cache_hit=proposal.cache_hit,
+        latency_s=proposal.latency_s,
+        concurrency_limit=concurrency_limit,
+        new_text=proposal.new_text,
+    )
+
+
+def record_skipped(run_id: str, ledger: Ledger, skipped: Iterable[SkippedFile]) -> None:
+    """One ledger row per file the run left out, with its reason."""
+    for item in skipped:
+        ledger.append(LedgerRow.for_skipped_file(run_id, item.path, str(item.reason), item.detail))
+
+
+def relative_paths(repo_root: Path, paths: Sequence[str]) -> list[str]:
+    """CLI paths (relative to the cwd or absolute) as paths relative to the repository root."""
+    out = []
+    for raw in paths:
+        absolute = Path(os.path.abspath(raw))
+        try:
+            out.append(absolute.relative_to(repo_root.resolve()).as_posix() or ".")
+        except ValueError:
+            raise ConfigError(f"path {raw} is outside the repository {repo_root}") from None
+    return out
