@@ -1,0 +1,247 @@
+"""`codemill run` end to end through the real CLI, on real git repositories, with a real Prefect server."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cli_support import CliEnv, codemill, make_cli_env
+from fake_model_server import FakeModelServer, FakeReply
+from gitrepo import copy_example, fingerprint, git, make_repo
+
+KEY = "sk-test-0123456789-SECRET-abcdef"
+
+GREETINGS = '''"""Greetings."""
+
+import os
+
+
+def greet(name):
+    return "Hello, %s!" % name
+
+
+def shout(name):
+    return "HEY %s" % name.upper()
+
+
+HOME = os.environ.get("HOME", "")
+'''
+
+
+@pytest.fixture
+def cli(tmp_path: Path, prefect_api: str) -> CliEnv:
+    return make_cli_env(tmp_path / "home", prefect_api)
+
+
+def last_python_block(text: str) -> str:
+    return re.findall(r"```python\n(.*?)```", text, re.DOTALL)[-1]
+
+
+def run_dir(cli: CliEnv, stdout: str) -> Path:
+    match = re.search(r"^codemill: report (.+)$", stdout, re.MULTILINE)
+    assert match, stdout
+    return Path(match.group(1))
+
+
+def ledger_rows(report: Path) -> list[dict[str, Any]]:
+    lines = (report / "ledger.jsonl").read_text(encoding="utf-8").splitlines()
+    return [r for r in map(json.loads, lines) if r["record"] == "row"]
+
+
+def test_offline_run_commits_a_branch_and_leaves_the_checkout_untouched(
+    tmp_path: Path, cli: CliEnv
+) -> None:
+    repo = copy_example("legacy_app", tmp_path / "repo")
+    models = repo / "legacy_app" / "models.py"
+    models.write_text(models.read_text() + "\n# a local edit, not committed\n")
+    (repo / "scratch.py").write_text("print('%s' % 1)\n")
+    before = fingerprint(repo)
+
+    done = codemill(cli, "run", ".", "--recipe", "modernize", "--branch", "cm/test", cwd=repo)
+
+    assert done.returncode == 0, done.stderr
+    assert fingerprint(repo) == before
+    assert "engine codemod" in done.stdout
+    assert "uncommitted changes" in done.stdout
+    subjects = git(repo, "log", "--format=%s", "main..cm/test").split("\n")
+    assert "refactor(modernize): legacy_app/models.py" in subjects
+    body = git(repo, "log", "-1", "--format=%B", "cm/test")
+    assert "Codemill-Recipe: modernize" in body and "Codemill-Run: " in body
+    committed = git(repo, "show", "cm/test:legacy_app/models.py")
+    assert "a local edit" not in committed
+    assert "(object)" not in committed
+    changed = git(repo, "diff", "--name-only", "main", "cm/test").split()
+    assert "scratch.py" not in changed and changed
+    worktree = tmp_path / "check"
+    git(repo, "worktree", "add", "-q", str(worktree), "cm/test")
+    tests = subprocess.run(
+        ["python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
+        cwd=worktree,
+        capture_output=True,
+        text=True,
+    )
+    assert tests.returncode == 0, tests.stdout[-2000:]
+
+
+def test_dry_run_writes_a_patch_that_applies_on_the_base(tmp_path: Path, cli: CliEnv) -> None:
+    repo = copy_example("legacy_app", tmp_path / "repo")
+    branches = git(repo, "branch", "--list")
+
+    done = codemill(cli, "run", "legacy_app", "--recipe", "modernize", "--dry-run", cwd=repo)
+
+    assert done.returncode == 0, done.stderr
+    assert git(repo, "branch", "--list") == branches
+    report = run_dir(cli, done.stdout)
+    assert report.is_relative_to(cli.state_dir)
+    patch = (report / "changes.patch").read_text()
+    assert "+++ b/legacy_app/models.py" in patch
+    subprocess.run(["git", "apply", "--check", "-"], input=patch, text=True, cwd=repo, check=True)
+    summary = (report / "summary.md").read_text()
+    assert "accepted" in summary
+    rows = ledger_rows(report)
+    assert rows and all(r["engine"] == "codemod" for r in rows)
+
+
+def greet_handler(body: dict[str, Any], headers: dict[str, str]) -> FakeReply:
+    """A model that answers `greet` lazily first, then properly when told why; `shout` at once."""
+    messages = body["messages"]
+    chunk = last_python_block(messages[1]["content"])
+    if "def greet" in chunk and len(messages) == 2:
+        return FakeReply.completion(
+            "<think>\nShort answer.\n</think>\n\n```python\ndef greet(name):\n"
+            "    # rest of code unchanged\n    ...\n```"
+        )
+    if "def greet" in chunk:
+        return FakeReply.completion(
+            "<think>\nThe body must stay whole.\n</think>\n\n```python\n"
+            'def greet(name):\n    return f"Hello, {name}!"\n```'
+        )
+    if "def shout" in chunk:
+        return FakeReply.completion(
+            '```python\ndef shout(name):\n    return f"HEY {name.upper()}"\n```'
+        )
+    return FakeReply.completion("```python\n" + chunk + "```")
+
+
+def test_llm_run_with_a_repair_turn(tmp_path: Path, cli: CliEnv) -> None:
+    repo = make_repo(tmp_path / "repo", {"greetings.py": GREETINGS})
+    before = fingerprint(repo)
+    with FakeModelServer(handler=greet_handler) as server:
+        done = codemill(
+            cli,
+            "run",
+            ".",
+            "--recipe",
+            "modernize",
+            "--base-url",
+            server.base_url,
+            "--branch",
+            "cm/llm",
+            cwd=repo,
+            extra_env={"AIMLAPI_API_KEY": KEY},
+        )
+        requests = list(server.requests)
+
+    assert done.returncode == 0, done.stderr
+    assert fingerprint(repo) == before
+    assert "engine llm" in done.stdout and "minimax/m2-1" in done.stdout
+    new = git(repo, "show", "cm/llm:greetings.py")
+    assert new == GREETINGS.replace('"Hello, %s!" % name', 'f"Hello, {name}!"').replace(
+        '"HEY %s" % name.upper()', 'f"HEY {name.upper()}"'
+    )
+    repairs = [r for r in requests if len(r.body["messages"]) == 4]
+    assert len(repairs) == 1
+    assistant = repairs[0].body["messages"][2]
+    assert assistant["role"] == "assistant" and assistant["content"].startswith("<think>")
+    rows = {r["chunk"]: r for r in ledger_rows(run_dir(cli, done.stdout))}
+    assert rows["greet"]["status"] == "accepted" and rows["greet"]["attempts"] == 2
+    assert rows["shout"]["attempts"] == 1
+    assert all(r.headers.get("authorization") == f"Bearer {KEY}" for r in requests)
+
+    # The same run again is answered from the cache: no request at all.
+    with FakeModelServer(handler=greet_handler) as server:
+        again = codemill(
+            cli,
+            "run",
+            ".",
+            "--recipe",
+            "modernize",
+            "--base-url",
+            server.base_url,
+            "--dry-run",
+            cwd=repo,
+            extra_env={"AIMLAPI_API_KEY": KEY},
+        )
+        assert server.requests == []
+    assert again.returncode == 0, again.stderr
+    assert all(r["cache_hit"] for r in ledger_rows(run_dir(cli, again.stdout)) if r["attempts"])
+
+
+def test_user_recipe_file(tmp_path: Path, cli: CliEnv) -> None:
+    repo = make_repo(tmp_path / "repo", {"greetings.py": GREETINGS})
+    recipe = tmp_path / "shout-less.md"
+    recipe.write_text(
+        "---\nname: shout-less\ndescription: Make shout polite.\nselect:\n  regex: ['HEY']\n---\n"
+        "## System\nYou are MARKER-SYSTEM, a polite refactorer.\n\n## User\n"
+        "Rewrite this chunk of $path.\n\n$context\n\n$chunk\n"
+    )
+    seen: list[dict[str, Any]] = []
+
+    def handler(body: dict[str, Any], headers: dict[str, str]) -> FakeReply:
+        seen.append(body)
+        return FakeReply.completion('```python\ndef shout(name):\n    return "Hi %s" % name\n```')
+
+    with FakeModelServer(handler=handler) as server:
+        done = codemill(
+            cli,
+            "run",
+            ".",
+            "--recipe",
+            str(recipe),
+            "--base-url",
+            server.base_url,
+            "--dry-run",
+            cwd=repo,
+            extra_env={"AIMLAPI_API_KEY": KEY},
+        )
+    assert done.returncode == 0, done.stderr
+    assert len(seen) == 1
+    assert "MARKER-SYSTEM" in seen[0]["messages"][0]["content"]
+    patch = (run_dir(cli, done.stdout) / "changes.patch").read_text()
+    assert '+    return "Hi %s" % name' in patch
+
+
+def test_refused_key_stops_with_exit_3_and_never_shows_the_key(tmp_path: Path, cli: CliEnv) -> None:
+    repo = make_repo(tmp_path / "repo", {"greetings.py": GREETINGS})
+    with FakeModelServer(handler=lambda b, h: FakeReply.error(401, "Invalid API key")) as server:
+        done = codemill(
+            cli,
+            "run",
+            ".",
+            "--recipe",
+            "modernize",
+            "--base-url",
+            server.base_url,
+            cwd=repo,
+            extra_env={"AIMLAPI_API_KEY": KEY},
+        )
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "AIMLAPI_API_KEY" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert git(repo, "branch", "--list").strip() == "* main"
+    outputs = [done.stdout, done.stderr, git(repo, "log", "--all", "-p")]
+    for path in cli.home.rglob("*"):
+        if path.is_file():
+            outputs.append(path.read_bytes().decode("utf-8", "replace"))
+    assert not [o for o in outputs if KEY in o]
+
+
+def test_no_key_and_no_codemods_is_a_usage_error(tmp_path: Path, cli: CliEnv) -> None:
+    repo = make_repo(tmp_path / "repo", {"greetings.py": GREETINGS})
+    done = codemill(cli, "run", ".", "--recipe", "docstrings", cwd=repo)
+    assert done.returncode == 2
+    assert "AIMLAPI_API_KEY" in done.stderr
