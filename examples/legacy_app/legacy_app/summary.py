@@ -20,6 +20,8 @@ def order_summary(order: Order, currency: str = "EUR") -> str:
 
 
 def stock_report(inventory: Inventory, skus: List[str], threshold: Optional[int] = None) -> str:
+    if not skus:
+        return f"(no products)"
     rows = []
     for sku in skus:
         count = inventory.available(sku)

@@ -31,6 +31,7 @@ class SummaryTest(unittest.TestCase):
         report = stock_report(self.inventory, ["PEN-1"], threshold=5)
         self.assertEqual(report, "PEN-1          3 LOW")
         self.assertEqual(stock_report(self.inventory, ["PEN-1"]), "PEN-1          3")
+        self.assertEqual(stock_report(self.inventory, []), "(no products)")
 
     def test_totals_by_state(self):
         first, second = Order(1, self.customer), Order(2, self.customer)
