@@ -2,16 +2,49 @@
 
 Indentation convention (used everywhere): a chunk's `text` goes out dedented (its first line at column 0)
 and a replacement comes back dedented; `splice` re-indents it with the chunk's `indent`.
+
+Dedent/re-indent rules, inverse of each other: a line that begins inside a string literal (the tail of
+a triple-quoted or backslash-continued string, found with the tokenizer) and a whitespace-only line are
+never touched; every other line loses (or gets back) exactly `indent`. A chunk with a line that cannot
+lose its indent (a bracket or backslash continuation line less indented than the block) is not split
+out: its class goes whole, as one top-level chunk, which needs no dedent (see `_member_plan`).
+
+Newlines: a chunk's `text` and its replacement use "\\n"; `splice` writes the chunk's own newline
+(`Chunk.newline`: "\\r\\n" in a CRLF file). A region whose newlines are mixed is kept whole in the same
+way as a lossy dedent. Encoding: spans index the original file bytes (BOM included) and `splice`
+encodes with `Chunk.encoding`. A chunk ends with a newline exactly when its original region did (only
+the last chunk of a file without a final newline does not); `splice` keeps it that way.
+
+Spans come from one pass of libcst's own code generator over the module with a codegen state that
+records offsets of the top-level statements and class-body statements only: the metadata providers
+(ByteSpanPositionProvider, PositionProvider, ParentNodeProvider) record every node and cost 3.5x-6x
+this pass (measured in bench/RESULTS.md).
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
+import re
+import tokenize
+from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+import libcst as cst
+from libcst._nodes.internal import CodegenState
+
+from pipeline.sources import SkippedFile, SkipReason, SourceFile
+
 ChunkKind = Literal["function", "class", "method", "statements"]
 ScopeKind = Literal["class", "function", "async_function"]
+
+DEFAULT_BUDGET = 2000
+_NEWLINE = re.compile(r"\r\n?|\n")
+_BLANK = " \t\f"
+_FSTRING_START: int = getattr(tokenize, "FSTRING_START", -1)
+_FSTRING_END: int = getattr(tokenize, "FSTRING_END", -1)
 
 
 @dataclass(frozen=True)
@@ -39,6 +72,8 @@ class Chunk:
     context: ChunkContext = field(default_factory=ChunkContext)
     oversized: bool = False
     enclosing: tuple[ScopeKind, ...] = ()  # outermost first; () for a top-level chunk
+    newline: str = "\n"  # the file's newline in this region; splice writes it back
+    encoding: str = "utf-8"  # the file's encoding; splice encodes the replacement with it
 
     @property
     def digest(self) -> str:
@@ -49,3 +84,516 @@ class Chunk:
             h.update(part.encode("utf-8"))
             h.update(b"\0")
         return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A byte span never sent to a model (header, blank lines, a split class's header), and why."""
+
+    start_byte: int
+    end_byte: int
+    what: str
+
+
+@dataclass(frozen=True)
+class ModulePlan:
+    """A module cut up: its chunks and the gaps between them, in file order."""
+
+    chunks: tuple[Chunk, ...]
+    gaps: tuple[Gap, ...]
+
+
+class ChunkingError(ValueError):
+    """libcst parsed the module but could not regenerate it (nesting deeper than the recursion limit)."""
+
+
+def estimate_tokens(text: str) -> int:
+    """Model tokens for `text`: UTF-8 bytes / 4, rounded up.
+
+    BPE tokenizers average about 4 bytes of source code per token; the estimate is cheap, monotonic,
+    needs no tokenizer download, and only decides where chunks are cut.
+    """
+    return -(-len(text.encode("utf-8")) // 4)
+
+
+class _SpanState(CodegenState):
+    """Codegen state recording the start/end offsets of watched nodes only (cheap: no per-token work)."""
+
+    def __init__(self, module: cst.Module, watched: set[int]) -> None:
+        super().__init__(
+            default_indent=module.default_indent, default_newline=module.default_newline
+        )
+        self.watched = watched
+        self.spans: dict[int, list[int]] = {}
+        self._counted = 0
+        self._offset = 0
+
+    def _here(self) -> int:
+        fresh = self.tokens[self._counted :]
+        self._offset += sum(map(len, fresh))
+        self._counted += len(fresh)
+        return self._offset
+
+    def before_codegen(self, node: cst.CSTNode) -> None:
+        if id(node) in self.watched:
+            self.spans[id(node)] = [self._here(), 0]
+
+    def after_codegen(self, node: cst.CSTNode) -> None:
+        if id(node) in self.watched:
+            self.spans[id(node)][1] = self._here()
+
+
+@dataclass
+class _Member:
+    """One statement of a level (module or class body) with its char span and where its unit starts."""
+
+    node: cst.BaseStatement
+    start: int
+    end: int
+    unit_start: int  # after detached blank lines/comments of leading_lines
+
+
+@dataclass
+class _Piece:
+    """A chunk or a gap in char offsets, turned into a Chunk/Gap once byte offsets are known."""
+
+    start: int
+    end: int
+    kind: ChunkKind | None = None  # None: a gap
+    name: str = ""
+    indent: str = ""
+    enclosing: tuple[ScopeKind, ...] = ()
+    class_header: str = ""
+    siblings: tuple[str, ...] = ()
+    oversized: bool = False
+    text: str = ""
+    newline: str = "\n"
+
+
+def _interior_lines(text: str) -> frozenset[int]:
+    """0-based indices of the lines of `text` ("\\n" newlines) that begin inside a string literal."""
+    if '"""' not in text and "'''" not in text and "\\\n" not in text:
+        return frozenset()
+    rows: set[int] = set()
+    fstarts: list[int] = []
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+            if tok.type == tokenize.STRING:
+                rows.update(range(tok.start[0], tok.end[0]))
+            elif tok.type == _FSTRING_START:
+                fstarts.append(tok.start[0])
+            elif tok.type == _FSTRING_END and fstarts:
+                rows.update(range(fstarts.pop(), tok.end[0]))
+    except (tokenize.TokenError, SyntaxError) as exc:
+        raise ValueError(f"cannot tokenize the text to find its strings: {exc}") from exc
+    return frozenset(rows)
+
+
+def dedent(text: str, indent: str) -> str | None:
+    """`text` without `indent` on each line (strings and blank lines untouched); None when lossy."""
+    if not indent:
+        return text
+    lines = text.split("\n")
+    interior = _interior_lines(text)
+    for i, line in enumerate(lines):
+        if i in interior or not line.strip(_BLANK):
+            continue
+        if not line.startswith(indent):
+            return None
+        lines[i] = line[len(indent) :]
+    return "\n".join(lines)
+
+
+def reindent(text: str, indent: str) -> str:
+    """The inverse of `dedent`: `indent` before each line that is neither in a string nor blank."""
+    if not indent:
+        return text
+    lines = text.split("\n")
+    interior = _interior_lines(text)
+    return "\n".join(
+        line if i in interior or not line.strip(_BLANK) else indent + line
+        for i, line in enumerate(lines)
+    )
+
+
+def _region_newline(raw: str, default: str) -> str | None:
+    """The one newline used in `raw` (`default` when it has none); None when mixed."""
+    if "\r" not in raw:
+        return "\n" if "\n" in raw else default
+    kinds = set(_NEWLINE.findall(raw))
+    return kinds.pop() if len(kinds) == 1 else None
+
+
+class _Cutter:
+    """Cuts one parsed module; holds the text, its line starts and the recorded spans."""
+
+    def __init__(self, path: str, text: str, module: cst.Module, budget: int) -> None:
+        self.path, self.text, self.module, self.budget = path, text, module, budget
+        self.line_starts = [0, *(m.end() for m in _NEWLINE.finditer(text))]
+        self.pieces: list[_Piece] = []
+        self.spans = self._record_spans()
+
+    def _record_spans(self) -> dict[int, list[int]]:
+        watched = {id(s) for s in self.module.body}
+        for stmt in self.module.body:
+            if isinstance(stmt, cst.ClassDef) and isinstance(stmt.body, cst.IndentedBlock):
+                watched.update(id(s) for s in stmt.body.body)
+        state = _SpanState(self.module, watched)
+        try:
+            self.module._codegen(state)
+        except RecursionError as exc:
+            raise ChunkingError(
+                "libcst cannot regenerate this module: nesting deeper than the recursion limit"
+            ) from exc
+        code = "".join(state.tokens)
+        if code != self.text:
+            at = next(
+                (i for i, (a, b) in enumerate(zip(code, self.text, strict=False)) if a != b),
+                len(code),
+            )
+            raise ChunkingError(
+                f"line {self.line_of(at)}: libcst does not regenerate this module byte for byte, "
+                "so its spans cannot be trusted"
+            )
+        size = len(self.text)
+        for span in state.spans.values():  # a file without a final newline: its last one is popped
+            span[0], span[1] = min(span[0], size), min(span[1], size)
+        return state.spans
+
+    def line_of(self, offset: int) -> int:
+        """1-based line number of the char at `offset`."""
+        return bisect_right(self.line_starts, offset)
+
+    def members(self, body: Sequence[cst.BaseStatement], *, indented: bool) -> list[_Member]:
+        """The statements of a level with spans; attached comment lines stay with their statement."""
+        out = []
+        for node in body:
+            start, end = self.spans[id(node)]
+            lines: Sequence[cst.EmptyLine] = getattr(node, "leading_lines", ())
+            attached = 0
+            for line in reversed(lines):
+                if line.comment is None or (indented and not line.indent):
+                    break
+                attached += 1
+            skip = len(lines) - attached
+            unit_start = self.line_starts[self.line_of(start) - 1 + skip] if skip else start
+            out.append(_Member(node, start, end, unit_start))
+        return out
+
+    def signature(self, node: cst.FunctionDef | cst.ClassDef) -> str:
+        """The def/class line alone, e.g. "def f(self, x: int) -> str: ..."."""
+        stub = node.with_changes(
+            leading_lines=(),
+            decorators=(),
+            lines_after_decorators=(),
+            body=cst.SimpleStatementSuite(body=[cst.Expr(cst.Ellipsis())]),
+        )
+        return _lf(self.module.code_for_node(stub)).strip()
+
+    def gap(self, start: int, end: int, what: str) -> None:
+        if end > start:
+            self.pieces.append(_Piece(start, end, name=what))
+
+    def cut(self) -> None:
+        module_members = self.members(self.module.body, indented=False)
+        top_sigs = {
+            id(m.node): self.signature(m.node)
+            for m in module_members
+            if isinstance(m.node, cst.FunctionDef | cst.ClassDef)
+        }
+        first = module_members[0].start if module_members else len(self.text)
+        self.gap(0, first, "module header")
+        run: list[_Member] = []
+        for m in module_members:
+            siblings = tuple(s for k, s in top_sigs.items() if k != id(m.node))
+            node = m.node
+            if isinstance(node, cst.FunctionDef):
+                self.flush(run, (), "", siblings)
+                self.unit(m, "function", node.name.value, "", (), "", siblings)
+            elif isinstance(node, cst.ClassDef):
+                self.flush(run, (), "", siblings)
+                self.class_(m, node, siblings)
+            else:
+                self.add_to_run(run, m, (), "", tuple(top_sigs.values()))
+        self.flush(run, (), "", tuple(top_sigs.values()))
+        last = module_members[-1].end if module_members else len(self.text)
+        self.gap(last, len(self.text), "module footer")
+
+    def unit(
+        self,
+        m: _Member,
+        kind: ChunkKind,
+        name: str,
+        indent: str,
+        enclosing: tuple[ScopeKind, ...],
+        class_header: str,
+        siblings: tuple[str, ...],
+    ) -> None:
+        self.gap(m.start, m.unit_start, f"blank lines and comments before {name}")
+        size = estimate_tokens(self.text[m.unit_start : m.end])
+        self.pieces.append(
+            _Piece(
+                m.unit_start,
+                m.end,
+                kind,
+                name,
+                indent,
+                enclosing,
+                class_header,
+                siblings,
+                oversized=size > self.budget,
+            )
+        )
+
+    def add_to_run(
+        self,
+        run: list[_Member],
+        m: _Member,
+        enclosing: tuple[ScopeKind, ...],
+        prefix: str,
+        siblings: tuple[str, ...],
+        indent: str = "",
+        class_header: str = "",
+    ) -> None:
+        """Grow the statements run with `m`, flushing first when `m` would push it over budget."""
+        if run and estimate_tokens(self.text[run[0].unit_start : m.end]) > self.budget:
+            self.flush(run, enclosing, prefix, siblings, indent, class_header)
+        run.append(m)
+
+    def flush(
+        self,
+        run: list[_Member],
+        enclosing: tuple[ScopeKind, ...],
+        prefix: str,
+        siblings: tuple[str, ...],
+        indent: str = "",
+        class_header: str = "",
+    ) -> None:
+        """Emit the pending statements run as one chunk (oversized if it is a single huge statement)."""
+        if not run:
+            return
+        start, end = run[0].unit_start, run[-1].end
+        self.gap(run[0].start, start, "blank lines and comments before statements")
+        name = f"{prefix}<statements {self.line_of(start)}-{self.line_of(end - 1)}>"
+        size = estimate_tokens(self.text[start:end])
+        self.pieces.append(
+            _Piece(
+                start,
+                end,
+                "statements",
+                name,
+                indent,
+                enclosing,
+                class_header,
+                siblings,
+                oversized=size > self.budget,
+            )
+        )
+        run.clear()
+
+    def class_(self, m: _Member, node: cst.ClassDef, siblings: tuple[str, ...]) -> None:
+        """A class whole when it fits the budget (or cannot be split losslessly), else member by member."""
+        name = node.name.value
+        fits = estimate_tokens(self.text[m.unit_start : m.end]) <= self.budget
+        if fits or not isinstance(node.body, cst.IndentedBlock) or not node.body.body:
+            self.unit(m, "class", name, "", (), "", siblings)
+            return
+        block = node.body
+        indent = self.module.default_indent if block.indent is None else block.indent
+        members = self.members(block.body, indented=True)
+        if not all(self._member_plan(x, indent) for x in members):
+            self.unit(m, "class", name, "", (), "", siblings)
+            return
+        header = self.class_header(node, m, members[0].start)
+        methods = {
+            id(x.node): self.signature(x.node)
+            for x in members
+            if isinstance(x.node, cst.FunctionDef)
+        }
+        self.gap(m.start, members[0].start, f"header of class {name}")
+        run: list[_Member] = []
+        prefix = f"{name}."
+        for x in members:
+            if isinstance(x.node, cst.FunctionDef):
+                self.flush(run, ("class",), prefix, tuple(methods.values()), indent, header)
+                sibs = tuple(s for k, s in methods.items() if k != id(x.node))
+                self.unit(x, "method", prefix + x.node.name.value, indent, ("class",), header, sibs)
+            else:
+                sibs = tuple(methods.values())
+                self.add_to_run(run, x, ("class",), prefix, sibs, indent, header)
+        self.flush(run, ("class",), prefix, tuple(methods.values()), indent, header)
+        self.gap(members[-1].end, m.end, f"end of class {name}")
+
+    def _member_plan(self, m: _Member, indent: str) -> bool:
+        """Whether a class member can go out dedented and come back byte-exactly."""
+        raw = self.text[m.unit_start : m.end]
+        if _region_newline(raw, "\n") is None:
+            return False
+        return dedent(_lf(raw), indent) is not None
+
+    def class_header(self, node: cst.ClassDef, m: _Member, body_start: int) -> str:
+        """Decorators and the class line(s), e.g. "@dataclass\\nclass Foo(Base):"."""
+        skip = len(node.leading_lines)
+        start = self.line_starts[self.line_of(m.start) - 1 + skip] if skip else m.start
+        return _lf(self.text[start:body_start]).rstrip()
+
+    def imports(self) -> str:
+        """The top-level import statements, verbatim, one after the other."""
+        parts = []
+        for node in self.module.body:
+            if isinstance(node, cst.SimpleStatementLine) and all(
+                isinstance(s, cst.Import | cst.ImportFrom) for s in node.body
+            ):
+                start, end = self.spans[id(node)]
+                skip = len(node.leading_lines)
+                if skip:
+                    start = self.line_starts[self.line_of(start) - 1 + skip]
+                parts.append(_lf(self.text[start:end]).rstrip("\n") + "\n")
+        return "".join(parts)
+
+
+def _lf(text: str) -> str:
+    """`text` with "\\n" newlines only."""
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+
+
+def _byte_offsets(text: str, offsets: set[int], encoding: str, base: int) -> dict[int, int]:
+    """Char offsets of `text` mapped to offsets in the encoded file (after `base` BOM bytes)."""
+    if text.isascii():
+        return {o: o + base for o in offsets}
+    out, prev, pos = {}, 0, base
+    for o in sorted(offsets):
+        pos += len(text[prev:o].encode(encoding))
+        out[o], prev = pos, o
+    return out
+
+
+def cut_module(
+    path: str,
+    text: str,
+    budget: int = DEFAULT_BUDGET,
+    *,
+    encoding: str = "utf-8",
+    bom: bool = False,
+) -> ModulePlan:
+    """Parse `text` once and cut it into chunks and never-sent gaps covering the file's bytes.
+
+    `text` is the decoded file without its BOM; `encoding` and `bom` say how the file's bytes were
+    made from it, so spans index those bytes. Raises libcst.ParserSyntaxError or ChunkingError.
+    """
+    module = cst.parse_module(text)
+    cutter = _Cutter(path, text, module, budget)
+    cutter.cut()
+    base = 3 if bom else 0
+    where = _byte_offsets(
+        text, {o for p in cutter.pieces for o in (p.start, p.end)}, encoding, base
+    )
+    context_imports = cutter.imports()
+    chunks: list[Chunk] = []
+    gaps: list[Gap] = [Gap(0, base, "byte order mark")] if bom else []
+    for p in cutter.pieces:
+        if p.kind is None:
+            gaps.append(Gap(where[p.start], where[p.end], p.name))
+            continue
+        raw = text[p.start : p.end]
+        newline = _region_newline(raw, module.default_newline)
+        body = dedent(_lf(raw), p.indent)
+        if newline is None or body is None:  # top-level pieces: _member_plan checked class members
+            newline, body = "\n", raw
+        chunks.append(
+            Chunk(
+                path=path,
+                start_byte=where[p.start],
+                end_byte=where[p.end],
+                start_line=cutter.line_of(p.start),
+                end_line=cutter.line_of(p.end - 1),
+                kind=p.kind,
+                name=p.name,
+                text=body,
+                indent=p.indent,
+                context=ChunkContext(context_imports, p.class_header, p.siblings),
+                oversized=p.oversized,
+                enclosing=p.enclosing,
+                newline=newline,
+                encoding=encoding,
+            )
+        )
+    return ModulePlan(tuple(chunks), tuple(gaps))
+
+
+def chunk_module(
+    path: str,
+    text: str,
+    budget: int = DEFAULT_BUDGET,
+    *,
+    encoding: str = "utf-8",
+    bom: bool = False,
+) -> list[Chunk]:
+    """The chunks of a module (see `cut_module`)."""
+    return list(cut_module(path, text, budget, encoding=encoding, bom=bom).chunks)
+
+
+def plan_file(src: SourceFile, budget: int = DEFAULT_BUDGET) -> list[Chunk] | SkippedFile:
+    """The chunks of one source file, or the reason it is skipped (it does not parse)."""
+    try:
+        return chunk_module(src.path, src.text, budget, encoding=src.encoding, bom=src.bom)
+    except cst.ParserSyntaxError as exc:
+        detail = f"line {exc.raw_line}, column {exc.raw_column + 1}: {exc.message}"
+        return SkippedFile(src.path, SkipReason.PARSE_ERROR, detail)
+    except ChunkingError as exc:
+        return SkippedFile(src.path, SkipReason.PARSE_ERROR, str(exc))
+
+
+def check_coverage(plan: ModulePlan, size: int) -> None:
+    """Raise ValueError unless chunks and gaps cover bytes [0, size) exactly once, in order."""
+    spans = sorted(
+        [(c.start_byte, c.end_byte, c.name) for c in plan.chunks]
+        + [(g.start_byte, g.end_byte, g.what) for g in plan.gaps]
+    )
+    pos = 0
+    for start, end, name in spans:
+        if start != pos or end <= start:
+            raise ValueError(f"{name}: bytes {start}-{end} do not follow byte {pos}")
+        pos = end
+    if pos != size:
+        raise ValueError(f"bytes {pos}-{size} belong to no chunk and no gap")
+
+
+def render(chunk: Chunk, replacement: str) -> bytes:
+    """The bytes that replace the chunk's span: re-indented, the file's newline and encoding."""
+    text = _lf(replacement)
+    if chunk.text.endswith("\n") and not text.endswith("\n"):
+        text += "\n"
+    elif not chunk.text.endswith("\n"):
+        text = text.rstrip("\n")
+    text = reindent(text, chunk.indent)
+    if chunk.newline != "\n":
+        text = text.replace("\n", chunk.newline)
+    try:
+        return text.encode(chunk.encoding)
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"{chunk.path}: {chunk.name}: the replacement cannot be written in {chunk.encoding}: "
+            f"{exc.reason} at character {exc.start}"
+        ) from exc
+
+
+def splice(data: bytes, replacements: Sequence[tuple[Chunk, str]]) -> bytes:
+    """`data` with each chunk's span replaced by its rendered text; every other byte unchanged."""
+    ordered = sorted(replacements, key=lambda r: (r[0].start_byte, r[0].end_byte))
+    out: list[bytes] = []
+    pos = 0
+    previous = ""
+    for chunk, replacement in ordered:
+        if chunk.start_byte < pos:
+            raise ValueError(f"{chunk.path}: {chunk.name} overlaps {previous}")
+        if chunk.end_byte > len(data) or chunk.start_byte > chunk.end_byte:
+            raise ValueError(
+                f"{chunk.path}: {chunk.name} spans bytes {chunk.start_byte}-{chunk.end_byte} "
+                f"outside a {len(data)}-byte file"
+            )
+        out.append(data[pos : chunk.start_byte])
+        out.append(render(chunk, replacement))
+        pos, previous = chunk.end_byte, chunk.name
+    out.append(data[pos:])
+    return b"".join(out)
