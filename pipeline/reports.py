@@ -1,4 +1,5 @@
-"""A run's reports from its ledger and diffs: a git-appliable patch, Markdown, JUnit, a report dir.
+"""A run's reports from its ledger and diffs: a git-appliable patch, Markdown, JUnit, a report dir
+(with report.html from pipeline.html_report).
 
 Patch text is the files' bytes decoded as UTF-8 with surrogateescape, so any byte survives a round
 trip when written back with the same error handler (write_report_dir does).
@@ -16,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.html_report import render_html
 from pipeline.ledger import FILE_KIND, Ledger, LedgerRow, write_atomic
 from pipeline.verdicts import Status
 
@@ -248,10 +250,11 @@ class ReportPaths:
     summary: Path
     ledger: Path
     junit: Path
+    html: Path
 
 
 def write_report_dir(report_dir: Path, ledger: Ledger, changes: Changes) -> ReportPaths:
-    """Write changes.patch, summary.md, ledger.jsonl and junit.xml, each atomically."""
+    """Write changes.patch, summary.md, ledger.jsonl, junit.xml and report.html, each atomically."""
     try:
         report_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -262,10 +265,12 @@ def write_report_dir(report_dir: Path, ledger: Ledger, changes: Changes) -> Repo
         report_dir / "summary.md",
         report_dir / "ledger.jsonl",
         report_dir / "junit.xml",
+        report_dir / "report.html",
     )
     write_atomic(paths.patch, unified_patch(changes).encode("utf-8", "surrogateescape"))
     write_atomic(paths.summary, summary_markdown(ledger, changes).encode("utf-8"))
     write_atomic(paths.junit, junit_xml(ledger).encode("utf-8"))
+    write_atomic(paths.html, render_html(ledger, changes).encode("utf-8"))
     ledger.write(paths.ledger)
     return paths
 

@@ -251,12 +251,14 @@ def test_write_report_dir_writes_every_report_whole(tmp_path: Path) -> None:
     assert paths.summary.read_text().startswith("# codemill run `run-9`")
     assert Ledger.read(paths.ledger).rows == ledger.rows
     ET.parse(paths.junit)
+    assert paths.html.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     write_report_dir(out, ledger, {})  # rewriting replaces, leaves no temp files behind
     assert paths.patch.read_bytes() == b""
     assert sorted(p.name for p in out.iterdir()) == [
         "changes.patch",
         "junit.xml",
         "ledger.jsonl",
+        "report.html",
         "summary.md",
     ]
 
