@@ -23,6 +23,7 @@ this pass (measured in bench/RESULTS.md).
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import io
 import re
@@ -538,10 +539,28 @@ def plan_file(src: SourceFile, budget: int = DEFAULT_BUDGET) -> list[Chunk] | Sk
     try:
         return chunk_module(src.path, src.text, budget, encoding=src.encoding, bom=src.bom)
     except cst.ParserSyntaxError as exc:
-        detail = f"line {exc.raw_line}, column {exc.raw_column + 1}: {exc.message}"
-        return SkippedFile(src.path, SkipReason.PARSE_ERROR, detail)
+        return SkippedFile(src.path, SkipReason.PARSE_ERROR, _syntax_error_detail(src, exc))
     except ChunkingError as exc:
         return SkippedFile(src.path, SkipReason.PARSE_ERROR, str(exc))
+
+
+def _syntax_error_detail(src: SourceFile, exc: cst.ParserSyntaxError) -> str:
+    """ "line L, column C: message" for a file libcst rejects.
+
+    libcst's native parser reports imprecise positions, so on this error path only Python's own
+    parser is asked where the error is; when Python accepts the code, libcst's position is used.
+    """
+    try:
+        compile(src.text, src.path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+    except SyntaxError as err:
+        return f"line {err.lineno}, column {err.offset}: {err.msg}"
+    except (ValueError, RecursionError, MemoryError):
+        pass
+    where = re.match(r"parser error: error at (\d+):(\d+): (.*)", exc.message, re.DOTALL)
+    if where:
+        line, column, message = where.groups()
+        return f"line {line}, column {int(column) + 1}: {message}"
+    return f"line {exc.raw_line}, column {exc.raw_column + 1}: {exc.message}"
 
 
 def check_coverage(plan: ModulePlan, size: int) -> None:
