@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import re
 import threading
@@ -234,6 +233,7 @@ class RecordedRequest:
     headers: dict[str, str]
     body: Any
     raw: bytes
+    client_port: int = 0  # tells connections apart: a reused keep-alive connection keeps its port
 
 
 class FakeModelServer:
@@ -317,17 +317,13 @@ class FakeModelServer:
             loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             loop.close()
 
-    def serve_forever(self) -> None:
-        """Run in the calling thread until interrupted (script mode)."""
-        self._run()
-
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.add(writer)
         try:
             while await self._one_exchange(reader, writer):
                 pass
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            pass  # the client went away, or the server is stopping
         finally:
             self._writers.discard(writer)
             writer.close()
@@ -350,7 +346,8 @@ class FakeModelServer:
         except ValueError:
             body = None
         with self._lock:
-            self.requests.append(RecordedRequest(method, path, headers, body, raw))
+            port = writer.get_extra_info("peername")[1]
+            self.requests.append(RecordedRequest(method, path, headers, body, raw, port))
             self.in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         try:
@@ -412,16 +409,18 @@ def main() -> None:
     """Script mode: serve the echo handler on a fixed port and latency until interrupted."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--port", type=int, default=8000, help="0 picks a free port")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every answer")
     args = parser.parse_args()
     server = FakeModelServer(latency=args.latency, host=args.host, port=args.port)
-    print(
-        f"fake model server on http://{args.host}:{args.port}/v1 (latency {args.latency} s)",
-        flush=True,
-    )
-    with contextlib.suppress(KeyboardInterrupt):
-        server.serve_forever()
+    server.start()
+    print(f"fake model server on {server.base_url} (latency {args.latency} s)", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import pytest
 from fake_model_server import FakeModelServer, FakeReply
 
 from pipeline.errors import ConnectionDropped, ModelTimeout, RetriesExhausted
+from pipeline.limiter import Limiter
 from pipeline.model import (
     ChatClient,
     Completion,
@@ -402,3 +403,21 @@ def test_mock_transport_sees_the_same_body_as_build_request_body() -> None:
 
     asyncio.run(run())
     assert seen == [build_request_body(ModelSettings(), USER, top_p=0.9)]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_sharded_pool_serves_full_concurrency_and_reuses_connections(stream: bool) -> None:
+    limiter = Limiter(24)  # three pools of 8 connections behind one AsyncClient
+    with FakeModelServer(latency=0.05) as server:
+        settings = ModelSettings(base_url=server.base_url, stream=stream)
+
+        async def run() -> None:
+            async with ChatClient(settings, api_key=KEY, limiter=limiter) as client:
+                await asyncio.gather(*(client.complete(USER) for _ in range(96)))
+
+        asyncio.run(run())
+        assert server.peak_in_flight == 24  # no request queued inside a small pool
+        ports = {request.client_port for request in server.requests}
+        assert (
+            len(server.requests) == 96 and len(ports) <= 24
+        )  # keep-alive: 4 requests per connection
