@@ -12,6 +12,7 @@ import difflib
 import html
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 
 from pygments import lex
 from pygments.formatters import HtmlFormatter
@@ -21,7 +22,7 @@ from pygments.token import STANDARD_TYPES, _TokenType
 from pipeline.ledger import FILE_KIND, Ledger, LedgerRow
 from pipeline.verdicts import Status
 
-HIGHLIGHT_LIMIT = 1_000_000  # characters; larger files are shown uncoloured to keep rendering fast
+HIGHLIGHT_BUDGET = 10_000  # diff lines Pygments colours per report; the rest stay plain, for speed
 _CONTEXT = 3
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:"
 _PY_SUFFIXES = (".py", ".pyi", ".pyw")
@@ -60,15 +61,29 @@ def _shown(lines: list[str], python: bool) -> list[str]:
     return [h + _CR_MARK if ln.endswith("\r") else h for h, ln in zip(coloured, lines, strict=True)]
 
 
+@dataclass
+class _Budget:
+    """How many more lines the report may colour: lexing is the one costly step of rendering."""
+
+    lines: int = HIGHLIGHT_BUDGET
+
+    def take(self, n: int) -> bool:
+        if n > self.lines:
+            self.lines = 0
+            return False
+        self.lines -= n
+        return True
+
+
 def _highlighted(lines: list[str], python: bool) -> list[str]:
-    """Each line as escaped HTML with Pygments token spans, lexing the file once as a whole."""
-    if not python or sum(len(ln) + 1 for ln in lines) > HIGHLIGHT_LIMIT:
+    """Each line as escaped HTML with Pygments token spans, lexing the lines as one text."""
+    if not python:
         return [_e(ln) for ln in lines]
     lexer = PythonLexer(stripnl=False, stripall=False, ensurenl=True)
     cache: dict[_TokenType, str] = {}
     out: list[str] = []
     current: list[str] = []
-    for ttype, value in lex("\n".join(lines), lexer):
+    for ttype, value in lex("".join(ln + "\n" for ln in lines), lexer):  # each line ends in \n
         css = _token_class(ttype, cache)
         for i, part in enumerate(value.split("\n")):
             if i:
@@ -76,22 +91,28 @@ def _highlighted(lines: list[str], python: bool) -> list[str]:
                 current = []
             if part:
                 current.append(f'<span class="{css}">{_e(part)}</span>' if css else _e(part))
-    if current:
-        out.append("".join(current))
-    if len(out) != len(lines):  # never trust a lexer with alignment: fall back to plain text
+    if current or len(out) != len(
+        lines
+    ):  # never trust a lexer with alignment: fall back to plain text
         return [_e(ln) for ln in lines]
     return out
 
 
-def _diff_rows(path: str, before: bytes, after: bytes) -> Iterator[str]:
-    """Table rows of a unified diff with old/new line numbers and coloured code."""
+def _diff_rows(path: str, before: bytes, after: bytes, budget: _Budget) -> Iterator[str]:
+    """Table rows of a unified diff with old/new line numbers and code coloured hunk by hunk.
+
+    Only the lines shown are lexed (each side of a hunk as one text), so a one-line change in a
+    big file costs a few lines; a hunk that starts inside a multi-line string may be miscoloured.
+    """
     a, a_eol = _split_lines(before)
     b, b_eol = _split_lines(after)
     python = path.endswith(_PY_SUFFIXES)
-    ha, hb = _shown(a, python), _shown(b, python)
     matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
     for group in matcher.get_grouped_opcodes(_CONTEXT):
         i1, i2, j1, j2 = group[0][1], group[-1][2], group[0][3], group[-1][4]
+        colour = python and budget.take(i2 - i1 + j2 - j1)
+        ha = dict(enumerate(_shown(a[i1:i2], colour), start=i1))
+        hb = dict(enumerate(_shown(b[j1:j2], colour), start=j1))
         yield (
             f'<tr class="hunk"><td></td><td></td><td colspan="2">'
             f"@@ -{i1 + 1},{i2 - i1} +{j1 + 1},{j2 - j1} @@</td></tr>"
@@ -149,9 +170,10 @@ def _row_html(row: LedgerRow) -> str:
     lines = "" if row.kind == FILE_KIND else f"{row.start_line}&ndash;{row.end_line}"
     tokens = row.prompt_tokens + row.completion_tokens
     gates = "".join(_gate_chip(k, v) for k, v in row.gates.items())
+    kind = "" if row.kind == FILE_KIND else f'<span class="kind">{_e(row.kind)}</span>'
     return (
         f'<tr data-status="{_e(status)}"><td class="chunk"><code>{_e(chunk)}</code>'
-        f'<span class="kind">{_e(row.kind)}</span></td><td class="num">{lines}</td>'
+        f'{kind}</td><td class="num">{lines}</td>'
         f"<td>{_badge(status)}</td><td>{_e(row.reason or '')}</td>"
         f'<td class="detail">{_e(row.detail)}</td><td>{gates}</td>'
         f'<td class="num">{row.attempts}</td><td class="num">{tokens}</td>'
@@ -160,12 +182,16 @@ def _row_html(row: LedgerRow) -> str:
 
 
 def _file_section(
-    index: int, path: str, rows: list[LedgerRow], change: tuple[bytes, bytes] | None
+    index: int,
+    path: str,
+    rows: list[LedgerRow],
+    change: tuple[bytes, bytes] | None,
+    budget: _Budget,
 ) -> str:
     tally = Counter(str(r.status) for r in rows)
     counts = {str(s): tally[str(s)] for s in Status if tally[str(s)]}
     data_counts = " ".join(f"{s}:{n}" for s, n in counts.items())
-    diff = list(_diff_rows(path, *change)) if change and change[0] != change[1] else []
+    diff = list(_diff_rows(path, *change, budget)) if change and change[0] != change[1] else []
     added, removed = _diffstat(diff)
     head = [
         f'<section class="file" id="file-{index}" data-path="{_e(path)}" '
@@ -311,6 +337,7 @@ background:rgba(246,248,250,.96);padding:10px 2px;margin:6px 0;border-bottom:1px
 .filters label{cursor:pointer;user-select:none;font-weight:500;color:var(--c)}
 .filters #visible{margin-left:auto}
 .file{background:var(--bg);border:1px solid var(--line);border-radius:8px;margin:12px 0;
+content-visibility:auto;contain-intrinsic-size:auto 480px;
 overflow:hidden}
 .file>header{display:flex;gap:14px;align-items:center;padding:8px 14px;background:var(--soft);
 border-bottom:1px solid var(--line)}
@@ -407,8 +434,9 @@ def render_html(ledger: Ledger, changes: Mapping[str, tuple[bytes, bytes]]) -> s
     for rows in by_path.values():
         rows.sort(key=lambda r: r.start_line)
     paths = sorted(by_path.keys() | changes.keys())
+    budget = _Budget()
     sections = [
-        _file_section(i, path, by_path.get(path, []), changes.get(path))
+        _file_section(i, path, by_path.get(path, []), changes.get(path), budget)
         for i, path in enumerate(paths)
     ]
     title = f"codemill {ledger.meta.recipe} run {ledger.meta.run_id}"

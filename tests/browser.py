@@ -209,6 +209,7 @@ def open_page(url: str, workdir: Path, size: tuple[int, int] = (1280, 2000)) -> 
     """Load url in a fresh headless Chromium tab and yield it once the load event fired."""
     workdir.mkdir(parents=True, exist_ok=True)
     profile, log = workdir / "cdp-profile", workdir / "cdp.log"
+    (profile / "DevToolsActivePort").unlink(missing_ok=True)  # a stale port from an earlier run
     proc = _start(
         ["--remote-debugging-port=0", f"--window-size={size[0]},{size[1]}", "about:blank"],
         profile,

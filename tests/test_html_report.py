@@ -344,4 +344,21 @@ def test_a_large_run_renders_fast() -> None:
     elapsed = time.perf_counter() - start
     assert page.count('<tr data-status="') == 5000
     assert page.count('<tr class="add">') == 5000
-    assert elapsed < 5.0, f"5000 rows and 200 diffs took {elapsed:.2f}s"
+    first, last = page.index('data-path="pkg/mod000.py"'), page.index('data-path="pkg/mod199.py"')
+    assert '<span class="k">def</span>' in page[first:last]  # coloured within the budget
+    assert '<span class="' not in page[last:].split('<table class="code">')[1]  # plain after it
+    assert elapsed < 8.0, f"5000 rows and 200 diffs took {elapsed:.2f}s"  # ~1.5 s when idle
+
+
+def test_browser_helper_reports_console_errors_and_blocked_loads(tmp_path: Path) -> None:
+    page_file = tmp_path / "bad.html"
+    csp = re.search(r'content="(default-src[^"]*)"', render_html(*real_run()))
+    assert csp is not None
+    page_file.write_text(
+        f'<!DOCTYPE html><meta http-equiv="Content-Security-Policy" content="{csp[1]}">'
+        '<img src="http://127.0.0.1:9/pixel.png"><script>console.error("boom")</script>'
+    )
+    with browser.open_page(page_file.as_uri(), tmp_path / "chromium") as page:
+        errors = "\n".join(page.console_errors)
+    assert "console.error: boom" in errors
+    assert "Content Security Policy" in errors and "127.0.0.1:9/pixel.png" in errors
