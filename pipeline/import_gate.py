@@ -60,11 +60,12 @@ class _Server:
             env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
         )
 
-    def ask(self, root: Path, module: str, timeout: float) -> tuple[str, str]:
-        """(kind, detail) for importing `module` with `root` first on sys.path."""
+    def ask(self, roots: list[Path], module: str, timeout: float) -> tuple[str, str]:
+        """(kind, detail) for importing `module` with `roots` first on sys.path."""
+        joined = os.pathsep.join(str(r) for r in roots)
         assert self._proc.stdin is not None and self._proc.stdout is not None
         try:
-            self._proc.stdin.write(f"{timeout!r}\t{root}\t{module}\n")
+            self._proc.stdin.write(f"{timeout!r}\t{joined}\t{module}\n")
             self._proc.stdin.flush()
             line = self._proc.stdout.readline()
         except OSError:
@@ -94,6 +95,14 @@ def _failure(kind: str, detail: str, module: str, timeout: float) -> str:
     return detail
 
 
+def _search_path(tree: Path, root: Path) -> list[Path]:
+    """The module's import root, then the worktree root and a `src/` dir, as `python -m` from there."""
+    roots = [root, tree]
+    if (tree / "src").is_dir() and not (tree / "src" / "__init__.py").exists():
+        roots.append(tree / "src")
+    return list(dict.fromkeys(roots))
+
+
 def _check_one(
     server: _Server,
     tree: Path,
@@ -108,18 +117,19 @@ def _check_one(
     if named is None:
         return ImportResult(path, None, True, detail="not an importable module; not imported")
     root, module = named
+    roots = _search_path(tree, tree / root)
     original = target.read_bytes()
     if base_new[1] == original:
         return ImportResult(path, module, True, detail="unchanged")
     target.write_bytes(base_new[1])
     try:
-        kind, detail = server.ask(tree / root, module, timeout)
+        kind, detail = server.ask(roots, module, timeout)
     finally:
         target.write_bytes(original)
     if kind == "ok":
         return ImportResult(path, module, True, seconds=time.perf_counter() - started)
     message = _failure(kind, detail, module, timeout)
-    base_kind, base_detail = server.ask(tree / root, module, timeout)
+    base_kind, base_detail = server.ask(roots, module, timeout)
     seconds = time.perf_counter() - started
     if base_kind != "ok":
         base_message = _failure(base_kind, base_detail, module, timeout)

@@ -4,7 +4,7 @@ Run as a script (`python -I import_server.py`); it imports nothing beyond what t
 loads at startup, so a forked child has no module of the checked repository cached and no extra
 module that could shadow one. Protocol, one line each way over stdin/stdout:
 
-    request   "<timeout seconds>\\t<import root>\\t<module>"
+    request   "<timeout seconds>\\t<import roots, os.pathsep-joined>\\t<module>"
     answer    "ok" | "fail\\t<last line of the exception>" | "timeout" | "died\\t<how>"
 
 The child runs in its own process group with stdin/stdout/stderr on /dev/null (a module that prints
@@ -30,15 +30,15 @@ def _describe(exc: BaseException) -> str:
     return (lines[-1] if lines else name).strip()[:_MAX_MESSAGE]
 
 
-def _child(root: str, module: str, write_fd: int) -> None:
-    """Import `module` with `root` first on sys.path and write the outcome; never returns."""
+def _child(roots: str, module: str, write_fd: int) -> None:
+    """Import `module` with `roots` first on sys.path and write the outcome; never returns."""
     status = "ok"
     try:
         os.setpgid(0, 0)
         null = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(null, fd)
-        sys.path.insert(0, root)
+        sys.path[:0] = roots.split(os.pathsep)
         sys.argv = [module]
         __import__(module)
     except BaseException as exc:
@@ -73,13 +73,13 @@ def _kill(pid: int) -> None:
     os.waitpid(pid, 0)
 
 
-def _check(timeout: float, root: str, module: str) -> str:
+def _check(timeout: float, roots: str, module: str) -> str:
     """Import one module in a forked child and return the answer line."""
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:
         os.close(read_fd)
-        _child(root, module, write_fd)
+        _child(roots, module, write_fd)
     os.close(write_fd)
     try:
         try:  # noqa: SIM105 (as above)
@@ -104,8 +104,8 @@ def main() -> None:
     """Answer import requests until stdin closes."""
     sys.dont_write_bytecode = True
     for line in sys.stdin:
-        timeout, root, module = line.rstrip("\n").split("\t")
-        answer = _check(float(timeout), root, module)
+        timeout, roots, module = line.rstrip("\n").split("\t")
+        answer = _check(float(timeout), roots, module)
         sys.stdout.write(answer.replace("\n", " ") + "\n")
         sys.stdout.flush()
 

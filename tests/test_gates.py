@@ -156,6 +156,15 @@ def test_import_timeout_is_a_failure_with_its_own_sentence(tmp_path: Path) -> No
     assert_untouched(repo, before)
 
 
+def test_test_module_outside_packages_sees_the_repository_root(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    path = "tests/test_names.py"
+    changes = {path: (FILES[path], FILES[path] + b"ALIAS = 'Fwd' | None\n")}
+    result = check_imports(repo, "HEAD", changes, timeout=20)[path]
+    assert (result.ok, result.module, result.reason) == (False, "test_names", Reason.BREAKS_IMPORT)
+    assert result.detail.startswith("TypeError: unsupported operand type(s) for |")
+
+
 def test_import_gate_refuses_paths_outside_the_repository(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "repo")
     with pytest.raises(BadEditError, match="not a plain path"):
