@@ -1,0 +1,121 @@
+"""Replaying a run from its ledger rebuilds exactly the changes the run assembled, or refuses clearly."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from gitrepo import git, make_repo
+
+from pipeline.chunking import chunk_module
+from pipeline.codemods import proposals_for_chunks
+from pipeline.config import RunConfig
+from pipeline.engines import CodemodFileEngine, Proposal
+from pipeline.ledger import Ledger, LedgerRow, RunMeta
+from pipeline.policy import Policy
+from pipeline.recipes import load_recipe
+from pipeline.replay import ReplayError, read_ledger, replay
+from pipeline.runner import assemble, ledger_row, plan_run, refactor_shard_codemod
+from pipeline.verdicts import Verdict
+
+BUDGET = 2000
+FILES = {
+    "pkg/models.py": (
+        "from typing import Optional\n\n\nclass Item(object):\n"
+        "    def __init__(self, name: Optional[str]) -> None:\n"
+        "        super(Item, self).__init__()\n        self.name = name\n\n"
+        '    def label(self) -> str:\n        return "item %s" % self.name\n'
+    ),
+    "pkg/util.py": 'def twice(x):\n    return "%s%s" % (x, x)\n\n\nDONE = True\n',
+    "pkg/plain.py": "VALUE = 1\n",
+}
+
+
+def _run(repo: Path, run_dir: Path) -> tuple[Ledger, dict[str, tuple[bytes, bytes]]]:
+    """A real offline run's ledger (streamed to run_dir) and the changes the runner assembled."""
+    config = RunConfig(repo=repo, recipe="modernize", engine="codemod", budget=BUDGET)
+    recipe = load_recipe("modernize")
+    plan = plan_run(config, ["."])
+    run_dir.mkdir(parents=True)
+    ledger = Ledger(
+        RunMeta("run-1", "modernize", "codemod", "libcst-codemods", plan.base_commit),
+        stream_to=run_dir / "ledger.jsonl",
+    )
+    proposals: list[Proposal] = []
+
+    def record(proposal: Proposal) -> None:
+        proposals.append(proposal)
+        ledger.append(ledger_row("run-1", proposal, engine="codemod", concurrency_limit=None))
+
+    engine = CodemodFileEngine(recipe, Policy(recipe.allowances, (3, 11)), budget=BUDGET)
+    refactor_shard_codemod(engine, plan.files, record)
+    ledger.finish()
+    return ledger, assemble(plan.files, proposals)
+
+
+def test_replay_rebuilds_the_assembled_changes_byte_for_byte(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo", FILES)
+    _, changes = _run(repo, tmp_path / "run")
+    assert changes
+    (repo / "pkg" / "models.py").write_text("# the working tree is not the base\n")
+
+    replayed = replay(repo, read_ledger(tmp_path / "run"), BUDGET)
+
+    assert replayed.changes == changes
+    assert replayed.base_commit == git(repo, "rev-parse", "HEAD").strip()
+
+
+def test_replay_of_chunks_the_codemod_engine_merged(tmp_path: Path) -> None:
+    old = "import os\n\n\ndef f():\n    return 1\n\n\ndef g():\n    return 2\n"
+    new = "import os\n\n\ndef g():\n    return 22\n"
+    repo = make_repo(tmp_path / "repo", {"m.py": old})
+    pairs = proposals_for_chunks(chunk_module("m.py", old, 64), new, old_text=old, budget=64)
+    assert any(".." in chunk.name for chunk, _ in pairs)  # "import os" and f became one chunk
+    ledger = Ledger(RunMeta("r", "modernize", "codemod", None, "HEAD"))
+    for chunk, text in pairs:
+        ledger.append(LedgerRow.for_chunk("r", chunk, Verdict.accepted(), new_text=text))
+    assert replay(repo, ledger, 64).changes == {"m.py": (old.encode(), new.encode())}
+
+
+def test_replay_on_a_later_commit_still_reads_the_base(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo", FILES)
+    _, changes = _run(repo, tmp_path / "run")
+    (repo / "pkg" / "models.py").write_text("# rewritten later\n")
+    git(repo, "commit", "-qam", "later")
+    assert replay(repo, read_ledger(tmp_path / "run"), BUDGET).changes == changes
+
+
+def test_refuses_a_missing_base_commit(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo", FILES)
+    ledger, _ = _run(repo, tmp_path / "run")
+    ledger.meta.base_commit = "0123456789" * 4
+    with pytest.raises(ReplayError, match="base commit 012345678901 is not in the repository"):
+        replay(repo, ledger, BUDGET)
+
+
+def test_refuses_a_row_that_matches_no_chunk(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo", FILES)
+    ledger, _ = _run(repo, tmp_path / "run")
+    rows = ledger.rows
+    index = next(i for i, r in enumerate(rows) if r.new_text is not None)
+    broken = Ledger(ledger.meta)
+    for i, row in enumerate(rows):
+        broken.append(replace(row, digest="0" * 64) if i == index else row)
+    with pytest.raises(ReplayError, match=f"{rows[index].path}: chunk .* no longer matches"):
+        replay(repo, broken, BUDGET)
+
+
+def test_a_directory_without_a_ledger_or_with_a_bad_one(tmp_path: Path) -> None:
+    with pytest.raises(ReplayError, match=r"has no ledger\.jsonl"):
+        read_ledger(tmp_path)
+    (tmp_path / "ledger.jsonl").write_text('{"record": "row"}\n')
+    with pytest.raises(ReplayError, match="not valid"):
+        read_ledger(tmp_path)
+
+
+def test_a_run_with_nothing_accepted_replays_to_no_change(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo", {"m.py": "x = 1\n"})
+    ledger = Ledger(RunMeta("r", "modernize", "codemod", None, "HEAD"))
+    ledger.append(LedgerRow.for_skipped_file("r", "m.py", "generated", "marked"))
+    assert replay(repo, ledger, BUDGET).changes == {}
