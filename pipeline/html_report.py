@@ -164,6 +164,13 @@ def _gate_chip(name: str, decision: str) -> str:
     return f'<span class="gate g-{kind}" data-gate="{_e(name)}">{_e(name)}: {_e(decision)}</span>'
 
 
+_COLUMNS = (
+    "<colgroup>"
+    + "".join(f'<col style="width:{w}%">' for w in (19, 7, 10, 11, 23, 14, 5, 6, 5))
+    + "</colgroup>"
+)
+
+
 def _row_html(row: LedgerRow) -> str:
     status = str(row.status)
     chunk = "(file)" if row.kind == FILE_KIND else row.chunk
@@ -207,7 +214,7 @@ def _file_section(
     head.append("</span></header>")
     if rows:
         head.append(
-            '<table class="rows"><thead><tr><th>Chunk</th><th>Lines</th><th>Status</th>'
+            f'<table class="rows">{_COLUMNS}<thead><tr><th>Chunk</th><th>Lines</th><th>Status</th>'
             "<th>Reason</th><th>Detail</th><th>Gates</th><th>Tries</th><th>Tokens</th>"
             "<th>Cache</th></tr></thead><tbody>"
         )
@@ -345,11 +352,12 @@ border-bottom:1px solid var(--line)}
 .file .badges b{margin-right:6px;font-size:12px}
 .stat{font:600 12px ui-monospace,"DejaVu Sans Mono",monospace}.plus{color:#1a7f37}.minus{color:#cf222e}
 .badge{display:inline-block;padding:0 8px;border-radius:10px;font-size:11.5px;font-weight:600;
-line-height:18px;color:var(--c);background:var(--cb);border:1px solid currentColor}
-.rows{border-collapse:collapse;width:100%}
+line-height:18px;color:var(--c);background:var(--cb);border:1px solid currentColor;white-space:nowrap}
+.rows{border-collapse:collapse;width:100%;table-layout:fixed}
 .rows th{text-align:left;font-size:12px;color:var(--muted);font-weight:500;padding:5px 10px;
 border-bottom:1px solid var(--line)}
-.rows td{padding:5px 10px;border-bottom:1px solid var(--soft);vertical-align:top}
+.rows td{padding:5px 10px;border-bottom:1px solid var(--soft);vertical-align:top;
+overflow-wrap:anywhere}
 .rows .kind{color:var(--muted);font-size:11px;margin-left:6px}
 .rows .detail{max-width:420px;white-space:pre-wrap;word-break:break-word}
 .gate{display:inline-block;font-size:11px;padding:0 6px;border-radius:4px;margin:1px 3px 1px 0}
