@@ -2,16 +2,19 @@
 
 Codemods need a module's full context (imports, scopes), so they run on the whole file; the result
 is then cut into chunks again and paired with the original chunks, so every chunk is validated and
-recorded like an answer from the model. Three small codemods of our own cover what libcst does not
-ship: `Optional[X]` -> `X | None`, `class C(object)` -> `class C`, `super(C, self)` -> `super()`.
+recorded like an answer from the model. Small codemods of our own cover what libcst does not
+ship: `Optional[X]` -> `X | None`, `class C(object)` -> `class C`, `super(C, self)` -> `super()`,
+and a one-pass `List[int]` -> `list[int]` (libcst's own takes six).
 """
 
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
+from typing import ClassVar
 
 import libcst as cst
 import libcst.matchers as m
@@ -19,10 +22,55 @@ from libcst.codemod import CodemodContext, SkipFile, VisitorBasedCodemodCommand
 from libcst.codemod.visitors import RemoveImportsVisitor
 from libcst.metadata import QualifiedName, QualifiedNameProvider, QualifiedNameSource
 
-from pipeline.chunking import Chunk
+from pipeline.chunking import Chunk, ChunkContext, dedent
 from pipeline.recipes import Recipe, resolve_codemod
 
 # --- our own codemods (one transform per class, like libcst.codemod.commands) ---
+
+
+class RenameTypingAliasesCommand(VisitorBasedCodemodCommand):
+    """Rewrite `typing.List`/`Dict`/`Set`/`FrozenSet`/`Tuple`/`Type` as builtins in one pass.
+
+    libcst's RenameTypingGenericAliases does the same in six passes (one full scope analysis each).
+    """
+
+    DESCRIPTION: str = (
+        "Rename typing aliases of builtin generics (3.9+): `List[int]` -> `list[int]`"
+    )
+    METADATA_DEPENDENCIES = (QualifiedNameProvider,)
+    ALIASES: ClassVar[dict[str, str]] = {
+        "List": "list",
+        "Dict": "dict",
+        "Set": "set",
+        "FrozenSet": "frozenset",
+        "Tuple": "tuple",
+        "Type": "type",
+    }
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
+        return False  # the names being imported are not uses
+
+    def _builtin(self, node: cst.CSTNode) -> str | None:
+        for qualified in self.get_metadata(QualifiedNameProvider, node, set()):
+            module, _, name = qualified.name.rpartition(".")
+            if module == "typing" and name in self.ALIASES:
+                return self.ALIASES[name]
+        return None
+
+    def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.Name:
+        builtin = self._builtin(original_node)
+        return updated_node.with_changes(value=builtin) if builtin else updated_node
+
+    def leave_Attribute(
+        self, original_node: cst.Attribute, updated_node: cst.Attribute
+    ) -> cst.BaseExpression:
+        builtin = self._builtin(original_node)
+        return cst.Name(builtin) if builtin else updated_node
+
+    def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
+        for alias in self.ALIASES:
+            RemoveImportsVisitor.remove_unused_import(self.context, module="typing", obj=alias)
+        return updated_node
 
 
 class ConvertOptionalToOrCommand(VisitorBasedCodemodCommand):
@@ -156,6 +204,26 @@ def module_names(path: str) -> tuple[str, str]:
     return ".".join(parts), ".".join(parts[:-1])
 
 
+_COMMANDS = "libcst.codemod.commands."
+_ALIASES = re.compile(r"\b(List|Tuple|Dict|FrozenSet|Set|Type)\b")
+TRIGGERS: dict[str, re.Pattern[str]] = {
+    # text a known codemod needs to see before it can change anything; a miss skips it
+    _COMMANDS + "rename_typing_generic_aliases.RenameTypingGenericAliases": _ALIASES,
+    "pipeline.codemods.RenameTypingAliasesCommand": _ALIASES,
+    _COMMANDS + "convert_union_to_or.ConvertUnionToOrCommand": re.compile(r"\bUnion\b"),
+    "pipeline.codemods.ConvertOptionalToOrCommand": re.compile(r"\bOptional\b"),
+    _COMMANDS + "convert_percent_format_to_fstring.ConvertPercentFormatStringCommand": re.compile(
+        "%"
+    ),
+    _COMMANDS + "convert_format_to_fstring.ConvertFormatStringCommand": re.compile(r"\.format\b"),
+    _COMMANDS + "unnecessary_format_string.UnnecessaryFormatString": re.compile(
+        r"(?i)\b(f|rf|fr)['\"]"
+    ),
+    "pipeline.codemods.RemoveObjectBaseCommand": re.compile(r"\bobject\b"),
+    "pipeline.codemods.ZeroArgSuperCommand": re.compile(r"\bsuper\s*\(\s*\w"),
+}
+
+
 class CodemodEngine:
     """Apply a recipe's codemods, in order, to whole modules."""
 
@@ -170,7 +238,11 @@ class CodemodEngine:
         except cst.ParserSyntaxError as exc:
             raise CodemodError("(parse)", path, str(exc).splitlines()[0]) from None
         module, package = module_names(path)
+        code = text
         for name, cls in self._classes:
+            trigger = TRIGGERS.get(name)
+            if trigger is not None and not trigger.search(code):
+                continue  # cannot change this module: skip the costly scope analysis
             context = CodemodContext(
                 filename=path, full_module_name=module, full_package_name=package
             )
@@ -180,79 +252,66 @@ class CodemodEngine:
                 continue
             except Exception as exc:  # a codemod's own bug or refusal: report it, change nothing
                 raise CodemodError(name, path, f"{type(exc).__name__}: {exc}") from exc
-        return tree.code
+            code = tree.code
+        return code
 
 
 # --- mapping a new module back to the old chunks ---
 
 
 def _key(chunk: Chunk) -> tuple[str, str, tuple[str, ...]]:
+    """What pairs an old chunk with a new one: statements chunks are named by line, so not by name."""
     return (chunk.kind, chunk.name if chunk.kind != "statements" else "", chunk.enclosing)
-
-
-def _dedent(raw: str, indent: str) -> str:
-    """Strip `indent` from each line that starts with it (the chunk text convention)."""
-    if not indent:
-        return raw
-    lines = raw.splitlines(keepends=True)
-    return "".join(line[len(indent) :] if line.startswith(indent) else line for line in lines)
 
 
 @dataclass(frozen=True)
 class _Region:
-    """Consecutive old chunks and the new chunks that replace them."""
+    """Consecutive old chunks, the new chunks that replace them, and whether the gaps around belong."""
 
     old: tuple[Chunk, ...]
     new: tuple[Chunk, ...]
+    lead: bool = (
+        False  # also covers the gap before it (back to the previous region, or the file head)
+    )
+    tail: bool = False  # also covers the rest of the file after it
 
 
 def _regions(old: Sequence[Chunk], new: Sequence[Chunk]) -> list[_Region]:
-    """Pair chunks by (kind, name) in order; unmatched runs become one region with a neighbour."""
+    """Pair chunks by (kind, name) in order; an unmatched run becomes one region with a neighbour."""
     matcher = difflib.SequenceMatcher(
         a=[_key(c) for c in old], b=[_key(c) for c in new], autojunk=False
     )
     regions: list[_Region] = []
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "equal":
-            regions += [
-                _Region((old[i],), (new[j],))
-                for i, j in zip(range(i1, i2), range(j1, j2), strict=True)
-            ]
+            pairs = zip(range(i1, i2), range(j1, j2), strict=True)
+            regions += [_Region((old[i],), (new[j],)) for i, j in pairs]
         else:
             regions.append(_Region(tuple(old[i1:i2]), tuple(new[j1:j2])))
     # a region with no old chunk (something added) or no new chunk (removed) joins its neighbour
     merged: list[_Region] = []
     for region in regions:
-        if merged and (
-            not region.old or not region.new or not merged[-1].new or not merged[-1].old
-        ):
+        if merged and not (region.old and region.new and merged[-1].old and merged[-1].new):
             last = merged.pop()
             region = _Region(last.old + region.old, last.new + region.new)
         merged.append(region)
+    if not merged[0].new:
+        raise ChunkMappingError(f"{old[0].path}: the codemods left the module without any chunk")
     return merged
 
 
-def _gaps_hold(regions: Sequence[_Region], old_data: bytes, new_data: bytes) -> int | None:
-    """Index of the first region whose preceding gap differs in old and new; None if all hold."""
+def _absorb_changed_gaps(regions: list[_Region], old_data: bytes, new_data: bytes) -> list[_Region]:
+    """Give every gap that changed (a class header, a comment, the file head) to a region."""
+    result: list[_Region] = []
     old_end = new_end = 0
-    for index, region in enumerate([*regions, _Region((), ())]):
-        old_start = region.old[0].start_byte if region.old else len(old_data)
-        new_start = region.new[0].start_byte if region.new else len(new_data)
-        if old_data[old_end:old_start] != new_data[new_end:new_start]:
-            return index
-        if region.old:
-            old_end, new_end = region.old[-1].end_byte, region.new[-1].end_byte
-    return None
-
-
-def _merge(regions: list[_Region], index: int) -> list[_Region]:
-    """Join the region at `index` with the one before it (a change fell between them)."""
-    if index == 0 or index >= len(regions):
-        raise ChunkMappingError("the codemods changed text outside every chunk (file head or tail)")
-    joined = _Region(
-        regions[index - 1].old + regions[index].old, regions[index - 1].new + regions[index].new
-    )
-    return [*regions[: index - 1], joined, *regions[index + 1 :]]
+    for region in regions:
+        gap_old = old_data[old_end : region.old[0].start_byte]
+        gap_new = new_data[new_end : region.new[0].start_byte]
+        result.append(replace(region, lead=gap_old != gap_new))
+        old_end, new_end = region.old[-1].end_byte, region.new[-1].end_byte
+    if old_data[old_end:] != new_data[new_end:]:
+        result[-1] = replace(result[-1], tail=True)
+    return result
 
 
 def proposals_for_chunks(
@@ -261,54 +320,86 @@ def proposals_for_chunks(
     *,
     old_text: str,
     budget: int,
+    bom: bool = False,
     chunker: Callable[[str, str, int], list[Chunk]] | None = None,
 ) -> list[tuple[Chunk, str]]:
-    """Pair each original chunk (or merged run of chunks) with its text in the codemodded module.
+    """Pair each original chunk (or a run of them) with its text in the codemodded module.
 
     Chunks pair by (kind, name) in order. Where the structure no longer lines up (a definition
-    added or removed) or a change falls between chunks, the affected neighbours are merged into one
-    `statements` chunk spanning them, so the change is recorded, never dropped. A change outside
-    every chunk raises ChunkMappingError. Every returned chunk comes with its new dedented text
-    (equal to its old text when unchanged).
+    added or removed), the unmatched chunks and a neighbour become one `statements` chunk spanning
+    them. A change between chunks (a split class's header, a comment, the file head or tail) goes
+    to the chunk after it (before it, at the end), whose span then starts where the previous chunk
+    ends and is re-cut at top level. So every change is recorded and none invented: splicing the
+    pairs into the old bytes gives the new module. Unchanged chunks come back with their own text.
     """
-    if chunker is None:
-        from pipeline.chunking import chunk_module
-
-        chunker = chunk_module
     old = sorted(old_chunks, key=lambda c: c.start_byte)
     if not old:
         if new_text != old_text:
             raise ChunkMappingError("the codemods changed a module that has no chunks")
         return []
-    path = old[0].path
+    path, encoding = old[0].path, old[0].encoding
+    if chunker is None:
+        from pipeline.chunking import chunk_module
+
+        def chunker(p: str, t: str, b: int) -> list[Chunk]:
+            return chunk_module(p, t, b, encoding=encoding, bom=bom)
+
+    head = "\ufeff".encode(encoding) if bom else b""
+    old_data, new_data = head + old_text.encode(encoding), head + new_text.encode(encoding)
     new = sorted(chunker(path, new_text, budget), key=lambda c: c.start_byte)
-    old_data, new_data = old_text.encode("utf-8"), new_text.encode("utf-8")
-    regions = _regions(old, new)
-    while (bad := _gaps_hold(regions, old_data, new_data)) is not None:
-        regions = _merge(regions, bad)
-    return [_pair(region, old_data, new_data) for region in regions]
+    if not new:
+        raise ChunkMappingError(f"{path}: the codemods left the module without any chunk")
+    regions = _absorb_changed_gaps(_regions(old, new), old_data, new_data)
+    pairs: list[tuple[Chunk, str]] = []
+    old_end = new_end = 0
+    for region in regions:
+        pairs.append(_pair(region, old_data, new_data, old_end, new_end))
+        old_end, new_end = region.old[-1].end_byte, region.new[-1].end_byte
+    return pairs
 
 
-def _pair(region: _Region, old_data: bytes, new_data: bytes) -> tuple[Chunk, str]:
-    """The old chunk and its new text; a multi-chunk region becomes one chunk spanning it."""
-    if len(region.old) == 1 and len(region.new) == 1:
-        return region.old[0], region.new[0].text
+def _lf(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _pair(
+    region: _Region, old_data: bytes, new_data: bytes, old_from: int, new_from: int
+) -> tuple[Chunk, str]:
+    """The old chunk and its new text; a wider region becomes one chunk spanning it."""
     first, last = region.old[0], region.old[-1]
-    indent = first.indent
-    if any(c.indent != indent for c in region.old):
+    if len(region.old) == len(region.new) == 1 and not (region.lead or region.tail):
+        return first, region.new[0].text
+    top = region.lead or region.tail or any(c.indent != first.indent for c in region.old)
+    indent = "" if top else first.indent
+    old_span = (
+        old_from if region.lead else first.start_byte,
+        len(old_data) if region.tail else last.end_byte,
+    )
+    new_span = (
+        new_from if region.lead else region.new[0].start_byte,
+        len(new_data) if region.tail else region.new[-1].end_byte,
+    )
+    old_raw = _lf(old_data[old_span[0] : old_span[1]].decode(first.encoding).lstrip("\ufeff"))
+    new_raw = _lf(new_data[new_span[0] : new_span[1]].decode(first.encoding).lstrip("\ufeff"))
+    old_text, new_text = dedent(old_raw, indent), dedent(new_raw, indent)
+    if old_text is None or new_text is None:
         raise ChunkMappingError(
-            f"{first.path}: a change spans chunks at different indentation "
-            f"(lines {first.start_line}-{last.end_line})"
+            f"{first.path}: lines {first.start_line}-{last.end_line} changed but cannot be "
+            f"re-cut at their indentation"
         )
-    old_raw = old_data[first.start_byte : last.end_byte].decode("utf-8")
-    new_raw = new_data[region.new[0].start_byte : region.new[-1].end_byte].decode("utf-8")
+    single = len(region.old) == 1 and not top
     spanning = replace(
         first,
-        kind="statements",
-        name=f"{first.name}..{last.name}" if first is not last else first.name,
-        end_byte=last.end_byte,
-        end_line=last.end_line,
-        text=_dedent(old_raw, indent),
+        kind=first.kind if single else "statements",
+        name=first.name if len(region.old) == 1 else f"{first.name}..{last.name}",
+        start_byte=old_span[0],
+        end_byte=old_span[1],
+        start_line=1 + old_data[: old_span[0]].count(b"\n"),
+        end_line=old_data.count(b"\n") if region.tail else last.end_line,
+        text=old_text,
+        indent=indent,
+        context=first.context if not top else ChunkContext(imports=first.context.imports),
+        enclosing=first.enclosing if not top else (),
         oversized=any(c.oversized for c in region.old),
     )
-    return spanning, _dedent(new_raw, indent)
+    return spanning, new_text
