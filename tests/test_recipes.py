@@ -7,11 +7,9 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-import libcst as cst
 import pytest
-from libcst.metadata import ByteSpanPositionProvider, MetadataWrapper, PositionProvider
 
-from pipeline.chunking import Chunk, ChunkContext
+from pipeline.chunking import Chunk, chunk_module
 from pipeline.policy import Allowances
 from pipeline.recipes import (
     CHUNK_PLACEHOLDERS,
@@ -27,44 +25,10 @@ BUILTINS = {"modernize", "type-hints", "docstrings", "simplify", "unittest-to-py
 
 
 def real_chunks(relpath: str) -> dict[str, Chunk]:
-    """Top-level definitions and methods of a legacy_app file as chunks, keyed by qualified name."""
+    """A legacy_app file's chunks by name: whole classes (big budget) and their methods (small one)."""
     text = (LEGACY / relpath).read_text(encoding="utf-8")
-    wrapper = MetadataWrapper(cst.parse_module(text))
-    spans = wrapper.resolve(ByteSpanPositionProvider)
-    lines = wrapper.resolve(PositionProvider)
-    imports = "\n".join(line for line in text.splitlines() if line.startswith(("import ", "from ")))
-    chunks: dict[str, Chunk] = {}
-
-    def add(node: cst.FunctionDef | cst.ClassDef, name: str, indent: str, header: str) -> None:
-        span = spans[node]
-        raw = text.encode()[span.start : span.start + span.length].decode()
-        body = "\n".join(
-            line[len(indent) :] if line.startswith(indent) else line for line in raw.splitlines()
-        )
-        kind = "class" if isinstance(node, cst.ClassDef) else ("method" if indent else "function")
-        chunks[name] = Chunk(
-            path=relpath,
-            start_byte=span.start,
-            end_byte=span.start + span.length,
-            start_line=lines[node].start.line,
-            end_line=lines[node].end.line,
-            kind=kind,
-            name=name,
-            text=body + "\n",
-            indent=indent,
-            context=ChunkContext(imports=imports, class_header=header),
-            enclosing=("class",) if indent else (),
-        )
-
-    for stmt in wrapper.module.body:
-        if isinstance(stmt, cst.FunctionDef | cst.ClassDef):
-            add(stmt, stmt.name.value, "", "")
-        if isinstance(stmt, cst.ClassDef):
-            header = wrapper.module.code_for_node(stmt).split(":\n", 1)[0] + ":"
-            for item in stmt.body.body:
-                if isinstance(item, cst.FunctionDef):
-                    add(item, f"{stmt.name.value}.{item.name.value}", "    ", header)
-    return chunks
+    small = {c.name: c for c in chunk_module(relpath, text, 50)}
+    return small | {c.name: c for c in chunk_module(relpath, text, 100_000)}
 
 
 def python_blocks(message: str) -> list[str]:
@@ -118,8 +82,9 @@ def test_builtin_renders_chunk_last_and_fixed_part_first(
     assert first.text not in one[1]["content"][: len(fixed)]
     # the read-only context comes in its own blocks, before the chunk
     blocks = python_blocks(one[1]["content"])
-    assert blocks[0] == first.context.imports
-    assert blocks[1] == first.context.class_header
+    assert first.context.imports and first.context.class_header
+    assert blocks[0] == first.context.imports.rstrip("\n")
+    assert blocks[1] == first.context.class_header.rstrip("\n")
     assert "read-only" in one[1]["content"].split(blocks[0])[0]
 
 
