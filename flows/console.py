@@ -7,8 +7,9 @@ import sys
 import threading
 import time
 from types import TracebackType
+from uuid import UUID
 
-from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.artifacts import update_progress_artifact
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -34,14 +35,13 @@ class ProgressDisplay:
         enabled: bool = True,
         interactive: bool | None = None,
         line_every_s: float = 5.0,
-        artifact_key: str | None = None,
+        artifact_id: UUID | None = None,
     ) -> None:
         self.counter = counter
         self.enabled = enabled
         self.interactive = sys.stderr.isatty() if interactive is None else interactive
         self.line_every_s = line_every_s
-        self.artifact_key = artifact_key
-        self._artifact_id: object = None
+        self._artifact_id = artifact_id
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._console = Console(stderr=True)
@@ -49,8 +49,6 @@ class ProgressDisplay:
         self._task_id: TaskID | None = None
 
     def __enter__(self) -> ProgressDisplay:
-        if self.artifact_key is not None:
-            self._artifact_id = _try(lambda: create_progress_artifact(0.0, key=self.artifact_key))
         if self.enabled and self.interactive:
             self._bar = Progress(
                 TextColumn("[bold]codemill"),
@@ -109,13 +107,7 @@ class ProgressDisplay:
     def _update_artifact(self, snap: Snapshot) -> None:
         if self._artifact_id is None or not snap.total:
             return
-        percent = 100.0 * snap.done / snap.total
-        _try(lambda: update_progress_artifact(self._artifact_id, percent))  # type: ignore[arg-type]
-
-
-def _try(action: object) -> object:
-    """Run a Prefect artifact call outside a run context without failing the run (returns None)."""
-    try:
-        return action()  # type: ignore[operator]
-    except Exception:  # an artifact is a convenience; the ledger is the record
-        return None
+        try:  # from this thread, always the synchronous client
+            update_progress_artifact(self._artifact_id, 100.0 * snap.done / snap.total, _sync=True)  # type: ignore[call-arg]
+        except Exception:  # an artifact is a convenience; the ledger is the record of the run
+            self._artifact_id = None
