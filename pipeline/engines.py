@@ -21,6 +21,7 @@ from pipeline.model import ChatClient, Completion, Usage
 from pipeline.policy import Policy
 from pipeline.recipes import Recipe
 from pipeline.replies import extract_code
+from pipeline.sources import SourceFile
 from pipeline.validation import validate
 from pipeline.verdicts import Reason, Status, Verdict
 
@@ -249,12 +250,14 @@ class CodemodFileEngine:
         self.policy = policy
         self.budget = budget
 
-    def refactor_file(self, path: str, text: str, chunks: Sequence[Chunk]) -> list[Proposal]:
+    def refactor_file(self, source: SourceFile, chunks: Sequence[Chunk]) -> list[Proposal]:
         """One Proposal per chunk (merged chunks where the codemods moved a boundary)."""
         started = time.perf_counter()
         try:
-            new_text = self.engine.refactor_file(path, text)
-            pairs = proposals_for_chunks(chunks, new_text, old_text=text, budget=self.budget)
+            new_text = self.engine.refactor_file(source.path, source.text)
+            pairs = proposals_for_chunks(
+                chunks, new_text, old_text=source.text, budget=self.budget, bom=source.bom
+            )
         except (CodemodError, ChunkMappingError) as exc:
             verdict = Verdict.rejected(Reason.CODEMOD_ERROR, str(exc))
             return [Proposal(chunk, verdict, attempts=1) for chunk in chunks]

@@ -129,7 +129,7 @@ def refactor_shard_codemod(
 ) -> None:
     """Whole-file codemods, then each chunk's share judged like a model answer."""
     for plan in files:
-        for proposal in engine.refactor_file(plan.source.path, plan.source.text, plan.chunks):
+        for proposal in engine.refactor_file(plan.source, plan.chunks):
             record(proposal)
 
 
