@@ -96,6 +96,22 @@ def module_for(tree: Path, path: str) -> tuple[str, str] | None:
     return str(folder), ".".join(parts)
 
 
+def overwrite(path: Path, data: bytes) -> None:
+    """Replace a scratch file's bytes in place, then cut it to length.
+
+    Truncating to zero first (what `write_bytes` does) makes ext4 flush the file (auto_da_alloc):
+    2.5 ms per write on the benchmark machine against 0.08 ms this way.
+    """
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.ftruncate(fd, len(data))
+    finally:
+        os.close(fd)
+
+
 @contextmanager
 def scratch_worktree(repo: git.Repo, base: str, paths: Sequence[str] = ()) -> Iterator[Path]:
     """A detached worktree of `base` in a temp dir; `paths` must be regular files there.

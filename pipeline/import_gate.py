@@ -29,7 +29,7 @@ from pathlib import Path
 
 import git
 
-from pipeline.gates import GateError, check_path, module_for, scratch_worktree
+from pipeline.gates import GateError, check_path, module_for, overwrite, scratch_worktree
 from pipeline.verdicts import Reason
 
 _SERVER = Path(__file__).with_name("import_server.py")
@@ -121,11 +121,11 @@ def _check_one(
     original = target.read_bytes()
     if base_new[1] == original:
         return ImportResult(path, module, True, detail="unchanged")
-    target.write_bytes(base_new[1])
+    overwrite(target, base_new[1])
     try:
         kind, detail = server.ask(roots, module, timeout)
     finally:
-        target.write_bytes(original)
+        overwrite(target, original)
     if kind == "ok":
         return ImportResult(path, module, True, seconds=time.perf_counter() - started)
     message = _failure(kind, detail, module, timeout)

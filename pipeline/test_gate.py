@@ -30,7 +30,14 @@ from pathlib import Path
 
 import git
 
-from pipeline.gates import BadEditError, ChunkEdit, GateError, apply_edits, scratch_worktree
+from pipeline.gates import (
+    BadEditError,
+    ChunkEdit,
+    GateError,
+    apply_edits,
+    overwrite,
+    scratch_worktree,
+)
 from pipeline.verdicts import Reason
 
 _PYTEST_SUMMARY = re.compile(r"^(?:FAILED|ERROR) (?!\()(.+?)(?: - .*)?$")
@@ -183,7 +190,7 @@ class _Gate:
         """Write the files for `units` (only those that differ) and run the command once."""
         for path, data in self.contents(units).items():
             if self.written[path] != data:
-                (self.tree / path).write_bytes(data)
+                overwrite(self.tree / path, data)
                 self.written[path] = data
         outcome = _run_command(self.tree, self.command, self.timeout)
         self.history.append(outcome)

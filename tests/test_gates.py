@@ -9,7 +9,14 @@ from pathlib import Path
 import git
 import pytest
 
-from pipeline.gates import BadEditError, ChunkEdit, GateError, apply_edits, module_for
+from pipeline.gates import (
+    BadEditError,
+    ChunkEdit,
+    GateError,
+    apply_edits,
+    module_for,
+    overwrite,
+)
 from pipeline.import_gate import check_imports
 from pipeline.test_gate import BaseTestsFail, failing_tests, run_test_gate
 from pipeline.verdicts import Reason
@@ -99,6 +106,14 @@ def test_apply_edits_applies_spans_from_the_end_and_refuses_overlaps() -> None:
         apply_edits(base, [ChunkEdit("x::a", 0, 5, b""), ChunkEdit("x::b", 4, 6, b"")])
     with pytest.raises(BadEditError, match="outside"):
         apply_edits(base, [ChunkEdit("x::a", 5, 40, b"")])
+
+
+def test_overwrite_replaces_bytes_in_place_whether_longer_or_shorter(tmp_path: Path) -> None:
+    target = tmp_path / "m.py"
+    target.write_bytes(b"x = 1\n" * 50)
+    for data in (b"short\n", b"y = 2\n" * 80, b""):
+        overwrite(target, data)
+        assert target.read_bytes() == data
 
 
 def test_module_names_follow_packages_and_src_layout(tmp_path: Path) -> None:
