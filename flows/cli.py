@@ -10,20 +10,24 @@ import asyncio
 import os
 import sys
 import traceback
+from datetime import UTC, datetime
 from enum import IntEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from pipeline.sources import SourceError
 
-from flows.refactor import RunResult, refactor_repo
-from pipeline import gitops
+from flows import schedule
+from flows.refactor import CODEMOD_MODEL, RunResult, refactor_repo
+from pipeline import ci, gitops
 from pipeline.config import ConfigError, load_config
 from pipeline.errors import FatalModelError
 from pipeline.ledger import LedgerError
 from pipeline.recipes import RecipeError, builtin_recipes, load_recipe
-from pipeline.reports import ReportError
+from pipeline.replay import ReplayError, read_ledger, replay
+from pipeline.reports import ReportError, write_report_dir
+from pipeline.sources import SourceError
+from pipeline.state import StateError
 
 
 class Exit(IntEnum):
@@ -36,7 +40,16 @@ class Exit(IntEnum):
     CHANGES = 4
 
 
-USAGE_ERRORS = (ConfigError, RecipeError, SourceError, gitops.GitOpsError, LedgerError, ReportError)
+USAGE_ERRORS = (
+    ConfigError,
+    RecipeError,
+    SourceError,
+    gitops.GitOpsError,
+    LedgerError,
+    ReportError,
+    StateError,
+    ReplayError,
+)
 
 app = typer.Typer(
     name="codemill",
@@ -96,6 +109,14 @@ def run(
     target_python: Annotated[str | None, typer.Option(help="X.Y the code must run on.")] = None,
     stream: Annotated[bool, typer.Option("--stream", help="Stream answers (SSE).")] = False,
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+    since: Annotated[
+        str | None,
+        typer.Option(help="last-run or a git ref: only files changed since then."),
+    ] = None,
+    fail_on_changes: Annotated[
+        bool, typer.Option("--fail-on-changes", help="Exit 4 when the run finds changes (CI).")
+    ] = False,
+    junit: Annotated[Path | None, typer.Option(help="Also write the JUnit report here.")] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
 ) -> None:
     """Refactor PATHS with a recipe: a new branch, or with --dry-run a report only."""
@@ -127,7 +148,12 @@ def run(
     try:
         root = repo_root(paths)
         config = load_config(root, cli, os.environ)
-        result = asyncio.run(refactor_repo(config, [str(p) for p in paths], show_progress=progress))
+        result = asyncio.run(
+            refactor_repo(config, [str(p) for p in paths], show_progress=progress, since=since)
+        )
+        if junit is not None:
+            ci.copy_junit(result.report_dir, junit)
+        ci.append_step_summary(result.report_dir, os.environ)
     except USAGE_ERRORS as exc:
         raise fail(str(exc), Exit.USAGE) from None
     except FatalModelError as exc:
@@ -136,7 +162,11 @@ def run(
         if debug:
             traceback.print_exc()
         raise fail(f"internal error: {type(exc).__name__}: {exc}", Exit.INTERNAL) from None
-    raise typer.Exit(int(announce(result)))
+    code = announce(result)
+    if code is Exit.DONE and fail_on_changes and result.changed_files:
+        typer.echo(f"codemill: {len(result.changed_files)} files would change", err=True)
+        code = Exit.CHANGES
+    raise typer.Exit(int(code))
 
 
 def announce(result: RunResult) -> Exit:
@@ -145,6 +175,8 @@ def announce(result: RunResult) -> Exit:
     counts = ", ".join(f"{n} {status}" for status, n in t.by_status.items()) or "no chunks"
     echo = typer.echo
     echo(f"codemill: recipe {result.recipe}, engine {result.engine}, model {result.model}")
+    if result.since_note:
+        echo(f"codemill: --since: {result.since_note}")
     echo(
         f"codemill: {counts}; {len(result.changed_files)} files changed, "
         f"{result.skipped_files} files skipped"
@@ -160,7 +192,10 @@ def announce(result: RunResult) -> Exit:
         )
     if result.stop_reason:
         echo(f"codemill: stopped early: {result.stop_reason}", err=True)
-    if result.branch and result.commits:
+    if result.same_as is not None:
+        held = f" (branch {result.same_as.branch})" if result.same_as.branch else ""
+        echo(f"codemill: same change as run {result.same_as.run_id}{held}; no new branch made")
+    elif result.branch and result.commits:
         pushed = " and pushed" if result.pushed else ""
         echo(f"codemill: branch {result.branch}: {len(result.commits)} commits{pushed}")
     elif result.branch and result.fatal:
@@ -191,6 +226,74 @@ def show_recipe(name: str) -> None:
     except RecipeError as exc:
         raise fail(str(exc), Exit.USAGE) from None
     typer.echo(f"{recipe.name}: {recipe.description} ({recipe.source})")
+
+
+RunDir = Annotated[Path, typer.Argument(help="A run's report directory (it holds ledger.jsonl).")]
+RepoOption = Annotated[
+    Path, typer.Option("--repo", help="The run's repository (default: the current one).")
+]
+
+
+def _replayed(run_dir: Path, repo: Path) -> tuple[Path, Any]:
+    """The repository root and the run rebuilt from its ledger on its base commit."""
+    root = repo_root([repo])
+    config = load_config(root, {}, os.environ)
+    return root, replay(root, read_ledger(run_dir), config.budget)
+
+
+@app.command()
+def report(
+    run_dir: RunDir,
+    repo: RepoOption = Path("."),
+    out: Annotated[Path | None, typer.Option(help="Where to write (default: RUN_DIR).")] = None,
+) -> None:
+    """Render a run's reports again from its ledger and base commit."""
+    try:
+        _, again = _replayed(run_dir, repo)
+        paths = write_report_dir(out or run_dir, again.ledger, again.changes)
+    except USAGE_ERRORS as exc:
+        raise fail(str(exc), Exit.USAGE) from None
+    typer.echo(f"codemill: {len(again.changes)} files changed; report {paths.directory}")
+
+
+@app.command()
+def apply(
+    run_dir: RunDir,
+    repo: RepoOption = Path("."),
+    branch: Annotated[str | None, typer.Option(help="Branch to create.")] = None,
+    push: Annotated[str | None, typer.Option(help="Remote to push the branch to.")] = None,
+    force_branch: Annotated[bool, typer.Option("--force-branch")] = False,
+    commit_per: Annotated[str | None, typer.Option(help="file | run.")] = None,
+) -> None:
+    """Commit a reviewed run's changes on a new branch without asking the model again."""
+    try:
+        root, again = _replayed(run_dir, repo)
+        meta = again.ledger.meta
+        if not again.changes:
+            typer.echo(f"codemill: run {meta.run_id} accepted no change; no branch made")
+            return
+        config = load_config(root, {"commit_per": commit_per}, os.environ)
+        name = branch or gitops.default_branch_name(meta.recipe, datetime.now(UTC))
+        done = gitops.commit_changes(
+            gitops.open_repository(root),
+            base=again.base_commit,
+            branch=name,
+            changes={path: after for path, (_, after) in again.changes.items()},
+            recipe=meta.recipe,
+            model=meta.model or CODEMOD_MODEL,
+            run_id=meta.run_id,
+            commit_per=config.commit_per,
+            force_branch=force_branch,
+            push=push,
+        )
+    except USAGE_ERRORS as exc:
+        raise fail(str(exc), Exit.USAGE) from None
+    pushed = " and pushed" if done.pushed else ""
+    typer.echo(f"codemill: branch {done.branch}: {len(done.commits)} commits{pushed}")
+
+
+app.command()(schedule.serve)
+app.command()(schedule.deploy)
 
 
 def main() -> None:

@@ -14,14 +14,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar, cast
+from uuid import UUID
 
 from prefect import flow, task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import (
+    acreate_progress_artifact,
+    create_markdown_artifact,
+    create_table_artifact,
+)
 from prefect.cache_policies import NONE
 from prefect.utilities.annotations import quote
 
 from flows.console import ProgressDisplay
-from pipeline import gitops, reports
+from pipeline import gitops, reports, state
 from pipeline.cache import ResponseCache
 from pipeline.config import RunConfig
 from pipeline.engines import CodemodFileEngine, LLMEngine, Proposal, RunStop, SpendMeter
@@ -44,6 +49,7 @@ from pipeline.runner import (
     refactor_shard_llm,
     shard_files,
 )
+from pipeline.state import LastRun
 
 T = TypeVar("T")
 
@@ -70,6 +76,8 @@ class RunResult:
     pushed: bool = False
     stop_reason: str | None = None
     fatal: bool = False
+    since_note: str = ""  # which files --since let the run touch, in one phrase
+    same_as: LastRun | None = None  # the last run whose change this one repeated: no new branch
 
 
 def opaque(value: T) -> T:
@@ -84,9 +92,9 @@ def new_run_id(now: datetime | None = None) -> str:
 
 
 @task(name="plan", cache_policy=NONE)
-def plan_task(config: RunConfig, paths: Sequence[str]) -> Plan:
-    """List the files at the base commit and cut them into chunks."""
-    return plan_run(config, paths)
+def plan_task(config: RunConfig, paths: Sequence[str], only: frozenset[str] | None = None) -> Plan:
+    """List the files at the base commit (only `only`, when given) and cut them into chunks."""
+    return plan_run(config, paths, only=only)
 
 
 @task(name="refactor-shard-llm", cache_policy=NONE, task_run_name="refactor-shard-{index}")
@@ -174,8 +182,12 @@ async def refactor_repo(
     paths: list[str],
     run_id: str | None = None,
     show_progress: bool = True,
+    since: str | None = None,
 ) -> RunResult:
-    """Refactor the Python files under `paths` of `config.repo` with `config.recipe`."""
+    """Refactor the Python files under `paths` of `config.repo` with `config.recipe`.
+
+    `since` ("last-run" or a git ref) limits the run to the files changed since then.
+    """
     run_id = run_id or new_run_id()
     recipe = load_recipe(config.recipe)
     engine_name = choose_engine(config, recipe, os.environ)
@@ -187,7 +199,10 @@ async def refactor_repo(
         branch = config.branch or gitops.default_branch_name(recipe.name, datetime.now(UTC))
         gitops.check_branch(repo, branch, force_branch=config.force_branch)
 
-    plan = plan_task(config, paths)
+    state_path = state.state_file(config.repo, recipe.name, os.environ)
+    last = state.load_last_run(state_path)
+    scope = state.resolve_since(since, last, config.repo, base_commit)
+    plan = plan_task(config, paths, scope.only)
     report_dir = _report_dir(config, run_id)
     report_dir.mkdir(parents=True, exist_ok=True)
     meta = RunMeta(run_id, recipe.name, engine_name, model, base_commit)
@@ -209,7 +224,8 @@ async def refactor_repo(
     shards = shard_files(plan.files, min(MAX_SHARDS, 1 + len(plan.files) // FILES_PER_SHARD))
     stop_reason: str | None = None
     fatal = False
-    with ProgressDisplay(counter, enabled=show_progress, artifact_key="codemill-progress"):
+    progress_id = await _progress_artifact()
+    with ProgressDisplay(counter, enabled=show_progress, artifact_id=progress_id):
         if engine_name == "llm":
             limiter = Limiter(config.concurrency, rpm=config.rpm, tpm=config.tpm)
             stop_reason, fatal = await _run_llm(config, recipe, policy, limiter, shards, record)
@@ -232,16 +248,45 @@ async def refactor_repo(
         branch=branch,
         stop_reason=stop_reason,
         fatal=fatal,
+        since_note=scope.note,
     )
-    if branch is not None and changes and not fatal:
+    fingerprint = state.patch_fingerprint(reports.unified_patch(changes))
+    end_note = stop_reason
+    if (
+        branch is not None
+        and last is not None
+        and state.same_change(last, fingerprint, bool(changes))
+    ):
+        result.same_as = last
+        end_note = end_note or f"same change as run {last.run_id}: no new branch made"
+    elif branch is not None and changes and not fatal:
         committed = apply_task(
             config, branch, base_commit, opaque(changes), recipe.name, model, run_id
         )
         result.commits, result.pushed = committed.commits, committed.pushed
-    ledger.finish(stop_reason)
+    ledger.finish(end_note)
     report_task(report_dir, opaque(ledger), opaque(changes))
     result.totals = ledger.totals()
+    if branch is not None and not fatal and stop_reason is None:
+        done = state.succeeded(
+            last,
+            recipe=recipe.name,
+            base_commit=base_commit,
+            run_id=run_id,
+            finished=ledger.meta.finished or "",
+            fingerprint=fingerprint,
+            branch=branch if result.commits else None,
+        )
+        state.save_last_run(state_path, done)
     return result
+
+
+async def _progress_artifact() -> UUID | None:
+    """A Prefect progress artifact for this flow run; None when the API refuses (the run goes on)."""
+    try:
+        return await acreate_progress_artifact(0.0, key="codemill-progress")
+    except Exception:  # an artifact is a convenience; the ledger is the record of the run
+        return None
 
 
 async def _run_llm(
