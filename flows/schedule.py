@@ -1,0 +1,212 @@
+"""Scheduled runs: `codemill serve` (a cron schedule served from this process) and `codemill deploy`
+(a deployment on a Prefect work pool), one deployment per repository with the run's settings as parameters.
+
+Both need a real Prefect server (the temporary one refuses schedules). A deployment runs the flow
+`scheduled_refactor`, imported by module path from the installed package, so no image or code upload
+is needed for a process work pool.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any, cast
+from uuid import UUID
+
+import httpx
+import typer
+from prefect import flow
+from prefect.deployments.runner import RunnerDeployment
+from prefect.settings import PREFECT_API_URL
+from prefect.types.entrypoint import EntrypointType
+
+from flows.refactor import refactor_repo
+from pipeline import gitops
+from pipeline.config import ConfigError, load_config
+from pipeline.recipes import load_recipe
+from pipeline.reports import repo_key
+from pipeline.runner import choose_engine
+from pipeline.state import LAST_RUN
+
+START_SERVER = (
+    "run `prefect server start` in another shell, then "
+    "`export PREFECT_API_URL=http://127.0.0.1:4200/api`"
+)
+
+
+class ScheduleError(Exception):
+    """A schedule or deployment codemill cannot set up; the message is one sentence."""
+
+
+@flow(name="codemill-scheduled", validate_parameters=False, persist_result=False, log_prints=False)
+async def scheduled_refactor(
+    repo: str, settings: dict[str, Any], since: str | None = None
+) -> dict[str, Any]:
+    """One scheduled run over a whole repository; fails the flow run on a fatal provider error."""
+    root = Path(repo)
+    config = load_config(root, settings, os.environ)
+    result = await refactor_repo(config, [str(root)], show_progress=False, since=since)
+    if result.fatal:
+        raise RuntimeError(f"codemill run {result.run_id} stopped: {result.stop_reason}")
+    return {
+        "run_id": result.run_id,
+        "branch": result.branch if result.commits else None,
+        "commits": result.commits,
+        "changed_files": result.changed_files,
+        "same_as": None if result.same_as is None else result.same_as.run_id,
+        "report_dir": str(result.report_dir),
+    }
+
+
+def require_server(command: str) -> str:
+    """The Prefect API URL, after checking a server answers there."""
+    url = str(PREFECT_API_URL.value() or "").rstrip("/")
+    if not url:
+        raise ScheduleError(f"codemill {command} needs a Prefect server: {START_SERVER}")
+    try:
+        healthy = httpx.get(f"{url}/health", timeout=5.0).status_code == 200
+    except httpx.HTTPError:
+        healthy = False
+    if not healthy:
+        raise ScheduleError(f"no Prefect server answers at {url}: {START_SERVER}")
+    return url
+
+
+def parse_sets(pairs: Sequence[str]) -> dict[str, str]:
+    """`--set KEY=VALUE` options as settings (checked by load_config like any other source)."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {pair!r} is not KEY=VALUE")
+        out[key.strip().replace("-", "_")] = value
+    return out
+
+
+def deployments_for(
+    repos: Sequence[Path],
+    settings: dict[str, Any],
+    *,
+    since: str | None,
+    cron: str | None,
+    work_pool: str | None = None,
+) -> list[RunnerDeployment]:
+    """One deployment per repository, each checked now (repo, settings, recipe, engine), not at 3 a.m."""
+    out = []
+    for path in repos:
+        repo = gitops.open_repository(path)
+        root = Path(str(repo.working_tree_dir)).resolve()
+        config = load_config(root, settings, os.environ)
+        recipe = load_recipe(config.recipe)
+        choose_engine(config, recipe, os.environ)
+        try:
+            deployment = scheduled_refactor.to_deployment(
+                name=f"{repo_key(root)}-{recipe.name}",
+                cron=cron,
+                parameters={"repo": str(root), "settings": settings, "since": since},
+                description=f"codemill {recipe.name} on {root}",
+                tags=["codemill", recipe.name],
+                work_pool_name=work_pool,
+                entrypoint_type=EntrypointType.MODULE_PATH,
+            )
+        except ValueError as exc:
+            raise ScheduleError(f"cannot schedule {root}: {exc}") from None
+        out.append(cast(RunnerDeployment, deployment))  # called outside a loop: sync
+    return out
+
+
+Repos = Annotated[
+    list[Path], typer.Argument(help="Git repositories to refactor, one deployment each.")
+]
+Recipe = Annotated[str | None, typer.Option(help="Built-in recipe name or path to a recipe .md.")]
+Since = Annotated[
+    str | None, typer.Option(help=f"{LAST_RUN} or a git ref: only files changed since then.")
+]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Reports only; no branch.")]
+Push = Annotated[str | None, typer.Option(help="Remote to push each branch to.")]
+Sets = Annotated[
+    list[str] | None, typer.Option("--set", help="Any run setting as KEY=VALUE (repeatable).")
+]
+
+
+def _settings(
+    recipe: str | None, dry_run: bool, push: str | None, sets: list[str] | None
+) -> dict[str, Any]:
+    settings: dict[str, Any] = parse_sets(sets or [])
+    if recipe is not None:
+        settings["recipe"] = recipe
+    if dry_run:
+        settings["dry_run"] = True
+    if push is not None:
+        settings["push"] = push
+    return settings
+
+
+def _refuse(message: str) -> typer.Exit:
+    typer.echo(f"codemill: {message}", err=True)
+    return typer.Exit(2)
+
+
+def serve(
+    repos: Repos,
+    cron: Annotated[str, typer.Option(help='Cron schedule, e.g. "0 3 * * 1".')],
+    recipe: Recipe = None,
+    since: Since = None,
+    dry_run: DryRun = False,
+    push: Push = None,
+    sets: Sets = None,
+) -> None:
+    """Serve scheduled runs from this process until interrupted (needs a Prefect server)."""
+    from flows.cli import USAGE_ERRORS
+
+    try:
+        require_server("serve")
+        settings = _settings(recipe, dry_run, push, sets)
+        deployments = deployments_for(repos, settings, since=since, cron=cron)
+    except (ScheduleError, *USAGE_ERRORS) as exc:
+        raise _refuse(str(exc)) from None
+    from prefect import serve as prefect_serve
+
+    for deployment in deployments:
+        typer.echo(f"codemill: serving {deployment.name} on {cron!r}")
+    prefect_serve(*deployments, print_starting_message=False)
+
+
+def deploy(
+    repos: Repos,
+    pool: Annotated[str, typer.Option(help="Prefect work pool to run on (e.g. a process pool).")],
+    cron: Annotated[str | None, typer.Option(help="Cron schedule; none for on-demand.")] = None,
+    recipe: Recipe = None,
+    since: Since = None,
+    dry_run: DryRun = False,
+    push: Push = None,
+    sets: Sets = None,
+) -> None:
+    """Register deployments on a work pool; a worker (`prefect worker start --pool P`) runs them."""
+    from prefect import deploy as prefect_deploy
+
+    from flows.cli import USAGE_ERRORS
+
+    try:
+        require_server("deploy")
+        settings = _settings(recipe, dry_run, push, sets)
+        deployments = deployments_for(repos, settings, since=since, cron=cron, work_pool=pool)
+    except (ScheduleError, *USAGE_ERRORS) as exc:
+        raise _refuse(str(exc)) from None
+    try:
+        ids = prefect_deploy(
+            *deployments,
+            work_pool_name=pool,
+            build=False,
+            push=False,
+            print_next_steps_message=False,
+            ignore_warnings=True,
+        )
+    except ValueError as exc:  # Prefect's way to say the pool does not exist
+        raise _refuse(
+            f"{exc} (create it with `prefect work-pool create {pool} --type process`)"
+        ) from None
+    for deployment, ident in zip(deployments, cast(list[UUID], ids), strict=True):
+        typer.echo(f"codemill: deployed codemill-scheduled/{deployment.name} ({ident}) on {pool}")
+    typer.echo(f"codemill: start a worker with `prefect worker start --pool {pool}`")
