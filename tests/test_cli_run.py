@@ -145,6 +145,7 @@ def test_llm_run_with_a_repair_turn(tmp_path: Path, cli: CliEnv) -> None:
             extra_env={"AIMLAPI_API_KEY": KEY},
         )
         requests = list(server.requests)
+        server_port = int(server.base_url.split(":")[-1].split("/")[0])
 
     assert done.returncode == 0, done.stderr
     assert fingerprint(repo) == before
@@ -162,8 +163,8 @@ def test_llm_run_with_a_repair_turn(tmp_path: Path, cli: CliEnv) -> None:
     assert rows["shout"]["attempts"] == 1
     assert all(r.headers.get("authorization") == f"Bearer {KEY}" for r in requests)
 
-    # The same run again is answered from the cache: no request at all.
-    with FakeModelServer(handler=greet_handler) as server:
+    # The same run again, against the same endpoint, is answered from the cache: no request at all.
+    with FakeModelServer(handler=greet_handler, port=server_port) as server:
         again = codemill(
             cli,
             "run",
@@ -178,7 +179,9 @@ def test_llm_run_with_a_repair_turn(tmp_path: Path, cli: CliEnv) -> None:
         )
         assert server.requests == []
     assert again.returncode == 0, again.stderr
-    assert all(r["cache_hit"] for r in ledger_rows(run_dir(cli, again.stdout)) if r["attempts"])
+    rows = ledger_rows(run_dir(cli, again.stdout))
+    assert [r for r in rows if r["attempts"]] and all(r["cache_hit"] for r in rows if r["attempts"])
+    assert sum(r["cost_usd"] for r in rows) == 0
 
 
 def test_user_recipe_file(tmp_path: Path, cli: CliEnv) -> None:
