@@ -241,6 +241,21 @@ def test_change_breaking_one_test_is_dropped_and_the_rest_kept(tmp_path: Path) -
     assert_untouched(repo, before)
 
 
+def test_culprit_named_in_a_traceback_is_tried_first(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    changes = {
+        **change("pkg/names.py", b"'hi ' + name", b"'hi ' + name.upper(1)"),
+        **change("pkg/shapes.py", b"return w * h", b"return h * w"),
+        **change("pkg/util.py", b"x * 2", b"x + x"),
+    }
+    result = run_test_gate(repo, "HEAD", changes, {}, test_cmd=PYTEST, timeout=60)
+    assert [d.unit_id for d in result.dropped] == ["pkg/names.py"]
+    assert result.dropped[0].detail == "tests/test_names.py::test_greet failed"
+    assert result.history[1].mentions == {"pkg/names.py"}
+    # base, all (traceback through pkg/names.py), everything but names passes: no bisection
+    assert result.runs == 3
+
+
 def test_all_passing_takes_two_runs(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "repo")
     changes = change("pkg/util.py", b"x * 2", b"x + x")
