@@ -141,6 +141,10 @@ def _run_command(tree: Path, command: str, timeout: float, paths: Sequence[str])
         os.killpg(proc.pid, signal.SIGKILL)
         out, _ = proc.communicate()
         status = None
+    except BaseException:  # interrupted: leave no test process behind
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise
     text = out.decode("utf-8", "replace")
     mentions = frozenset(p for p in paths if p in text)
     seconds = time.perf_counter() - started

@@ -180,6 +180,14 @@ def test_test_module_outside_packages_sees_the_repository_root(tmp_path: Path) -
     assert result.detail.startswith("TypeError: unsupported operand type(s) for |")
 
 
+def test_import_that_ends_the_process_is_reported(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    changes = change("pkg/util.py", b"def double", b"import os\n\nos._exit(3)\n\n\ndef double")
+    result = check_imports(repo, "HEAD", changes, timeout=20)["pkg/util.py"]
+    assert (result.ok, result.reason) == (False, Reason.BREAKS_IMPORT)
+    assert result.detail == "importing pkg.util ended the process (exit status 3)"
+
+
 def test_import_gate_refuses_paths_outside_the_repository(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "repo")
     with pytest.raises(BadEditError, match="not a plain path"):
