@@ -7,13 +7,16 @@ Dedent/re-indent rules, inverse of each other: a line that begins inside a strin
 a triple-quoted or backslash-continued string, found with the tokenizer) and a whitespace-only line are
 never touched; every other line loses (or gets back) exactly `indent`. A chunk with a line that cannot
 lose its indent (a bracket or backslash continuation line less indented than the block) is not split
-out: its class goes whole, as one top-level chunk, which needs no dedent (see `_member_plan`).
+out: its class goes whole, as one top-level chunk, which needs no dedent (see `_Cutter._dedents`).
 
 Newlines: a chunk's `text` and its replacement use "\\n"; `splice` writes the chunk's own newline
-(`Chunk.newline`: "\\r\\n" in a CRLF file). A region whose newlines are mixed is kept whole in the same
-way as a lossy dedent. Encoding: spans index the original file bytes (BOM included) and `splice`
-encodes with `Chunk.encoding`. A chunk ends with a newline exactly when its original region did (only
-the last chunk of a file without a final newline does not); `splice` keeps it that way.
+(`Chunk.newline`: "\\r\\n" in a CRLF file). A class member whose newlines are mixed keeps its class
+whole, like a lossy dedent; a top-level chunk with mixed newlines has `newline == ""`: its text keeps
+the file's own newlines and its replacement is written as given.
+
+Encoding: spans index the original file bytes (BOM included) and `splice` encodes with
+`Chunk.encoding`. A chunk ends with a newline exactly when its original region did (only the last
+chunk of a file without a final newline does not); `splice` keeps it that way.
 
 Spans come from one pass of libcst's own code generator over the module with a codegen state that
 records offsets of the top-level statements and class-body statements only: the metadata providers
@@ -73,7 +76,7 @@ class Chunk:
     context: ChunkContext = field(default_factory=ChunkContext)
     oversized: bool = False
     enclosing: tuple[ScopeKind, ...] = ()  # outermost first; () for a top-level chunk
-    newline: str = "\n"  # the file's newline in this region; splice writes it back
+    newline: str = "\n"  # the region's newline; "" when mixed: text keeps the file's own newlines
     encoding: str = "utf-8"  # the file's encoding; splice encodes the replacement with it
 
     @property
@@ -232,6 +235,7 @@ class _Cutter:
         self.path, self.text, self.module, self.budget = path, text, module, budget
         self.line_starts = [0, *(m.end() for m in _NEWLINE.finditer(text))]
         self.pieces: list[_Piece] = []
+        self.dedented: dict[tuple[int, int], str] = {}
         self.spans = self._record_spans()
 
     def _record_spans(self) -> dict[int, list[int]]:
@@ -402,7 +406,7 @@ class _Cutter:
         block = node.body
         indent = self.module.default_indent if block.indent is None else block.indent
         members = self.members(block.body, indented=True)
-        if not all(self._member_plan(x, indent) for x in members):
+        if not all(self._dedents(x, indent) for x in members):
             self.unit(m, "class", name, "", (), "", siblings)
             return
         header = self.class_header(node, m, members[0].start)
@@ -425,12 +429,20 @@ class _Cutter:
         self.flush(run, ("class",), prefix, tuple(methods.values()), indent, header)
         self.gap(members[-1].end, m.end, f"end of class {name}")
 
-    def _member_plan(self, m: _Member, indent: str) -> bool:
-        """Whether a class member can go out dedented and come back byte-exactly."""
-        raw = self.text[m.unit_start : m.end]
+    def _dedents(self, m: _Member, indent: str) -> bool:
+        """Whether a class member can go out dedented and come back byte-exactly (result cached).
+
+        A method is checked from its unit start (its detached lines go to a gap); any other member
+        from its very start, since a statements run takes in the detached lines of its later members.
+        """
+        start = m.unit_start if isinstance(m.node, cst.FunctionDef) else m.start
+        raw = self.text[start : m.end]
         if _region_newline(raw, "\n") is None:
             return False
-        return dedent(_lf(raw), indent) is not None
+        body = dedent(_lf(raw), indent)
+        if body is not None and start == m.unit_start:
+            self.dedented[(start, m.end)] = body
+        return body is not None
 
     def class_header(self, node: cst.ClassDef, m: _Member, body_start: int) -> str:
         """Decorators and the class line(s), e.g. "@dataclass\\nclass Foo(Base):"."""
@@ -482,7 +494,19 @@ def cut_module(
     `text` is the decoded file without its BOM; `encoding` and `bom` say how the file's bytes were
     made from it, so spans index those bytes. Raises libcst.ParserSyntaxError or ChunkingError.
     """
-    module = cst.parse_module(text)
+    return plan_parsed(path, text, cst.parse_module(text), budget, encoding=encoding, bom=bom)
+
+
+def plan_parsed(
+    path: str,
+    text: str,
+    module: cst.Module,
+    budget: int = DEFAULT_BUDGET,
+    *,
+    encoding: str = "utf-8",
+    bom: bool = False,
+) -> ModulePlan:
+    """`cut_module` for a module already parsed from `text` (the benchmark times this part alone)."""
     cutter = _Cutter(path, text, module, budget)
     cutter.cut()
     base = 3 if bom else 0
@@ -498,9 +522,14 @@ def cut_module(
             continue
         raw = text[p.start : p.end]
         newline = _region_newline(raw, module.default_newline)
-        body = dedent(_lf(raw), p.indent)
-        if newline is None or body is None:  # top-level pieces: _member_plan checked class members
-            newline, body = "\n", raw
+        if newline is None:  # mixed newlines: only top-level pieces (see `_Cutter._dedents`)
+            newline, body = "", raw
+        else:
+            found = cutter.dedented.get((p.start, p.end))
+            flat = found if found is not None else dedent(_lf(raw), p.indent)
+            if flat is None:  # `_Cutter._dedents` rules this out for every class member
+                raise ChunkingError(f"{p.name} cannot be dedented losslessly")
+            body = flat
         chunks.append(
             Chunk(
                 path=path,
@@ -580,13 +609,13 @@ def check_coverage(plan: ModulePlan, size: int) -> None:
 
 def render(chunk: Chunk, replacement: str) -> bytes:
     """The bytes that replace the chunk's span: re-indented, the file's newline and encoding."""
-    text = _lf(replacement)
+    text = _lf(replacement) if chunk.newline else replacement
     if chunk.text.endswith("\n") and not text.endswith("\n"):
         text += "\n"
     elif not chunk.text.endswith("\n"):
         text = text.rstrip("\n")
     text = reindent(text, chunk.indent)
-    if chunk.newline != "\n":
+    if chunk.newline not in ("\n", ""):
         text = text.replace("\n", chunk.newline)
     try:
         return text.encode(chunk.encoding)

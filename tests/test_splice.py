@@ -171,3 +171,22 @@ def test_dedent_and_reindent_are_inverse() -> None:
     assert flat == "def f():\n    s = '''\nraw\n'''\n\n    return s\n"
     assert reindent(flat, "    ") == original
     assert dedent("    x = (\n1)\n", "    ") is None  # a continuation line less indented: lossy
+
+
+def test_mixed_newlines_round_trip_and_keep_members_whole() -> None:
+    text = f"class C:\n{methods()}".replace("m3(self, value):\n", "m3(self, value):\r\n")
+    text += "\r\n\r\ndef f():\n    return 1\r\n"
+    data = text.encode()
+    assert roundtrip(data, text) == data
+    chunks = split(text)
+    assert chunks["C"].kind == "class" and chunks["C"].newline == ""
+    assert chunks["f"].newline == ""  # "\n" and "\r\n" inside it: written back as given
+    out = splice(data, [(chunks["f"], "def f():\r\n    return 2\n")])
+    assert out.endswith(b"def f():\r\n    return 2\n")
+
+
+def test_comment_at_column_zero_inside_a_statements_run_keeps_the_class_whole() -> None:
+    text = f"class C:\n    A = 1\n# column zero\n    B = 2\n{methods()}"
+    data = text.encode()
+    assert roundtrip(data, text) == data
+    assert [c.name for c in chunk_module("m.py", text, 30)] == ["C"]
