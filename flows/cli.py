@@ -24,7 +24,7 @@ from pipeline.config import ConfigError, load_config
 from pipeline.errors import FatalModelError
 from pipeline.ledger import LedgerError
 from pipeline.recipes import RecipeError, builtin_recipes, load_recipe
-from pipeline.replay import ReplayError, read_ledger, replay
+from pipeline.replay import Replay, ReplayError, read_ledger, replay
 from pipeline.reports import ReportError, write_report_dir
 from pipeline.sources import SourceError
 from pipeline.state import StateError
@@ -234,7 +234,7 @@ RepoOption = Annotated[
 ]
 
 
-def _replayed(run_dir: Path, repo: Path) -> tuple[Path, Any]:
+def _replayed(run_dir: Path, repo: Path) -> tuple[Path, Replay]:
     """The repository root and the run rebuilt from its ledger on its base commit."""
     root = repo_root([repo])
     config = load_config(root, {}, os.environ)
