@@ -30,6 +30,7 @@ class CliEnv:
 
 def make_cli_env(home: Path, prefect_api: str | None) -> CliEnv:
     """A clean environment: no API key, caches and reports under `home`, the given Prefect API."""
+    (home / "prefect").mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIMLAPI", "CODEMILL_"))}
     env.pop("PREFECT_API_URL", None)
     env.update(

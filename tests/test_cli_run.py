@@ -87,7 +87,9 @@ def test_offline_run_commits_a_branch_and_leaves_the_checkout_untouched(
     assert tests.returncode == 0, tests.stdout[-2000:]
 
 
-def test_dry_run_writes_a_patch_that_applies_on_the_base(tmp_path: Path, cli: CliEnv) -> None:
+def test_dry_run_writes_a_patch_that_applies_on_the_base(tmp_path: Path) -> None:
+    # No PREFECT_API_URL here: the flow runs on Prefect's temporary server, as for a new user.
+    cli = make_cli_env(tmp_path / "home", prefect_api=None)
     repo = copy_example("legacy_app", tmp_path / "repo")
     branches = git(repo, "branch", "--list")
 
