@@ -22,6 +22,7 @@ from flows.refactor import CODEMOD_MODEL, RunResult, refactor_repo
 from pipeline import ci, gitops
 from pipeline.config import ConfigError, load_config
 from pipeline.errors import FatalModelError
+from pipeline.gates import GateError
 from pipeline.ledger import LedgerError
 from pipeline.recipes import RecipeError, builtin_recipes, load_recipe
 from pipeline.replay import Replay, ReplayError, read_ledger, replay
@@ -49,6 +50,7 @@ USAGE_ERRORS = (
     ReportError,
     StateError,
     ReplayError,
+    GateError,
 )
 
 app = typer.Typer(
@@ -117,6 +119,20 @@ def run(
         bool, typer.Option("--fail-on-changes", help="Exit 4 when the run finds changes (CI).")
     ] = False,
     junit: Annotated[Path | None, typer.Option(help="Also write the JUnit report here.")] = None,
+    test_cmd: Annotated[
+        str | None, typer.Option(help="The repository's test command: changes that break it go.")
+    ] = None,
+    test_timeout: Annotated[float | None, typer.Option(help="Seconds per test run.")] = None,
+    allow_failing_base: Annotated[
+        bool, typer.Option("--allow-failing-base", help="Gate even if the base fails its tests.")
+    ] = False,
+    import_check: Annotated[
+        bool | None,
+        typer.Option(
+            "--import-check/--no-import-check",
+            help="Import each changed module alone (default: on for codemods, off for the model).",
+        ),
+    ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
 ) -> None:
     """Refactor PATHS with a recipe: a new branch, or with --dry-run a report only."""
@@ -144,6 +160,10 @@ def run(
         "no_cache": no_cache or None,
         "refresh_cache": refresh_cache or None,
         "stream": stream or None,
+        "test_cmd": test_cmd,
+        "test_timeout": test_timeout,
+        "allow_failing_base": allow_failing_base or None,
+        "import_check": import_check,
     }
     try:
         root = repo_root(paths)

@@ -30,6 +30,7 @@ from pipeline import gitops, reports, state
 from pipeline.cache import ResponseCache
 from pipeline.config import RunConfig
 from pipeline.engines import CodemodFileEngine, LLMEngine, Proposal, RunStop, SpendMeter
+from pipeline.gating import GateSettings, run_gates
 from pipeline.ledger import Ledger, RunMeta, Totals
 from pipeline.limiter import Limiter
 from pipeline.model import ChatClient, ModelSettings, api_key_from_env
@@ -44,6 +45,7 @@ from pipeline.runner import (
     choose_engine,
     ledger_row,
     plan_run,
+    record_gates,
     record_skipped,
     refactor_shard_codemod,
     refactor_shard_llm,
@@ -119,6 +121,31 @@ def assemble_task(
 ) -> dict[str, tuple[bytes, bytes]]:
     """Splice every accepted chunk back into its file."""
     return assemble(files, proposals)
+
+
+@task(name="gate", cache_policy=NONE)
+def gate_task(
+    config: RunConfig,
+    engine: str,
+    base_commit: str,
+    changes: dict[str, tuple[bytes, bytes]],
+    proposals: list[Proposal],
+    ledger: Ledger,
+) -> dict[str, tuple[bytes, bytes]]:
+    """Import check and test gate over the assembled changes; the ledger records every decision."""
+    import_check = config.import_check if config.import_check is not None else engine == "codemod"
+    settings = GateSettings(
+        import_check=import_check,
+        import_timeout=config.import_timeout,
+        test_cmd=config.test_cmd,
+        test_timeout=config.test_timeout,
+        allow_failing_base=config.allow_failing_base,
+    )
+    repo = gitops.open_repository(config.repo)
+    report = run_gates(repo, base_commit, changes, proposals, settings)
+    record_gates(ledger, ledger.meta.run_id, proposals, engine=engine)
+    ledger.meta.gates.update(report.summary)
+    return report.changes
 
 
 @task(name="apply", cache_policy=NONE)
@@ -235,6 +262,10 @@ async def refactor_repo(
                 codemod_shard_task(opaque(codemods), index, opaque(shard), opaque(record))
 
     changes = assemble_task(opaque(plan.files), opaque(proposals))
+    if changes and not fatal:
+        changes = gate_task(
+            config, engine_name, base_commit, opaque(changes), opaque(proposals), opaque(ledger)
+        )
     result = RunResult(
         run_id=run_id,
         recipe=recipe.name,

@@ -55,7 +55,10 @@ class RunConfig:
     cache_path: Path | None = None  # None: <XDG cache home>/codemill
     target_python: tuple[int, int] = (3, 11)
     test_cmd: str | None = None
-    import_check: bool = True
+    import_check: bool | None = None  # None: on for the codemod engine, off for the model
+    import_timeout: float = 30.0  # seconds per module import
+    test_timeout: float = 600.0  # seconds per run of test_cmd
+    allow_failing_base: bool = False
     stream: bool = False
     connect_timeout: float = 10.0
     read_timeout: float = 600.0  # a long reasoning answer takes minutes
@@ -183,7 +186,10 @@ _PARSERS: dict[str, Callable[[object], Any]] = {
     "cache_path": _optional(_path),
     "target_python": _optional(_python),
     "test_cmd": _optional(_str),
-    "import_check": _bool,
+    "import_check": _optional(_bool),
+    "import_timeout": _float,
+    "test_timeout": _float,
+    "allow_failing_base": _bool,
     "stream": _bool,
     "connect_timeout": _float,
     "read_timeout": _float,

@@ -244,6 +244,8 @@ def _summary(ledger: Ledger) -> str:
     out.append(_meta_item("Base commit", meta.base_commit or "unknown", "meta-base"))
     out.append(_meta_item("Started", meta.started, "meta-started"))
     out.append(_meta_item("Finished", meta.finished or "did not finish", "meta-finished"))
+    for gate, account in meta.gates.items():
+        out.append(_meta_item(f"Gate: {gate}", account, f"meta-gate-{gate}"))
     out.append("</dl></header>")
     if meta.stop_reason:
         out.append(f'<p class="stop" id="stop-reason">Stopped early: {_e(meta.stop_reason)}</p>')

@@ -114,6 +114,7 @@ class RunMeta:
     started: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     finished: str | None = None
     stop_reason: str | None = None  # e.g. "max-cost reached", or the fatal error's sentence
+    gates: dict[str, str] = field(default_factory=dict)  # gate name -> what it did (runs, time, drops)
 
 
 @dataclass(frozen=True)
@@ -160,6 +161,7 @@ class Ledger:
         self._lock = threading.Lock()
         self._stream: IO[str] | None = None
         self._stream_path = stream_to
+        self._amended = False  # a row changed after it was streamed: the file is rewritten at the end
         if stream_to is not None:
             try:
                 self._stream = stream_to.open("x", encoding="utf-8")
@@ -177,11 +179,15 @@ class Ledger:
 
     def _start_fields(self) -> dict[str, Any]:
         data = dataclasses.asdict(self.meta)
-        del data["finished"], data["stop_reason"]
+        del data["finished"], data["stop_reason"], data["gates"]
         return data
 
     def _end_fields(self) -> dict[str, Any]:
-        return {"finished": self.meta.finished, "stop_reason": self.meta.stop_reason}
+        return {
+            "finished": self.meta.finished,
+            "stop_reason": self.meta.stop_reason,
+            "gates": self.meta.gates,
+        }
 
     def append(self, row: LedgerRow) -> None:
         """Record one row (and stream it, flushed, so a crash keeps it)."""
@@ -194,6 +200,21 @@ class Ledger:
             if self._stream is not None:
                 self._stream.write(line)
                 self._stream.flush()
+
+    def amend(self, row: LedgerRow) -> None:
+        """Replace the recorded row of the same chunk (path, name, first line) after a later decision.
+
+        Rows stream as chunks finish, so a crash keeps them; a gate that overturns a verdict amends the
+        row in memory and `write` then rewrites the whole file atomically.
+        """
+        key = (row.path, row.chunk, row.start_line)
+        with self._lock:
+            for index, old in enumerate(self._rows):
+                if (old.path, old.chunk, old.start_line) == key:
+                    self._rows[index] = row
+                    self._amended = True
+                    return
+        raise LedgerError(f"no ledger row for {row.path}::{row.chunk} at line {row.start_line}")
 
     def finish(self, stop_reason: str | None = None) -> None:
         """Mark the run finished (with why it stopped early, if it did) and close the stream."""
@@ -255,7 +276,8 @@ class Ledger:
         """Write ledger.jsonl atomically; only a flush when the ledger already streams there."""
         if self._stream_path is not None and path.resolve() == self._stream_path.resolve():
             self.close()
-            return
+            if not self._amended:
+                return
         write_atomic(path, self.dumps().encode("utf-8"))
 
     @classmethod
@@ -286,6 +308,7 @@ class Ledger:
                 elif record == "end":
                     ledger.meta.finished = data["finished"]
                     ledger.meta.stop_reason = data["stop_reason"]
+                    ledger.meta.gates = data.get("gates", {})
                 else:
                     raise ValueError(f"unknown record {record!r}")
             except (ValueError, KeyError, TypeError, AttributeError) as exc:

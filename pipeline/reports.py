@@ -140,6 +140,8 @@ def summary_markdown(ledger: Ledger, changes: Changes | None = None) -> str:
     out.append(f"- Started: {meta.started}; finished: {finished}")
     if meta.stop_reason:
         out.append(f"- **Stopped early:** {_cell(meta.stop_reason)}")
+    for gate, account in meta.gates.items():
+        out.append(f"- Gate `{gate}`: {_cell(account)}")
     out += ["", f"{totals.rows} rows over {totals.files} files.", "", "## By status", ""]
     out += _table(["Status", "Count"], totals.by_status.items())
     if totals.by_reason:

@@ -171,8 +171,21 @@ def ledger_row(
         cache_hit=proposal.cache_hit,
         latency_s=proposal.latency_s,
         concurrency_limit=concurrency_limit,
+        gates=dict(proposal.gates),
         new_text=proposal.new_text,
     )
+
+
+def record_gates(
+    ledger: Ledger, run_id: str, proposals: Iterable[Proposal], *, engine: str
+) -> None:
+    """Amend the ledger rows of the proposals a gate decided on (its decision may overturn the verdict)."""
+    limits = {(r.path, r.chunk, r.start_line): r.concurrency_limit for r in ledger.rows}
+    for proposal in proposals:
+        if proposal.gates:
+            chunk = proposal.chunk
+            limit = limits.get((chunk.path, chunk.name, chunk.start_line))
+            ledger.amend(ledger_row(run_id, proposal, engine=engine, concurrency_limit=limit))
 
 
 def record_skipped(run_id: str, ledger: Ledger, skipped: Iterable[SkippedFile]) -> None:

@@ -326,7 +326,7 @@ def run_test_gate(
             first = base_run.failing[0] if base_run.failing else base_run.tail
             raise BaseTestsFail(
                 f"the test command already fails on the base commit ({first}); "
-                "fix the tests or pass allow_failing_base"
+                "fix the tests or pass --allow-failing-base"
             )
         gate.base = base_run
         units = [_Unit(path, path, None) for path in paths]
