@@ -32,9 +32,7 @@ FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
 @pytest.fixture
 def cli(tmp_path: Path, prefect_api: str) -> CliEnv:
-    env = make_cli_env(tmp_path / "home", prefect_api)
-    (env.home / "prefect").mkdir(parents=True)
-    return env
+    return make_cli_env(tmp_path / "home", prefect_api)
 
 
 def branches(repo: Path) -> list[str]:
@@ -95,7 +93,6 @@ def background(cli: CliEnv, *args: str, cwd: Path) -> Iterator[subprocess.Popen[
 def test_without_a_prefect_server_says_how_to_start_one(tmp_path: Path, command: list[str]) -> None:
     repo = make_repo(tmp_path / "repo", FILES)
     cli = make_cli_env(tmp_path / "home", None)
-    (cli.home / "prefect").mkdir(parents=True)
     done = codemill(cli, *command, str(repo), cwd=repo, timeout=60)
     assert done.returncode == 2, done.stdout + done.stderr
     message = done.stderr.strip()
