@@ -114,7 +114,9 @@ class RunMeta:
     started: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     finished: str | None = None
     stop_reason: str | None = None  # e.g. "max-cost reached", or the fatal error's sentence
-    gates: dict[str, str] = field(default_factory=dict)  # gate name -> what it did (runs, time, drops)
+    gates: dict[str, str] = field(
+        default_factory=dict
+    )  # gate name -> what it did (runs, time, drops)
 
 
 @dataclass(frozen=True)
@@ -161,7 +163,9 @@ class Ledger:
         self._lock = threading.Lock()
         self._stream: IO[str] | None = None
         self._stream_path = stream_to
-        self._amended = False  # a row changed after it was streamed: the file is rewritten at the end
+        self._amended = (
+            False  # a row changed after it was streamed: the file is rewritten at the end
+        )
         if stream_to is not None:
             try:
                 self._stream = stream_to.open("x", encoding="utf-8")
