@@ -76,7 +76,7 @@ class Proposal:
     cache_hit: bool = False
     latency_s: float = 0.0
     model: str | None = None
-    gates: dict[str, str] = field(default_factory=dict)  # gate name -> decision, set by pipeline.gating
+    gates: dict[str, str] = field(default_factory=dict)  # gate -> decision (pipeline.gating)
 
     def add(self, completion: Completion) -> None:
         """Count one answer's tokens, cost and latency into this proposal."""
