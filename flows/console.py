@@ -20,9 +20,27 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from pipeline.config import RunConfig
 from pipeline.progress import RunCounter, Snapshot
+from pipeline.runner import Plan
 
 ARTIFACT_EVERY_S = 2.0
+
+
+def announce_start(config: RunConfig, recipe: str, engine: str, plan: Plan) -> None:
+    """Say, before any work, which engine and model the run uses and how much it will look at."""
+    if engine == "llm":
+        how = f"model {config.model} at {config.base_url}"
+    elif config.engine == "codemod":
+        how = "libcst codemods (offline)"
+    else:
+        how = f"libcst codemods (offline: {config.api_key_env} is not set)"
+    print(
+        f"codemill: recipe {recipe}, engine {engine}, {how}; {len(plan.files)} files, "
+        f"{plan.chunk_count} chunks, {len(plan.skipped)} files left out",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 class ProgressDisplay:

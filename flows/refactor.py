@@ -25,7 +25,7 @@ from prefect.artifacts import (
 from prefect.cache_policies import NONE
 from prefect.utilities.annotations import quote
 
-from flows.console import ProgressDisplay
+from flows.console import ProgressDisplay, announce_start
 from pipeline import gitops, reports, state
 from pipeline.cache import ResponseCache
 from pipeline.config import RunConfig
@@ -235,6 +235,7 @@ async def refactor_repo(
     meta = RunMeta(run_id, recipe.name, engine_name, model, base_commit)
     ledger = Ledger(meta, stream_to=report_dir / "ledger.jsonl")
     record_skipped(run_id, ledger, plan.skipped)
+    announce_start(config, recipe.name, engine_name, plan)
 
     counter = RunCounter()
     counter.start(plan.chunk_count)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pipeline.cache import ResponseCache
 from pipeline.chunking import Chunk
 from pipeline.codemods import ChunkMappingError, CodemodEngine, CodemodError, proposals_for_chunks
-from pipeline.errors import CodemillModelError, FatalModelError
+from pipeline.errors import CodemillModelError, FatalModelError, NotSent
 from pipeline.model import ChatClient, Completion, Usage
 from pipeline.policy import Policy
 from pipeline.recipes import Recipe
@@ -163,14 +163,13 @@ class LLMEngine:
         messages = self.recipe.render_messages(chunk, target_python=self.policy.target_python)
         future = has_future_annotations(chunk)
         hits = 0
-        for turn in range(1 + self.repair_turns):
-            blocked = self._blocked()
-            if blocked is not None:
-                if turn == 0:
-                    proposal.verdict = blocked
-                return proposal  # after a turn, keep that turn's rejection
+        for _turn in range(1 + self.repair_turns):
             try:
                 completion = await self._complete(messages)
+            except NotSent:
+                if not proposal.attempts:  # after a turn, that turn's rejection stands
+                    proposal.verdict = self._blocked() or Verdict(Status.SKIPPED, Reason.BUDGET)
+                return proposal
             except FatalModelError as exc:
                 self.stop.set(str(exc))
                 proposal.verdict = Verdict(Status.FAILED, Reason.PROVIDER_ERROR, str(exc))
@@ -193,6 +192,11 @@ class LLMEngine:
                 self.recipe.repair_message(verdict.detail),
             ]
         return proposal
+
+    def _admission(self) -> str | None:
+        """Asked by the client once a request holds a slot: why it may not be sent, if anything."""
+        blocked = self._blocked()
+        return None if blocked is None else blocked.detail
 
     def _blocked(self) -> Verdict | None:
         """Why no new request may be sent now, if anything stops it."""
@@ -219,7 +223,11 @@ class LLMEngine:
                 cached = self.cache.get(key)
                 if cached is not None:
                     return cached
-        completion = await self.client.complete(messages, **self._params)  # type: ignore[arg-type]
+        completion = await self.client.complete(
+            messages,
+            admit=self._admission,
+            **self._params,  # type: ignore[arg-type]
+        )
         if self.cache is not None and key is not None:
             self.cache.put(key, completion)
         return completion

@@ -16,6 +16,7 @@ The hierarchy:
     - AuthenticationError     HTTP 401, base_resp 1004/2049: the API key is missing or refused
     - InsufficientCredits     HTTP 403, base_resp 1008/2056: no balance, or usage limit reached
   + RetriesExhausted          wraps the last retryable error once the attempt/wait budget is spent
+  + NotSent                   the caller's admission check refused the request once it had a slot
 
 Every `str()` is one sentence saying what happened and what to do; none ever contains the API key.
 """
@@ -122,6 +123,14 @@ class RequestRejected(CodemillModelError):
             "shrink or change this chunk, the run goes on"
         )
         self.code = code
+
+
+class NotSent(CodemillModelError):
+    """The request was never sent: the caller's admission check (cost limit, run stop) said no."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(f"not sent: {why}")
+        self.why = why
 
 
 class FatalModelError(CodemillModelError):

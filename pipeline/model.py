@@ -36,6 +36,7 @@ from pipeline.errors import (
     InsufficientCredits,
     MalformedResponse,
     ModelTimeout,
+    NotSent,
     ProviderBusy,
     RateLimited,
     RequestRejected,
@@ -347,6 +348,13 @@ class _ReleasingStream(httpx.AsyncByteStream):
                 self._on_close = None
 
 
+def _admitted(admit: Callable[[], str | None] | None) -> None:
+    """Raise NotSent when the caller's admission check refuses."""
+    why = admit() if admit is not None else None
+    if why is not None:
+        raise NotSent(why)
+
+
 class ChatClient:
     """Async context manager owning ONE httpx.AsyncClient for the run; `complete` is concurrent."""
 
@@ -407,8 +415,14 @@ class ChatClient:
         temperature: float | None = None,
         top_p: float | None = None,
         seed: int | None = None,
+        admit: Callable[[], str | None] | None = None,
     ) -> Completion:
-        """Send one chat request, retrying transient failures; a Completion or a typed error."""
+        """Send one chat request, retrying transient failures; a Completion or a typed error.
+
+        `admit`, when given, is asked once a limiter slot is held, before each attempt: a reason string
+        refuses the attempt (NotSent). Asking then, not before queueing, is what makes a run-wide cost
+        limit or stop exact even when hundreds of requests wait for a slot.
+        """
         body = build_request_body(
             self.settings,
             messages,
@@ -424,7 +438,7 @@ class ChatClient:
         while True:
             attempt += 1
             try:
-                completion = await self._attempt_with_slot(body, request_id, estimate)
+                completion = await self._attempt_with_slot(body, request_id, estimate, admit)
             except RetryableModelError as error:
                 last = error
             else:
@@ -456,11 +470,17 @@ class ChatClient:
         return self._rng.uniform(0.0, ceiling)
 
     async def _attempt_with_slot(
-        self, body: Mapping[str, Any], request_id: str, estimate: int
+        self,
+        body: Mapping[str, Any],
+        request_id: str,
+        estimate: int,
+        admit: Callable[[], str | None] | None,
     ) -> Completion:
         if self.limiter is None:
+            _admitted(admit)
             return await self._attempt(body, request_id)
         async with self.limiter.slot(estimate):
+            _admitted(admit)
             return await self._attempt(body, request_id)
 
     async def _attempt(self, body: Mapping[str, Any], request_id: str) -> Completion:

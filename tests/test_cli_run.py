@@ -250,3 +250,43 @@ def test_no_key_and_no_codemods_is_a_usage_error(tmp_path: Path, cli: CliEnv) ->
     done = codemill(cli, "run", ".", "--recipe", "docstrings", cwd=repo)
     assert done.returncode == 2
     assert "AIMLAPI_API_KEY" in done.stderr
+
+
+def test_max_cost_stops_sending_and_the_report_says_so(tmp_path: Path, cli: CliEnv) -> None:
+    functions = "".join(f'def f{i}(x):\n    return "v{i} %s" % x\n\n\n' for i in range(8))
+    repo = make_repo(tmp_path / "repo", {"many.py": functions})
+
+    def handler(body: dict[str, Any], headers: dict[str, str]) -> FakeReply:
+        chunk = last_python_block(body["messages"][1]["content"])
+        return FakeReply.completion(f"```python\n{chunk}```", usd=0.01)
+
+    with FakeModelServer(handler=handler) as server:
+        done = codemill(
+            cli,
+            "run",
+            ".",
+            "--recipe",
+            "modernize",
+            "--base-url",
+            server.base_url,
+            "--dry-run",
+            "--concurrency",
+            "1",
+            "--max-cost",
+            "0.025",
+            cwd=repo,
+            extra_env={"AIMLAPI_API_KEY": KEY},
+        )
+        sent = len(server.requests)
+    assert done.returncode == 0, done.stderr
+    assert sent == 3  # 0.01 + 0.01 < 0.025, the third reaches it: nothing after
+    assert "max cost" in done.stderr
+    report = run_dir(cli, done.stdout)
+    rows = ledger_rows(report)
+    budget = [r for r in rows if r["reason"] == "budget"]
+    assert len(budget) == 5 and all(r["status"] == "skipped" for r in budget)
+    assert "max cost" in (report / "summary.md").read_text()
+    everything = [done.stdout, done.stderr] + [
+        p.read_bytes().decode("utf-8", "replace") for p in cli.home.rglob("*") if p.is_file()
+    ]
+    assert not [text for text in everything if KEY in text]
