@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import typer
 
 from flows import schedule
-from flows.refactor import CODEMOD_MODEL, RunResult, refactor_repo
+from flows.refactor import CODEMOD_MODEL, RunResult, new_run_id, refactor_repo
 from pipeline import ci, gitops
 from pipeline.config import ConfigError, load_config
 from pipeline.errors import FatalModelError
@@ -169,7 +169,13 @@ def run(
         root = repo_root(paths)
         config = load_config(root, cli, os.environ)
         result = asyncio.run(
-            refactor_repo(config, [str(p) for p in paths], show_progress=progress, since=since)
+            refactor_repo(
+                config,
+                [str(p) for p in paths],
+                run_id=new_run_id(),
+                show_progress=progress,
+                since=since,
+            )
         )
         if junit is not None:
             ci.copy_junit(result.report_dir, junit)

@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from cli_support import CliEnv, codemill, make_cli_env
 from fake_model_server import FakeModelServer, FakeReply
@@ -52,8 +53,19 @@ def ledger_rows(report: Path) -> list[dict[str, Any]]:
     return [r for r in map(json.loads, lines) if r["record"] == "row"]
 
 
+def artifacts(api: str, run_id: str) -> dict[str, dict[str, Any]]:
+    """The Prefect artifacts of the flow run whose codemill run id is `run_id`, by key."""
+    runs = httpx.post(f"{api}/flow_runs/filter", json={}).json()
+    [flow_run] = [r for r in runs if r["parameters"].get("run_id") == run_id] or [None]
+    assert flow_run is not None, f"no flow run for {run_id}"
+    found = httpx.post(
+        f"{api}/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [flow_run["id"]]}}}
+    ).json()
+    return {a["key"]: a for a in found}
+
+
 def test_offline_run_commits_a_branch_and_leaves_the_checkout_untouched(
-    tmp_path: Path, cli: CliEnv
+    tmp_path: Path, cli: CliEnv, prefect_api: str
 ) -> None:
     repo = copy_example("legacy_app", tmp_path / "repo")
     models = repo / "legacy_app" / "models.py"
@@ -85,6 +97,11 @@ def test_offline_run_commits_a_branch_and_leaves_the_checkout_untouched(
         text=True,
     )
     assert tests.returncode == 0, tests.stdout[-2000:]
+
+    shown = artifacts(prefect_api, run_dir(cli, done.stdout).name)
+    assert shown["codemill-progress"]["data"] == 100.0
+    assert "## By status" in shown["codemill-summary"]["data"]
+    assert "legacy_app/models.py" in json.dumps(shown["codemill-chunks"]["data"])
 
 
 def test_dry_run_writes_a_patch_that_applies_on_the_base(tmp_path: Path) -> None:
