@@ -27,7 +27,7 @@ from prefect.utilities.annotations import quote
 
 from flows.console import ProgressDisplay, announce_start
 from pipeline import gitops, reports, state
-from pipeline.cache import ResponseCache
+from pipeline.cache import ResponseCache, default_cache_path
 from pipeline.config import RunConfig
 from pipeline.engines import CodemodFileEngine, LLMEngine, Proposal, RunStop, SpendMeter
 from pipeline.gating import GateSettings, run_gates
@@ -340,11 +340,7 @@ async def _run_llm(
         read_timeout=config.read_timeout,
         stream=config.stream,
     )
-    cache = (
-        None
-        if config.no_cache
-        else ResponseCache(Path(config.cache_path or ".") / "responses.sqlite3")
-    )
+    cache = None if config.no_cache else ResponseCache(config.cache_path or default_cache_path())
     meter = SpendMeter(config.max_cost)
     stop = RunStop()
     try:

@@ -25,12 +25,12 @@ KEY_VERSION = 1
 BUSY_TIMEOUT_MS = 30_000
 
 
-def default_cache_path() -> Path:
-    """responses.sqlite3 in $CODEMILL_CACHE_DIR, $XDG_CACHE_HOME/codemill or ~/.cache/codemill."""
-    explicit = os.environ.get("CODEMILL_CACHE_DIR")
-    if explicit:
-        return Path(explicit) / "responses.sqlite3"
-    xdg = os.environ.get("XDG_CACHE_HOME")
+def default_cache_path(env: Mapping[str, str] = os.environ) -> Path:
+    """Where the cache lives unless `cache_path` says otherwise: outside every repository.
+
+    $XDG_CACHE_HOME/codemill/responses.sqlite3, else ~/.cache/codemill/responses.sqlite3.
+    """
+    xdg = env.get("XDG_CACHE_HOME", "").strip()
     base = Path(xdg) if xdg else Path.home() / ".cache"
     return base / "codemill" / "responses.sqlite3"
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from pipeline.cache import default_cache_path
+
 Engine = Literal["auto", "llm", "codemod"]
 CommitPer = Literal["file", "run"]
 ENV_PREFIX = "CODEMILL_"
@@ -52,7 +54,7 @@ class RunConfig:
     repair_turns: int = 1
     no_cache: bool = False
     refresh_cache: bool = False
-    cache_path: Path | None = None  # None: <XDG cache home>/codemill
+    cache_path: Path | None = None  # the SQLite file; None: pipeline.cache.default_cache_path
     target_python: tuple[int, int] = (3, 11)
     test_cmd: str | None = None
     import_check: bool | None = None  # None: on for the codemod engine, off for the model
@@ -313,7 +315,7 @@ def load_config(repo_root: Path, cli: Mapping[str, object], env: Mapping[str, st
     if values.get("no_cache") and values.get("refresh_cache"):
         raise ConfigError("no_cache and refresh_cache cannot both be set")
     if values.get("cache_path") is None:
-        values["cache_path"] = _cache_home(env) / "codemill"
+        values["cache_path"] = default_cache_path(env)
     return RunConfig(repo=repo_root, **values)
 
 
@@ -327,8 +329,3 @@ def _default_target(requires: str | None, pyproject: Path) -> tuple[int, int]:
         if lowest is not None:
             return lowest
     return (sys.version_info.major, sys.version_info.minor)
-
-
-def _cache_home(env: Mapping[str, str]) -> Path:
-    xdg = env.get("XDG_CACHE_HOME", "").strip()
-    return Path(xdg) if xdg else Path.home() / ".cache"

@@ -195,11 +195,8 @@ def test_the_api_key_never_reaches_the_db_file(tmp_path: Path, fake_model: FakeM
 
 
 def test_default_cache_path_precedence(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("CODEMILL_CACHE_DIR", str(tmp_path / "explicit"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert default_cache_path() == tmp_path / "explicit" / "responses.sqlite3"
-    monkeypatch.delenv("CODEMILL_CACHE_DIR")
-    assert default_cache_path() == tmp_path / "xdg" / "codemill" / "responses.sqlite3"
-    monkeypatch.delenv("XDG_CACHE_HOME")
+    env = {"XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    assert default_cache_path(env) == tmp_path / "xdg" / "codemill" / "responses.sqlite3"
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert default_cache_path() == tmp_path / "home" / ".cache" / "codemill" / "responses.sqlite3"
+    expected = tmp_path / "home" / ".cache" / "codemill" / "responses.sqlite3"
+    assert default_cache_path({}) == expected

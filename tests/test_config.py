@@ -38,7 +38,7 @@ def test_defaults_without_pyproject(tmp_path: Path) -> None:
     assert config.repair_turns == 1
     assert config.push is None and config.max_cost is None
     assert config.target_python == sys.version_info[:2]
-    assert config.cache_path == tmp_path / "cache" / "codemill"
+    assert config.cache_path == tmp_path / "cache" / "codemill" / "responses.sqlite3"
 
 
 def test_precedence_cli_over_env_over_pyproject_over_defaults(tmp_path: Path) -> None:
