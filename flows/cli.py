@@ -264,7 +264,8 @@ def _replayed(run_dir: Path, repo: Path) -> tuple[Path, Replay]:
     """The repository root and the run rebuilt from its ledger on its base commit."""
     root = repo_root([repo])
     config = load_config(root, {}, os.environ)
-    return root, replay(root, read_ledger(run_dir), config.budget)
+    ledger = read_ledger(run_dir)
+    return root, replay(root, ledger, ledger.meta.budget or config.budget)
 
 
 @app.command()

@@ -232,7 +232,7 @@ async def refactor_repo(
     plan = plan_task(config, paths, scope.only)
     report_dir = _report_dir(config, run_id)
     report_dir.mkdir(parents=True, exist_ok=True)
-    meta = RunMeta(run_id, recipe.name, engine_name, model, base_commit)
+    meta = RunMeta(run_id, recipe.name, engine_name, model, base_commit, budget=config.budget)
     ledger = Ledger(meta, stream_to=report_dir / "ledger.jsonl")
     record_skipped(run_id, ledger, plan.skipped)
     announce_start(config, recipe.name, engine_name, plan)

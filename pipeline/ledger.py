@@ -111,6 +111,7 @@ class RunMeta:
     engine: str
     model: str | None
     base_commit: str | None
+    budget: int | None = None  # the chunk token budget: `report`/`apply` re-cut files with it
     started: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     finished: str | None = None
     stop_reason: str | None = None  # e.g. "max-cost reached", or the fatal error's sentence
