@@ -325,7 +325,7 @@ h1{font-size:20px;margin:0 0 10px;font-weight:600}h1 code{font-size:18px}
 h2{font-size:13px;text-transform:uppercase;letter-spacing:.04em;color:var(--muted);margin:0 0 8px}
 h3{font-size:14px;margin:0;font-weight:600;word-break:break-all}
 .top{background:var(--bg);border:1px solid var(--line);border-radius:8px;padding:14px 18px}
-dl{margin:0}dt{color:var(--muted);font-size:12px}dd{margin:0;font-weight:500;word-break:break-all}
+dl{margin:0}dt{color:var(--muted);font-size:12px}dd{margin:0;font-weight:500;overflow-wrap:anywhere}
 .meta{display:grid;grid-template-columns:repeat(6,auto);gap:6px 28px}
 .stop{background:#fff8c5;border:1px solid #d4a72c;border-radius:8px;padding:8px 14px;margin:12px 0 0}
 .cards{display:grid;grid-template-columns:1.4fr repeat(5,1fr);gap:10px;margin:14px 0}
