@@ -7,10 +7,8 @@ stays a thin description of what runs where.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from pipeline.chunking import Chunk, plan_file, splice
 from pipeline.config import ConfigError, RunConfig
@@ -192,15 +190,3 @@ def record_skipped(run_id: str, ledger: Ledger, skipped: Iterable[SkippedFile]) 
     """One ledger row per file the run left out, with its reason."""
     for item in skipped:
         ledger.append(LedgerRow.for_skipped_file(run_id, item.path, str(item.reason), item.detail))
-
-
-def relative_paths(repo_root: Path, paths: Sequence[str]) -> list[str]:
-    """CLI paths (relative to the cwd or absolute) as paths relative to the repository root."""
-    out = []
-    for raw in paths:
-        absolute = Path(os.path.abspath(raw))
-        try:
-            out.append(absolute.relative_to(repo_root.resolve()).as_posix() or ".")
-        except ValueError:
-            raise ConfigError(f"path {raw} is outside the repository {repo_root}") from None
-    return out
