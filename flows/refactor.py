@@ -263,7 +263,7 @@ async def refactor_repo(
                 codemod_shard_task(opaque(codemods), index, opaque(shard), opaque(record))
 
     changes = assemble_task(opaque(plan.files), opaque(proposals))
-    if changes and not fatal:
+    if changes:  # a run stopped by a provider error still reports only changes that pass the gates
         changes = gate_task(
             config, engine_name, base_commit, opaque(changes), opaque(proposals), opaque(ledger)
         )
