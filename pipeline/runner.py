@@ -56,6 +56,11 @@ def choose_engine(config: RunConfig, recipe: Recipe, env: Mapping[str, str]) -> 
         return "llm"
     if config.engine == "codemod" or not has_key:
         if not recipe.codemods:
+            if has_key:
+                raise ConfigError(
+                    f"recipe {recipe.name!r} has no offline codemods for --engine codemod: "
+                    f"use --engine auto or llm (the key in {config.api_key_env} is set)."
+                )
             raise ConfigError(
                 f"recipe {recipe.name!r} has no offline codemods and no API key is set: "
                 f"export {config.api_key_env}=<your key> to use the model."
