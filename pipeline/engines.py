@@ -90,6 +90,15 @@ class Proposal:
         self.model = completion.model or self.model
 
 
+class FatalProposalError(FatalModelError):
+    """A run-ending provider error, carrying the chunk's proposal: earlier turns' usage was paid for."""
+
+    def __init__(self, error: FatalModelError, proposal: Proposal) -> None:
+        super().__init__(str(error))
+        self.status_code = error.status_code
+        self.proposal = proposal
+
+
 @dataclass
 class SpendMeter:
     """The run's spending against `--max-cost`: once reached, no new request is sent."""
@@ -158,7 +167,7 @@ class LLMEngine:
         }
 
     async def refactor(self, chunk: Chunk) -> Proposal:
-        """Ask for a new version of the chunk; raises FatalModelError only for run-ending errors."""
+        """Ask for a new version of the chunk; raises FatalProposalError only for run-ending errors."""
         proposal = Proposal(chunk, Verdict.unchanged(), model=self.client.settings.model)
         messages = self.recipe.render_messages(chunk, target_python=self.policy.target_python)
         future = has_future_annotations(chunk)
@@ -173,7 +182,7 @@ class LLMEngine:
             except FatalModelError as exc:
                 self.stop.set(str(exc))
                 proposal.verdict = Verdict(Status.FAILED, Reason.PROVIDER_ERROR, str(exc))
-                raise
+                raise FatalProposalError(exc, proposal) from exc
             except CodemillModelError as exc:
                 proposal.verdict = Verdict(Status.FAILED, Reason.PROVIDER_ERROR, str(exc))
                 return proposal

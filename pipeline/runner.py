@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 
 from pipeline.chunking import Chunk, plan_file, splice
 from pipeline.config import ConfigError, RunConfig
-from pipeline.engines import CodemodFileEngine, LLMEngine, Proposal
-from pipeline.errors import FatalModelError
+from pipeline.engines import CodemodFileEngine, FatalProposalError, LLMEngine, Proposal
 from pipeline.ledger import Ledger, LedgerRow
 from pipeline.recipes import Recipe
 from pipeline.sources import SkippedFile, SourceFile, list_sources
@@ -120,8 +119,8 @@ async def refactor_shard_llm(engine: LLMEngine, files: Sequence[FilePlan], recor
             return
         try:
             proposal = await engine.refactor(chunk)
-        except FatalModelError as exc:
-            proposal = Proposal(chunk, Verdict(Status.FAILED, Reason.PROVIDER_ERROR, str(exc)))
+        except FatalProposalError as exc:  # the run stops; this chunk's record keeps what it cost
+            proposal = exc.proposal
         record(proposal)
 
     await asyncio.gather(*(one(chunk) for plan in files for chunk in plan.chunks))
