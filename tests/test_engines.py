@@ -14,7 +14,7 @@ from fake_model_server import FakeModelServer, FakeReply
 
 from pipeline.cache import ResponseCache
 from pipeline.chunking import Chunk, chunk_module
-from pipeline.engines import LLMEngine, Proposal, RunStop, SpendMeter
+from pipeline.engines import FatalProposalError, LLMEngine, Proposal, RunStop, SpendMeter
 from pipeline.errors import FatalModelError
 from pipeline.limiter import Limiter
 from pipeline.model import ChatClient, ModelSettings
@@ -220,6 +220,9 @@ def test_a_refused_key_stops_the_run_and_later_chunks_are_never_sent(
         async with engine_for(fake_model) as engine:
             with pytest.raises(FatalModelError) as info:
                 await engine.refactor(GREET)
+            assert isinstance(info.value, FatalProposalError)
+            assert info.value.proposal.verdict.reason is Reason.PROVIDER_ERROR
+            assert info.value.proposal.chunk is GREET and info.value.status_code == 401
             later = [await engine.refactor(c) for c in (SHOUT, PLAIN)]
             return str(info.value), later, engine.stop.reason
 

@@ -338,3 +338,25 @@ def test_a_codemod_shard_records_one_proposal_per_chunk() -> None:
     assert changes["pkg/math.py"][1] == splice(
         MATH.encode(), [(files[1].chunks[1], accepted["label"])]
     )
+
+
+def test_a_fatal_error_on_a_repair_turn_keeps_the_paid_first_turn_in_the_record(
+    fake_model: FakeModelServer,
+) -> None:
+    lazy = "```python\ndef greet(name):\n    # rest of code unchanged\n    ...\n```"
+    fake_model.enqueue(
+        FakeReply.completion(lazy, usd=0.01), FakeReply.error(403, "Insufficient credits")
+    )
+    files = [file_plan("greetings.py", GREETINGS)]
+    files = [FilePlan(files[0].source, tuple(c for c in files[0].chunks if c.name == "greet"))]
+
+    [proposal] = run_llm_shard(fake_model, files)
+
+    assert len(fake_model.requests) == 2
+    assert (proposal.verdict.status, proposal.verdict.reason) == (
+        Status.FAILED,
+        Reason.PROVIDER_ERROR,
+    )
+    assert "out of credits" in proposal.verdict.detail
+    assert (proposal.attempts, proposal.cost_usd, proposal.prompt_tokens) == (1, 0.01, 39)
+    assert proposal.model == "MiniMax-M2.1"
