@@ -34,6 +34,7 @@ _FUTURE_ANNOTATIONS = re.compile(
 PRICE_INPUT = 0.30
 PRICE_OUTPUT = 1.20
 PRICE_CACHED_INPUT = 0.03
+COST_SLACK = 1e-9  # USD; far below any answer's cost, far above float rounding of their sum
 
 
 def estimate_cost(usage: Usage) -> float:
@@ -113,7 +114,9 @@ class SpendMeter:
 
     @property
     def exhausted(self) -> bool:
-        return self.max_cost is not None and self.spent >= self.max_cost
+        # Float sums fall just short (ten $0.01 answers add up to 0.09999999999999999): a nano-dollar
+        # of slack makes a limit that was reached count as reached.
+        return self.max_cost is not None and self.spent >= self.max_cost - COST_SLACK
 
 
 @dataclass
