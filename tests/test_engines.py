@@ -280,6 +280,23 @@ def test_the_cost_limit_sends_exactly_the_requests_until_it_is_reached(
         assert "cost limit" in proposal.verdict.detail
 
 
+@pytest.mark.parametrize(
+    ("max_cost", "usd", "sent"), [(0.1, 0.01, 10), (0.8, 0.1, 8), (0.015, 0.01, 2)]
+)
+def test_the_cost_limit_holds_when_float_sums_fall_just_short(
+    fake_model: FakeModelServer, max_cost: float, usd: float, sent: int
+) -> None:
+    # Ten $0.01 answers add up to 0.09999999999999999 in floats: the limit of $0.10 is reached all
+    # the same, and an eleventh request would overspend it.
+    source = "".join(f'def f{i}(x):\n    return "v{i} %s" % x\n\n\n' for i in range(12))
+    fake_model.handler = lambda body, headers: echo(body, usd=usd)
+    meter = SpendMeter(max_cost=max_cost)
+    refactor(fake_model, *chunk_module("many.py", source), concurrency=1, meter=meter)
+
+    assert len(fake_model.requests) == sent
+    assert meter.exhausted
+
+
 def test_a_repair_turn_over_the_cost_limit_keeps_the_rejection(
     fake_model: FakeModelServer,
 ) -> None:
