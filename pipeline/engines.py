@@ -47,6 +47,11 @@ def estimate_cost(usage: Usage) -> float:
     ) / 1_000_000
 
 
+def usd(amount: float) -> str:
+    """A dollar amount in cents, or with every digit it has below a cent ($0.025 is not $0.03)."""
+    return f"${amount:.2f}" if round(amount, 2) == amount else f"${amount:.6g}"
+
+
 def completion_cost(completion: Completion) -> float:
     """What one answer cost: the provider's figure when it gives one, else the list-price estimate."""
     if completion.from_cache:
@@ -214,11 +219,12 @@ class LLMEngine:
         """Why no new request may be sent now, if anything stops it."""
         if self.stop.stopped:
             return Verdict(Status.SKIPPED, Reason.FATAL_STOP, f"not sent: {self.stop.reason}")
-        if self.meter.exhausted:
+        limit = self.meter.max_cost
+        if limit is not None and self.meter.exhausted:
             return Verdict(
                 Status.SKIPPED,
                 Reason.BUDGET,
-                f"not sent: the run reached its cost limit of ${self.meter.max_cost:.2f}.",
+                f"not sent: the run reached its cost limit of {usd(limit)}.",
             )
         return None
 
