@@ -14,7 +14,7 @@ from fake_model_server import FakeModelServer, FakeReply
 
 from pipeline.cache import ResponseCache
 from pipeline.chunking import Chunk, chunk_module
-from pipeline.engines import FatalProposalError, LLMEngine, Proposal, RunStop, SpendMeter
+from pipeline.engines import FatalProposalError, LLMEngine, Proposal, RunStop, SpendMeter, usd
 from pipeline.errors import FatalModelError
 from pipeline.limiter import Limiter
 from pipeline.model import ChatClient, ModelSettings
@@ -277,7 +277,7 @@ def test_the_cost_limit_sends_exactly_the_requests_until_it_is_reached(
     assert len(budget) == 5
     for proposal in budget:
         assert (proposal.verdict.status, proposal.verdict.reason) == (Status.SKIPPED, Reason.BUDGET)
-        assert "cost limit" in proposal.verdict.detail
+        assert proposal.verdict.detail == "not sent: the run reached its cost limit of $0.025."
 
 
 @pytest.mark.parametrize(
@@ -346,3 +346,13 @@ def test_run_stop_and_meter_keep_the_first_reason_and_add_across_threads() -> No
         t.join()
     assert meter.spent == 2000.0 and meter.exhausted  # halves add exactly: no update lost
     assert not SpendMeter().exhausted and SpendMeter(max_cost=0.0).exhausted
+
+
+def test_dollar_amounts_keep_their_sub_cent_digits() -> None:
+    assert [usd(x) for x in (0.025, 1.0, 0.1, 12.5, 0.004)] == [
+        "$0.025",
+        "$1.00",
+        "$0.10",
+        "$12.50",
+        "$0.004",
+    ]
