@@ -29,7 +29,14 @@ from flows.console import ProgressDisplay, announce_start
 from pipeline import gitops, reports, state
 from pipeline.cache import ResponseCache, default_cache_path
 from pipeline.config import RunConfig
-from pipeline.engines import CodemodFileEngine, LLMEngine, Proposal, RunStop, SpendMeter
+from pipeline.engines import (
+    CodemodFileEngine,
+    LLMEngine,
+    Proposal,
+    RunStop,
+    SpendMeter,
+    usd,
+)
 from pipeline.gating import GateSettings, run_gates
 from pipeline.ledger import Ledger, RunMeta, Totals
 from pipeline.limiter import Limiter
@@ -369,5 +376,6 @@ async def _run_llm(
     if stop.reason is not None:
         return stop.reason, True
     if meter.exhausted:
-        return f"max cost ${config.max_cost:.2f} reached: no new request was sent after it", False
+        limit = usd(meter.max_cost or 0.0)
+        return f"max cost {limit} reached: no new request was sent after it", False
     return None, False
