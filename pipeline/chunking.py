@@ -18,20 +18,29 @@ Encoding: spans index the original file bytes (BOM included) and `splice` encode
 `Chunk.encoding`. A chunk ends with a newline exactly when its original region did (only the last
 chunk of a file without a final newline does not); `splice` keeps it that way.
 
-Spans come from one pass of libcst's own code generator over the module with a codegen state that
-records offsets of the top-level statements and class-body statements only: the metadata providers
-(ByteSpanPositionProvider, PositionProvider, ParentNodeProvider) record every node and cost 3.5x-6x
-this pass (measured in bench/RESULTS.md).
+Spans come from the line structure, proven without generating code for statement bodies (see
+`_Cutter.level`): the statements of a level (the module, a split class's body) tile its lines, and
+each one's first line is `len(leading_lines)` lines (plus its decorators) above its anchor line (the
+line of its first token, at the level's indent). A cheap scan lists the candidate lines: every line at
+the level's indent that could begin a statement, a superset of the anchors. A run of statements
+between two proven lines that holds exactly as many candidates as statements owns one each, in
+order. A statement holding more (a docstring or string with text at the level's indent) is generated
+alone and found, once, in the text. When that does not prove every line, one pass of libcst's code
+generator records the spans (`_SpanState`), as does a file with form feeds. libcst's metadata
+providers record every node and cost 5x-8x a codegen pass (bench/RESULTS.md).
 """
 
 from __future__ import annotations
 
 import ast
+import contextlib
+import functools
 import hashlib
 import io
+import itertools
 import re
 import tokenize
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -147,6 +156,129 @@ class _SpanState(CodegenState):
             self.spans[id(node)][1] = self._here()
 
 
+_ANCHOR_AHEAD = r"(?=[^\s#@)\]}])(?!(?:else|elif|except|finally)\b)"
+_ANCHOR_HEAD = re.compile(_ANCHOR_AHEAD)
+
+
+@functools.cache
+def _anchor_pattern(indent: str) -> re.Pattern[str]:
+    """A newline, then `indent`, then a character that may begin a statement (not a clause)."""
+    return re.compile("\n" + re.escape(indent) + _ANCHOR_AHEAD)
+
+
+def _line_bounds(text: str) -> list[int]:
+    """Start offset of each line of `text`, then its length when the last line is open."""
+    starts = [0, *(m.end() for m in _NEWLINE.finditer(text))]
+    return [*starts, len(text)] if text and not text.endswith(("\n", "\r")) else starts
+
+
+def _newlines(code: str) -> int:
+    """Line breaks in `code` ("\r\n", "\r" or "\n")."""
+    return code.count("\n") + code.count("\r") - code.count("\r\n")
+
+
+class _Stop(Exception):
+    """Raised by `_PrefixState` when code generation reaches the node it stops at."""
+
+
+class _PrefixState(CodegenState):
+    """Codegen state that stops before one node: the code of a statement up to it."""
+
+    def __init__(self, module: cst.Module, stop: cst.CSTNode) -> None:
+        super().__init__(
+            default_indent=module.default_indent, default_newline=module.default_newline
+        )
+        self.stop = stop
+
+    def before_codegen(self, node: cst.CSTNode) -> None:
+        if node is self.stop:
+            raise _Stop
+
+
+def _code_until(module: cst.Module, node: cst.CSTNode, stop: cst.CSTNode) -> str:
+    """The code `node` generates before reaching `stop` (indentation left out)."""
+    state = _PrefixState(module, stop)
+    with contextlib.suppress(_Stop):
+        node._codegen(state)
+    return "".join(state.tokens)
+
+
+_KEYWORDS: dict[type[cst.CSTNode], str] = {
+    cst.Import: "import",
+    cst.ImportFrom: "from",
+    cst.Return: "return",
+    cst.Pass: "pass",
+    cst.Break: "break",
+    cst.Continue: "continue",
+    cst.Raise: "raise",
+    cst.Assert: "assert",
+    cst.Del: "del",
+    cst.Global: "global",
+    cst.Nonlocal: "nonlocal",
+    cst.ClassDef: "class",
+    cst.If: "if",
+    cst.While: "while",
+    cst.Try: "try",
+    cst.TryStar: "try",
+    cst.Match: "match",
+}
+
+
+def _first_token(node: cst.BaseStatement) -> str | None:
+    """The text a statement's anchor line begins with, when cheap to know (None: unknown).
+
+    Only guides the guess of which candidate line is which statement's anchor; never trusted.
+    """
+    if isinstance(node, cst.FunctionDef | cst.For | cst.With):
+        if node.asynchronous is not None:
+            return "async"
+        return (
+            "def"
+            if isinstance(node, cst.FunctionDef)
+            else "for"
+            if isinstance(node, cst.For)
+            else "with"
+        )
+    small: cst.CSTNode = node.body[0] if isinstance(node, cst.SimpleStatementLine) else node
+    keyword = _KEYWORDS.get(type(small))
+    if keyword is not None:
+        return keyword
+    if isinstance(small, cst.Expr):
+        expr: cst.CSTNode = small.value
+    elif isinstance(small, cst.Assign):
+        expr = small.targets[0].target
+    elif isinstance(small, cst.AnnAssign | cst.AugAssign):
+        expr = small.target
+    else:
+        return None
+    while True:
+        if getattr(expr, "lpar", None):
+            return "("
+        if isinstance(expr, cst.Name):
+            return expr.value
+        if isinstance(expr, cst.SimpleString):
+            return expr.value[: len(expr.prefix) + 1]
+        if isinstance(expr, cst.FormattedString):
+            return expr.start
+        if isinstance(expr, cst.Attribute | cst.Subscript):
+            expr = expr.value
+        elif isinstance(expr, cst.Call):
+            expr = expr.func
+        elif isinstance(
+            expr,
+            cst.ConcatenatedString | cst.BinaryOperation | cst.Comparison | cst.BooleanOperation,
+        ):
+            expr = expr.left
+        elif isinstance(expr, cst.Tuple) and expr.elements:
+            expr = expr.elements[0].value
+        elif isinstance(expr, cst.List | cst.ListComp):
+            return "["
+        elif isinstance(expr, cst.Dict | cst.Set | cst.DictComp | cst.SetComp):
+            return "{"
+        else:
+            return None
+
+
 @dataclass
 class _Member:
     """One statement of a level (module or class body) with its char span and where its unit starts."""
@@ -229,16 +361,172 @@ def _region_newline(raw: str, default: str) -> str | None:
 
 
 class _Cutter:
-    """Cuts one parsed module; holds the text, its line starts and the recorded spans."""
+    """Cuts one parsed module; holds the text, its line starts and the statement spans."""
 
     def __init__(self, path: str, text: str, module: cst.Module, budget: int) -> None:
         self.path, self.text, self.module, self.budget = path, text, module, budget
         self.line_starts = [0, *(m.end() for m in _NEWLINE.finditer(text))]
         self.pieces: list[_Piece] = []
         self.dedented: dict[tuple[int, int], str] = {}
-        self.spans = self._record_spans()
+        ends_open = bool(text) and not text.endswith(("\n", "\r"))
+        self.bounds = [*self.line_starts, len(text)] if ends_open else self.line_starts
+        self.flat = _lf(text)  # same lines, "\n" only: what the candidate scans read
+        self.flat_bounds = self.bounds if self.flat is text else _line_bounds(self.flat)
+        self.spans: dict[int, list[int]] = {}
+        self.lines: dict[int, tuple[int, int]] = {}  # id(statement) -> [first line, end line)
+        size = len(self.bounds) - 1
+        first, end = len(module.header), size - len(module.footer)
+        if "\f" in text or not self.place(module.body, first, end, ""):
+            self._record_spans()
 
-    def _record_spans(self) -> dict[int, list[int]]:
+    def place(self, body: Sequence[cst.BaseStatement], first: int, end: int, indent: str) -> bool:
+        """Record the spans of a level's statements from their proven start lines (see `level`)."""
+        if not body:
+            return True
+        starts = self.level(body, first, end, indent)
+        if starts is None:
+            return False
+        for node, a, b in zip(body, starts, starts[1:], strict=False):
+            self.lines[id(node)] = (a, b)
+            self.spans[id(node)] = [self.bounds[a], self.bounds[b]]
+        return True
+
+    def level(
+        self, body: Sequence[cst.BaseStatement], first: int, end: int, indent: str
+    ) -> list[int] | None:
+        """The start line of each statement of a level, then its end line; None when not proven.
+
+        Proof: every statement's anchor is a candidate, so a run of k statements between two
+        proven lines holding k candidates owns exactly one each, and each starts `_above` lines
+        above its own. A statement guessed to hold more is generated alone and must occur exactly
+        once in the level's text, which proves both its lines.
+        """
+        cands = self.candidates(first, end, indent)
+        count = len(body)
+        tokens = [_first_token(node) for node in body]
+        anchors: list[int] = []  # the guess: each statement's anchor, an index into cands
+        at = 0
+        for token in tokens:
+            while at < len(cands) and not self.begins(cands[at], indent, token):
+                at += 1
+            if at == len(cands):
+                return None
+            anchors.append(at)
+            at += 1
+        if anchors[0] != 0:
+            return None
+        known = {0: first, count: end}
+        generated = set()
+        for k, (a, b) in enumerate(zip(anchors, [*anchors[1:], len(cands)], strict=True)):
+            if b - a > 1:
+                where = self.locate(body[k], indent, first, end)
+                if where is None:
+                    return None
+                for index, line in zip((k, k + 1), where, strict=True):
+                    if known.setdefault(index, line) != line:
+                        return None
+                generated.add(k)
+        starts = [0] * count + [end]
+        order = sorted(known)
+        for a, b in itertools.pairwise(order):
+            lo, hi = known[a], known[b]
+            if lo >= hi:
+                return None
+            starts[a] = lo
+            if a in generated:
+                continue
+            i, j = bisect_left(cands, lo), bisect_left(cands, hi)
+            if j - i != b - a:
+                return None
+            previous = lo - 1
+            for k, line in zip(range(a, b), cands[i:j], strict=True):
+                start = line - self._above(body[k])
+                if (start != lo if k == a else start <= previous) or not self.begins(
+                    line, indent, tokens[k]
+                ):
+                    return None
+                starts[k], previous = start, line
+        return starts
+
+    def candidates(self, first: int, end: int, indent: str) -> list[int]:
+        """Lines in [first, end) at `indent` that may begin a statement: a superset of the anchors."""
+        bounds, flat = self.flat_bounds, self.flat
+        lines = []
+        if first == 0 and _ANCHOR_HEAD.match(flat) and not indent:
+            lines.append(0)
+        pattern = _anchor_pattern(indent)
+        for m in pattern.finditer(flat, max(bounds[first] - 1, 0), bounds[end]):
+            lines.append(bisect_left(bounds, m.start() + 1))
+        return lines
+
+    def begins(self, line: int, indent: str, token: str | None) -> bool:
+        """Whether `line` begins, after `indent`, with `token` (any token when None)."""
+        if token is None:
+            return True
+        pos = self.flat_bounds[line] + len(indent)
+        if not self.flat.startswith(token, pos):
+            return False
+        after = self.flat[pos + len(token) : pos + len(token) + 1]
+        if not (token[-1].isidentifier() or token[-1].isdigit()):
+            return True
+        return not after or not ("a" + after).isidentifier()
+
+    def _above(self, node: cst.BaseStatement) -> int:
+        """Lines of a statement above its anchor: its leading lines, decorators and lines after."""
+        if isinstance(node, cst.FunctionDef | cst.ClassDef) and node.decorators:
+            if isinstance(node, cst.ClassDef):
+                stop: cst.CSTNode = node.whitespace_after_class
+            else:
+                stop = node.asynchronous or node.whitespace_after_def
+            return _newlines(_code_until(self.module, node, stop))
+        lines: Sequence[cst.EmptyLine] = getattr(node, "leading_lines", ())
+        return len(lines)
+
+    def locate(
+        self, node: cst.BaseStatement, indent: str, first: int, end: int
+    ) -> tuple[int, int] | None:
+        """First and end lines of a statement generated alone, when found exactly once in the level."""
+        state = CodegenState(
+            default_indent=self.module.default_indent,
+            default_newline=self.module.default_newline,
+        )
+        if indent:
+            state.increase_indent(indent)
+        try:
+            node._codegen(state)
+        except RecursionError:
+            return None
+        code = "".join(state.tokens)
+        lo, hi = self.bounds[first], self.bounds[end]
+        pos = self.text.find(code, lo, hi)
+        if pos < 0 and hi == len(self.text) and self.bounds is not self.line_starts:
+            code = code.removesuffix("\n").removesuffix("\r")  # the file's last line is open
+            pos = self.text.find(code, lo, hi)
+            if pos < 0 or pos + len(code) != hi:
+                return None
+        if pos < 0 or self.text.find(code, pos + 1, hi) >= 0:
+            return None
+        line = bisect_left(self.bounds, pos)
+        if self.bounds[line] != pos:
+            return None
+        return line, bisect_left(self.bounds, pos + len(code))
+
+    def class_lines(self, node: cst.ClassDef, block: cst.IndentedBlock, indent: str) -> bool:
+        """Record the spans of a split class's members (proven, or from the codegen fallback)."""
+        if not block.body or id(block.body[0]) in self.spans:
+            return True
+        start, stop = self.lines[id(node)]
+        first = start + _newlines(_code_until(self.module, node, block)) + 1
+        if self.place(block.body, first, stop - len(block.footer), indent):
+            return True
+        try:
+            self._record_spans()
+        except ChunkingError:  # the module's top-level spans are proven: keep this class whole
+            return False
+        return True
+
+    def _record_spans(self) -> None:
+        """The fallback: one codegen pass recording the spans of every statement that may be cut."""
         watched = {id(s) for s in self.module.body}
         for stmt in self.module.body:
             if isinstance(stmt, cst.ClassDef) and isinstance(stmt.body, cst.IndentedBlock):
@@ -261,9 +549,10 @@ class _Cutter:
                 "so its spans cannot be trusted"
             )
         size = len(self.text)
-        for span in state.spans.values():  # a file without a final newline: its last one is popped
+        for key, span in state.spans.items():  # a file without a final newline: its last is popped
             span[0], span[1] = min(span[0], size), min(span[1], size)
-        return state.spans
+            self.lines[key] = (self.line_of(span[0]) - 1, bisect_left(self.bounds, span[1]))
+        self.spans = state.spans
 
     def line_of(self, offset: int) -> int:
         """1-based line number of the char at `offset`."""
@@ -405,6 +694,9 @@ class _Cutter:
             return
         block = node.body
         indent = self.module.default_indent if block.indent is None else block.indent
+        if not self.class_lines(node, block, indent):
+            self.unit(m, "class", name, "", (), "", siblings)
+            return
         members = self.members(block.body, indented=True)
         if not all(self._dedents(x, indent) for x in members):
             self.unit(m, "class", name, "", (), "", siblings)

@@ -289,13 +289,20 @@ def test_parse_error_detail_is_one_sentence_with_the_line() -> None:
     )
 
 
-def test_plan_file_skips_a_module_libcst_cannot_regenerate_exactly() -> None:
-    # libcst 1.x drops the space in `except OSError :` when generating code (seen in test_posix.py)
+def test_module_libcst_cannot_regenerate_is_cut_from_its_own_lines() -> None:
+    # libcst 1.x drops the space in `except OSError :` when generating code (seen in test_posix.py);
+    # spans come from the source's lines, not from generated code, so the chunk is the file's text
     text = "try:\n    pass\nexcept OSError :\n    pass\n"
-    src = SourceFile("m.py", text.encode(), text)
-    skipped = plan_file(src, 2000)
+    chunks = plan_file(SourceFile("m.py", text.encode(), text), 2000)
+    assert isinstance(chunks, list) and [c.text for c in chunks] == [text]
+
+
+def test_plan_file_skips_a_module_the_codegen_fallback_cannot_regenerate() -> None:
+    # a form feed sends the module to the codegen fallback, which must regenerate it byte for byte
+    text = "x = 1\n\f\ntry:\n    pass\nexcept OSError :\n    pass\n"
+    skipped = plan_file(SourceFile("m.py", text.encode(), text), 2000)
     assert isinstance(skipped, SkippedFile) and skipped.reason is SkipReason.PARSE_ERROR
-    assert skipped.detail.startswith("line 3: libcst does not regenerate")
+    assert skipped.detail.startswith("line 5: libcst does not regenerate")
 
 
 def test_plan_file_returns_chunks_for_a_good_file() -> None:
