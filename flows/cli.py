@@ -28,7 +28,7 @@ from pipeline.recipes import RecipeError, builtin_recipes, load_recipe
 from pipeline.replay import Replay, ReplayError, read_ledger, replay
 from pipeline.reports import ReportError, write_report_dir
 from pipeline.sources import SourceError
-from pipeline.state import StateError
+from pipeline.state import LAST_RUN, StateError
 
 
 class Exit(IntEnum):
@@ -319,8 +319,83 @@ def apply(
     typer.echo(f"codemill: branch {done.branch}: {len(done.commits)} commits{pushed}")
 
 
-app.command()(schedule.serve)
-app.command()(schedule.deploy)
+Repos = Annotated[
+    list[Path], typer.Argument(help="Git repositories to refactor, one deployment each.")
+]
+RecipeOption = Annotated[
+    str | None, typer.Option("--recipe", help="Built-in recipe name or path to a recipe .md.")
+]
+SinceOption = Annotated[
+    str | None,
+    typer.Option("--since", help=f"{LAST_RUN} or a git ref: only files changed since then."),
+]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Reports only; no branch.")]
+Push = Annotated[str | None, typer.Option("--push", help="Remote to push each branch to.")]
+Sets = Annotated[
+    list[str] | None, typer.Option("--set", help="Any run setting as KEY=VALUE (repeatable).")
+]
+
+
+def scheduled_settings(
+    recipe: str | None, dry_run: bool, push: str | None, sets: list[str] | None
+) -> dict[str, Any]:
+    """The settings a deployment carries: --set pairs, then the named options."""
+    settings: dict[str, Any] = schedule.parse_sets(sets or [])
+    if recipe is not None:
+        settings["recipe"] = recipe
+    if dry_run:
+        settings["dry_run"] = True
+    if push is not None:
+        settings["push"] = push
+    return settings
+
+
+@app.command()
+def serve(
+    repos: Repos,
+    cron: Annotated[str, typer.Option(help='Cron schedule, e.g. "0 3 * * 1".')],
+    recipe: RecipeOption = None,
+    since: SinceOption = None,
+    dry_run: DryRun = False,
+    push: Push = None,
+    sets: Sets = None,
+) -> None:
+    """Serve scheduled runs from this process until interrupted (needs a Prefect server)."""
+    try:
+        schedule.require_server("serve")
+        settings = scheduled_settings(recipe, dry_run, push, sets)
+        deployments = schedule.deployments_for(repos, settings, since=since, cron=cron)
+    except (schedule.ScheduleError, *USAGE_ERRORS) as exc:
+        raise fail(str(exc), Exit.USAGE) from None
+    for deployment in deployments:
+        typer.echo(f"codemill: serving {deployment.name} on {cron!r}")
+    schedule.serve_deployments(deployments)
+
+
+@app.command()
+def deploy(
+    repos: Repos,
+    pool: Annotated[str, typer.Option(help="Prefect work pool to run on (e.g. a process pool).")],
+    cron: Annotated[str | None, typer.Option(help="Cron schedule; none for on-demand.")] = None,
+    recipe: RecipeOption = None,
+    since: SinceOption = None,
+    dry_run: DryRun = False,
+    push: Push = None,
+    sets: Sets = None,
+) -> None:
+    """Register deployments on a work pool; a worker (`prefect worker start --pool P`) runs them."""
+    try:
+        schedule.require_server("deploy")
+        settings = scheduled_settings(recipe, dry_run, push, sets)
+        deployments = schedule.deployments_for(
+            repos, settings, since=since, cron=cron, work_pool=pool
+        )
+        ids = schedule.deploy_to_pool(deployments, pool)
+    except (schedule.ScheduleError, *USAGE_ERRORS) as exc:
+        raise fail(str(exc), Exit.USAGE) from None
+    for deployment, ident in zip(deployments, ids, strict=True):
+        typer.echo(f"codemill: deployed codemill-scheduled/{deployment.name} ({ident}) on {pool}")
+    typer.echo(f"codemill: start a worker with `prefect worker start --pool {pool}`")
 
 
 def main() -> None:

@@ -11,11 +11,10 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import Any, cast
 from uuid import UUID
 
 import httpx
-import typer
 from prefect import flow
 from prefect.deployments.runner import RunnerDeployment
 from prefect.settings import PREFECT_API_URL
@@ -27,7 +26,6 @@ from pipeline.config import ConfigError, load_config
 from pipeline.recipes import load_recipe
 from pipeline.reports import repo_key
 from pipeline.runner import choose_engine
-from pipeline.state import LAST_RUN
 
 START_SERVER = (
     "run `prefect server start` in another shell, then "
@@ -116,84 +114,17 @@ def deployments_for(
     return out
 
 
-Repos = Annotated[
-    list[Path], typer.Argument(help="Git repositories to refactor, one deployment each.")
-]
-Recipe = Annotated[str | None, typer.Option(help="Built-in recipe name or path to a recipe .md.")]
-Since = Annotated[
-    str | None, typer.Option(help=f"{LAST_RUN} or a git ref: only files changed since then.")
-]
-DryRun = Annotated[bool, typer.Option("--dry-run", help="Reports only; no branch.")]
-Push = Annotated[str | None, typer.Option(help="Remote to push each branch to.")]
-Sets = Annotated[
-    list[str] | None, typer.Option("--set", help="Any run setting as KEY=VALUE (repeatable).")
-]
-
-
-def _settings(
-    recipe: str | None, dry_run: bool, push: str | None, sets: list[str] | None
-) -> dict[str, Any]:
-    settings: dict[str, Any] = parse_sets(sets or [])
-    if recipe is not None:
-        settings["recipe"] = recipe
-    if dry_run:
-        settings["dry_run"] = True
-    if push is not None:
-        settings["push"] = push
-    return settings
-
-
-def _refuse(message: str) -> typer.Exit:
-    typer.echo(f"codemill: {message}", err=True)
-    return typer.Exit(2)
-
-
-def serve(
-    repos: Repos,
-    cron: Annotated[str, typer.Option(help='Cron schedule, e.g. "0 3 * * 1".')],
-    recipe: Recipe = None,
-    since: Since = None,
-    dry_run: DryRun = False,
-    push: Push = None,
-    sets: Sets = None,
-) -> None:
-    """Serve scheduled runs from this process until interrupted (needs a Prefect server)."""
-    from flows.cli import USAGE_ERRORS
-
-    try:
-        require_server("serve")
-        settings = _settings(recipe, dry_run, push, sets)
-        deployments = deployments_for(repos, settings, since=since, cron=cron)
-    except (ScheduleError, *USAGE_ERRORS) as exc:
-        raise _refuse(str(exc)) from None
+def serve_deployments(deployments: Sequence[RunnerDeployment]) -> None:
+    """Serve the deployments' schedules from this process until it is interrupted."""
     from prefect import serve as prefect_serve
 
-    for deployment in deployments:
-        typer.echo(f"codemill: serving {deployment.name} on {cron!r}")
     prefect_serve(*deployments, print_starting_message=False)
 
 
-def deploy(
-    repos: Repos,
-    pool: Annotated[str, typer.Option(help="Prefect work pool to run on (e.g. a process pool).")],
-    cron: Annotated[str | None, typer.Option(help="Cron schedule; none for on-demand.")] = None,
-    recipe: Recipe = None,
-    since: Since = None,
-    dry_run: DryRun = False,
-    push: Push = None,
-    sets: Sets = None,
-) -> None:
-    """Register deployments on a work pool; a worker (`prefect worker start --pool P`) runs them."""
+def deploy_to_pool(deployments: Sequence[RunnerDeployment], pool: str) -> list[UUID]:
+    """Register the deployments on a work pool; their ids. A missing pool is a ScheduleError."""
     from prefect import deploy as prefect_deploy
 
-    from flows.cli import USAGE_ERRORS
-
-    try:
-        require_server("deploy")
-        settings = _settings(recipe, dry_run, push, sets)
-        deployments = deployments_for(repos, settings, since=since, cron=cron, work_pool=pool)
-    except (ScheduleError, *USAGE_ERRORS) as exc:
-        raise _refuse(str(exc)) from None
     try:
         ids = prefect_deploy(
             *deployments,
@@ -204,9 +135,7 @@ def deploy(
             ignore_warnings=True,
         )
     except ValueError as exc:  # Prefect's way to say the pool does not exist
-        raise _refuse(
+        raise ScheduleError(
             f"{exc} (create it with `prefect work-pool create {pool} --type process`)"
         ) from None
-    for deployment, ident in zip(deployments, cast(list[UUID], ids), strict=True):
-        typer.echo(f"codemill: deployed codemill-scheduled/{deployment.name} ({ident}) on {pool}")
-    typer.echo(f"codemill: start a worker with `prefect worker start --pool {pool}`")
+    return cast(list[UUID], ids)
