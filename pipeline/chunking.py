@@ -374,6 +374,7 @@ class _Cutter:
         self.flat_bounds = self.bounds if self.flat is text else _line_bounds(self.flat)
         self.spans: dict[int, list[int]] = {}
         self.lines: dict[int, tuple[int, int]] = {}  # id(statement) -> [first line, end line)
+        self.located: dict[int, tuple[int, int] | None] = {}  # id(statement) -> `locate`
         size = len(self.bounds) - 1
         first, end = len(module.header), size - len(module.footer)
         if "\f" in text or not self.place(module.body, first, end, ""):
@@ -396,25 +397,51 @@ class _Cutter:
     ) -> list[int] | None:
         """The start line of each statement of a level, then its end line; None when not proven.
 
+        A guess says which candidate line is each statement's anchor (first by the token each
+        begins with, then also skipping lines that look inside a triple-quoted string); `prove`
+        either proves the guess exact or rejects it.
+        """
+        cands = self.candidates(first, end, indent)
+        tokens = [_first_token(node) for node in body]
+        for strings in (False, True):
+            anchors: list[int] = []  # indices into cands
+            at = 0
+            for token in tokens:
+                while at < len(cands) and not (
+                    self.begins(cands[at], indent, token)
+                    and (
+                        not strings
+                        or not anchors
+                        or self.outside_strings(cands[anchors[-1]], cands[at])
+                    )
+                ):
+                    at += 1
+                anchors.append(at)
+                at += 1
+            if at <= len(cands) and anchors[0] == 0:
+                starts = self.prove(body, first, end, indent, cands, anchors, tokens)
+                if starts is not None:
+                    return starts
+        return None
+
+    def prove(
+        self,
+        body: Sequence[cst.BaseStatement],
+        first: int,
+        end: int,
+        indent: str,
+        cands: list[int],
+        anchors: list[int],
+        tokens: list[str | None],
+    ) -> list[int] | None:
+        """The start lines (then the end line) the guessed anchors give, when proven exact.
+
         Proof: every statement's anchor is a candidate, so a run of k statements between two
         proven lines holding k candidates owns exactly one each, and each starts `_above` lines
         above its own. A statement guessed to hold more is generated alone and must occur exactly
         once in the level's text, which proves both its lines.
         """
-        cands = self.candidates(first, end, indent)
         count = len(body)
-        tokens = [_first_token(node) for node in body]
-        anchors: list[int] = []  # the guess: each statement's anchor, an index into cands
-        at = 0
-        for token in tokens:
-            while at < len(cands) and not self.begins(cands[at], indent, token):
-                at += 1
-            if at == len(cands):
-                return None
-            anchors.append(at)
-            at += 1
-        if anchors[0] != 0:
-            return None
         known = {0: first, count: end}
         generated = set()
         for k, (a, b) in enumerate(zip(anchors, [*anchors[1:], len(cands)], strict=True)):
@@ -427,8 +454,7 @@ class _Cutter:
                         return None
                 generated.add(k)
         starts = [0] * count + [end]
-        order = sorted(known)
-        for a, b in itertools.pairwise(order):
+        for a, b in itertools.pairwise(sorted(known)):
             lo, hi = known[a], known[b]
             if lo >= hi:
                 return None
@@ -471,6 +497,11 @@ class _Cutter:
             return True
         return not after or not ("a" + after).isidentifier()
 
+    def outside_strings(self, line: int, later: int) -> bool:
+        """A guess: whether `later` is outside any triple-quoted string opened since `line`."""
+        segment = self.flat[self.flat_bounds[line] : self.flat_bounds[later]]
+        return segment.count('"""') % 2 == 0 and segment.count("'''") % 2 == 0
+
     def _above(self, node: cst.BaseStatement) -> int:
         """Lines of a statement above its anchor: its leading lines, decorators and lines after."""
         if isinstance(node, cst.FunctionDef | cst.ClassDef) and node.decorators:
@@ -486,6 +517,14 @@ class _Cutter:
         self, node: cst.BaseStatement, indent: str, first: int, end: int
     ) -> tuple[int, int] | None:
         """First and end lines of a statement generated alone, when found exactly once in the level."""
+        key = id(node)
+        if key not in self.located:
+            self.located[key] = self._locate(node, indent, first, end)
+        return self.located[key]
+
+    def _locate(
+        self, node: cst.BaseStatement, indent: str, first: int, end: int
+    ) -> tuple[int, int] | None:
         state = CodegenState(
             default_indent=self.module.default_indent,
             default_newline=self.module.default_newline,

@@ -7,6 +7,7 @@ import textwrap
 
 import pytest
 
+from pipeline import chunking
 from pipeline.chunking import (
     Chunk,
     ModulePlan,
@@ -15,6 +16,7 @@ from pipeline.chunking import (
     cut_module,
     estimate_tokens,
     plan_file,
+    splice,
 )
 from pipeline.sources import SkippedFile, SkipReason, SourceFile
 
@@ -324,3 +326,107 @@ def test_digest_depends_on_text_and_context() -> None:
     c = by_name(chunk_module("other.py", MODULE))["helper"]
     assert a.text == b.text and a.digest != b.digest
     assert a.digest == c.digest
+
+
+# Modules whose lines fool a naive reading: text at a level's indent inside strings, brackets and
+# backslash continuations, decorators, `;`, CR/CRLF newlines, no final newline, repeated text.
+TRICKY = {
+    "docstring with statements in it": '''"""Module.
+
+from os import path
+def f():
+"""
+from os import path
+
+
+def f():
+    return """
+def g():
+"""
+''',
+    "string holding a copy of the next statement": 'x = """\ny = 1\n"""\ny = 1\n',
+    "triple quote inside a plain string": "a = '\"\"\"'\nb = '''\nc = 2\n'''\nc = 2\n",
+    "brackets and backslashes at column zero": "x = [\n1,\n]\ny = f(1,\n2)\nz = 1 + \\\n3\nw = 4\n",
+    "semicolons and a trailing comment block": "a = 1; b = 2\n# one\n\n# two\nc = 3\n# end\n",
+    "decorators over several lines": (
+        "@deco(\n    1,\n)\n# between\n@other\n\nasync def f():\n    pass\n\n@d\nclass C: pass\n"
+    ),
+    "no final newline after a multiline string": 'a = 1\nb = """\nc = 2\n"""',
+    "crlf": 'a = 1\r\n"""\r\nb = 2\r\n"""\r\ndef f():\r\n    return 1\r\n',
+    "class body at its indent inside strings and a long header": '''class C(
+    Base,
+    metaclass=M,
+):
+    """Doc.
+
+    x = 1
+    """
+
+    x = 1
+    @property
+    def p(self):
+        return """
+    def q(self):
+    """
+
+    def q(self):
+        return [
+    1]
+    # footer
+''',
+}
+
+
+def _spans(plan: ModulePlan) -> list[tuple[int, int, str]]:
+    return [(c.start_byte, c.end_byte, c.name) for c in plan.chunks]
+
+
+FOOLS_THE_GUESS = {"triple quote inside a plain string"}  # proven wrong, so the codegen fallback
+
+
+@pytest.mark.parametrize("name", sorted(TRICKY))
+def test_proven_spans_equal_the_codegen_spans(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = TRICKY[name]
+    data = text.encode()
+    record = chunking._Cutter._record_spans
+    fallbacks: list[str] = []
+
+    def spy(cutter: chunking._Cutter) -> None:
+        fallbacks.append(name)
+        record(cutter)
+
+    monkeypatch.setattr(chunking._Cutter, "_record_spans", spy)
+    for budget in (2000, 5):  # whole classes, then split ones
+        plan = cut_module("m.py", text, budget)
+        check_coverage(plan, len(data))
+        with monkeypatch.context() as patch:  # every level goes to the codegen fallback
+            patch.setattr(chunking._Cutter, "level", lambda *args: None)
+            reference = cut_module("m.py", text, budget)
+        assert _spans(plan) == _spans(reference)
+        assert [c.text for c in plan.chunks] == [c.text for c in reference.chunks]
+        assert plan.gaps == reference.gaps
+    assert len(fallbacks) == 2 * (1 + (name in FOOLS_THE_GUESS))
+
+
+def test_statements_holding_lines_at_their_indent_are_split_exactly() -> None:
+    text = TRICKY["class body at its indent inside strings and a long header"]
+    chunks = by_name(chunk_module("m.py", text, 5))
+    assert list(chunks) == ["C.<statements 5-8>", "C.<statements 10-10>", "C.p", "C.q"]
+    assert chunks["C.<statements 5-8>"].text == '"""Doc.\n\n    x = 1\n    """\n'
+    assert (
+        chunks["C.p"].text == '@property\ndef p(self):\n    return """\n    def q(self):\n    """\n'
+    )
+    assert chunks["C.q"].text == "def q(self):\n    return [\n1]\n"
+    assert chunks["C.q"].context.class_header == "class C(\n    Base,\n    metaclass=M,\n):"
+
+
+def test_carriage_return_newlines_are_lines() -> None:
+    # libcst's code generator does not give this file back, so the codegen fallback could not cut it
+    text = "a = 1\r'''\rb = 2\r'''\rdef f():\r    return 1\r"
+    plan = cut_module("m.py", text)
+    check_coverage(plan, len(text))
+    assert [(c.name, c.text, c.newline) for c in plan.chunks] == [
+        ("<statements 1-4>", "a = 1\n'''\nb = 2\n'''\n", "\r"),
+        ("f", "def f():\n    return 1\n", "\r"),
+    ]
+    assert splice(text.encode(), [(c, c.text) for c in plan.chunks]) == text.encode()
