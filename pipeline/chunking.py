@@ -504,13 +504,10 @@ class _Cutter:
 
     def _above(self, node: cst.BaseStatement) -> int:
         """Lines of a statement above its anchor: its leading lines, decorators and lines after."""
-        if isinstance(node, cst.FunctionDef | cst.ClassDef) and node.decorators:
-            if isinstance(node, cst.ClassDef):
-                stop: cst.CSTNode = node.whitespace_after_class
-            else:
-                stop = node.asynchronous or node.whitespace_after_def
-            return _newlines(_code_until(self.module, node, stop))
         lines: Sequence[cst.EmptyLine] = getattr(node, "leading_lines", ())
+        if isinstance(node, cst.FunctionDef | cst.ClassDef) and node.decorators:
+            decorators = sum(_newlines(self.module.code_for_node(d)) for d in node.decorators)
+            return len(lines) + decorators + len(node.lines_after_decorators)
         return len(lines)
 
     def locate(
