@@ -27,7 +27,7 @@ between two proven lines that holds exactly as many candidates as statements own
 order. A statement holding more (a docstring or string with text at the level's indent) is generated
 alone and found, once, in the text. When that does not prove every line, one pass of libcst's code
 generator records the spans (`_SpanState`), as does a file with form feeds. libcst's metadata
-providers record every node and cost 5x-8x a codegen pass (bench/RESULTS.md).
+providers record every node and cost 6x-12x a codegen pass (bench/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -365,17 +365,16 @@ class _Cutter:
 
     def __init__(self, path: str, text: str, module: cst.Module, budget: int) -> None:
         self.path, self.text, self.module, self.budget = path, text, module, budget
-        self.line_starts = [0, *(m.end() for m in _NEWLINE.finditer(text))]
+        self.line_starts = _line_bounds(text)  # line i is [line_starts[i], line_starts[i + 1])
         self.pieces: list[_Piece] = []
         self.dedented: dict[tuple[int, int], str] = {}
-        ends_open = bool(text) and not text.endswith(("\n", "\r"))
-        self.bounds = [*self.line_starts, len(text)] if ends_open else self.line_starts
+        self.open_end = bool(text) and not text.endswith(("\n", "\r"))  # no final newline
         self.flat = _lf(text)  # same lines, "\n" only: what the candidate scans read
-        self.flat_bounds = self.bounds if self.flat is text else _line_bounds(self.flat)
+        self.flat_bounds = self.line_starts if self.flat is text else _line_bounds(self.flat)
         self.spans: dict[int, list[int]] = {}
         self.lines: dict[int, tuple[int, int]] = {}  # id(statement) -> [first line, end line)
         self.located: dict[int, tuple[int, int] | None] = {}  # id(statement) -> `locate`
-        size = len(self.bounds) - 1
+        size = len(self.line_starts) - 1
         first, end = len(module.header), size - len(module.footer)
         if "\f" in text or not self.place(module.body, first, end, ""):
             self._record_spans()
@@ -389,7 +388,7 @@ class _Cutter:
             return False
         for node, a, b in zip(body, starts, starts[1:], strict=False):
             self.lines[id(node)] = (a, b)
-            self.spans[id(node)] = [self.bounds[a], self.bounds[b]]
+            self.spans[id(node)] = [self.line_starts[a], self.line_starts[b]]
         return True
 
     def level(
@@ -436,8 +435,9 @@ class _Cutter:
     ) -> list[int] | None:
         """The start lines (then the end line) the guessed anchors give, when proven exact.
 
-        Proof: every statement's anchor is a candidate, so a run of k statements between two
-        proven lines holding k candidates owns exactly one each, and each starts `_above` lines
+        Proof: every statement's anchor is a candidate (a block's statements begin with its
+        literal indent, as libcst's code generator also assumes), so a run of k statements between
+        two proven lines holding k candidates owns exactly one each, and each starts `_above` lines
         above its own. A statement guessed to hold more is generated alone and must occur exactly
         once in the level's text, which proves both its lines.
         """
@@ -533,19 +533,19 @@ class _Cutter:
         except RecursionError:
             return None
         code = "".join(state.tokens)
-        lo, hi = self.bounds[first], self.bounds[end]
+        lo, hi = self.line_starts[first], self.line_starts[end]
         pos = self.text.find(code, lo, hi)
-        if pos < 0 and hi == len(self.text) and self.bounds is not self.line_starts:
+        if pos < 0 and hi == len(self.text) and self.open_end:
             code = code.removesuffix("\n").removesuffix("\r")  # the file's last line is open
             pos = self.text.find(code, lo, hi)
             if pos < 0 or pos + len(code) != hi:
                 return None
         if pos < 0 or self.text.find(code, pos + 1, hi) >= 0:
             return None
-        line = bisect_left(self.bounds, pos)
-        if self.bounds[line] != pos:
+        line = bisect_left(self.line_starts, pos)
+        if self.line_starts[line] != pos:
             return None
-        return line, bisect_left(self.bounds, pos + len(code))
+        return line, bisect_left(self.line_starts, pos + len(code))
 
     def class_lines(self, node: cst.ClassDef, block: cst.IndentedBlock, indent: str) -> bool:
         """Record the spans of a split class's members (proven, or from the codegen fallback)."""
@@ -587,7 +587,7 @@ class _Cutter:
         size = len(self.text)
         for key, span in state.spans.items():  # a file without a final newline: its last is popped
             span[0], span[1] = min(span[0], size), min(span[1], size)
-            self.lines[key] = (self.line_of(span[0]) - 1, bisect_left(self.bounds, span[1]))
+            self.lines[key] = (self.line_of(span[0]) - 1, bisect_left(self.line_starts, span[1]))
         self.spans = state.spans
 
     def line_of(self, offset: int) -> int:
