@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 
 import git
 
-from pipeline.gitops import resolve_base
+from pipeline.gitops import is_plain_path, resolve_base
 
 _NO_HOOKS = {
     "GIT_CONFIG_COUNT": "1",
@@ -67,13 +67,7 @@ def apply_edits(base: bytes, edits: Sequence[ChunkEdit]) -> bytes:
 
 def check_path(path: str) -> None:
     """Refuse a changed path that is not a plain relative path inside the repository."""
-    parts = PurePosixPath(path).parts
-    if (
-        not path
-        or path.startswith("/")
-        or "\\" in path
-        or any(p in ("..", ".", ".git") for p in parts)
-    ):
+    if not is_plain_path(path):
         raise BadEditError(f"changed path {path!r} is not a plain path inside the repository")
 
 

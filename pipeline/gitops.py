@@ -175,18 +175,23 @@ def _identity_env(repo: git.Repo) -> dict[str, str]:
     return env
 
 
+def is_plain_path(path: str) -> bool:
+    """True for a relative POSIX path inside a repository: no `..`, `.`, `.git`, backslash or root."""
+    parts = PurePosixPath(path).parts
+    return not (
+        not path
+        or path.startswith("/")
+        or "\\" in path
+        or any(p in ("..", ".", ".git") for p in parts)
+    )
+
+
 def _checked_modes(repo: git.Repo, base: str, paths: Sequence[str]) -> dict[str, int]:
     """The base-commit file mode of every changed path; refuses anything but a regular file."""
     tree = repo.commit(base).tree
     modes: dict[str, int] = {}
     for path in paths:
-        parts = PurePosixPath(path).parts
-        if (
-            not path
-            or path.startswith("/")
-            or "\\" in path
-            or any(p in ("..", ".", ".git") for p in parts)
-        ):
+        if not is_plain_path(path):
             raise BadChangeError(f"changed path {path!r} is not a plain path inside the repository")
         try:
             entry = tree / path
