@@ -140,15 +140,8 @@ def gate_task(
     ledger: Ledger,
 ) -> dict[str, tuple[bytes, bytes]]:
     """Import check and test gate over the assembled changes; the ledger records every decision."""
-    import_check = config.import_check if config.import_check is not None else engine == "codemod"
-    settings = GateSettings(
-        import_check=import_check,
-        import_timeout=config.import_timeout,
-        test_cmd=config.test_cmd,
-        test_timeout=config.test_timeout,
-        allow_failing_base=config.allow_failing_base,
-    )
     repo = gitops.open_repository(config.repo)
+    settings = GateSettings.for_run(config, engine)
     report = run_gates(repo, base_commit, changes, proposals, settings)
     record_gates(ledger, ledger.meta.run_id, proposals, engine=engine)
     ledger.meta.gates.update(report.summary)

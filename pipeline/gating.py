@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import git
 
 from pipeline.chunking import render, splice
+from pipeline.config import RunConfig
 from pipeline.engines import Proposal
 from pipeline.gates import ChunkEdit
 from pipeline.import_gate import check_imports
@@ -28,6 +29,20 @@ class GateSettings:
     test_cmd: str | None = None
     test_timeout: float = 600.0
     allow_failing_base: bool = False
+
+    @classmethod
+    def for_run(cls, config: RunConfig, engine: str) -> GateSettings:
+        """The gates a run uses: the import check defaults to on for codemods, off for the model."""
+        import_check = (
+            config.import_check if config.import_check is not None else engine == "codemod"
+        )
+        return cls(
+            import_check=import_check,
+            import_timeout=config.import_timeout,
+            test_cmd=config.test_cmd,
+            test_timeout=config.test_timeout,
+            allow_failing_base=config.allow_failing_base,
+        )
 
 
 @dataclass
