@@ -56,6 +56,10 @@ USAGE_ERRORS = (
 app = typer.Typer(
     name="codemill",
     help="Refactor Python repositories in batch with a language model (or libcst codemods offline).",
+    epilog=(
+        "Exit codes: 0 done, 1 internal failure, 2 usage or configuration error, "
+        "3 fatal provider error, 4 changes found with --fail-on-changes."
+    ),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -251,7 +255,17 @@ def show_recipe(name: str) -> None:
         recipe = load_recipe(name)
     except RecipeError as exc:
         raise fail(str(exc), Exit.USAGE) from None
-    typer.echo(f"{recipe.name}: {recipe.description} ({recipe.source})")
+    allowed = [name for name, on in vars(recipe.allowances).items() if on] or ["body changes only"]
+    select = recipe.selectors
+    typer.echo(f"{recipe.name}: {recipe.description}")
+    typer.echo(f"  source:    {recipe.source}")
+    typer.echo(f"  kinds:     {', '.join(sorted(select.kinds))}")
+    typer.echo(
+        f"  selectors: {', '.join([*select.matchers, *(r.pattern for r in select.regex)]) or 'all'}"
+    )
+    typer.echo(f"  allows:    {', '.join(allowed)}")
+    typer.echo(f"  model:     {recipe.params}")
+    typer.echo(f"  codemods:  {', '.join(recipe.codemods) or 'none (needs a model)'}")
 
 
 RunDir = Annotated[Path, typer.Argument(help="A run's report directory (it holds ledger.jsonl).")]

@@ -307,3 +307,16 @@ def test_max_cost_stops_sending_and_the_report_says_so(tmp_path: Path, cli: CliE
         p.read_bytes().decode("utf-8", "replace") for p in cli.home.rglob("*") if p.is_file()
     ]
     assert not [text for text in everything if KEY in text]
+
+
+def test_recipes_are_listed_and_shown(tmp_path: Path) -> None:
+    cli = make_cli_env(tmp_path / "home", prefect_api=None)
+    listed = codemill(cli, "recipes", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    names = [line.split()[0] for line in listed.stdout.splitlines()]
+    assert names == ["docstrings", "modernize", "simplify", "type-hints", "unittest-to-pytest"]
+    assert "[llm, codemod]" in listed.stdout.splitlines()[1]
+    shown = codemill(cli, "show-recipe", "type-hints", cwd=tmp_path)
+    assert "allows:    annotations" in shown.stdout and "none (needs a model)" in shown.stdout
+    unknown = codemill(cli, "show-recipe", "no-such-recipe", cwd=tmp_path)
+    assert unknown.returncode == 2 and "no such recipe" in unknown.stderr
