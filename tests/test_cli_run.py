@@ -320,3 +320,38 @@ def test_recipes_are_listed_and_shown(tmp_path: Path) -> None:
     assert "allows:    annotations" in shown.stdout and "none (needs a model)" in shown.stdout
     unknown = codemill(cli, "show-recipe", "no-such-recipe", cwd=tmp_path)
     assert unknown.returncode == 2 and "no such recipe" in unknown.stderr
+
+
+def test_streamed_answers_end_to_end(tmp_path: Path, cli: CliEnv) -> None:
+    repo = make_repo(tmp_path / "repo", {"greetings.py": GREETINGS})
+    streamed: list[bool] = []
+
+    def handler(body: dict[str, Any], headers: dict[str, str]) -> FakeReply:
+        streamed.append(body.get("stream") is True and body["stream_options"]["include_usage"])
+        reply = greet_handler({"messages": body["messages"][-1:] * 2}, headers)
+        content = json.loads(reply.body)["choices"][0]["message"]["content"]
+        return FakeReply.stream(f"<think>\nWorking it out.\n</think>\n\n{content}", usd=0.002)
+
+    with FakeModelServer(handler=handler) as server:
+        done = codemill(
+            cli,
+            "run",
+            ".",
+            "--recipe",
+            "modernize",
+            "--base-url",
+            server.base_url,
+            "--stream",
+            "--repair-turns",
+            "0",
+            "--dry-run",
+            cwd=repo,
+            extra_env={"AIMLAPI_API_KEY": KEY},
+        )
+    assert done.returncode == 0, done.stderr
+    assert streamed and all(streamed)
+    rows = {r["chunk"]: r for r in ledger_rows(run_dir(cli, done.stdout))}
+    assert rows["shout"]["status"] == "accepted" and rows["shout"]["cost_usd"] == 0.002
+    assert rows["greet"]["reason"] == "lazy"  # the think block split across events was stripped
+    patch = (run_dir(cli, done.stdout) / "changes.patch").read_text()
+    assert '+    return f"HEY {name.upper()}"' in patch
