@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import typer
 
 from flows import schedule
-from flows.refactor import CODEMOD_MODEL, RunResult, new_run_id, refactor_repo
+from flows.refactor import RunResult, new_run_id, refactor_repo
 from pipeline import ci, gitops
 from pipeline.config import ConfigError, load_config
 from pipeline.errors import FatalModelError
@@ -27,6 +27,7 @@ from pipeline.ledger import LedgerError
 from pipeline.recipes import RecipeError, builtin_recipes, load_recipe
 from pipeline.replay import Replay, ReplayError, read_ledger, replay
 from pipeline.reports import ReportError, write_report_dir
+from pipeline.runner import CODEMOD_MODEL
 from pipeline.sources import SourceError
 from pipeline.state import LAST_RUN, StateError
 

@@ -43,15 +43,15 @@ from pipeline.limiter import Limiter
 from pipeline.model import ChatClient, ModelSettings, api_key_from_env
 from pipeline.policy import Policy
 from pipeline.progress import RunCounter
-from pipeline.recipes import Recipe, load_recipe
+from pipeline.recipes import Recipe
 from pipeline.runner import (
     FilePlan,
     Plan,
     Record,
     assemble,
-    choose_engine,
     ledger_row,
     plan_run,
+    prepare_run,
     record_gates,
     record_skipped,
     refactor_shard_codemod,
@@ -62,7 +62,6 @@ from pipeline.state import LastRun
 
 T = TypeVar("T")
 
-CODEMOD_MODEL = "libcst-codemods"
 FILES_PER_SHARD = 64
 MAX_SHARDS = 16
 
@@ -216,19 +215,9 @@ async def refactor_repo(
     `since` ("last-run" or a git ref) limits the run to the files changed since then.
     """
     run_id = run_id or new_run_id()
-    recipe = load_recipe(config.recipe)
-    engine_name = choose_engine(config, recipe, os.environ)
-    model = config.model if engine_name == "llm" else CODEMOD_MODEL
-    repo = gitops.open_repository(config.repo)
-    base_commit = gitops.resolve_base(repo, config.base)
-    branch = None
-    if not config.dry_run:
-        branch = config.branch or gitops.default_branch_name(recipe.name, datetime.now(UTC))
-        gitops.check_branch(repo, branch, force_branch=config.force_branch)
-
-    state_path = state.state_file(config.repo, recipe.name, os.environ)
-    last = state.load_last_run(state_path)
-    scope = state.resolve_since(since, last, config.repo, base_commit)
+    setup = prepare_run(config, since, os.environ, datetime.now(UTC))
+    recipe, engine_name, model = setup.recipe, setup.engine, setup.model
+    base_commit, branch, last, scope = setup.base_commit, setup.branch, setup.last, setup.scope
     plan = plan_task(config, paths, scope.only)
     report_dir = _report_dir(config, run_id)
     report_dir.mkdir(parents=True, exist_ok=True)
@@ -309,7 +298,7 @@ async def refactor_repo(
             fingerprint=fingerprint,
             branch=branch if result.commits else None,
         )
-        state.save_last_run(state_path, done)
+        state.save_last_run(setup.state_path, done)
     return result
 
 

@@ -9,16 +9,21 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
 
+from pipeline import gitops, state
 from pipeline.chunking import Chunk, plan_file, splice
 from pipeline.config import ConfigError, RunConfig
 from pipeline.engines import CodemodFileEngine, FatalProposalError, LLMEngine, Proposal
 from pipeline.ledger import Ledger, LedgerRow
-from pipeline.recipes import Recipe
+from pipeline.recipes import Recipe, load_recipe
 from pipeline.sources import SkippedFile, SourceFile, list_sources
+from pipeline.state import LastRun, Since
 from pipeline.verdicts import Reason, Status, Verdict
 
 Record = Callable[[Proposal], None]
+CODEMOD_MODEL = "libcst-codemods"  # the "model" a codemod run records in its ledger and commits
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,43 @@ class Plan:
     @property
     def chunk_count(self) -> int:
         return sum(len(f.chunks) for f in self.files)
+
+
+@dataclass(frozen=True)
+class RunSetup:
+    """Everything decided before any file is read: recipe, engine, base, branch and --since scope.
+
+    Deciding it all first means a bad recipe, a missing key, an unknown base or a taken branch is refused
+    before a single request is paid for.
+    """
+
+    recipe: Recipe
+    engine: str
+    model: str
+    base_commit: str
+    branch: str | None
+    state_path: Path
+    last: LastRun | None
+    scope: Since
+
+
+def prepare_run(
+    config: RunConfig, since: str | None, env: Mapping[str, str], now: datetime
+) -> RunSetup:
+    """Check and fix the run's settings against the repository; typed errors say what is wrong."""
+    recipe = load_recipe(config.recipe)
+    engine = choose_engine(config, recipe, env)
+    repo = gitops.open_repository(config.repo)
+    base_commit = gitops.resolve_base(repo, config.base)
+    branch = None
+    if not config.dry_run:
+        branch = config.branch or gitops.default_branch_name(recipe.name, now)
+        gitops.check_branch(repo, branch, force_branch=config.force_branch)
+    state_path = state.state_file(config.repo, recipe.name, env)
+    last = state.load_last_run(state_path)
+    scope = state.resolve_since(since, last, config.repo, base_commit)
+    model = config.model if engine == "llm" else CODEMOD_MODEL
+    return RunSetup(recipe, engine, model, base_commit, branch, state_path, last, scope)
 
 
 def choose_engine(config: RunConfig, recipe: Recipe, env: Mapping[str, str]) -> str:

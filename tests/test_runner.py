@@ -360,3 +360,34 @@ def test_a_fatal_error_on_a_repair_turn_keeps_the_paid_first_turn_in_the_record(
     assert "out of credits" in proposal.verdict.detail
     assert (proposal.attempts, proposal.cost_usd, proposal.prompt_tokens) == (1, 0.01, 39)
     assert proposal.model == "MiniMax-M2.1"
+
+
+def test_prepare_run_decides_everything_before_any_file_is_read(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from gitrepo import git
+
+    from pipeline.gitops import BranchExistsError, UnknownBaseError
+    from pipeline.runner import prepare_run
+
+    repo = make_repo(tmp_path / "repo", {"greetings.py": GREETINGS})
+    env = {"CODEMILL_STATE_DIR": str(tmp_path / "state")}
+    when = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
+
+    setup = prepare_run(RunConfig(repo=repo), None, env, when)
+    assert (setup.engine, setup.model) == ("codemod", "libcst-codemods")
+    assert setup.branch == "codemill/modernize/20261126-030000"
+    assert setup.base_commit == git(repo, "rev-parse", "HEAD").strip()
+    assert setup.last is None and setup.scope.only is None
+    assert setup.state_path.is_relative_to(tmp_path / "state")
+
+    keyed = prepare_run(
+        RunConfig(repo=repo, dry_run=True), None, {**env, "AIMLAPI_API_KEY": "k"}, when
+    )
+    assert (keyed.engine, keyed.model, keyed.branch) == ("llm", "minimax/m2-1", None)
+
+    with pytest.raises(UnknownBaseError):
+        prepare_run(RunConfig(repo=repo, base="no-such-ref"), None, env, when)
+    git(repo, "branch", "taken")
+    with pytest.raises(BranchExistsError):
+        prepare_run(RunConfig(repo=repo, branch="taken"), None, env, when)
