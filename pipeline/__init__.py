@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pipeline.cache import ResponseCache
     from pipeline.chunking import Chunk, ChunkContext, chunk_module, plan_file, splice
+    from pipeline.completion import Completion, Usage
     from pipeline.config import ConfigError, RunConfig, load_config
     from pipeline.engines import CodemodFileEngine, LLMEngine, Proposal
     from pipeline.errors import CodemillModelError, FatalModelError, RetryableModelError
     from pipeline.ledger import Ledger, LedgerRow, RunMeta
     from pipeline.limiter import Limiter
-    from pipeline.model import ChatClient, Completion, ModelSettings, Usage
+    from pipeline.model import ChatClient, ModelSettings
     from pipeline.policy import Allowances, Policy
     from pipeline.recipes import Recipe, RecipeError, builtin_recipes, load_recipe
     from pipeline.replies import Extraction, extract_code
@@ -33,7 +34,7 @@ _HOMES = {
     "ChunkContext": "pipeline.chunking",
     "CodemillModelError": "pipeline.errors",
     "CodemodFileEngine": "pipeline.engines",
-    "Completion": "pipeline.model",
+    "Completion": "pipeline.completion",
     "ConfigError": "pipeline.config",
     "Extraction": "pipeline.replies",
     "FatalModelError": "pipeline.errors",
@@ -55,7 +56,7 @@ _HOMES = {
     "SourceFile": "pipeline.sources",
     "SourceSet": "pipeline.sources",
     "Status": "pipeline.verdicts",
-    "Usage": "pipeline.model",
+    "Usage": "pipeline.completion",
     "Verdict": "pipeline.verdicts",
     "builtin_recipes": "pipeline.recipes",
     "chunk_module": "pipeline.chunking",

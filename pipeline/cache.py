@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pipeline.model import Completion
+from pipeline.completion import Completion
 
 KEY_PARAMS = ("max_tokens", "seed", "temperature", "top_p")
 KEY_VERSION = 1

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from pipeline.cache import ResponseCache
 from pipeline.chunking import Chunk
 from pipeline.codemods import ChunkMappingError, CodemodEngine, CodemodError, proposals_for_chunks
+from pipeline.completion import Completion, Usage
 from pipeline.errors import CodemillModelError, FatalModelError, NotSent
-from pipeline.model import ChatClient, Completion, Usage
+from pipeline.model import ChatClient
 from pipeline.policy import Policy
 from pipeline.recipes import Recipe
 from pipeline.replies import extract_code

@@ -14,7 +14,8 @@ import pytest
 from fake_model_server import FakeModelServer, FakeReply
 
 from pipeline.cache import ResponseCache, default_cache_path, endpoint_host, worth_caching
-from pipeline.model import ChatClient, Completion, ModelSettings, Usage
+from pipeline.completion import Completion, Usage
+from pipeline.model import ChatClient, ModelSettings
 
 KEY = "sk-cache-test-4242-SECRET"
 MESSAGES = [{"role": "user", "content": "Refactor:\n```python\nx = 1\n```"}]

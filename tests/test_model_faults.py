@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from fake_model_server import FakeModelServer, FakeReply
 
+from pipeline.completion import Completion
 from pipeline.errors import (
     AuthenticationError,
     BadRequest,
@@ -27,7 +28,7 @@ from pipeline.errors import (
     ServerError,
 )
 from pipeline.limiter import Limiter
-from pipeline.model import ChatClient, Completion, ModelSettings
+from pipeline.model import ChatClient, ModelSettings
 
 KEY = "sk-fault-test-key-7f3a9c"
 USER = [{"role": "user", "content": "Refactor:\n```python\nx = 1\n```"}]
