@@ -24,8 +24,9 @@ from libcst.metadata import (
 )
 
 from pipeline import chunking
-from pipeline.chunking import ChunkingError, plan_parsed
+from pipeline.chunking import plan_parsed
 from pipeline.sources import SourceFile, _decode
+from pipeline.spans import ChunkingError
 
 
 def corpus(step: int) -> list[SourceFile]:

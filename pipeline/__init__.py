@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pipeline.cache import ResponseCache
-    from pipeline.chunking import Chunk, ChunkContext, chunk_module, plan_file, splice
+    from pipeline.chunking import Chunk, ChunkContext, chunk_module, plan_file
     from pipeline.completion import Completion, Usage
     from pipeline.config import ConfigError, RunConfig, load_config
     from pipeline.engines import CodemodFileEngine, LLMEngine, Proposal
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from pipeline.recipes import Recipe, RecipeError, builtin_recipes, load_recipe
     from pipeline.replies import Extraction, extract_code
     from pipeline.sources import SkippedFile, SourceFile, SourceSet, list_sources
+    from pipeline.splicing import splice
     from pipeline.validation import validate
     from pipeline.verdicts import Reason, Status, Verdict
 
@@ -65,7 +66,7 @@ _HOMES = {
     "load_config": "pipeline.config",
     "load_recipe": "pipeline.recipes",
     "plan_file": "pipeline.chunking",
-    "splice": "pipeline.chunking",
+    "splice": "pipeline.splicing",
     "validate": "pipeline.validation",
 }
 

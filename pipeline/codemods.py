@@ -22,7 +22,8 @@ from libcst.codemod import CodemodContext, SkipFile, VisitorBasedCodemodCommand
 from libcst.codemod.visitors import RemoveImportsVisitor
 from libcst.metadata import QualifiedName, QualifiedNameProvider, QualifiedNameSource
 
-from pipeline.chunking import Chunk, ChunkContext, dedent
+from pipeline.chunking import Chunk, ChunkContext
+from pipeline.layout import dedent
 from pipeline.recipes import Recipe, resolve_codemod
 
 # --- our own codemods (one transform per class, like libcst.codemod.commands) ---

@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 
 import git
 
-from pipeline.chunking import render, splice
 from pipeline.config import RunConfig
 from pipeline.engines import Proposal
 from pipeline.gates import ChunkEdit
 from pipeline.import_gate import check_imports
+from pipeline.splicing import render, splice
 from pipeline.test_gate import run_test_gate
 from pipeline.verdicts import Reason, Status, Verdict
 

@@ -12,9 +12,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pipeline import gitops
-from pipeline.chunking import Chunk, plan_file, splice
+from pipeline.chunking import Chunk, plan_file
 from pipeline.ledger import Ledger, LedgerError, LedgerRow
 from pipeline.sources import SkippedFile, SourceError, list_sources
+from pipeline.splicing import splice
 from pipeline.verdicts import Status
 
 LEDGER_NAME = "ledger.jsonl"

@@ -13,12 +13,13 @@ from datetime import datetime
 from pathlib import Path
 
 from pipeline import gitops, state
-from pipeline.chunking import Chunk, plan_file, splice
+from pipeline.chunking import Chunk, plan_file
 from pipeline.config import ConfigError, RunConfig
 from pipeline.engines import CodemodFileEngine, FatalProposalError, LLMEngine, Proposal
 from pipeline.ledger import Ledger, LedgerRow
 from pipeline.recipes import Recipe, load_recipe
 from pipeline.sources import SkippedFile, SourceFile, list_sources
+from pipeline.splicing import splice
 from pipeline.state import LastRun, Since
 from pipeline.verdicts import Reason, Status, Verdict
 

@@ -16,9 +16,9 @@ from pipeline.chunking import (
     cut_module,
     estimate_tokens,
     plan_file,
-    splice,
 )
 from pipeline.sources import SkippedFile, SkipReason, SourceFile
+from pipeline.splicing import splice
 
 MODULE = textwrap.dedent(
     '''\

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.chunking import Chunk, chunk_module, splice
+from pipeline.chunking import Chunk, chunk_module
 from pipeline.codemods import (
     CodemodEngine,
     CodemodError,
@@ -19,6 +19,7 @@ from pipeline.codemods import (
     proposals_for_chunks,
 )
 from pipeline.recipes import load_recipe
+from pipeline.splicing import splice
 
 LEGACY = Path(__file__).resolve().parents[1] / "examples" / "legacy_app"
 SOURCES = sorted(p.relative_to(LEGACY).as_posix() for p in LEGACY.rglob("*.py"))

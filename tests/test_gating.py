@@ -10,11 +10,12 @@ import git
 import pytest
 from gitrepo import fingerprint, make_repo
 
-from pipeline.chunking import chunk_module, splice
+from pipeline.chunking import chunk_module
 from pipeline.engines import Proposal
 from pipeline.gating import GateSettings, run_gates
 from pipeline.runner import FilePlan, assemble
 from pipeline.sources import SourceFile
+from pipeline.splicing import splice
 from pipeline.test_gate import BaseTestsFail
 from pipeline.verdicts import Reason, Status, Verdict
 

@@ -12,10 +12,11 @@ from pathlib import Path
 import browser
 import pytest
 
-from pipeline.chunking import Chunk, chunk_module, splice
+from pipeline.chunking import Chunk, chunk_module
 from pipeline.html_report import render_html
 from pipeline.ledger import Ledger, LedgerRow, RunMeta
 from pipeline.reports import write_report_dir
+from pipeline.splicing import splice
 from pipeline.verdicts import Reason, Status, Verdict
 
 ARTIFACTS = Path(__file__).parent / "artifacts"

@@ -11,7 +11,7 @@ import pytest
 from fake_model_server import FakeModelServer, FakeReply
 from gitrepo import make_repo
 
-from pipeline.chunking import chunk_module, splice
+from pipeline.chunking import chunk_module
 from pipeline.config import ConfigError, RunConfig
 from pipeline.engines import CodemodFileEngine, LLMEngine, Proposal
 from pipeline.ledger import Ledger, LedgerRow, RunMeta
@@ -32,6 +32,7 @@ from pipeline.runner import (
     shard_files,
 )
 from pipeline.sources import SkippedFile, SkipReason, SourceFile
+from pipeline.splicing import splice
 from pipeline.verdicts import Reason, Status, Verdict
 
 MODERNIZE = load_recipe("modernize")
