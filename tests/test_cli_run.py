@@ -42,6 +42,24 @@ def last_python_block(text: str) -> str:
     return re.findall(r"```python\n(.*?)```", text, re.DOTALL)[-1]
 
 
+def run_with_model(
+    cli: CliEnv, repo: Path, server: FakeModelServer, *args: str, recipe: str = "modernize"
+) -> subprocess.CompletedProcess[str]:
+    """`codemill run .` in `repo` against the loopback model, with a key set."""
+    return codemill(
+        cli,
+        "run",
+        ".",
+        "--recipe",
+        recipe,
+        "--base-url",
+        server.base_url,
+        *args,
+        cwd=repo,
+        extra_env={"AIMLAPI_API_KEY": KEY},
+    )
+
+
 def run_dir(cli: CliEnv, stdout: str) -> Path:
     match = re.search(r"^codemill: report (.+)$", stdout, re.MULTILINE)
     assert match, stdout
@@ -150,19 +168,7 @@ def test_llm_run_with_a_repair_turn(tmp_path: Path, cli: CliEnv) -> None:
     repo = make_repo(tmp_path / "repo", {"greetings.py": GREETINGS})
     before = fingerprint(repo)
     with FakeModelServer(handler=greet_handler) as server:
-        done = codemill(
-            cli,
-            "run",
-            ".",
-            "--recipe",
-            "modernize",
-            "--base-url",
-            server.base_url,
-            "--branch",
-            "cm/llm",
-            cwd=repo,
-            extra_env={"AIMLAPI_API_KEY": KEY},
-        )
+        done = run_with_model(cli, repo, server, "--branch", "cm/llm")
         requests = list(server.requests)
         server_port = int(server.base_url.split(":")[-1].split("/")[0])
 
@@ -184,18 +190,7 @@ def test_llm_run_with_a_repair_turn(tmp_path: Path, cli: CliEnv) -> None:
 
     # The same run again, against the same endpoint, is answered from the cache: no request at all.
     with FakeModelServer(handler=greet_handler, port=server_port) as server:
-        again = codemill(
-            cli,
-            "run",
-            ".",
-            "--recipe",
-            "modernize",
-            "--base-url",
-            server.base_url,
-            "--dry-run",
-            cwd=repo,
-            extra_env={"AIMLAPI_API_KEY": KEY},
-        )
+        again = run_with_model(cli, repo, server, "--dry-run")
         assert server.requests == []
     assert again.returncode == 0, again.stderr
     rows = ledger_rows(run_dir(cli, again.stdout))
@@ -218,18 +213,7 @@ def test_user_recipe_file(tmp_path: Path, cli: CliEnv) -> None:
         return FakeReply.completion('```python\ndef shout(name):\n    return "Hi %s" % name\n```')
 
     with FakeModelServer(handler=handler) as server:
-        done = codemill(
-            cli,
-            "run",
-            ".",
-            "--recipe",
-            str(recipe),
-            "--base-url",
-            server.base_url,
-            "--dry-run",
-            cwd=repo,
-            extra_env={"AIMLAPI_API_KEY": KEY},
-        )
+        done = run_with_model(cli, repo, server, "--dry-run", recipe=str(recipe))
     assert done.returncode == 0, done.stderr
     assert len(seen) == 1
     assert "MARKER-SYSTEM" in seen[0]["messages"][0]["content"]
@@ -240,17 +224,7 @@ def test_user_recipe_file(tmp_path: Path, cli: CliEnv) -> None:
 def test_refused_key_stops_with_exit_3_and_never_shows_the_key(tmp_path: Path, cli: CliEnv) -> None:
     repo = make_repo(tmp_path / "repo", {"greetings.py": GREETINGS})
     with FakeModelServer(handler=lambda b, h: FakeReply.error(401, "Invalid API key")) as server:
-        done = codemill(
-            cli,
-            "run",
-            ".",
-            "--recipe",
-            "modernize",
-            "--base-url",
-            server.base_url,
-            cwd=repo,
-            extra_env={"AIMLAPI_API_KEY": KEY},
-        )
+        done = run_with_model(cli, repo, server)
     assert done.returncode == 3, done.stdout + done.stderr
     assert "AIMLAPI_API_KEY" in done.stderr
     assert "Traceback" not in done.stderr
@@ -278,21 +252,8 @@ def test_max_cost_stops_sending_and_the_report_says_so(tmp_path: Path, cli: CliE
         return FakeReply.completion(f"```python\n{chunk}```", usd=0.01)
 
     with FakeModelServer(handler=handler) as server:
-        done = codemill(
-            cli,
-            "run",
-            ".",
-            "--recipe",
-            "modernize",
-            "--base-url",
-            server.base_url,
-            "--dry-run",
-            "--concurrency",
-            "1",
-            "--max-cost",
-            "0.025",
-            cwd=repo,
-            extra_env={"AIMLAPI_API_KEY": KEY},
+        done = run_with_model(
+            cli, repo, server, "--dry-run", "--concurrency", "1", "--max-cost", "0.025"
         )
         sent = len(server.requests)
     assert done.returncode == 0, done.stderr
@@ -333,21 +294,7 @@ def test_streamed_answers_end_to_end(tmp_path: Path, cli: CliEnv) -> None:
         return FakeReply.stream(f"<think>\nWorking it out.\n</think>\n\n{content}", usd=0.002)
 
     with FakeModelServer(handler=handler) as server:
-        done = codemill(
-            cli,
-            "run",
-            ".",
-            "--recipe",
-            "modernize",
-            "--base-url",
-            server.base_url,
-            "--stream",
-            "--repair-turns",
-            "0",
-            "--dry-run",
-            cwd=repo,
-            extra_env={"AIMLAPI_API_KEY": KEY},
-        )
+        done = run_with_model(cli, repo, server, "--stream", "--repair-turns", "0", "--dry-run")
     assert done.returncode == 0, done.stderr
     assert streamed and all(streamed)
     rows = {r["chunk"]: r for r in ledger_rows(run_dir(cli, done.stdout))}
