@@ -175,10 +175,10 @@ def apply_task(
 
 @task(name="report", cache_policy=NONE)
 def report_task(
-    report_dir: Path, ledger: Ledger, changes: dict[str, tuple[bytes, bytes]]
+    report_dir: Path, ledger: Ledger, changes: dict[str, tuple[bytes, bytes]], patch: str
 ) -> reports.ReportPaths:
     """Write the patch, summary, ledger and JUnit files, and publish the summary as Prefect artifacts."""
-    paths = reports.write_report_dir(report_dir, ledger, changes)
+    paths = reports.write_report_dir(report_dir, ledger, changes, patch=patch)
     summary = paths.summary.read_text(encoding="utf-8")
     create_markdown_artifact(summary, key="codemill-summary", description="codemill run summary")
     table = [
@@ -256,7 +256,33 @@ async def refactor_repo(
         changes = gate_task(
             config, engine_name, base_commit, opaque(changes), opaque(proposals), opaque(ledger)
         )
-    result = RunResult(
+    patch = reports.unified_patch(changes)
+    fingerprint = state.patch_fingerprint(patch)
+    same_as = (
+        last if branch is not None and state.same_change(last, fingerprint, bool(changes)) else None
+    )
+    end_note = stop_reason
+    committed = gitops.CommitResult(branch or "")
+    if same_as is not None:
+        end_note = end_note or f"same change as run {same_as.run_id}: no new branch made"
+    elif branch is not None and changes and not fatal:
+        committed = apply_task(
+            config, branch, base_commit, opaque(changes), recipe.name, model, run_id
+        )
+    ledger.finish(end_note)
+    report_task(report_dir, opaque(ledger), opaque(changes), opaque(patch))
+    if branch is not None and not fatal and stop_reason is None:
+        done = state.succeeded(
+            last,
+            recipe=recipe.name,
+            base_commit=base_commit,
+            run_id=run_id,
+            finished=ledger.meta.finished or "",
+            fingerprint=fingerprint,
+            branch=branch if committed.commits else None,
+        )
+        state.save_last_run(setup.state_path, done)
+    return RunResult(
         run_id=run_id,
         recipe=recipe.name,
         engine=engine_name,
@@ -267,39 +293,13 @@ async def refactor_repo(
         skipped_files=len(plan.skipped),
         uncommitted=plan.uncommitted,
         branch=branch,
+        commits=committed.commits,
+        pushed=committed.pushed,
         stop_reason=stop_reason,
         fatal=fatal,
         since_note=scope.note,
+        same_as=same_as,
     )
-    fingerprint = state.patch_fingerprint(reports.unified_patch(changes))
-    end_note = stop_reason
-    if (
-        branch is not None
-        and last is not None
-        and state.same_change(last, fingerprint, bool(changes))
-    ):
-        result.same_as = last
-        end_note = end_note or f"same change as run {last.run_id}: no new branch made"
-    elif branch is not None and changes and not fatal:
-        committed = apply_task(
-            config, branch, base_commit, opaque(changes), recipe.name, model, run_id
-        )
-        result.commits, result.pushed = committed.commits, committed.pushed
-    ledger.finish(end_note)
-    report_task(report_dir, opaque(ledger), opaque(changes))
-    result.totals = ledger.totals()
-    if branch is not None and not fatal and stop_reason is None:
-        done = state.succeeded(
-            last,
-            recipe=recipe.name,
-            base_commit=base_commit,
-            run_id=run_id,
-            finished=ledger.meta.finished or "",
-            fingerprint=fingerprint,
-            branch=branch if result.commits else None,
-        )
-        state.save_last_run(setup.state_path, done)
-    return result
 
 
 async def _progress_artifact() -> UUID | None:

@@ -85,16 +85,18 @@ class Proposal:
     model: str | None = None
     gates: dict[str, str] = field(default_factory=dict)  # gate -> decision (pipeline.gating)
 
-    def add(self, completion: Completion) -> None:
-        """Count one answer's tokens, cost and latency into this proposal."""
+    def add(self, completion: Completion) -> float:
+        """Count one answer's tokens, cost and latency into this proposal; the answer's cost."""
+        cost = completion_cost(completion)
         self.attempts += 1
         self.prompt_tokens += completion.usage.prompt_tokens
         self.completion_tokens += completion.usage.completion_tokens
         self.reasoning_tokens += completion.usage.reasoning_tokens
         self.cached_tokens += completion.usage.cached_tokens
-        self.cost_usd += completion_cost(completion)
+        self.cost_usd += cost
         self.latency_s += 0.0 if completion.from_cache else completion.latency_s
         self.model = completion.model or self.model
+        return cost
 
 
 class FatalProposalError(FatalModelError):
@@ -195,10 +197,9 @@ class LLMEngine:
             except CodemillModelError as exc:
                 proposal.verdict = Verdict(Status.FAILED, Reason.PROVIDER_ERROR, str(exc))
                 return proposal
-            proposal.add(completion)
+            self.meter.add(proposal.add(completion))
             hits += completion.from_cache
             proposal.cache_hit = hits == proposal.attempts
-            self.meter.add(completion_cost(completion))
             code, verdict = self._judge(chunk, completion, future)
             proposal.verdict = verdict
             if verdict.status is not Status.REJECTED:

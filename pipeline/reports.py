@@ -255,8 +255,13 @@ class ReportPaths:
     html: Path
 
 
-def write_report_dir(report_dir: Path, ledger: Ledger, changes: Changes) -> ReportPaths:
-    """Write changes.patch, summary.md, ledger.jsonl, junit.xml and report.html, each atomically."""
+def write_report_dir(
+    report_dir: Path, ledger: Ledger, changes: Changes, *, patch: str | None = None
+) -> ReportPaths:
+    """Write changes.patch, summary.md, ledger.jsonl, junit.xml and report.html, each atomically.
+
+    `patch` is `unified_patch(changes)` when the caller already made it (a run fingerprints it first).
+    """
     try:
         report_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -269,7 +274,8 @@ def write_report_dir(report_dir: Path, ledger: Ledger, changes: Changes) -> Repo
         report_dir / "junit.xml",
         report_dir / "report.html",
     )
-    write_atomic(paths.patch, unified_patch(changes).encode("utf-8", "surrogateescape"))
+    patch = unified_patch(changes) if patch is None else patch
+    write_atomic(paths.patch, patch.encode("utf-8", "surrogateescape"))
     write_atomic(paths.summary, summary_markdown(ledger, changes).encode("utf-8"))
     write_atomic(paths.junit, junit_xml(ledger).encode("utf-8"))
     write_atomic(paths.html, render_html(ledger, changes).encode("utf-8"))
