@@ -13,7 +13,7 @@ from pipeline.config import RunConfig
 from pipeline.engines import Proposal
 from pipeline.gates import ChunkEdit
 from pipeline.import_gate import check_imports
-from pipeline.splicing import render, splice
+from pipeline.splicing import render
 from pipeline.test_gate import run_test_gate
 from pipeline.verdicts import Reason, Status, Verdict
 
@@ -76,10 +76,6 @@ def _reject(proposal: Proposal, gate: str, reason: Reason, detail: str) -> None:
 def _pass(proposals: Sequence[Proposal], gate: str, note: str = "passed") -> None:
     for proposal in proposals:
         proposal.gates[gate] = note
-
-
-def _respliced(base: bytes, proposals: Sequence[Proposal]) -> bytes:
-    return splice(base, [(p.chunk, p.new_text) for p in proposals if p.new_text is not None])
 
 
 def run_gates(
@@ -156,11 +152,8 @@ def _test_gate(
                 _pass([proposal], "tests")
             else:
                 _reject(proposal, "tests", Reason.BREAKS_TESTS, decision.detail)
-    respliced = {
-        path: (before, _respliced(before, _accepted(proposals, path)))
-        for path, (before, _) in report.changes.items()
-    }
-    report.changes = {path: pair for path, pair in respliced.items() if pair[0] != pair[1]}
+    # The gate's kept set, already built from the same chunk edits: changed files only.
+    report.changes = {path: (report.changes[path][0], data) for path, data in result.files.items()}
     report.summary["tests"] = (
         f"{result.runs} test runs in {result.seconds:.1f} s, {len(result.dropped)} changes dropped"
     )
