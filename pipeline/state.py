@@ -17,6 +17,7 @@ from pathlib import Path
 
 import git
 
+from pipeline.gitops import UnknownBaseError, resolve_base
 from pipeline.ledger import write_atomic
 from pipeline.reports import repo_key, state_dir
 
@@ -87,17 +88,12 @@ def save_last_run(path: Path, run: LastRun) -> None:
 def changed_files(repo_root: Path, since: str, base_commit: str) -> frozenset[str]:
     """Repo-relative paths that differ between `since` and `base_commit` (`git diff --name-only`)."""
     repo = git.Repo(repo_root, search_parent_directories=True)
-    if since.startswith("-"):
-        raise StateError(f"--since {since!r} is not a commit in this repository")
-    status, out, _ = repo.git.execute(
-        ["git", "rev-parse", "--verify", "--quiet", f"{since}^{{commit}}"],
-        with_extended_output=True,
-        with_exceptions=False,
-    )
-    if status != 0:
-        raise StateError(f"--since {since!r} is not a commit in this repository")
+    try:
+        since_commit = resolve_base(repo, since)
+    except UnknownBaseError:
+        raise StateError(f"--since {since!r} is not a commit in this repository") from None
     names = repo.git.execute(
-        ["git", "diff", "--name-only", "--no-renames", "-z", str(out).strip(), base_commit],
+        ["git", "diff", "--name-only", "--no-renames", "-z", since_commit, base_commit],
         strip_newline_in_stdout=False,
     )
     return frozenset(p for p in str(names).split("\0") if p)
