@@ -13,12 +13,13 @@ import traceback
 from datetime import UTC, datetime
 from enum import IntEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from flows import schedule
-from flows.refactor import RunResult, new_run_id, refactor_repo
+if TYPE_CHECKING:
+    from flows.refactor import RunResult
+
 from pipeline import ci, gitops
 from pipeline.config import ConfigError, load_config
 from pipeline.errors import FatalModelError
@@ -170,6 +171,8 @@ def run(
         "allow_failing_base": allow_failing_base or None,
         "import_check": import_check,
     }
+    from flows.refactor import new_run_id, refactor_repo  # Prefect loads only for flow commands
+
     try:
         root = repo_root(paths)
         config = load_config(root, cli, os.environ)
@@ -355,6 +358,8 @@ def scheduled_settings(
     recipe: str | None, dry_run: bool, push: str | None, sets: list[str] | None
 ) -> dict[str, Any]:
     """The settings a deployment carries: --set pairs, then the named options."""
+    from flows import schedule
+
     settings: dict[str, Any] = schedule.parse_sets(sets or [])
     if recipe is not None:
         settings["recipe"] = recipe
@@ -376,6 +381,8 @@ def serve(
     sets: Sets = None,
 ) -> None:
     """Serve scheduled runs from this process until interrupted (needs a Prefect server)."""
+    from flows import schedule
+
     try:
         schedule.require_server("serve")
         settings = scheduled_settings(recipe, dry_run, push, sets)
@@ -399,6 +406,8 @@ def deploy(
     sets: Sets = None,
 ) -> None:
     """Register deployments on a work pool; a worker (`prefect worker start --pool P`) runs them."""
+    from flows import schedule
+
     try:
         schedule.require_server("deploy")
         settings = scheduled_settings(recipe, dry_run, push, sets)
