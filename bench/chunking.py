@@ -23,10 +23,10 @@ from libcst.metadata import (
     PositionProvider,
 )
 
-from pipeline import chunking
-from pipeline.chunking import plan_parsed
-from pipeline.sources import SourceFile, _decode
-from pipeline.spans import ChunkingError
+from pipeline.source import chunking
+from pipeline.source.chunking import plan_parsed
+from pipeline.source.files import SourceFile, _decode
+from pipeline.source.spans import ChunkingError
 
 
 def corpus(step: int) -> list[SourceFile]:

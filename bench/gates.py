@@ -31,8 +31,8 @@ sys.path.insert(0, str(ROOT))
 
 import git  # noqa: E402
 
-from pipeline.import_gate import check_imports  # noqa: E402
-from pipeline.test_gate import run_test_gate  # noqa: E402
+from pipeline.gates.import_check import check_imports  # noqa: E402
+from pipeline.gates.suite import run_test_gate  # noqa: E402
 
 TEST_CMD = (
     f"PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 {sys.executable} -m pytest -q -p no:cacheprovider tests"

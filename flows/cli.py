@@ -20,17 +20,18 @@ import typer
 if TYPE_CHECKING:
     from flows.refactor import RunResult
 
-from pipeline import ci, gitops
+from pipeline import repository
 from pipeline.config import ConfigError, load_config
-from pipeline.errors import FatalModelError
-from pipeline.gates import GateError
-from pipeline.ledger import LedgerError
-from pipeline.recipes import RecipeError, builtin_recipes, load_recipe
-from pipeline.replay import Replay, ReplayError, read_ledger, replay
-from pipeline.reports import ReportError, write_report_dir
-from pipeline.runner import CODEMOD_MODEL
-from pipeline.sources import SourceError
-from pipeline.state import LAST_RUN, StateError
+from pipeline.gates.scratch import GateError
+from pipeline.model.errors import FatalModelError
+from pipeline.recipes.loading import RecipeError, builtin_recipes, load_recipe
+from pipeline.report import ci
+from pipeline.report.files import ReportError, write_report_dir
+from pipeline.run.ledger import LedgerError
+from pipeline.run.replay import Replay, ReplayError, read_ledger, replay
+from pipeline.run.state import LAST_RUN, StateError
+from pipeline.run.steps import CODEMOD_MODEL
+from pipeline.source.files import SourceError
 
 
 class Exit(IntEnum):
@@ -47,7 +48,7 @@ USAGE_ERRORS = (
     ConfigError,
     RecipeError,
     SourceError,
-    gitops.GitOpsError,
+    repository.GitOpsError,
     LedgerError,
     ReportError,
     StateError,
@@ -76,7 +77,7 @@ def fail(message: str, code: Exit) -> typer.Exit:
 
 def repo_root(paths: list[Path]) -> Path:
     """The working tree of the repository holding the first path."""
-    repo = gitops.open_repository(paths[0] if paths else Path.cwd())
+    repo = repository.open_repository(paths[0] if paths else Path.cwd())
     return Path(str(repo.working_tree_dir))
 
 
@@ -318,9 +319,9 @@ def apply(
             typer.echo(f"codemill: run {meta.run_id} accepted no change; no branch made")
             return
         config = load_config(root, {"commit_per": commit_per}, os.environ)
-        name = branch or gitops.default_branch_name(meta.recipe, datetime.now(UTC))
-        done = gitops.commit_changes(
-            gitops.open_repository(root),
+        name = branch or repository.default_branch_name(meta.recipe, datetime.now(UTC))
+        done = repository.commit_changes(
+            repository.open_repository(root),
             base=again.base_commit,
             branch=name,
             changes={path: after for path, (_, after) in again.changes.items()},

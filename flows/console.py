@@ -21,8 +21,8 @@ from rich.progress import (
 )
 
 from pipeline.config import RunConfig
-from pipeline.progress import RunCounter, Snapshot
-from pipeline.runner import Plan
+from pipeline.run.progress import RunCounter, Snapshot
+from pipeline.run.steps import Plan
 
 ARTIFACT_EVERY_S = 2.0
 

@@ -1,6 +1,6 @@
 """The `refactor_repo` Prefect flow: plan -> refactor shards -> assemble -> apply -> report.
 
-Thin by design: every step is a function of `pipeline.runner`; this module says what runs as which task.
+Thin by design: every step is a function of `pipeline.run.steps`; this module says what runs as which task.
 A task per shard of files (never per model call: a Prefect task costs ~6 ms), the model calls as coroutines
 inside it, and one limiter and one HTTP client for the whole run, shared by every shard on the flow's loop.
 """
@@ -26,10 +26,9 @@ from prefect.cache_policies import NONE
 from prefect.utilities.annotations import quote
 
 from flows.console import ProgressDisplay, announce_start
-from pipeline import gitops, reports, state
-from pipeline.cache import ResponseCache, default_cache_path
+from pipeline import repository
 from pipeline.config import RunConfig
-from pipeline.engines import (
+from pipeline.engines.core import (
     CodemodFileEngine,
     LLMEngine,
     Proposal,
@@ -37,14 +36,18 @@ from pipeline.engines import (
     SpendMeter,
     usd,
 )
-from pipeline.gating import GateSettings, run_gates
-from pipeline.ledger import Ledger, RunMeta, Totals
-from pipeline.limiter import Limiter
-from pipeline.model import ChatClient, ModelSettings, api_key_from_env
-from pipeline.policy import Policy
-from pipeline.progress import RunCounter
-from pipeline.recipes import Recipe
-from pipeline.runner import (
+from pipeline.gates.combined import GateSettings, run_gates
+from pipeline.judge.policy import Policy
+from pipeline.model.cache import ResponseCache, default_cache_path
+from pipeline.model.client import ChatClient, ModelSettings, api_key_from_env
+from pipeline.model.limiter import Limiter
+from pipeline.recipes.loading import Recipe
+from pipeline.report import files as reports
+from pipeline.run import state
+from pipeline.run.ledger import Ledger, RunMeta, Totals
+from pipeline.run.progress import RunCounter
+from pipeline.run.state import LastRun
+from pipeline.run.steps import (
     FilePlan,
     Plan,
     Record,
@@ -58,7 +61,6 @@ from pipeline.runner import (
     refactor_shard_llm,
     shard_files,
 )
-from pipeline.state import LastRun
 
 T = TypeVar("T")
 
@@ -139,7 +141,7 @@ def gate_task(
     ledger: Ledger,
 ) -> dict[str, tuple[bytes, bytes]]:
     """Import check and test gate over the assembled changes; the ledger records every decision."""
-    repo = gitops.open_repository(config.repo)
+    repo = repository.open_repository(config.repo)
     settings = GateSettings.for_run(config, engine)
     report = run_gates(repo, base_commit, changes, proposals, settings)
     record_gates(ledger, ledger.meta.run_id, proposals, engine=engine)
@@ -156,10 +158,10 @@ def apply_task(
     recipe: str,
     model: str,
     run_id: str,
-) -> gitops.CommitResult:
+) -> repository.CommitResult:
     """Commit the accepted files on a new branch in a separate worktree (and push if asked)."""
-    repo = gitops.open_repository(config.repo)
-    return gitops.commit_changes(
+    repo = repository.open_repository(config.repo)
+    return repository.commit_changes(
         repo,
         base=base_commit,
         branch=branch,
@@ -262,7 +264,7 @@ async def refactor_repo(
         last if branch is not None and state.same_change(last, fingerprint, bool(changes)) else None
     )
     end_note = stop_reason
-    committed = gitops.CommitResult(branch or "")
+    committed = repository.CommitResult(branch or "")
     if same_as is not None:
         end_note = end_note or f"same change as run {same_as.run_id}: no new branch made"
     elif branch is not None and changes and not fatal:

@@ -21,11 +21,11 @@ from prefect.settings import PREFECT_API_URL
 from prefect.types.entrypoint import EntrypointType
 
 from flows.refactor import refactor_repo
-from pipeline import gitops
+from pipeline import repository
 from pipeline.config import ConfigError, load_config
-from pipeline.recipes import load_recipe
-from pipeline.reports import repo_key
-from pipeline.runner import choose_engine
+from pipeline.recipes.loading import load_recipe
+from pipeline.report.files import repo_key
+from pipeline.run.steps import choose_engine
 
 START_SERVER = (
     "run `prefect server start` in another shell, then "
@@ -93,7 +93,7 @@ def deployments_for(
     """One deployment per repository, each checked now (repo, settings, recipe, engine), not at 3 a.m."""
     out = []
     for path in repos:
-        repo = gitops.open_repository(path)
+        repo = repository.open_repository(path)
         root = Path(str(repo.working_tree_dir)).resolve()
         config = load_config(root, settings, os.environ)
         recipe = load_recipe(config.recipe)

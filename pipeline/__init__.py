@@ -11,63 +11,63 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pipeline.cache import ResponseCache
-    from pipeline.chunking import Chunk, ChunkContext, chunk_module, plan_file
-    from pipeline.completion import Completion, Usage
     from pipeline.config import ConfigError, RunConfig, load_config
-    from pipeline.engines import CodemodFileEngine, LLMEngine, Proposal
-    from pipeline.errors import CodemillModelError, FatalModelError, RetryableModelError
-    from pipeline.ledger import Ledger, LedgerRow, RunMeta
-    from pipeline.limiter import Limiter
-    from pipeline.model import ChatClient, ModelSettings
-    from pipeline.policy import Allowances, Policy
-    from pipeline.recipes import Recipe, RecipeError, builtin_recipes, load_recipe
-    from pipeline.replies import Extraction, extract_code
-    from pipeline.sources import SkippedFile, SourceFile, SourceSet, list_sources
-    from pipeline.splicing import splice
-    from pipeline.validation import validate
-    from pipeline.verdicts import Reason, Status, Verdict
+    from pipeline.engines.core import CodemodFileEngine, LLMEngine, Proposal
+    from pipeline.judge.policy import Allowances, Policy
+    from pipeline.judge.replies import Extraction, extract_code
+    from pipeline.judge.validation import validate
+    from pipeline.judge.verdicts import Reason, Status, Verdict
+    from pipeline.model.cache import ResponseCache
+    from pipeline.model.client import ChatClient, ModelSettings
+    from pipeline.model.completion import Completion, Usage
+    from pipeline.model.errors import CodemillModelError, FatalModelError, RetryableModelError
+    from pipeline.model.limiter import Limiter
+    from pipeline.recipes.loading import Recipe, RecipeError, builtin_recipes, load_recipe
+    from pipeline.run.ledger import Ledger, LedgerRow, RunMeta
+    from pipeline.source.chunking import Chunk, ChunkContext, chunk_module, plan_file
+    from pipeline.source.files import SkippedFile, SourceFile, SourceSet, list_sources
+    from pipeline.source.splicing import splice
 
 _HOMES = {
-    "Allowances": "pipeline.policy",
-    "ChatClient": "pipeline.model",
-    "Chunk": "pipeline.chunking",
-    "ChunkContext": "pipeline.chunking",
-    "CodemillModelError": "pipeline.errors",
-    "CodemodFileEngine": "pipeline.engines",
-    "Completion": "pipeline.completion",
+    "Allowances": "pipeline.judge.policy",
+    "ChatClient": "pipeline.model.client",
+    "Chunk": "pipeline.source.chunking",
+    "ChunkContext": "pipeline.source.chunking",
+    "CodemillModelError": "pipeline.model.errors",
+    "CodemodFileEngine": "pipeline.engines.core",
+    "Completion": "pipeline.model.completion",
     "ConfigError": "pipeline.config",
-    "Extraction": "pipeline.replies",
-    "FatalModelError": "pipeline.errors",
-    "LLMEngine": "pipeline.engines",
-    "Ledger": "pipeline.ledger",
-    "LedgerRow": "pipeline.ledger",
-    "Limiter": "pipeline.limiter",
-    "ModelSettings": "pipeline.model",
-    "Policy": "pipeline.policy",
-    "Proposal": "pipeline.engines",
-    "Reason": "pipeline.verdicts",
-    "Recipe": "pipeline.recipes",
-    "RecipeError": "pipeline.recipes",
-    "ResponseCache": "pipeline.cache",
-    "RetryableModelError": "pipeline.errors",
+    "Extraction": "pipeline.judge.replies",
+    "FatalModelError": "pipeline.model.errors",
+    "LLMEngine": "pipeline.engines.core",
+    "Ledger": "pipeline.run.ledger",
+    "LedgerRow": "pipeline.run.ledger",
+    "Limiter": "pipeline.model.limiter",
+    "ModelSettings": "pipeline.model.client",
+    "Policy": "pipeline.judge.policy",
+    "Proposal": "pipeline.engines.core",
+    "Reason": "pipeline.judge.verdicts",
+    "Recipe": "pipeline.recipes.loading",
+    "RecipeError": "pipeline.recipes.loading",
+    "ResponseCache": "pipeline.model.cache",
+    "RetryableModelError": "pipeline.model.errors",
     "RunConfig": "pipeline.config",
-    "RunMeta": "pipeline.ledger",
-    "SkippedFile": "pipeline.sources",
-    "SourceFile": "pipeline.sources",
-    "SourceSet": "pipeline.sources",
-    "Status": "pipeline.verdicts",
-    "Usage": "pipeline.completion",
-    "Verdict": "pipeline.verdicts",
-    "builtin_recipes": "pipeline.recipes",
-    "chunk_module": "pipeline.chunking",
-    "extract_code": "pipeline.replies",
-    "list_sources": "pipeline.sources",
+    "RunMeta": "pipeline.run.ledger",
+    "SkippedFile": "pipeline.source.files",
+    "SourceFile": "pipeline.source.files",
+    "SourceSet": "pipeline.source.files",
+    "Status": "pipeline.judge.verdicts",
+    "Usage": "pipeline.model.completion",
+    "Verdict": "pipeline.judge.verdicts",
+    "builtin_recipes": "pipeline.recipes.loading",
+    "chunk_module": "pipeline.source.chunking",
+    "extract_code": "pipeline.judge.replies",
+    "list_sources": "pipeline.source.files",
     "load_config": "pipeline.config",
-    "load_recipe": "pipeline.recipes",
-    "plan_file": "pipeline.chunking",
-    "splice": "pipeline.splicing",
-    "validate": "pipeline.validation",
+    "load_recipe": "pipeline.recipes.loading",
+    "plan_file": "pipeline.source.chunking",
+    "splice": "pipeline.source.splicing",
+    "validate": "pipeline.judge.validation",
 }
 
 __all__ = [

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pipeline.cache import default_cache_path
+from pipeline.model.cache import default_cache_path
 
 Engine = Literal["auto", "llm", "codemod"]
 CommitPer = Literal["file", "run"]
@@ -44,7 +44,7 @@ class RunConfig:
     max_bytes: int = 512_000
     budget: int = 2_000  # chunk token budget
     dry_run: bool = False
-    branch: str | None = None  # None: gitops names it after the recipe
+    branch: str | None = None  # None: repository names it after the recipe
     base: str = "HEAD"
     commit_per: CommitPer = "file"
     push: str | None = None  # a remote name, or None for no push
@@ -54,7 +54,7 @@ class RunConfig:
     repair_turns: int = 1
     no_cache: bool = False
     refresh_cache: bool = False
-    cache_path: Path | None = None  # the SQLite file; None: pipeline.cache.default_cache_path
+    cache_path: Path | None = None  # the SQLite file; None: pipeline.model.cache.default_cache_path
     target_python: tuple[int, int] = (3, 11)
     test_cmd: str | None = None
     import_check: bool | None = None  # None: on for the codemod engine, off for the model

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from fake_model_server import FakeModelServer, FakeReply
 
-from pipeline.cache import ResponseCache, default_cache_path, endpoint_host, worth_caching
-from pipeline.completion import Completion, Usage
-from pipeline.model import ChatClient, ModelSettings
+from pipeline.model.cache import ResponseCache, default_cache_path, endpoint_host, worth_caching
+from pipeline.model.client import ChatClient, ModelSettings
+from pipeline.model.completion import Completion, Usage
 
 KEY = "sk-cache-test-4242-SECRET"
 MESSAGES = [{"role": "user", "content": "Refactor:\n```python\nx = 1\n```"}]

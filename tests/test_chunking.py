@@ -7,8 +7,8 @@ import textwrap
 
 import pytest
 
-from pipeline import chunking
-from pipeline.chunking import (
+from pipeline.source import chunking
+from pipeline.source.chunking import (
     Chunk,
     ModulePlan,
     check_coverage,
@@ -17,8 +17,8 @@ from pipeline.chunking import (
     estimate_tokens,
     plan_file,
 )
-from pipeline.sources import SkippedFile, SkipReason, SourceFile
-from pipeline.splicing import splice
+from pipeline.source.files import SkippedFile, SkipReason, SourceFile
+from pipeline.source.splicing import splice
 
 MODULE = textwrap.dedent(
     '''\

@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.chunking import Chunk, chunk_module
-from pipeline.codemods import (
+from pipeline.engines.codemod_module import (
     CodemodEngine,
     CodemodError,
     module_names,
     proposals_for_chunks,
 )
-from pipeline.recipes import load_recipe
-from pipeline.splicing import splice
+from pipeline.recipes.loading import load_recipe
+from pipeline.source.chunking import Chunk, chunk_module
+from pipeline.source.splicing import splice
 
 LEGACY = Path(__file__).resolve().parents[1] / "examples" / "legacy_app"
 SOURCES = sorted(p.relative_to(LEGACY).as_posix() for p in LEGACY.rglob("*.py"))

@@ -7,10 +7,10 @@ import time
 import pytest
 
 from flows.console import ProgressDisplay
-from pipeline.chunking import Chunk
-from pipeline.engines import Proposal
-from pipeline.progress import RunCounter
-from pipeline.verdicts import Reason, Verdict
+from pipeline.engines.core import Proposal
+from pipeline.judge.verdicts import Reason, Verdict
+from pipeline.run.progress import RunCounter
+from pipeline.source.chunking import Chunk
 
 CHUNK = Chunk("m.py", 0, 10, 1, 1, "function", "f", "def f(): pass\n")
 

@@ -12,15 +12,15 @@ from typing import Any
 import pytest
 from fake_model_server import FakeModelServer, FakeReply
 
-from pipeline.cache import ResponseCache
-from pipeline.chunking import Chunk, chunk_module
-from pipeline.engines import FatalProposalError, LLMEngine, Proposal, RunStop, SpendMeter, usd
-from pipeline.errors import FatalModelError
-from pipeline.limiter import Limiter
-from pipeline.model import ChatClient, ModelSettings
-from pipeline.policy import Policy
-from pipeline.recipes import load_recipe
-from pipeline.verdicts import Reason, Status
+from pipeline.engines.core import FatalProposalError, LLMEngine, Proposal, RunStop, SpendMeter, usd
+from pipeline.judge.policy import Policy
+from pipeline.judge.verdicts import Reason, Status
+from pipeline.model.cache import ResponseCache
+from pipeline.model.client import ChatClient, ModelSettings
+from pipeline.model.errors import FatalModelError
+from pipeline.model.limiter import Limiter
+from pipeline.recipes.loading import load_recipe
+from pipeline.source.chunking import Chunk, chunk_module
 
 KEY = "sk-test-engines-0123456789-SECRET"
 SOURCE = '''"""Greetings."""

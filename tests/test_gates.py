@@ -9,7 +9,8 @@ from pathlib import Path
 import git
 import pytest
 
-from pipeline.gates import (
+from pipeline.gates.import_check import check_imports
+from pipeline.gates.scratch import (
     BadEditError,
     ChunkEdit,
     GateError,
@@ -17,9 +18,8 @@ from pipeline.gates import (
     module_for,
     overwrite,
 )
-from pipeline.import_gate import check_imports
-from pipeline.test_gate import BaseTestsFail, failing_tests, run_test_gate
-from pipeline.verdicts import Reason
+from pipeline.gates.suite import BaseTestsFail, failing_tests, run_test_gate
+from pipeline.judge.verdicts import Reason
 
 PYTEST = (
     f"PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 {sys.executable} -m pytest -q -rf -p no:cacheprovider tests"

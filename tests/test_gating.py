@@ -10,14 +10,14 @@ import git
 import pytest
 from gitrepo import fingerprint, make_repo
 
-from pipeline.chunking import chunk_module
-from pipeline.engines import Proposal
-from pipeline.gating import GateSettings, run_gates
-from pipeline.runner import FilePlan, assemble
-from pipeline.sources import SourceFile
-from pipeline.splicing import splice
-from pipeline.test_gate import BaseTestsFail
-from pipeline.verdicts import Reason, Status, Verdict
+from pipeline.engines.core import Proposal
+from pipeline.gates.combined import GateSettings, run_gates
+from pipeline.gates.suite import BaseTestsFail
+from pipeline.judge.verdicts import Reason, Status, Verdict
+from pipeline.run.steps import FilePlan, assemble
+from pipeline.source.chunking import chunk_module
+from pipeline.source.files import SourceFile
+from pipeline.source.splicing import splice
 
 FILES = {
     "pkg/__init__.py": "",

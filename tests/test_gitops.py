@@ -1,4 +1,4 @@
-"""gitops on real repositories in tmp_path: branches, commits, trailers, refusals, push, and the
+"""pipeline.repository on real repositories in tmp_path: branches, commits, trailers, refusals, push, and the
 user's checkout left byte-identical."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.gitops import (
+from pipeline.repository import (
     BadChangeError,
     BareRepositoryError,
     BranchCheckedOutError,

@@ -12,12 +12,12 @@ from pathlib import Path
 import browser
 import pytest
 
-from pipeline.chunking import Chunk, chunk_module
-from pipeline.html_report import render_html
-from pipeline.ledger import Ledger, LedgerRow, RunMeta
-from pipeline.reports import write_report_dir
-from pipeline.splicing import splice
-from pipeline.verdicts import Reason, Status, Verdict
+from pipeline.judge.verdicts import Reason, Status, Verdict
+from pipeline.report.files import write_report_dir
+from pipeline.report.html import render_html
+from pipeline.run.ledger import Ledger, LedgerRow, RunMeta
+from pipeline.source.chunking import Chunk, chunk_module
+from pipeline.source.splicing import splice
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 HOSTILE = '</script><img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'

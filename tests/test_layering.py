@@ -21,7 +21,9 @@ def imported_modules(path: Path) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "pipeline").glob("*.py")), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", sorted((ROOT / "pipeline").rglob("*.py")), ids=lambda p: str(p.relative_to(ROOT))
+)
 def test_pipeline_never_imports_flows_prefect_or_the_cli(path: Path) -> None:
     forbidden = {
         name

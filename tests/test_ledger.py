@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.chunking import Chunk
-from pipeline.ledger import FILE_KIND, Ledger, LedgerError, LedgerRow, RunMeta
-from pipeline.verdicts import Reason, Status, Verdict
+from pipeline.judge.verdicts import Reason, Status, Verdict
+from pipeline.run.ledger import FILE_KIND, Ledger, LedgerError, LedgerRow, RunMeta
+from pipeline.source.chunking import Chunk
 
 
 def _meta() -> RunMeta:

@@ -9,8 +9,8 @@ import time
 import pytest
 from fake_model_server import FakeModelServer
 
-from pipeline.limiter import Limiter
-from pipeline.model import ChatClient, ModelSettings
+from pipeline.model.client import ChatClient, ModelSettings
+from pipeline.model.limiter import Limiter
 
 USER = [{"role": "user", "content": "```python\nx = 1\n```"}]
 

@@ -15,11 +15,11 @@ import jsonschema
 import pytest
 from fake_model_server import FakeModelServer, FakeReply
 
-from pipeline.completion import Completion, Usage
-from pipeline.errors import ConnectionDropped, ModelTimeout, RetriesExhausted
-from pipeline.limiter import Limiter
-from pipeline.model import ChatClient, ModelSettings, api_key_from_env, build_request_body
-from pipeline.responses import parse_retry_after
+from pipeline.model.client import ChatClient, ModelSettings, api_key_from_env, build_request_body
+from pipeline.model.completion import Completion, Usage
+from pipeline.model.errors import ConnectionDropped, ModelTimeout, RetriesExhausted
+from pipeline.model.limiter import Limiter
+from pipeline.model.responses import parse_retry_after
 
 SCHEMA_FILE = Path(__file__).parent / "data" / "aimlapi-minimax-m2-1.openapi.json"
 KEY = "sk-test-0123456789abcdef-SECRET"

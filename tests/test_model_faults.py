@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from fake_model_server import FakeModelServer, FakeReply
 
-from pipeline.completion import Completion
-from pipeline.errors import (
+from pipeline.model.client import ChatClient, ModelSettings
+from pipeline.model.completion import Completion
+from pipeline.model.errors import (
     AuthenticationError,
     BadRequest,
     CodemillModelError,
@@ -27,8 +28,7 @@ from pipeline.errors import (
     RetryableModelError,
     ServerError,
 )
-from pipeline.limiter import Limiter
-from pipeline.model import ChatClient, ModelSettings
+from pipeline.model.limiter import Limiter
 
 KEY = "sk-fault-test-key-7f3a9c"
 USER = [{"role": "user", "content": "Refactor:\n```python\nx = 1\n```"}]

@@ -19,9 +19,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 SCRIPT = r"""
 import json, sys
-from pipeline.chunking import Chunk
-from pipeline.policy import Policy
-from pipeline.validation import validate
+from pipeline.source.chunking import Chunk
+from pipeline.judge.policy import Policy
+from pipeline.judge.validation import validate
 
 old = 'def bang(name):\n    return "%s!" % name\n'
 new = 'def bang(name):\n    return f"{name + "!"}"\n'

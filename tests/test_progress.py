@@ -5,10 +5,10 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from pipeline.chunking import chunk_module
-from pipeline.engines import Proposal
-from pipeline.progress import RunCounter, Snapshot
-from pipeline.verdicts import Reason, Status, Verdict
+from pipeline.engines.core import Proposal
+from pipeline.judge.verdicts import Reason, Status, Verdict
+from pipeline.run.progress import RunCounter, Snapshot
+from pipeline.source.chunking import chunk_module
 
 CHUNK = chunk_module("m.py", "def f(x):\n    return x\n")[0]
 

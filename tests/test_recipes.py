@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.chunking import Chunk, chunk_module
-from pipeline.policy import Allowances
-from pipeline.recipes import (
+from pipeline.judge.policy import Allowances
+from pipeline.recipes.loading import (
     CHUNK_PLACEHOLDERS,
     MATCHERS,
     Recipe,
@@ -19,6 +18,7 @@ from pipeline.recipes import (
     builtin_recipes,
     load_recipe,
 )
+from pipeline.source.chunking import Chunk, chunk_module
 
 LEGACY = Path(__file__).resolve().parents[1] / "examples" / "legacy_app"
 BUILTINS = {"modernize", "type-hints", "docstrings", "simplify", "unittest-to-pytest"}
@@ -243,7 +243,7 @@ def bad(text: str, tmp_path: Path) -> str:
             "needs arguments (old_name, new_name)",
         ),
         (
-            lambda t: t.replace("allow:", "codemods: [pipeline.recipes.Recipe]\nallow:"),
+            lambda t: t.replace("allow:", "codemods: [pipeline.recipes.loading.Recipe]\nallow:"),
             "has no Codemod class Recipe",
         ),
     ],

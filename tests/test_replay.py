@@ -8,16 +8,16 @@ from pathlib import Path
 import pytest
 from gitrepo import git, make_repo
 
-from pipeline.chunking import chunk_module
-from pipeline.codemods import proposals_for_chunks
 from pipeline.config import RunConfig
-from pipeline.engines import CodemodFileEngine, Proposal
-from pipeline.ledger import Ledger, LedgerRow, RunMeta
-from pipeline.policy import Policy
-from pipeline.recipes import load_recipe
-from pipeline.replay import ReplayError, read_ledger, replay
-from pipeline.runner import assemble, ledger_row, plan_run, refactor_shard_codemod
-from pipeline.verdicts import Verdict
+from pipeline.engines.codemod_module import proposals_for_chunks
+from pipeline.engines.core import CodemodFileEngine, Proposal
+from pipeline.judge.policy import Policy
+from pipeline.judge.verdicts import Verdict
+from pipeline.recipes.loading import load_recipe
+from pipeline.run.ledger import Ledger, LedgerRow, RunMeta
+from pipeline.run.replay import ReplayError, read_ledger, replay
+from pipeline.run.steps import assemble, ledger_row, plan_run, refactor_shard_codemod
+from pipeline.source.chunking import chunk_module
 
 BUDGET = 2000
 FILES = {

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from pipeline.replies import extract_code
-from pipeline.verdicts import Reason
+from pipeline.judge.replies import extract_code
+from pipeline.judge.verdicts import Reason
 
 CODE = "def add(a, b):\n    return a + b\n"
 OTHER = "def sub(a, b):\n    return a - b\n"

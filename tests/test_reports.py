@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.gitops import apply_check, open_repository
-from pipeline.ledger import Ledger, LedgerRow, RunMeta
-from pipeline.reports import (
+from pipeline.judge.verdicts import Reason, Status
+from pipeline.report.files import (
     ReportError,
     default_report_dir,
     diffstat,
@@ -26,7 +25,8 @@ from pipeline.reports import (
     unified_patch,
     write_report_dir,
 )
-from pipeline.verdicts import Reason, Status
+from pipeline.repository import apply_check, open_repository
+from pipeline.run.ledger import Ledger, LedgerRow, RunMeta
 
 
 def git(cwd: Path, *args: str, stdin: bytes | None = None) -> bytes:

@@ -11,15 +11,15 @@ import pytest
 from fake_model_server import FakeModelServer, FakeReply
 from gitrepo import make_repo
 
-from pipeline.chunking import chunk_module
 from pipeline.config import ConfigError, RunConfig
-from pipeline.engines import CodemodFileEngine, LLMEngine, Proposal
-from pipeline.ledger import Ledger, LedgerRow, RunMeta
-from pipeline.limiter import Limiter
-from pipeline.model import ChatClient, ModelSettings
-from pipeline.policy import Policy
-from pipeline.recipes import Recipe, load_recipe
-from pipeline.runner import (
+from pipeline.engines.core import CodemodFileEngine, LLMEngine, Proposal
+from pipeline.judge.policy import Policy
+from pipeline.judge.verdicts import Reason, Status, Verdict
+from pipeline.model.client import ChatClient, ModelSettings
+from pipeline.model.limiter import Limiter
+from pipeline.recipes.loading import Recipe, load_recipe
+from pipeline.run.ledger import Ledger, LedgerRow, RunMeta
+from pipeline.run.steps import (
     FilePlan,
     assemble,
     choose_engine,
@@ -31,9 +31,9 @@ from pipeline.runner import (
     refactor_shard_llm,
     shard_files,
 )
-from pipeline.sources import SkippedFile, SkipReason, SourceFile
-from pipeline.splicing import splice
-from pipeline.verdicts import Reason, Status, Verdict
+from pipeline.source.chunking import chunk_module
+from pipeline.source.files import SkippedFile, SkipReason, SourceFile
+from pipeline.source.splicing import splice
 
 MODERNIZE = load_recipe("modernize")
 DOCSTRINGS = load_recipe("docstrings")
@@ -368,8 +368,8 @@ def test_prepare_run_decides_everything_before_any_file_is_read(tmp_path: Path) 
 
     from gitrepo import git
 
-    from pipeline.gitops import BranchExistsError, UnknownBaseError
-    from pipeline.runner import prepare_run
+    from pipeline.repository import BranchExistsError, UnknownBaseError
+    from pipeline.run.steps import prepare_run
 
     repo = make_repo(tmp_path / "repo", {"greetings.py": GREETINGS})
     env = {"CODEMILL_STATE_DIR": str(tmp_path / "state")}

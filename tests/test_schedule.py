@@ -18,7 +18,7 @@ import pytest
 from cli_support import CODEMILL, CliEnv, codemill, make_cli_env
 from gitrepo import fingerprint, git, make_repo
 
-from pipeline.reports import repo_key
+from pipeline.report.files import repo_key
 
 FILES = {
     "pkg/__init__.py": "",

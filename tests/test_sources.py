@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.chunking import plan_file
-from pipeline.sources import SkippedFile, SkipReason, SourceError, list_sources
+from pipeline.source.chunking import plan_file
+from pipeline.source.files import SkippedFile, SkipReason, SourceError, list_sources
 
 
 def git(repo: Path, *args: str) -> str:

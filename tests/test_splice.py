@@ -6,9 +6,9 @@ import dataclasses
 
 import pytest
 
-from pipeline.chunking import Chunk, chunk_module, cut_module
-from pipeline.layout import dedent, reindent
-from pipeline.splicing import splice
+from pipeline.source.chunking import Chunk, chunk_module, cut_module
+from pipeline.source.layout import dedent, reindent
+from pipeline.source.splicing import splice
 
 
 def methods(indent: str = "    ", count: int = 12) -> str:

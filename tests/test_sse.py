@@ -10,8 +10,9 @@ import httpx
 import pytest
 from fake_model_server import FakeModelServer, FakeReply
 
-from pipeline.completion import Completion, Usage
-from pipeline.errors import (
+from pipeline.model.client import ChatClient, ModelSettings
+from pipeline.model.completion import Completion, Usage
+from pipeline.model.errors import (
     AuthenticationError,
     ConnectionDropped,
     MalformedResponse,
@@ -20,8 +21,7 @@ from pipeline.errors import (
     RetriesExhausted,
     ServerError,
 )
-from pipeline.model import ChatClient, ModelSettings
-from pipeline.sse import StreamState
+from pipeline.model.sse import StreamState
 
 KEY = "sk-sse-test-91ab-SECRET"
 USER = [{"role": "user", "content": "Refactor:\n```python\nx = 1\n```"}]

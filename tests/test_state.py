@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from gitrepo import git, make_repo
 
-from pipeline.state import (
+from pipeline.run.state import (
     LastRun,
     StateError,
     changed_files,

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import libcst as cst
 
-from pipeline.chunking import check_coverage, cut_module
-from pipeline.sources import SkippedFile, _decode
-from pipeline.spans import ChunkingError
-from pipeline.splicing import splice
+from pipeline.source.chunking import check_coverage, cut_module
+from pipeline.source.files import SkippedFile, _decode
+from pipeline.source.spans import ChunkingError
+from pipeline.source.splicing import splice
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 

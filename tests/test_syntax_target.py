@@ -8,7 +8,7 @@ import libcst as cst
 import pytest
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from pipeline.syntax_target import (
+from pipeline.judge.target_syntax import (
     Feature,
     RuntimeUnion,
     find_runtime_union,

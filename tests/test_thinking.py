@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.thinking import split_think
+from pipeline.judge.thinking import split_think
 
 
 @pytest.mark.parametrize(

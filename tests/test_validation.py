@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-from pipeline.chunking import Chunk, ChunkKind, ScopeKind
-from pipeline.policy import Allowances, Policy
-from pipeline.validation import validate
-from pipeline.verdicts import Reason, Status, Verdict
+from pipeline.judge.policy import Allowances, Policy
+from pipeline.judge.validation import validate
+from pipeline.judge.verdicts import Reason, Status, Verdict
+from pipeline.source.chunking import Chunk, ChunkKind, ScopeKind
 
 STRICT = Policy()
 ANNOTATE = Policy(Allowances(annotations=True))

@@ -1,0 +1,224 @@
+"""A recipe's codemods over a whole module, and the new module mapped back to the old chunks.
+
+Codemods need a module's full context (imports, scopes), so they run on the whole file; the result is then cut
+into chunks again and paired with the original chunks, so every chunk is validated and recorded like an answer
+from the model.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import PurePosixPath
+
+import libcst as cst
+from libcst.codemod import CodemodContext, SkipFile
+
+from pipeline.codemods.triggers import trigger_for
+from pipeline.recipes.loading import Recipe, resolve_codemod
+from pipeline.source.chunking import Chunk, ChunkContext
+from pipeline.source.layout import dedent
+
+
+class CodemodError(Exception):
+    """A codemod failed on a file; nothing of that file was changed."""
+
+    def __init__(self, codemod: str, path: str, message: str) -> None:
+        super().__init__(f"codemod {codemod} failed on {path}: {message}")
+        self.codemod = codemod
+        self.path = path
+
+
+class ChunkMappingError(Exception):
+    """The codemods changed bytes no chunk covers, so the change cannot be recorded per chunk."""
+
+
+def module_names(path: str) -> tuple[str, str]:
+    """The dotted module and package names of a repository-relative path (for relative imports)."""
+    parts = list(PurePosixPath(path.replace("\\", "/")).with_suffix("").parts)
+    if parts and parts[-1] == "__init__":
+        parts.pop()
+        return ".".join(parts), ".".join(parts)
+    return ".".join(parts), ".".join(parts[:-1])
+
+
+class CodemodEngine:
+    """Apply a recipe's codemods, in order, to whole modules."""
+
+    def __init__(self, recipe: Recipe) -> None:
+        self.recipe = recipe
+        self._classes = [(name, resolve_codemod(name)) for name in recipe.codemods]
+
+    def refactor_file(self, path: str, text: str) -> str:
+        """The module after every codemod; CodemodError (and no partial result) when one fails."""
+        try:
+            tree = cst.parse_module(text)
+        except cst.ParserSyntaxError as exc:
+            raise CodemodError("(parse)", path, str(exc).splitlines()[0]) from None
+        module, package = module_names(path)
+        code = text
+        for name, cls in self._classes:
+            trigger = trigger_for(name)
+            if trigger is not None and not trigger.search(code):
+                continue  # cannot change this module: skip the costly scope analysis
+            context = CodemodContext(
+                filename=path, full_module_name=module, full_package_name=package
+            )
+            try:
+                tree = cls(context).transform_module(tree)
+            except SkipFile:
+                continue
+            except Exception as exc:  # a codemod's own bug or refusal: report it, change nothing
+                raise CodemodError(name, path, f"{type(exc).__name__}: {exc}") from exc
+            code = tree.code
+        return code
+
+
+# --- mapping a new module back to the old chunks ---
+
+
+def _key(chunk: Chunk) -> tuple[str, str, tuple[str, ...]]:
+    """What pairs an old chunk with a new one: statements chunks are named by line, so not by name."""
+    return (chunk.kind, chunk.name if chunk.kind != "statements" else "", chunk.enclosing)
+
+
+@dataclass(frozen=True)
+class _Region:
+    """Consecutive old chunks, the new chunks that replace them, and whether the gaps around belong."""
+
+    old: tuple[Chunk, ...]
+    new: tuple[Chunk, ...]
+    lead: bool = (
+        False  # also covers the gap before it (back to the previous region, or the file head)
+    )
+    tail: bool = False  # also covers the rest of the file after it
+
+
+def _regions(old: Sequence[Chunk], new: Sequence[Chunk]) -> list[_Region]:
+    """Pair chunks by (kind, name) in order; an unmatched run becomes one region with a neighbour."""
+    matcher = difflib.SequenceMatcher(
+        a=[_key(c) for c in old], b=[_key(c) for c in new], autojunk=False
+    )
+    regions: list[_Region] = []
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            pairs = zip(range(i1, i2), range(j1, j2), strict=True)
+            regions += [_Region((old[i],), (new[j],)) for i, j in pairs]
+        else:
+            regions.append(_Region(tuple(old[i1:i2]), tuple(new[j1:j2])))
+    # a region with no old chunk (something added) or no new chunk (removed) joins its neighbour
+    merged: list[_Region] = []
+    for region in regions:
+        if merged and not (region.old and region.new and merged[-1].old and merged[-1].new):
+            last = merged.pop()
+            region = _Region(last.old + region.old, last.new + region.new)
+        merged.append(region)
+    if not merged[0].new:
+        raise ChunkMappingError(f"{old[0].path}: the codemods left the module without any chunk")
+    return merged
+
+
+def _absorb_changed_gaps(regions: list[_Region], old_data: bytes, new_data: bytes) -> list[_Region]:
+    """Give every gap that changed (a class header, a comment, the file head) to a region."""
+    result: list[_Region] = []
+    old_end = new_end = 0
+    for region in regions:
+        gap_old = old_data[old_end : region.old[0].start_byte]
+        gap_new = new_data[new_end : region.new[0].start_byte]
+        result.append(replace(region, lead=gap_old != gap_new))
+        old_end, new_end = region.old[-1].end_byte, region.new[-1].end_byte
+    if old_data[old_end:] != new_data[new_end:]:
+        result[-1] = replace(result[-1], tail=True)
+    return result
+
+
+def proposals_for_chunks(
+    old_chunks: Sequence[Chunk],
+    new_text: str,
+    *,
+    old_text: str,
+    budget: int,
+    bom: bool = False,
+    chunker: Callable[[str, str, int], list[Chunk]] | None = None,
+) -> list[tuple[Chunk, str]]:
+    """Pair each original chunk (or a run of them) with its text in the codemodded module.
+
+    Chunks pair by (kind, name) in order. Where the structure no longer lines up (a definition
+    added or removed), the unmatched chunks and a neighbour become one `statements` chunk spanning
+    them. A change between chunks (a split class's header, a comment, the file head or tail) goes
+    to the chunk after it (before it, at the end), whose span then starts where the previous chunk
+    ends and is re-cut at top level. So every change is recorded and none invented: splicing the
+    pairs into the old bytes gives the new module. Unchanged chunks come back with their own text.
+    """
+    old = sorted(old_chunks, key=lambda c: c.start_byte)
+    if not old:
+        if new_text != old_text:
+            raise ChunkMappingError("the codemods changed a module that has no chunks")
+        return []
+    path, encoding = old[0].path, old[0].encoding
+    if chunker is None:
+        from pipeline.source.chunking import chunk_module
+
+        def chunker(p: str, t: str, b: int) -> list[Chunk]:
+            return chunk_module(p, t, b, encoding=encoding, bom=bom)
+
+    head = "\ufeff".encode(encoding) if bom else b""
+    old_data, new_data = head + old_text.encode(encoding), head + new_text.encode(encoding)
+    new = sorted(chunker(path, new_text, budget), key=lambda c: c.start_byte)
+    if not new:
+        raise ChunkMappingError(f"{path}: the codemods left the module without any chunk")
+    regions = _absorb_changed_gaps(_regions(old, new), old_data, new_data)
+    pairs: list[tuple[Chunk, str]] = []
+    old_end = new_end = 0
+    for region in regions:
+        pairs.append(_pair(region, old_data, new_data, old_end, new_end))
+        old_end, new_end = region.old[-1].end_byte, region.new[-1].end_byte
+    return pairs
+
+
+def _lf(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _pair(
+    region: _Region, old_data: bytes, new_data: bytes, old_from: int, new_from: int
+) -> tuple[Chunk, str]:
+    """The old chunk and its new text; a wider region becomes one chunk spanning it."""
+    first, last = region.old[0], region.old[-1]
+    if len(region.old) == len(region.new) == 1 and not (region.lead or region.tail):
+        return first, region.new[0].text
+    top = region.lead or region.tail or any(c.indent != first.indent for c in region.old)
+    indent = "" if top else first.indent
+    old_span = (
+        old_from if region.lead else first.start_byte,
+        len(old_data) if region.tail else last.end_byte,
+    )
+    new_span = (
+        new_from if region.lead else region.new[0].start_byte,
+        len(new_data) if region.tail else region.new[-1].end_byte,
+    )
+    old_raw = _lf(old_data[old_span[0] : old_span[1]].decode(first.encoding).lstrip("\ufeff"))
+    new_raw = _lf(new_data[new_span[0] : new_span[1]].decode(first.encoding).lstrip("\ufeff"))
+    old_text, new_text = dedent(old_raw, indent), dedent(new_raw, indent)
+    if old_text is None or new_text is None:
+        raise ChunkMappingError(
+            f"{first.path}: lines {first.start_line}-{last.end_line} changed but cannot be "
+            f"re-cut at their indentation"
+        )
+    single = len(region.old) == 1 and not top
+    spanning = replace(
+        first,
+        kind=first.kind if single else "statements",
+        name=first.name if len(region.old) == 1 else f"{first.name}..{last.name}",
+        start_byte=old_span[0],
+        end_byte=old_span[1],
+        start_line=1 + old_data[: old_span[0]].count(b"\n"),
+        end_line=old_data.count(b"\n") if region.tail else last.end_line,
+        text=old_text,
+        indent=indent,
+        context=first.context if not top else ChunkContext(imports=first.context.imports),
+        enclosing=first.enclosing if not top else (),
+        oversized=any(c.oversized for c in region.old),
+    )
+    return spanning, new_text

@@ -1,0 +1,3 @@
+"""Repository gates over a run's assembled changes: the scratch worktree at the base, the import check and
+its fork server, and the test-suite gate with bisection. Imports `source`, `judge`, `engines`.
+"""

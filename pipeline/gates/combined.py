@@ -1,0 +1,159 @@
+"""Run the repository gates (import check, test gate) over a run's assembled changes and record each
+decision on the proposals it concerns: a change that breaks the repository never reaches a branch or a report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import git
+
+from pipeline.config import RunConfig
+from pipeline.engines.core import Proposal
+from pipeline.gates.import_check import check_imports
+from pipeline.gates.scratch import ChunkEdit
+from pipeline.gates.suite import run_test_gate
+from pipeline.judge.verdicts import Reason, Status, Verdict
+from pipeline.source.splicing import render
+
+Changes = dict[str, tuple[bytes, bytes]]
+
+
+@dataclass(frozen=True)
+class GateSettings:
+    """Which gates run, and their limits."""
+
+    import_check: bool = False
+    import_timeout: float = 30.0
+    test_cmd: str | None = None
+    test_timeout: float = 600.0
+    allow_failing_base: bool = False
+
+    @classmethod
+    def for_run(cls, config: RunConfig, engine: str) -> GateSettings:
+        """The gates a run uses: the import check defaults to on for codemods, off for the model."""
+        import_check = (
+            config.import_check if config.import_check is not None else engine == "codemod"
+        )
+        return cls(
+            import_check=import_check,
+            import_timeout=config.import_timeout,
+            test_cmd=config.test_cmd,
+            test_timeout=config.test_timeout,
+            allow_failing_base=config.allow_failing_base,
+        )
+
+
+@dataclass
+class GateReport:
+    """What the gates did: the changes that survived and a one-line account per gate."""
+
+    changes: Changes
+    summary: dict[str, str] = field(default_factory=dict)
+
+
+def chunk_id(proposal: Proposal) -> str:
+    """A stable id for a proposal's chunk, unique within a run."""
+    chunk = proposal.chunk
+    return f"{chunk.path}::{chunk.name}@{chunk.start_line}"
+
+
+def _accepted(proposals: Sequence[Proposal], path: str) -> list[Proposal]:
+    return [
+        p
+        for p in proposals
+        if p.chunk.path == path and p.verdict.status is Status.ACCEPTED and p.new_text is not None
+    ]
+
+
+def _reject(proposal: Proposal, gate: str, reason: Reason, detail: str) -> None:
+    proposal.verdict = Verdict.rejected(reason, detail)
+    proposal.gates[gate] = f"{reason}: {detail}"
+    proposal.new_text = None
+
+
+def _pass(proposals: Sequence[Proposal], gate: str, note: str = "passed") -> None:
+    for proposal in proposals:
+        proposal.gates[gate] = note
+
+
+def run_gates(
+    repo: git.Repo,
+    base: str,
+    changes: Mapping[str, tuple[bytes, bytes]],
+    proposals: Sequence[Proposal],
+    settings: GateSettings,
+) -> GateReport:
+    """Apply the enabled gates in order (imports, then tests); proposals are updated in place."""
+    report = GateReport(dict(changes))
+    if settings.import_check and report.changes:
+        _import_gate(repo, base, report, proposals, settings)
+    if settings.test_cmd and report.changes:
+        _test_gate(repo, base, report, proposals, settings.test_cmd, settings)
+    return report
+
+
+def _import_gate(
+    repo: git.Repo,
+    base: str,
+    report: GateReport,
+    proposals: Sequence[Proposal],
+    settings: GateSettings,
+) -> None:
+    """Each changed module imported alone on the base; a file that breaks its import is dropped."""
+    results = check_imports(repo, base, report.changes, timeout=settings.import_timeout)
+    failed = 0
+    for path, result in results.items():
+        owners = _accepted(proposals, path)
+        if result.ok:
+            _pass(owners, "import", result.detail or "passed")
+            continue
+        failed += 1
+        for proposal in owners:
+            _reject(proposal, "import", Reason.BREAKS_IMPORT, result.detail)
+        del report.changes[path]
+    report.summary["import"] = f"{len(results)} modules checked, {failed} broke their import"
+
+
+def _test_gate(
+    repo: git.Repo,
+    base: str,
+    report: GateReport,
+    proposals: Sequence[Proposal],
+    test_cmd: str,
+    settings: GateSettings,
+) -> None:
+    """The repository's tests on the combined changes; the chunks (or files) that break them go."""
+    owners = {path: _accepted(proposals, path) for path in report.changes}
+    edits = {
+        path: [
+            ChunkEdit(
+                chunk_id(p), p.chunk.start_byte, p.chunk.end_byte, render(p.chunk, p.new_text)
+            )
+            for p in accepted
+            if p.new_text is not None
+        ]
+        for path, accepted in owners.items()
+    }
+    result = run_test_gate(
+        repo,
+        base,
+        report.changes,
+        edits,
+        test_cmd=test_cmd,
+        timeout=settings.test_timeout,
+        allow_failing_base=settings.allow_failing_base,
+    )
+    by_id = {chunk_id(p): p for accepted in owners.values() for p in accepted}
+    for unit, decision in result.decisions.items():
+        for proposal in [by_id[unit]] if unit in by_id else owners.get(decision.path, []):
+            if decision.kept:
+                _pass([proposal], "tests")
+            else:
+                _reject(proposal, "tests", Reason.BREAKS_TESTS, decision.detail)
+    # The gate's kept set, already built from the same chunk edits: changed files only.
+    report.changes = {path: (report.changes[path][0], data) for path, data in result.files.items()}
+    report.summary["tests"] = (
+        f"{result.runs} test runs in {result.seconds:.1f} s, {len(result.dropped)} changes dropped"
+    )

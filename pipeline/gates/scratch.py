@@ -1,0 +1,138 @@
+"""What both repository gates share: typed errors, chunk edits, and a scratch worktree at the base.
+
+The gates never write into the user's working tree: they check the base out into a detached
+worktree in a temp dir outside the repository (hooks off), write candidate bytes there, and remove
+it (plus `git worktree prune`) on every exit path.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from itertools import pairwise
+from pathlib import Path, PurePosixPath
+
+import git
+
+from pipeline.repository import is_plain_path, resolve_base
+
+_NO_HOOKS = {
+    "GIT_CONFIG_COUNT": "1",
+    "GIT_CONFIG_KEY_0": "core.hooksPath",
+    "GIT_CONFIG_VALUE_0": os.devnull,
+}
+
+
+class GateError(Exception):
+    """A gate could not run on this input; the message is one sentence."""
+
+
+class BadEditError(GateError):
+    """A changed path or a chunk edit does not fit the base commit."""
+
+
+@dataclass(frozen=True)
+class ChunkEdit:
+    """One accepted chunk's change: its ledger key, the base byte span it replaces, the new bytes."""
+
+    chunk_id: str
+    start: int
+    end: int
+    new: bytes
+
+
+def apply_edits(base: bytes, edits: Sequence[ChunkEdit]) -> bytes:
+    """`base` with the given non-overlapping span edits applied (from the end, so spans stay valid)."""
+    ordered = sorted(edits, key=lambda e: (e.start, e.end))
+    for before, after in pairwise(ordered):
+        if after.start < before.end:
+            raise BadEditError(
+                f"chunk edits {before.chunk_id!r} and {after.chunk_id!r} overlap "
+                f"(bytes {before.start}-{before.end} and {after.start}-{after.end})"
+            )
+    out = base
+    for edit in reversed(ordered):
+        if not 0 <= edit.start <= edit.end <= len(base):
+            raise BadEditError(
+                f"chunk edit {edit.chunk_id!r} spans bytes {edit.start}-{edit.end}, "
+                f"outside the {len(base)}-byte base file"
+            )
+        out = out[: edit.start] + edit.new + out[edit.end :]
+    return out
+
+
+def check_path(path: str) -> None:
+    """Refuse a changed path that is not a plain relative path inside the repository."""
+    if not is_plain_path(path):
+        raise BadEditError(f"changed path {path!r} is not a plain path inside the repository")
+
+
+def module_for(tree: Path, path: str) -> tuple[str, str] | None:
+    """(import root relative to `tree`, dotted module name) for a .py file, or None if unimportable.
+
+    The package chain is every enclosing directory holding an __init__.py; the import root is the
+    first directory above it without one (so a `src/` layout gives root `src`).
+    """
+    pure = PurePosixPath(path)
+    if pure.suffix != ".py":
+        return None
+    parts = [] if pure.name == "__init__.py" else [pure.stem]
+    folder = pure.parent
+    while folder != PurePosixPath(".") and (tree / folder / "__init__.py").is_file():
+        parts.insert(0, folder.name)
+        folder = folder.parent
+    if not parts or any(not p or "." in p for p in parts):
+        return None
+    return str(folder), ".".join(parts)
+
+
+def overwrite(path: Path, data: bytes) -> None:
+    """Replace a scratch file's bytes in place, then cut it to length.
+
+    Truncating to zero first (what `write_bytes` does) makes ext4 flush the file (auto_da_alloc):
+    2.5 ms per write on the benchmark machine against 0.08 ms this way.
+    """
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.ftruncate(fd, len(data))
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def scratch_worktree(repo: git.Repo, base: str, paths: Sequence[str] = ()) -> Iterator[Path]:
+    """A detached worktree of `base` in a temp dir; `paths` must be regular files there.
+
+    Removed with `git worktree remove --force` and `git worktree prune` however the block ends.
+    """
+    for path in paths:
+        check_path(path)
+    sha = resolve_base(repo, base)
+    holder = Path(tempfile.mkdtemp(prefix="codemill-gate-"))
+    tree = holder / "tree"
+    try:
+        status, _, err = repo.git.execute(
+            ["git", "worktree", "add", "--detach", "--quiet", str(tree), sha],
+            with_extended_output=True,
+            with_exceptions=False,
+            env=_NO_HOOKS,
+        )
+        if status != 0:
+            lines = [ln for ln in str(err).splitlines() if ln.strip()]
+            raise GateError(f"could not make a scratch worktree: {lines[0] if lines else status}")
+        for path in paths:
+            target = tree / path
+            if target.is_symlink() or not target.is_file():
+                raise BadEditError(f"{path} is not a regular file at the base commit")
+        yield tree
+    finally:
+        repo.git.execute(["git", "worktree", "remove", "--force", str(tree)], with_exceptions=False)
+        shutil.rmtree(holder, ignore_errors=True)
+        repo.git.execute(["git", "worktree", "prune"], with_exceptions=False)

@@ -1,0 +1,345 @@
+"""Test gate: run the repository's own tests on the accepted changes and drop the ones that break them.
+
+Strategy (few runs, exact blame, the kept set always one the gate saw pass):
+
+1. Run the command on the base. A failure raises BaseTestsFail, unless `allow_failing_base`: then a
+   later run passes when it fails no test that did not already fail at base (by failing test id;
+   by equal exit status when no id can be parsed from either output).
+2. Run it on all changes. Passing: everything is kept (2 runs in all).
+3. Otherwise, prefix bisection over files (sorted by path). Invariant: `kept` passes and
+   `kept + rest` fails. Binary search the shortest prefix of `rest` that fails with `kept`; its last
+   file is a culprit (its addition to a passing set fails), the files before it join `kept`. A
+   culprit holding several chunk edits is searched the same way over its chunks, with `kept` as the
+   background, so only the breaking chunks go. Then `kept + rest-after-culprit` is run: passing ends
+   the search, failing repeats it. Each culprit costs about log2(files) + log2(chunks) + 1 runs.
+   Suspects first: when the failing output names some of the changed files (a traceback through
+   them), `kept` + the others is run first; passing, the search goes on among the suspects only
+   (one named culprit: 1 run instead of log2(files)); failing, among the others.
+
+The final kept set is exactly a set the gate ran and saw pass, so no extra confirmation run is
+needed. Flaky tests are not retried: a flake can make an innocent change look guilty.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import git
+
+from pipeline.gates.scratch import (
+    BadEditError,
+    ChunkEdit,
+    GateError,
+    apply_edits,
+    overwrite,
+    scratch_worktree,
+)
+from pipeline.judge.verdicts import Reason
+
+_PYTEST_SUMMARY = re.compile(r"^(?:FAILED|ERROR) (?!\()(.+?)(?: - .*)?$")
+_PYTEST_VERBOSE = re.compile(r"^(\S+::\S+) (?:FAILED|ERROR)\b")
+_UNITTEST = re.compile(r"^(?:FAIL|ERROR): (\S+) \(([^)]+)\)")
+_TAIL_CHARS = 300
+
+
+class BaseTestsFail(GateError):
+    """The test command fails (or times out) on the base commit, before any change."""
+
+
+@dataclass(frozen=True)
+class TestRun:
+    """One run of the test command: exit status (None on timeout), failing ids, output tail, and
+    the changed paths its output names (a traceback through a changed file makes it a suspect)."""
+
+    __test__ = False
+
+    status: int | None
+    failing: tuple[str, ...]
+    tail: str
+    seconds: float
+    mentions: frozenset[str] = frozenset()
+
+    @property
+    def timed_out(self) -> bool:
+        return self.status is None
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    """What the test gate did with one file (no chunk split given) or one chunk edit."""
+
+    unit_id: str
+    path: str
+    kept: bool
+    reason: Reason | None = None
+    detail: str = ""
+
+
+@dataclass
+class TestGateResult:
+    """Decisions per file/chunk id, the bytes to commit per file, runs taken and time spent."""
+
+    __test__ = False
+
+    decisions: dict[str, GateDecision]
+    files: dict[str, bytes]
+    runs: int
+    seconds: float
+    history: list[TestRun] = field(default_factory=list)
+
+    @property
+    def dropped(self) -> list[GateDecision]:
+        return [d for d in self.decisions.values() if not d.kept]
+
+
+def failing_tests(output: str) -> tuple[str, ...]:
+    """Failing test ids in output order: pytest short summary or verbose lines, unittest headers."""
+    found: list[str] = []
+    for raw in output.splitlines():
+        line = raw.rstrip()
+        test_id = None
+        if (match := _PYTEST_SUMMARY.match(line)) or (match := _PYTEST_VERBOSE.match(line)):
+            test_id = match.group(1)
+        elif match := _UNITTEST.match(line):
+            name, where = match.groups()
+            test_id = where if where.endswith(f".{name}") else f"{where}.{name}"
+        if test_id and test_id not in found:
+            found.append(test_id)
+    return tuple(found)
+
+
+def _last_line(output: str) -> str:
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    return lines[-1][:_TAIL_CHARS] if lines else "no output"
+
+
+def _run_command(tree: Path, command: str, timeout: float, paths: Sequence[str]) -> TestRun:
+    """Run the shell command in the worktree; kill its whole process group on timeout."""
+    started = time.perf_counter()
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    proc = subprocess.Popen(
+        command,
+        shell=True,
+        cwd=tree,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+        status: int | None = proc.returncode
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        status = None
+    except BaseException:  # interrupted: leave no test process behind
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise
+    text = out.decode("utf-8", "replace")
+    mentions = frozenset(p for p in paths if p in text)
+    seconds = time.perf_counter() - started
+    return TestRun(status, failing_tests(text), _last_line(text), seconds, mentions)
+
+
+@dataclass(frozen=True)
+class _Unit:
+    """A file's whole change, or one chunk edit of a file."""
+
+    unit_id: str
+    path: str
+    edit: ChunkEdit | None
+
+
+class _Gate:
+    """The search state: the worktree, what is written there, and the runs so far."""
+
+    def __init__(
+        self,
+        tree: Path,
+        changes: Mapping[str, tuple[bytes, bytes]],
+        chunks: Mapping[str, list[ChunkEdit]],
+        command: str,
+        timeout: float,
+    ) -> None:
+        self.tree = tree
+        self.changes = changes
+        self.chunks = chunks
+        self.command = command
+        self.timeout = timeout
+        self.originals = {path: (tree / path).read_bytes() for path in changes}
+        self.written = dict(self.originals)
+        self.history: list[TestRun] = []
+        self.base: TestRun | None = None
+        self.allow_failing_base = False
+        self.decisions: dict[str, GateDecision] = {}
+
+    def contents(self, units: Sequence[_Unit]) -> dict[str, bytes]:
+        """The bytes of every changed file when exactly `units` are applied."""
+        whole = {u.path for u in units if u.edit is None}
+        edits: dict[str, list[ChunkEdit]] = {}
+        for unit in units:
+            if unit.edit is not None:
+                edits.setdefault(unit.path, []).append(unit.edit)
+        out = dict(self.originals)
+        for path in whole:
+            out[path] = self.changes[path][1]
+        for path, chosen in edits.items():
+            out[path] = apply_edits(self.changes[path][0], chosen)
+        return out
+
+    def run(self, units: Sequence[_Unit]) -> TestRun:
+        """Write the files for `units` (only those that differ) and run the command once."""
+        for path, data in self.contents(units).items():
+            if self.written[path] != data:
+                overwrite(self.tree / path, data)
+                self.written[path] = data
+        outcome = _run_command(self.tree, self.command, self.timeout, list(self.changes))
+        self.history.append(outcome)
+        return outcome
+
+    def passes(self, outcome: TestRun) -> bool:
+        """Passing: exit 0, or (allowing a failing base) no failure that the base did not have."""
+        if outcome.status == 0:
+            return True
+        base = self.base
+        if not self.allow_failing_base or base is None or outcome.timed_out:
+            return False
+        if outcome.failing or base.failing:
+            return bool(outcome.failing) and set(outcome.failing) <= set(base.failing)
+        return outcome.status == base.status
+
+    def blame(self, outcome: TestRun) -> str:
+        """One sentence naming the first failing test new against the base, or the timeout."""
+        if outcome.timed_out:
+            return f"the test command did not finish within {self.timeout:g} s with this change"
+        known = set(self.base.failing) if self.base and self.allow_failing_base else set()
+        new = [t for t in outcome.failing if t not in known]
+        if new:
+            return f"{new[0]} failed"
+        return f"the test command failed (exit status {outcome.status}): {outcome.tail}"
+
+    def search(self, kept: list[_Unit], rest: list[_Unit], failing: TestRun) -> None:
+        """Prefix bisection: extend `kept` (passing) with every unit of `rest` that keeps it passing."""
+        while rest:
+            low, high, high_outcome = 0, len(rest), failing
+            innocent = [u for u in rest if u.path not in failing.mentions]
+            if 0 < len(innocent) < len(rest):
+                rest = innocent + [u for u in rest if u.path in failing.mentions]
+                probe = self.run(kept + innocent)
+                if self.passes(probe):
+                    low = len(innocent)
+                else:
+                    high, high_outcome = len(innocent), probe
+            while high - low > 1:
+                mid = (low + high) // 2
+                outcome = self.run(kept + rest[:mid])
+                if self.passes(outcome):
+                    low = mid
+                else:
+                    high, high_outcome = mid, outcome
+            kept.extend(rest[:low])
+            culprit, rest = rest[high - 1], rest[high:]
+            parts = self.chunks.get(culprit.path, [])
+            if culprit.edit is None and len(parts) > 1:
+                pieces = [_Unit(e.chunk_id, culprit.path, e) for e in parts]
+                self.search(kept, pieces, high_outcome)
+            else:
+                self.decide(culprit, False, self.blame(high_outcome))
+            if not rest:
+                return
+            outcome = self.run(kept + rest)
+            if self.passes(outcome):
+                kept.extend(rest)
+                return
+            failing = outcome
+
+    def decide(self, unit: _Unit, kept: bool, detail: str = "") -> None:
+        """Record the decision for a unit (for a whole file split into chunks: each chunk)."""
+        edits = self.chunks.get(unit.path, []) if unit.edit is None else [unit.edit]
+        reason = None if kept else Reason.BREAKS_TESTS
+        if not edits:
+            self.decisions[unit.unit_id] = GateDecision(
+                unit.unit_id, unit.path, kept, reason, detail
+            )
+        for edit in edits:
+            self.decisions[edit.chunk_id] = GateDecision(
+                edit.chunk_id, unit.path, kept, reason, detail
+            )
+
+
+def _checked_chunks(
+    changes: Mapping[str, tuple[bytes, bytes]],
+    chunk_changes: Mapping[str, Sequence[ChunkEdit]],
+) -> dict[str, list[ChunkEdit]]:
+    """Chunk edits per changed file, sorted; refuses edits that do not rebuild the file's new bytes."""
+    out: dict[str, list[ChunkEdit]] = {}
+    for path, edits in chunk_changes.items():
+        if path not in changes:
+            raise BadEditError(f"chunk edits are given for {path}, which has no change")
+        ordered = sorted(edits, key=lambda e: e.start)
+        base, new = changes[path]
+        if apply_edits(base, ordered) != new:
+            raise BadEditError(f"the chunk edits of {path} do not rebuild its new bytes")
+        if ordered:
+            out[path] = ordered
+    return out
+
+
+def run_test_gate(
+    repo: git.Repo,
+    base: str,
+    changes: Mapping[str, tuple[bytes, bytes]],
+    chunk_changes: Mapping[str, Sequence[ChunkEdit]],
+    *,
+    test_cmd: str,
+    timeout: float,
+    allow_failing_base: bool = False,
+) -> TestGateResult:
+    """Keep the changes under which `test_cmd` passes; drop the culprits with `breaks-tests`."""
+    started = time.perf_counter()
+    if not test_cmd.strip():
+        raise GateError("the test command is empty")
+    if timeout <= 0:
+        raise GateError(f"the test timeout must be positive, not {timeout:g}")
+    chunks = _checked_chunks(changes, chunk_changes)
+    paths = sorted(p for p, (old, new) in changes.items() if old != new)
+    with scratch_worktree(repo, base, sorted(changes)) as tree:
+        gate = _Gate(tree, changes, chunks, test_cmd, timeout)
+        gate.allow_failing_base = allow_failing_base
+        base_run = gate.run([])
+        if base_run.timed_out:
+            raise BaseTestsFail(
+                f"the test command did not finish within {timeout:g} s on the base commit; "
+                "raise the timeout or fix the tests"
+            )
+        if base_run.status != 0 and not allow_failing_base:
+            first = base_run.failing[0] if base_run.failing else base_run.tail
+            raise BaseTestsFail(
+                f"the test command already fails on the base commit ({first}); "
+                "fix the tests or pass --allow-failing-base"
+            )
+        gate.base = base_run
+        units = [_Unit(path, path, None) for path in paths]
+        kept: list[_Unit] = []
+        if units:
+            everything = gate.run(units)
+            if gate.passes(everything):
+                kept = units
+            else:
+                gate.search(kept, units, everything)
+        for unit in kept:
+            gate.decide(unit, True)
+        files = {p: b for p, b in gate.contents(kept).items() if b != gate.originals[p]}
+    return TestGateResult(
+        gate.decisions, files, len(gate.history), time.perf_counter() - started, gate.history
+    )

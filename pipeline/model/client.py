@@ -1,0 +1,317 @@
+"""ChatClient: one chat request in, a Completion or a typed error out, over one httpx client.
+
+Speaks the OpenAI-compatible `POST {base_url}/chat/completions` of the AI/ML API (MiniMax-M2.1) and
+of any other compatible server (MiniMax, vLLM, SGLang, Ollama, llama.cpp). Sends only the fields the
+AI/ML API schema accepts, retries transient failures with full-jitter exponential backoff inside a
+total-wait budget, holds a limiter slot per HTTP attempt (released before each backoff sleep), and
+never lets the API key into a repr, log or error. Its helpers each have a module: the answer types
+(completion), reading bodies and errors (responses), the SSE reader (sse) and the pool (transport).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import random
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from pipeline.model.completion import Completion
+from pipeline.model.errors import (
+    CodemillModelError,
+    ConnectionDropped,
+    MalformedResponse,
+    ModelTimeout,
+    NotSent,
+    RetriesExhausted,
+    RetryableModelError,
+)
+from pipeline.model.limiter import Limiter
+from pipeline.model.redact import redact
+from pipeline.model.responses import check_base_resp, completion_from_body, status_error
+from pipeline.model.sse import StreamState
+from pipeline.model.transport import ShardedTransport
+
+log = logging.getLogger("codemill.model")
+
+ROLES = frozenset({"system", "user", "assistant", "tool"})
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """Where and how to call the model; holds the NAME of the key's env variable, never the key."""
+
+    base_url: str = "https://api.aimlapi.com/v1"
+    model: str = "minimax/m2-1"
+    api_key_env: str = "AIMLAPI_API_KEY"
+    connect_timeout: float = 10.0
+    read_timeout: float = 600.0  # a long generation sends nothing for minutes
+    stream_idle_timeout: float = 120.0  # longest silence between two stream events
+    max_attempts: int = 6
+    max_total_wait: float = 300.0  # cap on the backoff sleep summed over a request's attempts
+    backoff_base: float = 1.0
+    backoff_cap: float = 60.0
+    stream: bool = False
+    pool_size: int | None = None  # connections kept; default: the limiter's concurrency (or 16)
+
+
+def api_key_from_env(settings: ModelSettings) -> str | None:
+    """The key from the environment variable the settings name, or None when unset or blank."""
+    value = os.environ.get(settings.api_key_env, "").strip()
+    return value or None
+
+
+def build_request_body(
+    settings: ModelSettings,
+    messages: Sequence[Mapping[str, str]],
+    *,
+    max_tokens: int | None = None,
+    temperature: float | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
+    stream: bool | None = None,
+) -> dict[str, Any]:
+    """The JSON body: only fields the provider accepts (no stop/n/top_k/max_completion_tokens)."""
+    if not messages:
+        raise ValueError("a chat request needs at least one message")
+    out_messages: list[dict[str, str]] = []
+    for index, message in enumerate(messages):
+        role = message.get("role")
+        content = message.get("content")
+        if role not in ROLES:
+            raise ValueError(f"message {index} has role {role!r}; expected one of {sorted(ROLES)}")
+        if not isinstance(content, str):
+            raise ValueError(f"message {index} ({role}) has no text content")
+        out_messages.append(dict(message))
+    body: dict[str, Any] = {"model": settings.model, "messages": out_messages}
+    if max_tokens is not None:
+        if max_tokens < 1:
+            raise ValueError(f"max_tokens must be at least 1, got {max_tokens}")
+        body["max_tokens"] = max_tokens
+    if temperature is not None:
+        if not 0 <= temperature <= 2:
+            raise ValueError(f"temperature must be within 0..2, got {temperature}")
+        body["temperature"] = temperature
+    if top_p is not None:
+        if not 0.01 <= top_p <= 1:
+            raise ValueError(f"top_p must be within 0.01..1, got {top_p}")
+        body["top_p"] = top_p
+    if seed is not None:
+        if seed < 1:
+            raise ValueError(f"seed must be at least 1, got {seed}")
+        body["seed"] = seed
+    if settings.stream if stream is None else stream:
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
+    return body
+
+
+def _admitted(admit: Callable[[], str | None] | None) -> None:
+    """Raise NotSent when the caller's admission check refuses."""
+    why = admit() if admit is not None else None
+    if why is not None:
+        raise NotSent(why)
+
+
+class ChatClient:
+    """Async context manager owning ONE httpx.AsyncClient for the run; `complete` is concurrent."""
+
+    def __init__(
+        self,
+        settings: ModelSettings,
+        *,
+        api_key: str | None,
+        limiter: Limiter | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Sleep = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        if settings.max_attempts < 1:
+            raise ValueError(f"max_attempts must be at least 1, got {settings.max_attempts}")
+        self.settings = settings
+        self.limiter = limiter
+        self._api_key = api_key
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._url = settings.base_url.rstrip("/") + "/chat/completions"
+        pool = settings.pool_size or (limiter.concurrency if limiter else 16)
+        headers = {"User-Agent": "codemill/0.1", "Accept": "application/json"}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        self._http = httpx.AsyncClient(
+            transport=transport or ShardedTransport(pool),
+            headers=headers,
+            timeout=httpx.Timeout(
+                settings.read_timeout, connect=settings.connect_timeout, pool=None
+            ),
+        )
+
+    def __repr__(self) -> str:
+        key = "set" if self._api_key else "none"
+        return f"ChatClient(url={self._url!r}, model={self.settings.model!r}, api_key={key})"
+
+    async def __aenter__(self) -> ChatClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the pooled connections."""
+        await self._http.aclose()
+
+    async def complete(
+        self,
+        messages: Sequence[Mapping[str, str]],
+        *,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        seed: int | None = None,
+        admit: Callable[[], str | None] | None = None,
+    ) -> Completion:
+        """Send one chat request, retrying transient failures; a Completion or a typed error.
+
+        `admit`, when given, is asked once a limiter slot is held, before each attempt: a reason string
+        refuses the attempt (NotSent). Asking then, not before queueing, is what makes a run-wide cost
+        limit or stop exact even when hundreds of requests wait for a slot.
+        """
+        body = build_request_body(
+            self.settings,
+            messages,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            top_p=top_p,
+            seed=seed,
+        )
+        estimate = sum(len(m.get("content") or "") for m in messages) // 4 + (max_tokens or 0)
+        request_id = uuid.uuid4().hex
+        waited = 0.0
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                completion = await self._attempt_with_slot(body, request_id, estimate, admit)
+            except RetryableModelError as error:
+                last = error
+            else:
+                if self.limiter is not None:
+                    self.limiter.on_success()
+                return completion
+            if last.rate_limited and self.limiter is not None:
+                self.limiter.on_rate_limited()
+            if attempt >= self.settings.max_attempts:
+                raise RetriesExhausted(last, attempt)
+            delay = self._backoff(attempt, last.retry_after)
+            if waited + delay > self.settings.max_total_wait:
+                raise RetriesExhausted(last, attempt)
+            log.warning(
+                "model request %s attempt %d failed, retrying in %.2f s: %s",
+                request_id,
+                attempt,
+                delay,
+                last,
+            )
+            await self._sleep(delay)
+            waited += delay
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        """Full jitter: uniform(0, min(cap, base * 2**(attempt-1))); a server's Retry-After wins."""
+        if retry_after is not None:
+            return retry_after
+        ceiling = min(self.settings.backoff_cap, self.settings.backoff_base * 2 ** (attempt - 1))
+        return self._rng.uniform(0.0, ceiling)
+
+    async def _attempt_with_slot(
+        self,
+        body: Mapping[str, Any],
+        request_id: str,
+        estimate: int,
+        admit: Callable[[], str | None] | None,
+    ) -> Completion:
+        if self.limiter is None:
+            _admitted(admit)
+            return await self._attempt(body, request_id)
+        async with self.limiter.slot(estimate):
+            _admitted(admit)
+            return await self._attempt(body, request_id)
+
+    async def _attempt(self, body: Mapping[str, Any], request_id: str) -> Completion:
+        """One HTTP attempt, its transport failures mapped to typed errors (key redacted)."""
+        started = time.monotonic()
+        try:
+            if body.get("stream"):
+                return await self._attempt_stream(body, request_id, started)
+            response = await self._http.post(
+                self._url, json=body, headers={"x-client-request-id": request_id}
+            )
+            text = response.text
+        except httpx.TimeoutException as exc:
+            raise ModelTimeout(type(exc).__name__) from None
+        except (httpx.TransportError, httpx.StreamError) as exc:
+            detail = redact(f"{type(exc).__name__}: {exc}".rstrip(": "), self._api_key)
+            raise ConnectionDropped(detail) from None
+        if response.status_code != 200:
+            raise self._redacted(status_error(response, text, self.settings.api_key_env))
+        try:
+            data = json.loads(text)
+        except ValueError:
+            raise MalformedResponse(f"not JSON, {len(text)} bytes") from None
+        if not isinstance(data, Mapping):
+            raise MalformedResponse("the JSON body is not an object")
+        try:
+            check_base_resp(data, self.settings.api_key_env)
+        except CodemillModelError as error:
+            raise self._redacted(error) from None
+        return completion_from_body(data, response.headers, started)
+
+    def _redacted(self, error: CodemillModelError) -> CodemillModelError:
+        """The same error with the key masked out of its message, should a server echo it."""
+        if self._api_key and self._api_key in str(error):
+            error.args = (redact(str(error), self._api_key),)
+        return error
+
+    async def _attempt_stream(
+        self, body: Mapping[str, Any], request_id: str, started: float
+    ) -> Completion:
+        """Read an SSE answer; the idle timeout restarts at every event (no total timeout)."""
+        idle = self.settings.stream_idle_timeout
+        timeout = httpx.Timeout(idle, connect=self.settings.connect_timeout, pool=None)
+        async with self._http.stream(
+            "POST",
+            self._url,
+            json=body,
+            headers={"x-client-request-id": request_id, "Accept": "text/event-stream"},
+            timeout=timeout,
+        ) as response:
+            if response.status_code != 200:
+                text = (await response.aread()).decode("utf-8", "replace")
+                raise self._redacted(status_error(response, text, self.settings.api_key_env))
+            state = StreamState(self.settings.api_key_env)
+            loop = asyncio.get_running_loop()
+            try:
+                async with asyncio.timeout(idle) as deadline:
+                    async for line in response.aiter_lines():
+                        try:
+                            event = state.feed_line(line)
+                        except CodemillModelError as error:
+                            raise self._redacted(error) from None
+                        if event:
+                            deadline.reschedule(loop.time() + idle)
+            except TimeoutError:
+                raise ModelTimeout(f"no stream event for {idle:g} s") from None
+            return state.completion(response.headers, started)

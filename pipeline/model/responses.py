@@ -1,0 +1,192 @@
+"""Reading the provider's answers: usage, cost, Retry-After, MiniMax base_resp and error bodies.
+
+Pure functions from response bodies and headers to a Completion or a typed error, so the client only
+decides what to send and when to retry. They never see the API key: the client redacts what they raise.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from pipeline.judge.thinking import split_think
+from pipeline.model.completion import Completion, Usage
+from pipeline.model.errors import (
+    AUTH_BASE_CODES,
+    CREDIT_BASE_CODES,
+    REJECTED_BASE_CODES,
+    RETRYABLE_BASE_CODES,
+    AuthenticationError,
+    BadRequest,
+    CodemillModelError,
+    InsufficientCredits,
+    MalformedResponse,
+    ModelTimeout,
+    ProviderBusy,
+    RateLimited,
+    RequestRejected,
+    ServerError,
+)
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After value (seconds or an HTTP date); None if absent or bad."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def _int(value: Any) -> int:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def parse_usage(raw: Any) -> Usage:
+    """Usage from an OpenAI-style `usage` object; missing or null fields count as 0."""
+    if not isinstance(raw, Mapping):
+        return Usage()
+    completion_details = raw.get("completion_tokens_details")
+    prompt_details = raw.get("prompt_tokens_details")
+    return Usage(
+        prompt_tokens=_int(raw.get("prompt_tokens")),
+        completion_tokens=_int(raw.get("completion_tokens")),
+        reasoning_tokens=_int(completion_details.get("reasoning_tokens"))
+        if isinstance(completion_details, Mapping)
+        else 0,
+        cached_tokens=_int(prompt_details.get("cached_tokens"))
+        if isinstance(prompt_details, Mapping)
+        else 0,
+        total_tokens=_int(raw.get("total_tokens")),
+    )
+
+
+def parse_cost(
+    body: Mapping[str, Any], headers: httpx.Headers | None
+) -> tuple[float | None, float | None]:
+    """(usd, credits) from `meta.usage` in the body, else from the x-aimlapi-* headers."""
+    meta = body.get("meta")
+    usage = meta.get("usage") if isinstance(meta, Mapping) else None
+    usd = credits = None
+    if isinstance(usage, Mapping):
+        usd, credits = _float(usage.get("usd_spent")), _float(usage.get("credits_used"))
+    if headers is not None:
+        if usd is None:
+            usd = _float(headers.get("x-aimlapi-usd-spent"))
+        if credits is None:
+            credits = _float(headers.get("x-aimlapi-credits-used"))
+    return usd, credits
+
+
+def error_message(response_text: str) -> str:
+    """The provider's message from an error body (AI/ML API or OpenAI style), else an excerpt."""
+    try:
+        body = json.loads(response_text)
+    except ValueError:
+        return " ".join(response_text.split())[:200]
+    if isinstance(body, Mapping):
+        message = body.get("message")
+        error = body.get("error")
+        if message is None and isinstance(error, Mapping):
+            message = error.get("message")
+        elif message is None and isinstance(error, str):
+            message = error
+        if message is not None:
+            return str(message if not isinstance(message, list) else "; ".join(map(str, message)))
+    return " ".join(response_text.split())[:200]
+
+
+def check_base_resp(body: Mapping[str, Any], env_var: str) -> None:
+    """Raise the typed error for an HTTP 200 whose MiniMax `base_resp.status_code` is not 0."""
+    base = body.get("base_resp")
+    if not isinstance(base, Mapping):
+        return
+    code = _int(base.get("status_code"))
+    if code == 0:
+        return
+    message = str(base.get("status_msg") or "")
+    if code in AUTH_BASE_CODES:
+        raise AuthenticationError(env_var, f"provider code {code}")
+    if code in CREDIT_BASE_CODES:
+        raise InsufficientCredits(f"provider code {code}")
+    if code in REJECTED_BASE_CODES:
+        raise RequestRejected(code, message)
+    if code in RETRYABLE_BASE_CODES:
+        raise ProviderBusy(code, message)
+    # An undocumented code: treat it as transient, the retry budget bounds the cost.
+    raise ProviderBusy(code, message)
+
+
+def status_error(response: httpx.Response, text: str, env_var: str) -> CodemillModelError:
+    """Map a non-200 HTTP status to its typed error."""
+    status = response.status_code
+    message = error_message(text)
+    retry_after = parse_retry_after(response.headers.get("retry-after"))
+    if status == 429:
+        return RateLimited(retry_after, message)
+    if status == 401:
+        return AuthenticationError(env_var, "401")
+    if status == 403:
+        return InsufficientCredits(f"403: {message}" if message else "403")
+    if status == 408:
+        return ModelTimeout("HTTP 408")
+    if status >= 500:
+        return ServerError(status, message, retry_after)
+    return BadRequest(status, message)
+
+
+def split_reasoning(content: str, separate_reasoning: str) -> tuple[str, str]:
+    """(reasoning, answer): from a separate reasoning field, if any, and think tags."""
+    split = split_think(content)
+    reasoning = "\n".join(part for part in (separate_reasoning.strip(), split.reasoning) if part)
+    return reasoning, split.answer
+
+
+def completion_from_body(
+    data: Mapping[str, Any], headers: httpx.Headers, started: float
+) -> Completion:
+    """The Completion in a non-streamed answer's JSON body; MalformedResponse if it has none."""
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], Mapping):
+        raise MalformedResponse("no choices in the answer")
+    choice = choices[0]
+    message = choice.get("message")
+    if not isinstance(message, Mapping):
+        raise MalformedResponse("the first choice has no message")
+    content = message.get("content") or ""
+    if not isinstance(content, str):
+        raise MalformedResponse("the message content is not text")
+    separate = message.get("reasoning_content") or message.get("reasoning") or ""
+    reasoning, answer = split_reasoning(content, separate if isinstance(separate, str) else "")
+    usd, credits = parse_cost(data, headers)
+    return Completion(
+        content=content,
+        reasoning=reasoning,
+        answer=answer,
+        finish_reason=choice.get("finish_reason"),
+        usage=parse_usage(data.get("usage")),
+        cost_usd=usd,
+        credits=credits,
+        request_id=headers.get("x-inference-id"),
+        latency_s=time.monotonic() - started,
+        model=data.get("model") if isinstance(data.get("model"), str) else None,
+    )

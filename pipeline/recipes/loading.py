@@ -1,0 +1,547 @@
+"""Recipes: one Markdown file per refactoring (YAML front matter + prompt templates) -> messages.
+
+A recipe file looks like::
+
+    ---
+    name: modernize
+    description: one line
+    model: {temperature: 0.2, top_p: 0.95, max_tokens: 8192, seed: 7}
+    select: {kinds: [function, method], regex: ['%'], libcst_matchers: [has_percent_format]}
+    allow: {annotations: true}
+    codemods: [libcst.codemod.commands.convert_union_to_or.ConvertUnionToOrCommand]
+    ---
+    ## System
+    ...system prompt...
+    ## User
+    ...fixed instructions...
+    $context
+    $chunk
+    ## Repair            (optional; $error is the rejection sentence)
+
+Templates use `string.Template` placeholders (code is full of braces). The system prompt and the
+fixed part of the user message never depend on the chunk, so a provider's prompt cache can hit:
+only `$target_python` may appear there, and the user template must end with `$chunk`, the fenced
+block holding the code to rewrite.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.resources
+import inspect
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from string import Template
+from typing import Any, cast, get_args
+
+import libcst as cst
+import libcst.matchers as m
+import yaml
+from libcst.codemod import Codemod
+
+from pipeline.judge.policy import Allowances
+from pipeline.source.chunking import Chunk, ChunkKind
+
+
+class RecipeError(Exception):
+    """A recipe file cannot be used; the message names the file and what is wrong."""
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    """Sampling parameters sent with every request of a recipe."""
+
+    temperature: float = 0.2
+    top_p: float | None = 0.95
+    max_tokens: int = 8192  # reasoning tokens count against it: keep it generous
+    seed: int | None = None
+
+
+# --- selectors ---
+
+
+def _defs_without_docstring(module: cst.Module, chunk: Chunk) -> bool:
+    """A public function or class in the chunk has no docstring."""
+    for node in m.findall(module, m.FunctionDef() | m.ClassDef()):
+        node = cast(cst.FunctionDef | cst.ClassDef, node)
+        if not node.name.value.startswith("_") and node.get_docstring() is None:
+            return True
+    return False
+
+
+def _missing_param_annotation(module: cst.Module, chunk: Chunk) -> bool:
+    """A parameter other than a leading self/cls has no annotation."""
+    for node in m.findall(module, m.FunctionDef()):
+        params = cast(cst.FunctionDef, node).params
+        every = [*params.posonly_params, *params.params, *params.kwonly_params]
+        every += [p for p in (params.star_arg, params.star_kwarg) if isinstance(p, cst.Param)]
+        for index, param in enumerate(every):
+            if index == 0 and param.name.value in ("self", "cls"):
+                continue
+            if param.annotation is None:
+                return True
+    return False
+
+
+class _Nesting(cst.CSTVisitor):
+    """Deepest nesting of compound statements inside a function."""
+
+    _BLOCKS = (cst.If, cst.For, cst.While, cst.Try, cst.With, cst.Match)
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.deepest = 0
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if isinstance(node, self._BLOCKS):
+            self.depth += 1
+            self.deepest = max(self.deepest, self.depth)
+        return True
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        if isinstance(original_node, self._BLOCKS):
+            self.depth -= 1
+
+
+def _complex_control_flow(module: cst.Module, chunk: Chunk) -> bool:
+    """Compound statements nested three deep or more (the shape `simplify` is for)."""
+    visitor = _Nesting()
+    module.visit(visitor)
+    return visitor.deepest >= 3
+
+
+_TESTCASE_BASE = m.Arg(value=m.Name("TestCase") | m.Attribute(attr=m.Name("TestCase")))
+_SELF_ASSERT = m.Call(
+    func=m.Attribute(value=m.Name("self"), attr=m.Name(m.MatchRegex(r"assert|fail")))
+)
+_TYPING_NAMES = ("List", "Dict", "Set", "FrozenSet", "Tuple", "Type", "Optional", "Union")
+_TYPING_ALIAS = m.Subscript(
+    value=m.OneOf(*(m.Name(n) for n in _TYPING_NAMES))
+    | m.Attribute(value=m.Name("typing"), attr=m.OneOf(*(m.Name(n) for n in _TYPING_NAMES)))
+)
+
+
+def _has(pattern: m.BaseMatcherNode) -> Callable[[cst.Module, Chunk], bool]:
+    """A check that holds when `pattern` matches anywhere in the chunk."""
+
+    def check(module: cst.Module, chunk: Chunk) -> bool:
+        return bool(m.findall(module, pattern))
+
+    return check
+
+
+def _unittest_testcase(module: cst.Module, chunk: Chunk) -> bool:
+    """A TestCase class, or a method of one (its class header is in the chunk's context)."""
+    if re.search(r"\bTestCase\b", chunk.context.class_header):
+        return True
+    return bool(
+        m.findall(module, m.ClassDef(bases=[m.ZeroOrMore(), _TESTCASE_BASE, m.ZeroOrMore()]))
+    )
+
+
+@dataclass(frozen=True)
+class _Matcher:
+    """A named libcst check behind a cheap regex that must hit first: most chunks never parse."""
+
+    prefilter: re.Pattern[str]
+    check: Callable[[cst.Module, Chunk], bool]
+    uses_context: bool = False
+
+
+MATCHERS: dict[str, _Matcher] = {
+    "has_percent_format": _Matcher(
+        re.compile(r"%"),
+        _has(
+            m.BinaryOperation(left=m.SimpleString() | m.ConcatenatedString(), operator=m.Modulo())
+        ),
+    ),
+    "has_str_format": _Matcher(
+        re.compile(r"\.format\b"),
+        _has(m.Call(func=m.Attribute(value=m.SimpleString(), attr=m.Name("format")))),
+    ),
+    "legacy_typing": _Matcher(
+        re.compile(r"\b(" + "|".join(_TYPING_NAMES) + r")\s*\["), _has(_TYPING_ALIAS)
+    ),
+    "legacy_super": _Matcher(
+        re.compile(r"\bsuper\s*\(\s*\w"), _has(m.Call(func=m.Name("super"), args=[m.AtLeastN(n=1)]))
+    ),
+    "object_base": _Matcher(
+        re.compile(r"\bobject\b"),
+        _has(m.ClassDef(bases=[m.ZeroOrMore(), m.Arg(value=m.Name("object")), m.ZeroOrMore()])),
+    ),
+    "missing_return_annotation": _Matcher(
+        re.compile(r"\bdef\b"), _has(m.FunctionDef(returns=None))
+    ),
+    "missing_param_annotation": _Matcher(re.compile(r"\bdef\b"), _missing_param_annotation),
+    "missing_docstring": _Matcher(re.compile(r"\b(def|class)\b"), _defs_without_docstring),
+    "complex_control_flow": _Matcher(
+        re.compile(r"\b(if|for|while|try|with|match)\b"), _complex_control_flow
+    ),
+    "unittest_testcase": _Matcher(
+        re.compile(r"\bTestCase\b|\bself\.(assert|fail)"), _unittest_testcase, uses_context=True
+    ),
+    "self_assert_calls": _Matcher(re.compile(r"\bself\.(assert|fail)"), _has(_SELF_ASSERT)),
+}
+_KINDS: frozenset[str] = frozenset(get_args(ChunkKind))
+
+
+@dataclass(frozen=True)
+class Selectors:
+    """Cheap checks deciding which chunks are sent: a kind filter, then any regex or matcher hit.
+
+    With neither regexes nor matchers, every chunk of an allowed kind is a candidate.
+    """
+
+    kinds: frozenset[str] = _KINDS
+    regex: tuple[re.Pattern[str], ...] = ()
+    matchers: tuple[str, ...] = ()
+
+    def selects(self, chunk: Chunk) -> bool:
+        """True when the chunk is worth sending to an engine."""
+        if chunk.kind not in self.kinds:
+            return False
+        if not self.regex and not self.matchers:
+            return True
+        if any(p.search(chunk.text) for p in self.regex):
+            return True
+        module: cst.Module | None = None
+        for name in self.matchers:
+            matcher = MATCHERS[name]
+            hay = chunk.text + ("\n" + chunk.context.class_header if matcher.uses_context else "")
+            if not matcher.prefilter.search(hay):
+                continue
+            if module is None:
+                try:
+                    module = cst.parse_module(chunk.text)
+                except cst.ParserSyntaxError:
+                    return True  # cannot tell: let validation decide rather than drop it silently
+            if matcher.check(module, chunk):
+                return True
+        return False
+
+
+# --- rendering ---
+
+RUN_PLACEHOLDERS = frozenset({"target_python"})
+CHUNK_PLACEHOLDERS = frozenset(
+    {"path", "kind", "name", "start_line", "end_line", "context", "chunk"}
+)
+_DEFAULT_REPAIR = (
+    "Your previous answer was rejected: $error\n\n"
+    "Fix that and answer again with exactly one ```python block holding the complete rewritten "
+    "chunk, dedented like the original, with nothing elided."
+)
+
+
+def fence(code: str, info: str = "python") -> str:
+    """A Markdown fenced block around `code`, longer than any backtick run inside it."""
+    longest = max((len(run) for run in re.findall(r"`{3,}", code)), default=2)
+    ticks = "`" * (longest + 1)
+    return f"{ticks}{info}\n{code.rstrip(chr(10))}\n{ticks}"
+
+
+def render_context(chunk: Chunk) -> str:
+    """The read-only context of a chunk, each part in its own fenced block marked read-only."""
+    ctx = chunk.context
+    parts: list[str] = []
+    if ctx.imports.strip():
+        parts.append(f"Imports of the module (read-only):\n{fence(ctx.imports)}")
+    if ctx.class_header.strip():
+        parts.append(f"Enclosing class header (read-only):\n{fence(ctx.class_header)}")
+    if ctx.sibling_signatures:
+        sigs = "\n".join(ctx.sibling_signatures)
+        parts.append(
+            f"Other definitions in the same scope, signatures only (read-only):\n{fence(sigs)}"
+        )
+    if not parts:
+        return "Read-only context: none."
+    return "Read-only context (for reference only: do not repeat or change it):\n\n" + "\n\n".join(
+        parts
+    )
+
+
+def render_chunk(chunk: Chunk) -> str:
+    """Heading and fenced block of the code to rewrite: always the user message's last block."""
+    span = f"lines {chunk.start_line}-{chunk.end_line}"
+    return (
+        f"Rewrite this {chunk.kind} `{chunk.name}` ({chunk.path}, {span}):\n\n{fence(chunk.text)}"
+    )
+
+
+def _version(target_python: tuple[int, int]) -> str:
+    return f"{target_python[0]}.{target_python[1]}"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A refactoring: prompts, sampling parameters, selectors, allowances and offline codemods."""
+
+    name: str
+    description: str
+    system: str
+    user_template: str
+    params: ModelParams = ModelParams()
+    selectors: Selectors = Selectors()
+    allowances: Allowances = field(default_factory=Allowances)
+    codemods: tuple[str, ...] = ()
+    source: str = "builtin"
+    repair_template: str = _DEFAULT_REPAIR
+
+    def selects(self, chunk: Chunk) -> bool:
+        """True when the chunk is a candidate for this recipe."""
+        return self.selectors.selects(chunk)
+
+    def render_messages(
+        self, chunk: Chunk, *, target_python: tuple[int, int] = (3, 11)
+    ) -> list[dict[str, str]]:
+        """System and user messages for one chunk: fixed text first, the chunk's code block last."""
+        run = {"target_python": _version(target_python)}
+        values = {
+            **run,
+            "path": chunk.path,
+            "kind": chunk.kind,
+            "name": chunk.name,
+            "start_line": str(chunk.start_line),
+            "end_line": str(chunk.end_line),
+            "context": render_context(chunk),
+            "chunk": render_chunk(chunk),
+        }
+        return [
+            {"role": "system", "content": Template(self.system).substitute(run)},
+            {"role": "user", "content": Template(self.user_template).substitute(values)},
+        ]
+
+    def repair_message(self, error: str) -> dict[str, str]:
+        """The user turn sent after a rejected answer, naming what was wrong."""
+        return {"role": "user", "content": Template(self.repair_template).substitute(error=error)}
+
+
+# --- loading ---
+
+_TOP_KEYS = frozenset({"name", "description", "model", "select", "allow", "codemods"})
+_MODEL_KEYS = frozenset({"temperature", "top_p", "max_tokens", "seed"})
+_SELECT_KEYS = frozenset({"kinds", "regex", "libcst_matchers"})
+_ALLOW_KEYS = frozenset({"annotations", "signatures", "new_definitions", "imports"})
+_SECTION = re.compile(r"^## (System|User|Repair)[ \t]*$", re.MULTILINE)
+
+
+def resolve_codemod(dotted: str) -> type[Codemod]:
+    """The codemod class a dotted name points at; ValueError saying why when it does not."""
+    module_name, _, class_name = dotted.rpartition(".")
+    if not module_name:
+        raise ValueError(f"codemod {dotted!r} is not a dotted module.Class name")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"codemod {dotted!r}: cannot import {module_name} ({exc})") from None
+    obj = getattr(module, class_name, None)
+    if not (isinstance(obj, type) and issubclass(obj, Codemod)):
+        raise ValueError(f"codemod {dotted!r}: {module_name} has no Codemod class {class_name}")
+    required = [
+        p.name
+        for p in list(inspect.signature(obj.__init__).parameters.values())[2:]
+        if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
+    if required:
+        raise ValueError(
+            f"codemod {dotted!r} needs arguments ({', '.join(required)}); name one without"
+        )
+    return obj
+
+
+def _mapping(value: object, key: str, where: str) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise RecipeError(f"{where}: `{key}` must be a mapping, got {type(value).__name__}")
+    return cast(Mapping[str, Any], value)
+
+
+def _unknown(keys: Mapping[str, Any], allowed: frozenset[str], key: str, where: str) -> None:
+    extra = sorted(set(keys) - allowed)
+    if extra:
+        raise RecipeError(
+            f"{where}: unknown key(s) in `{key}`: {', '.join(extra)} "
+            f"(allowed: {', '.join(sorted(allowed))})"
+        )
+
+
+def _number(value: object, key: str, where: str, kind: type[int] | type[float]) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise RecipeError(f"{where}: `model.{key}` must be a number, got {value!r}")
+    if kind is int and not isinstance(value, int):
+        raise RecipeError(f"{where}: `model.{key}` must be an integer, got {value!r}")
+    return value
+
+
+def _params(raw: Mapping[str, Any], where: str) -> ModelParams:
+    _unknown(raw, _MODEL_KEYS, "model", where)
+    default = ModelParams()
+    temperature = _number(raw.get("temperature", default.temperature), "temperature", where, float)
+    if not 0 < temperature <= 2:
+        raise RecipeError(f"{where}: `model.temperature` must be in (0, 2], got {temperature}")
+    top_p = raw.get("top_p", default.top_p)
+    if top_p is not None:
+        top_p = _number(top_p, "top_p", where, float)
+        if not 0.01 <= top_p <= 1:
+            raise RecipeError(f"{where}: `model.top_p` must be in [0.01, 1], got {top_p}")
+    max_tokens = int(_number(raw.get("max_tokens", default.max_tokens), "max_tokens", where, int))
+    if max_tokens < 1:
+        raise RecipeError(f"{where}: `model.max_tokens` must be >= 1, got {max_tokens}")
+    seed = raw.get("seed", default.seed)
+    if seed is not None:
+        seed = int(_number(seed, "seed", where, int))
+        if seed < 1:
+            raise RecipeError(f"{where}: `model.seed` must be >= 1, got {seed}")
+    return ModelParams(float(temperature), top_p, max_tokens, seed)
+
+
+def _strings(value: object, key: str, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise RecipeError(f"{where}: `{key}` must be a list of strings, got {value!r}")
+    return tuple(value)
+
+
+def _selectors(raw: Mapping[str, Any], where: str) -> Selectors:
+    _unknown(raw, _SELECT_KEYS, "select", where)
+    kinds = _strings(raw.get("kinds"), "select.kinds", where) or tuple(sorted(_KINDS))
+    bad_kinds = sorted(set(kinds) - _KINDS)
+    if bad_kinds:
+        raise RecipeError(
+            f"{where}: unknown chunk kind(s) in `select.kinds`: {', '.join(bad_kinds)} "
+            f"(known: {', '.join(sorted(_KINDS))})"
+        )
+    patterns = []
+    for pattern in _strings(raw.get("regex"), "select.regex", where):
+        try:
+            patterns.append(re.compile(pattern, re.MULTILINE))
+        except re.error as exc:
+            raise RecipeError(f"{where}: bad regex {pattern!r} in `select.regex`: {exc}") from None
+    matchers = _strings(raw.get("libcst_matchers"), "select.libcst_matchers", where)
+    bad = sorted(set(matchers) - set(MATCHERS))
+    if bad:
+        raise RecipeError(
+            f"{where}: unknown libcst matcher(s): {', '.join(bad)} "
+            f"(known: {', '.join(sorted(MATCHERS))})"
+        )
+    return Selectors(frozenset(kinds), tuple(patterns), matchers)
+
+
+def _allowances(raw: Mapping[str, Any], where: str) -> Allowances:
+    _unknown(raw, _ALLOW_KEYS, "allow", where)
+    for key, value in raw.items():
+        if not isinstance(value, bool):
+            raise RecipeError(f"{where}: `allow.{key}` must be true or false, got {value!r}")
+    return Allowances(**raw)
+
+
+def _template(text: str, section: str, allowed: frozenset[str], where: str) -> str:
+    template = Template(text)
+    if not template.is_valid():
+        raise RecipeError(
+            f"{where}: `## {section}` has a bad `$` (write `$$` for a literal dollar sign)"
+        )
+    unknown = sorted(set(template.get_identifiers()) - allowed)
+    if unknown:
+        raise RecipeError(
+            f"{where}: `## {section}` uses unknown placeholder(s) "
+            f"{', '.join('$' + u for u in unknown)} "
+            f"(allowed here: {', '.join('$' + a for a in sorted(allowed))})"
+        )
+    return text
+
+
+def _sections(body: str, where: str) -> dict[str, str]:
+    found = list(_SECTION.finditer(body))
+    names = [f.group(1) for f in found]
+    for required in ("System", "User"):
+        if required not in names:
+            raise RecipeError(f"{where}: missing `## {required}` section")
+    if len(set(names)) != len(names):
+        raise RecipeError(f"{where}: a `## System`/`## User`/`## Repair` section appears twice")
+    sections: dict[str, str] = {}
+    for index, match in enumerate(found):
+        end = found[index + 1].start() if index + 1 < len(found) else len(body)
+        sections[match.group(1)] = body[match.end() : end].strip("\n").rstrip() + "\n"
+    return sections
+
+
+def parse_recipe(text: str, source: str) -> Recipe:
+    """Build a recipe from the text of a recipe file; RecipeError names `source` and the problem."""
+    where = source
+    if not text.startswith("---\n"):
+        raise RecipeError(f"{where}: no YAML front matter (the file must start with a `---` line)")
+    head, sep, body = text[4:].partition("\n---\n")
+    if not sep:
+        raise RecipeError(f"{where}: front matter is not closed by a `---` line")
+    try:
+        meta = yaml.safe_load(head)
+    except yaml.YAMLError as exc:
+        raise RecipeError(f"{where}: bad YAML front matter: {exc}".replace("\n", " ")) from None
+    meta = dict(_mapping(meta, "front matter", where))
+    _unknown(meta, _TOP_KEYS, "front matter", where)
+    for required in ("name", "description"):
+        if not isinstance(meta.get(required), str) or not meta[required].strip():
+            raise RecipeError(f"{where}: missing or empty `{required}` in the front matter")
+    codemods = _strings(meta.get("codemods"), "codemods", where)
+    for dotted in codemods:
+        try:
+            resolve_codemod(dotted)
+        except ValueError as exc:
+            raise RecipeError(f"{where}: unknown {exc}") from None
+    sections = _sections(body, where)
+    user = sections["User"].rstrip()
+    if not user.endswith("$chunk"):
+        raise RecipeError(
+            f"{where}: the `## User` template must end with `$chunk` (the code block goes last)"
+        )
+    if user.count("$chunk") != 1:
+        raise RecipeError(f"{where}: the `## User` template must contain `$chunk` exactly once")
+    return Recipe(
+        name=meta["name"].strip(),
+        description=meta["description"].strip(),
+        system=_template(sections["System"].rstrip(), "System", RUN_PLACEHOLDERS, where),
+        user_template=_template(user, "User", RUN_PLACEHOLDERS | CHUNK_PLACEHOLDERS, where),
+        params=_params(_mapping(meta.get("model"), "model", where), where),
+        selectors=_selectors(_mapping(meta.get("select"), "select", where), where),
+        allowances=_allowances(_mapping(meta.get("allow"), "allow", where), where),
+        codemods=codemods,
+        source=source,
+        repair_template=_template(
+            sections.get("Repair", _DEFAULT_REPAIR).rstrip(), "Repair", frozenset({"error"}), where
+        ),
+    )
+
+
+def builtin_recipes() -> list[Recipe]:
+    """Every recipe shipped in the `prompts` package, sorted by name."""
+    recipes = []
+    for entry in importlib.resources.files("prompts").iterdir():
+        if entry.name.endswith(".md") and entry.is_file():
+            recipe = parse_recipe(entry.read_text(encoding="utf-8"), f"builtin:{entry.name}")
+            recipes.append(recipe)
+    return sorted(recipes, key=lambda r: r.name)
+
+
+def load_recipe(name_or_path: str) -> Recipe:
+    """A built-in recipe by name, or a recipe file by path (ending in .md or naming a file)."""
+    path = Path(name_or_path)
+    if name_or_path.endswith(".md") or path.is_file():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RecipeError(f"{name_or_path}: cannot read recipe file ({exc})") from None
+        return parse_recipe(text, str(path))
+    recipes = {r.name: r for r in builtin_recipes()}
+    if name_or_path not in recipes:
+        raise RecipeError(
+            f"{name_or_path}: no such recipe "
+            f"(built in: {', '.join(sorted(recipes))}; or give a .md path)"
+        )
+    return recipes[name_or_path]

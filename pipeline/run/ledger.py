@@ -1,0 +1,331 @@
+"""The run's record: one row per chunk (and per skipped file), streamed to ledger.jsonl; totals.
+
+ledger.jsonl holds one JSON object per line, each with a "record" field:
+  {"record": "run", run_id, recipe, engine, model, base_commit, started}  first line, at start
+  {"record": "row", ...every LedgerRow field...}                         a chunk or a skipped file
+  {"record": "end", finished, stop_reason}                               last line, by finish()
+A crashed run has no "end" line (maybe a half-written last line, which reading drops); every line
+written before the crash is kept. There is no field for an API key, on purpose.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+import threading
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any, Self
+
+from pipeline.judge.verdicts import Reason, Status, Verdict
+from pipeline.source.chunking import Chunk
+
+FILE_KIND = "file"  # the kind of a row that stands for a whole skipped file
+
+
+class LedgerError(Exception):
+    """A ledger file that cannot be read or written as asked."""
+
+
+@dataclass
+class LedgerRow:
+    """What happened to one chunk (or one skipped file) of a run."""
+
+    run_id: str
+    path: str
+    chunk: str  # qualified name, e.g. "Parser.parse"; "" for a whole-file row
+    kind: str  # a ChunkKind, or FILE_KIND for a skipped file
+    start_line: int
+    end_line: int
+    digest: str
+    status: Status
+    reason: Reason | str | None = None
+    detail: str = ""
+    engine: str = "llm"  # "llm" | "codemod"
+    model: str | None = None
+    attempts: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    reasoning_tokens: int = 0
+    cached_tokens: int = 0
+    cost_usd: float = 0.0
+    cache_hit: bool = False
+    latency_s: float = 0.0
+    concurrency_limit: int | None = None
+    gates: dict[str, str] = field(default_factory=dict)  # gate name -> decision
+    new_text: str | None = None  # the accepted replacement, dedented
+
+    @classmethod
+    def for_chunk(cls, run_id: str, chunk: Chunk, verdict: Verdict, **fields: Any) -> LedgerRow:
+        """A row for a chunk and its verdict; usage, timing and engine fields come as keywords."""
+        return cls(
+            run_id=run_id,
+            path=chunk.path,
+            chunk=chunk.name,
+            kind=chunk.kind,
+            start_line=chunk.start_line,
+            end_line=chunk.end_line,
+            digest=chunk.digest,
+            status=verdict.status,
+            reason=verdict.reason,
+            detail=verdict.detail,
+            **fields,
+        )
+
+    @classmethod
+    def for_skipped_file(
+        cls, run_id: str, path: str, reason: Reason | str, detail: str
+    ) -> LedgerRow:
+        """A row for a file never chunked (does not parse, not UTF-8, generated, too big...)."""
+        return cls(run_id, path, "", FILE_KIND, 0, 0, "", Status.SKIPPED, reason, detail)
+
+    def to_json(self) -> dict[str, Any]:
+        """The row as a JSON-ready dict (enums as their string values)."""
+        data = dataclasses.asdict(self)
+        data["status"] = str(self.status)
+        data["reason"] = None if self.reason is None else str(self.reason)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LedgerRow:
+        """Rebuild a row; unknown reason codes stay plain strings, unknown keys are an error."""
+        data = dict(data)
+        data["status"] = Status(data["status"])
+        reason = data.get("reason")
+        if reason is not None and reason in Reason._value2member_map_:
+            data["reason"] = Reason(reason)
+        return cls(**data)
+
+
+@dataclass
+class RunMeta:
+    """Who ran what on which commit, and how the run ended."""
+
+    run_id: str
+    recipe: str
+    engine: str
+    model: str | None
+    base_commit: str | None
+    budget: int | None = None  # the chunk token budget: `report`/`apply` re-cut files with it
+    started: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    finished: str | None = None
+    stop_reason: str | None = None  # e.g. "max-cost reached", or the fatal error's sentence
+    gates: dict[str, str] = field(
+        default_factory=dict
+    )  # gate name -> what it did (runs, time, drops)
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Counts and sums over a ledger's rows."""
+
+    rows: int
+    files: int
+    by_status: dict[str, int]
+    by_reason: dict[str, int]
+    prompt_tokens: int
+    completion_tokens: int
+    reasoning_tokens: int
+    cached_tokens: int
+    cost_usd: float
+    cache_hits: int
+    latency_s: float
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write a file so readers see the old or the new content, never half of it."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _line(record: str, data: dict[str, Any]) -> str:
+    return json.dumps({"record": record, **data}, ensure_ascii=False, sort_keys=False) + "\n"
+
+
+class Ledger:
+    """Thread-safe list of rows; with stream_to, each row is appended to the file as it arrives."""
+
+    def __init__(self, meta: RunMeta, stream_to: Path | None = None) -> None:
+        self.meta = meta
+        self._rows: list[LedgerRow] = []
+        self._lock = threading.Lock()
+        self._stream: IO[str] | None = None
+        self._stream_path = stream_to
+        self._amended = (
+            False  # a row changed after it was streamed: the file is rewritten at the end
+        )
+        if stream_to is not None:
+            try:
+                self._stream = stream_to.open("x", encoding="utf-8")
+            except FileExistsError:
+                msg = f"ledger {stream_to} already exists; a run never appends to another's"
+                raise LedgerError(msg) from None
+            self._stream.write(_line("run", self._start_fields()))
+            self._stream.flush()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _start_fields(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self.meta)
+        del data["finished"], data["stop_reason"], data["gates"]
+        return data
+
+    def _end_fields(self) -> dict[str, Any]:
+        return {
+            "finished": self.meta.finished,
+            "stop_reason": self.meta.stop_reason,
+            "gates": self.meta.gates,
+        }
+
+    def append(self, row: LedgerRow) -> None:
+        """Record one row (and stream it, flushed, so a crash keeps it)."""
+        line = _line("row", row.to_json())
+        with self._lock:
+            if self._stream_path is not None and self._stream is None:
+                msg = f"ledger {self._stream_path} is closed; row for {row.path} not recorded"
+                raise LedgerError(msg)
+            self._rows.append(row)
+            if self._stream is not None:
+                self._stream.write(line)
+                self._stream.flush()
+
+    def amend(self, row: LedgerRow) -> None:
+        """Replace the recorded row of the same chunk (path, name, first line) after a later decision.
+
+        Rows stream as chunks finish, so a crash keeps them; a gate that overturns a verdict amends the
+        row in memory and `write` then rewrites the whole file atomically.
+        """
+        key = (row.path, row.chunk, row.start_line)
+        with self._lock:
+            for index, old in enumerate(self._rows):
+                if (old.path, old.chunk, old.start_line) == key:
+                    self._rows[index] = row
+                    self._amended = True
+                    return
+        raise LedgerError(f"no ledger row for {row.path}::{row.chunk} at line {row.start_line}")
+
+    def finish(self, stop_reason: str | None = None) -> None:
+        """Mark the run finished (with why it stopped early, if it did) and close the stream."""
+        with self._lock:
+            self.meta.finished = datetime.now(UTC).isoformat(timespec="seconds")
+            self.meta.stop_reason = stop_reason
+        self.close()
+
+    def close(self) -> None:
+        """Write the end line if finished, fsync and close the stream; idempotent."""
+        with self._lock:
+            if self._stream is None:
+                return
+            if self.meta.finished is not None:
+                self._stream.write(_line("end", self._end_fields()))
+            self._stream.flush()
+            os.fsync(self._stream.fileno())
+            self._stream.close()
+            self._stream = None
+
+    @property
+    def rows(self) -> list[LedgerRow]:
+        """A snapshot of the rows, in arrival order."""
+        with self._lock:
+            return list(self._rows)
+
+    def rows_for(self, path: str) -> list[LedgerRow]:
+        """The rows of one file, in line order."""
+        return sorted((r for r in self.rows if r.path == path), key=lambda r: r.start_line)
+
+    def totals(self) -> Totals:
+        """Counts by status and reason, token and cost sums, cache hits."""
+        rows = self.rows
+        by_status = Counter(str(r.status) for r in rows)
+        by_reason = Counter(str(r.reason) for r in rows if r.reason is not None)
+        return Totals(
+            rows=len(rows),
+            files=len({r.path for r in rows}),
+            by_status={str(s): by_status[str(s)] for s in Status if by_status[str(s)]},
+            by_reason=dict(sorted(by_reason.items())),
+            prompt_tokens=sum(r.prompt_tokens for r in rows),
+            completion_tokens=sum(r.completion_tokens for r in rows),
+            reasoning_tokens=sum(r.reasoning_tokens for r in rows),
+            cached_tokens=sum(r.cached_tokens for r in rows),
+            cost_usd=sum(r.cost_usd for r in rows),
+            cache_hits=sum(1 for r in rows if r.cache_hit),
+            latency_s=sum(r.latency_s for r in rows),
+        )
+
+    def dumps(self) -> str:
+        """The whole ledger in the ledger.jsonl format."""
+        lines = [_line("run", self._start_fields())]
+        lines += [_line("row", r.to_json()) for r in self.rows]
+        if self.meta.finished is not None:
+            lines.append(_line("end", self._end_fields()))
+        return "".join(lines)
+
+    def write(self, path: Path) -> None:
+        """Write ledger.jsonl atomically; only a flush when the ledger already streams there."""
+        if self._stream_path is not None and path.resolve() == self._stream_path.resolve():
+            self.close()
+            if not self._amended:
+                return
+        write_atomic(path, self.dumps().encode("utf-8"))
+
+    @classmethod
+    def read(cls, path: Path) -> Ledger:
+        """Load a ledger.jsonl; a torn last line (crash mid-write) is dropped, others are errors."""
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise LedgerError(f"cannot read ledger {path}: {exc}") from exc
+        lines = text.split("\n")
+        if lines and lines[-1] and not _parses(lines[-1]):
+            lines.pop()  # torn final write
+        return cls._from_lines(path, (ln for ln in lines if ln))
+
+    @classmethod
+    def _from_lines(cls, path: Path, lines: Iterable[str]) -> Ledger:
+        ledger: Ledger | None = None
+        for number, line in enumerate(lines, start=1):
+            try:
+                data = json.loads(line)
+                record = data.pop("record")
+                if ledger is None:
+                    if record != "run":
+                        raise ValueError("the first line is not a run record")
+                    ledger = cls(RunMeta(**data))
+                elif record == "row":
+                    ledger._rows.append(LedgerRow.from_json(data))
+                elif record == "end":
+                    ledger.meta.finished = data["finished"]
+                    ledger.meta.stop_reason = data["stop_reason"]
+                    ledger.meta.gates = data.get("gates", {})
+                else:
+                    raise ValueError(f"unknown record {record!r}")
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                raise LedgerError(f"ledger {path} line {number} is not valid: {exc}") from exc
+        if ledger is None:
+            raise LedgerError(f"ledger {path} is empty")
+        return ledger
+
+
+def _parses(line: str) -> bool:
+    try:
+        json.loads(line)
+    except ValueError:
+        return False
+    return True

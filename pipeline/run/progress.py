@@ -1,0 +1,69 @@
+"""Running counts of a run (chunks done and their outcomes, tokens, cost, concurrency) for displays."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field, replace
+
+from pipeline.engines.core import Proposal
+from pipeline.judge.verdicts import Status
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The counts at one moment; displays render these and never touch the live counter."""
+
+    total: int = 0
+    done: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    failed: int = 0
+    tokens: int = 0
+    cost_usd: float = 0.0
+    cache_hits: int = 0
+    concurrency_limit: int | None = None
+
+    def line(self) -> str:
+        """One short line for logs and non-interactive terminals."""
+        limit = "" if self.concurrency_limit is None else f", limit {self.concurrency_limit}"
+        return (
+            f"{self.done}/{self.total} chunks: {self.accepted} accepted, {self.rejected} rejected, "
+            f"{self.unchanged} unchanged, {self.skipped + self.failed} skipped/failed; "
+            f"{self.tokens:,} tokens, ${self.cost_usd:.4f}{limit}"
+        )
+
+
+@dataclass
+class RunCounter:
+    """Thread-safe counts updated as each proposal is recorded."""
+
+    _snap: Snapshot = field(default_factory=Snapshot)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def start(self, total: int) -> None:
+        with self._lock:
+            self._snap = replace(self._snap, total=total)
+
+    def add(self, proposal: Proposal, concurrency_limit: int | None) -> None:
+        status = proposal.verdict.status
+        with self._lock:
+            s = self._snap
+            self._snap = replace(
+                s,
+                done=s.done + 1,
+                accepted=s.accepted + (status is Status.ACCEPTED),
+                rejected=s.rejected + (status is Status.REJECTED),
+                unchanged=s.unchanged + (status is Status.UNCHANGED),
+                skipped=s.skipped + (status is Status.SKIPPED),
+                failed=s.failed + (status is Status.FAILED),
+                tokens=s.tokens + proposal.prompt_tokens + proposal.completion_tokens,
+                cost_usd=s.cost_usd + proposal.cost_usd,
+                cache_hits=s.cache_hits + proposal.cache_hit,
+                concurrency_limit=concurrency_limit,
+            )
+
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            return self._snap

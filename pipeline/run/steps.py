@@ -1,0 +1,240 @@
+"""A run's steps as plain functions: plan, refactor a shard, assemble. The Prefect flow only sequences them.
+
+Keeping the steps here (and not in `flows/`) means the whole run is testable without Prefect, and the flow
+stays a thin description of what runs where.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from pipeline import repository
+from pipeline.config import ConfigError, RunConfig
+from pipeline.engines.core import CodemodFileEngine, FatalProposalError, LLMEngine, Proposal
+from pipeline.judge.verdicts import Reason, Status, Verdict
+from pipeline.recipes.loading import Recipe, load_recipe
+from pipeline.run import state
+from pipeline.run.ledger import Ledger, LedgerRow
+from pipeline.run.state import LastRun, Since
+from pipeline.source.chunking import Chunk, plan_file
+from pipeline.source.files import SkippedFile, SourceFile, list_sources
+from pipeline.source.splicing import splice
+
+Record = Callable[[Proposal], None]
+CODEMOD_MODEL = "libcst-codemods"  # the "model" a codemod run records in its ledger and commits
+
+
+@dataclass(frozen=True)
+class FilePlan:
+    """One file of the run with every chunk it was cut into."""
+
+    source: SourceFile
+    chunks: tuple[Chunk, ...]
+
+
+@dataclass
+class Plan:
+    """What a run will look at: chunked files, files left out (with why), and the base commit."""
+
+    base_commit: str
+    files: list[FilePlan]
+    skipped: list[SkippedFile]
+    uncommitted: list[str] = field(default_factory=list)
+
+    @property
+    def chunk_count(self) -> int:
+        return sum(len(f.chunks) for f in self.files)
+
+
+@dataclass(frozen=True)
+class RunSetup:
+    """Everything decided before any file is read: recipe, engine, base, branch and --since scope.
+
+    Deciding it all first means a bad recipe, a missing key, an unknown base or a taken branch is refused
+    before a single request is paid for.
+    """
+
+    recipe: Recipe
+    engine: str
+    model: str
+    base_commit: str
+    branch: str | None
+    state_path: Path
+    last: LastRun | None
+    scope: Since
+
+
+def prepare_run(
+    config: RunConfig, since: str | None, env: Mapping[str, str], now: datetime
+) -> RunSetup:
+    """Check and fix the run's settings against the repository; typed errors say what is wrong."""
+    recipe = load_recipe(config.recipe)
+    engine = choose_engine(config, recipe, env)
+    repo = repository.open_repository(config.repo)
+    base_commit = repository.resolve_base(repo, config.base)
+    branch = None
+    if not config.dry_run:
+        branch = config.branch or repository.default_branch_name(recipe.name, now)
+        repository.check_branch(repo, branch, force_branch=config.force_branch)
+    state_path = state.state_file(config.repo, recipe.name, env)
+    last = state.load_last_run(state_path)
+    scope = state.resolve_since(since, last, config.repo, base_commit)
+    model = config.model if engine == "llm" else CODEMOD_MODEL
+    return RunSetup(recipe, engine, model, base_commit, branch, state_path, last, scope)
+
+
+def choose_engine(config: RunConfig, recipe: Recipe, env: Mapping[str, str]) -> str:
+    """`llm` or `codemod` for `--engine auto|llm|codemod`; ConfigError says how to get a usable one."""
+    has_key = bool(env.get(config.api_key_env, "").strip())
+    if config.engine == "llm":
+        if not has_key:
+            raise ConfigError(
+                f"--engine llm needs an API key: set {config.api_key_env} "
+                f"(or name another variable with --api-key-env)."
+            )
+        return "llm"
+    if config.engine == "codemod" or not has_key:
+        if not recipe.codemods:
+            if has_key:
+                raise ConfigError(
+                    f"recipe {recipe.name!r} has no offline codemods for --engine codemod: "
+                    f"use --engine auto or llm (the key in {config.api_key_env} is set)."
+                )
+            raise ConfigError(
+                f"recipe {recipe.name!r} has no offline codemods and no API key is set: "
+                f"export {config.api_key_env}=<your key> to use the model."
+            )
+        return "codemod"
+    return "llm"
+
+
+def plan_run(config: RunConfig, paths: Sequence[str], *, only: Iterable[str] | None = None) -> Plan:
+    """List the run's files at the base commit and cut each into chunks; unusable files are skipped."""
+    sources = list_sources(
+        config.repo,
+        paths,
+        base=config.base,
+        include=config.include,
+        exclude=config.exclude,
+        max_bytes=config.max_bytes,
+        only=None if only is None else set(only),
+    )
+    files: list[FilePlan] = []
+    skipped = list(sources.skipped)
+    for source in sources.files:
+        planned = plan_file(source, config.budget)
+        if isinstance(planned, SkippedFile):
+            skipped.append(planned)
+        else:
+            files.append(FilePlan(source, tuple(planned)))
+    return Plan(sources.base_commit, files, skipped, list(sources.uncommitted))
+
+
+def shard_files(files: Sequence[FilePlan], shards: int) -> list[list[FilePlan]]:
+    """Split files into at most `shards` groups of similar chunk counts (largest files first)."""
+    count = max(1, min(shards, len(files)))
+    groups: list[list[FilePlan]] = [[] for _ in range(count)]
+    loads = [0] * count
+    for plan in sorted(files, key=lambda f: len(f.chunks), reverse=True):
+        least = loads.index(min(loads))
+        groups[least].append(plan)
+        loads[least] += len(plan.chunks)
+    return [g for g in groups if g]
+
+
+def not_selected(chunk: Chunk, recipe: Recipe) -> Proposal:
+    """The proposal for a chunk the recipe's selectors ruled out: never sent."""
+    return Proposal(
+        chunk,
+        Verdict(Status.SKIPPED, Reason.NOT_SELECTED, f"not a candidate for recipe {recipe.name}"),
+    )
+
+
+async def refactor_shard_llm(engine: LLMEngine, files: Sequence[FilePlan], record: Record) -> None:
+    """Every chunk of the shard as a coroutine; the engine's client carries the run's one limiter."""
+
+    async def one(chunk: Chunk) -> None:
+        if not engine.recipe.selects(chunk):
+            record(not_selected(chunk, engine.recipe))
+            return
+        try:
+            proposal = await engine.refactor(chunk)
+        except FatalProposalError as exc:  # the run stops; this chunk's record keeps what it cost
+            proposal = exc.proposal
+        record(proposal)
+
+    await asyncio.gather(*(one(chunk) for plan in files for chunk in plan.chunks))
+
+
+def refactor_shard_codemod(
+    engine: CodemodFileEngine, files: Sequence[FilePlan], record: Record
+) -> None:
+    """Whole-file codemods, then each chunk's share judged like a model answer."""
+    for plan in files:
+        for proposal in engine.refactor_file(plan.source, plan.chunks):
+            record(proposal)
+
+
+def assemble(
+    files: Sequence[FilePlan], proposals: Sequence[Proposal]
+) -> dict[str, tuple[bytes, bytes]]:
+    """Splice accepted proposals into their files: path -> (bytes before, bytes after), changed only."""
+    accepted: dict[str, list[tuple[Chunk, str]]] = {}
+    for proposal in proposals:
+        if proposal.verdict.status is Status.ACCEPTED and proposal.new_text is not None:
+            accepted.setdefault(proposal.chunk.path, []).append((proposal.chunk, proposal.new_text))
+    changes: dict[str, tuple[bytes, bytes]] = {}
+    for plan in files:
+        replacements = accepted.get(plan.source.path)
+        if not replacements:
+            continue
+        after = splice(plan.source.data, replacements)
+        if after != plan.source.data:
+            changes[plan.source.path] = (plan.source.data, after)
+    return changes
+
+
+def ledger_row(
+    run_id: str, proposal: Proposal, *, engine: str, concurrency_limit: int | None
+) -> LedgerRow:
+    """The ledger's record of one proposal."""
+    return LedgerRow.for_chunk(
+        run_id,
+        proposal.chunk,
+        proposal.verdict,
+        engine=engine,
+        model=proposal.model,
+        attempts=proposal.attempts,
+        prompt_tokens=proposal.prompt_tokens,
+        completion_tokens=proposal.completion_tokens,
+        reasoning_tokens=proposal.reasoning_tokens,
+        cached_tokens=proposal.cached_tokens,
+        cost_usd=proposal.cost_usd,
+        cache_hit=proposal.cache_hit,
+        latency_s=proposal.latency_s,
+        concurrency_limit=concurrency_limit,
+        gates=dict(proposal.gates),
+        new_text=proposal.new_text,
+    )
+
+
+def record_gates(
+    ledger: Ledger, run_id: str, proposals: Iterable[Proposal], *, engine: str
+) -> None:
+    """Amend the ledger rows of the proposals a gate decided on (its decision may overturn the verdict)."""
+    limits = {(r.path, r.chunk, r.start_line): r.concurrency_limit for r in ledger.rows}
+    for proposal in proposals:
+        if proposal.gates:
+            chunk = proposal.chunk
+            limit = limits.get((chunk.path, chunk.name, chunk.start_line))
+            ledger.amend(ledger_row(run_id, proposal, engine=engine, concurrency_limit=limit))
+
+
+def record_skipped(run_id: str, ledger: Ledger, skipped: Iterable[SkippedFile]) -> None:
+    """One ledger row per file the run left out, with its reason."""
+    for item in skipped:
+        ledger.append(LedgerRow.for_skipped_file(run_id, item.path, str(item.reason), item.detail))
