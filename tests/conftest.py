@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from fake_model_server import FakeModelServer
+from support.fake_model_server import FakeModelServer
 
 
 @pytest.fixture
@@ -18,7 +18,7 @@ def fake_model() -> Iterator[FakeModelServer]:
 @pytest.fixture(scope="session")
 def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One real Prefect server on 127.0.0.1 for the session; its API URL."""
-    from prefect_server import prefect_server
+    from support.prefect_server import prefect_server
 
     with prefect_server(tmp_path_factory.mktemp("prefect-home")) as url:
         yield url

@@ -6,7 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from gitrepo import git, make_repo
+from support.gitrepo import git, make_repo
 
 from pipeline.config import RunConfig
 from pipeline.engines.codemod_module import proposals_for_chunks

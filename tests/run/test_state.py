@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from gitrepo import git, make_repo
+from support.gitrepo import git, make_repo
 
 from pipeline.run.state import (
     LastRun,

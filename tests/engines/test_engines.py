@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_model_server import FakeModelServer, FakeReply
+from support.fake_model_server import FakeModelServer, FakeReply
 
 from pipeline.engines.core import FatalProposalError, LLMEngine, Proposal, RunStop, SpendMeter, usd
 from pipeline.judge.policy import Policy

@@ -15,8 +15,8 @@ from typing import Any
 
 import httpx
 import pytest
-from cli_support import CODEMILL, CliEnv, codemill, make_cli_env
-from gitrepo import fingerprint, git, make_repo
+from support.cli_support import CODEMILL, CliEnv, codemill, make_cli_env
+from support.gitrepo import fingerprint, git, make_repo
 
 from pipeline.report.files import repo_key
 

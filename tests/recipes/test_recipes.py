@@ -20,7 +20,7 @@ from pipeline.recipes.loading import (
 )
 from pipeline.source.chunking import Chunk, chunk_module
 
-LEGACY = Path(__file__).resolve().parents[1] / "examples" / "legacy_app"
+LEGACY = Path(__file__).resolve().parents[2] / "examples" / "legacy_app"
 BUILTINS = {"modernize", "type-hints", "docstrings", "simplify", "unittest-to-pytest"}
 
 

@@ -21,7 +21,7 @@ from pipeline.recipes.loading import load_recipe
 from pipeline.source.chunking import Chunk, chunk_module
 from pipeline.source.splicing import splice
 
-LEGACY = Path(__file__).resolve().parents[1] / "examples" / "legacy_app"
+LEGACY = Path(__file__).resolve().parents[2] / "examples" / "legacy_app"
 SOURCES = sorted(p.relative_to(LEGACY).as_posix() for p in LEGACY.rglob("*.py"))
 MODERNIZE = load_recipe("modernize")
 

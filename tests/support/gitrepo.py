@@ -37,7 +37,7 @@ def make_repo(root: Path, files: Mapping[str, str | bytes], message: str = "init
 
 def copy_example(name: str, root: Path) -> Path:
     """A repository holding a copy of `examples/<name>`, committed."""
-    source = Path(__file__).resolve().parent.parent / "examples" / name
+    source = Path(__file__).resolve().parents[2] / "examples" / name
     shutil.copytree(source, root, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     return make_repo(root, {})
 

@@ -8,7 +8,7 @@ from email.utils import formatdate
 from typing import Any
 
 import pytest
-from fake_model_server import FakeModelServer, FakeReply
+from support.fake_model_server import FakeModelServer, FakeReply
 
 from pipeline.model.client import ChatClient, ModelSettings
 from pipeline.model.completion import Completion

@@ -7,7 +7,7 @@ import threading
 import time
 
 import pytest
-from fake_model_server import FakeModelServer
+from support.fake_model_server import FakeModelServer
 
 from pipeline.model.client import ChatClient, ModelSettings
 from pipeline.model.limiter import Limiter

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fake_model_server import FakeModelServer, FakeReply
+from support.fake_model_server import FakeModelServer, FakeReply
 
 from pipeline.model.cache import ResponseCache, default_cache_path, endpoint_host, worth_caching
 from pipeline.model.client import ChatClient, ModelSettings

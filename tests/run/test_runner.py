@@ -8,8 +8,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from fake_model_server import FakeModelServer, FakeReply
-from gitrepo import make_repo
+from support.fake_model_server import FakeModelServer, FakeReply
+from support.gitrepo import make_repo
 
 from pipeline.config import ConfigError, RunConfig
 from pipeline.engines.core import CodemodFileEngine, LLMEngine, Proposal
@@ -366,7 +366,7 @@ def test_a_fatal_error_on_a_repair_turn_keeps_the_paid_first_turn_in_the_record(
 def test_prepare_run_decides_everything_before_any_file_is_read(tmp_path: Path) -> None:
     from datetime import UTC, datetime
 
-    from gitrepo import git
+    from support.gitrepo import git
 
     from pipeline.repository import BranchExistsError, UnknownBaseError
     from pipeline.run.steps import prepare_run

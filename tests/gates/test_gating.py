@@ -8,7 +8,7 @@ from pathlib import Path
 
 import git
 import pytest
-from gitrepo import fingerprint, make_repo
+from support.gitrepo import fingerprint, make_repo
 
 from pipeline.engines.core import Proposal
 from pipeline.gates.combined import GateSettings, run_gates

@@ -8,7 +8,7 @@ import logging
 
 import httpx
 import pytest
-from fake_model_server import FakeModelServer, FakeReply
+from support.fake_model_server import FakeModelServer, FakeReply
 
 from pipeline.model.client import ChatClient, ModelSettings
 from pipeline.model.completion import Completion, Usage

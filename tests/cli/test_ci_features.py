@@ -10,8 +10,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from cli_support import CliEnv, codemill, make_cli_env
-from gitrepo import fingerprint, git, make_repo
+from support.cli_support import CliEnv, codemill, make_cli_env
+from support.gitrepo import fingerprint, git, make_repo
 
 FILES = {
     "pkg/__init__.py": "",

@@ -9,8 +9,8 @@ import struct
 import time
 from pathlib import Path
 
-import browser
 import pytest
+from support import browser
 
 from pipeline.judge.verdicts import Reason, Status, Verdict
 from pipeline.report.files import write_report_dir
@@ -19,7 +19,7 @@ from pipeline.run.ledger import Ledger, LedgerRow, RunMeta
 from pipeline.source.chunking import Chunk, chunk_module
 from pipeline.source.splicing import splice
 
-ARTIFACTS = Path(__file__).parent / "artifacts"
+ARTIFACTS = Path(__file__).parents[1] / "artifacts"
 HOSTILE = '</script><img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
 
 SOURCES = {

@@ -7,9 +7,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from cli_support import codemill, make_cli_env
-from fake_model_server import FakeModelServer, FakeReply
-from gitrepo import fingerprint, git, make_repo
+from support.cli_support import codemill, make_cli_env
+from support.fake_model_server import FakeModelServer, FakeReply
+from support.gitrepo import fingerprint, git, make_repo
 
 RECIPE = """---
 name: tidy

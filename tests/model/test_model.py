@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import jsonschema
 import pytest
-from fake_model_server import FakeModelServer, FakeReply
+from support.fake_model_server import FakeModelServer, FakeReply
 
 from pipeline.model.client import ChatClient, ModelSettings, api_key_from_env, build_request_body
 from pipeline.model.completion import Completion, Usage
@@ -21,7 +21,7 @@ from pipeline.model.errors import ConnectionDropped, ModelTimeout, RetriesExhaus
 from pipeline.model.limiter import Limiter
 from pipeline.model.responses import parse_retry_after
 
-SCHEMA_FILE = Path(__file__).parent / "data" / "aimlapi-minimax-m2-1.openapi.json"
+SCHEMA_FILE = Path(__file__).parents[1] / "data" / "aimlapi-minimax-m2-1.openapi.json"
 KEY = "sk-test-0123456789abcdef-SECRET"
 USER = [{"role": "user", "content": "Refactor:\n```python\nx = 1\n```"}]
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import httpx
 import pytest
-from cli_support import CliEnv, codemill, make_cli_env
-from fake_model_server import FakeModelServer, FakeReply
-from gitrepo import copy_example, fingerprint, git, make_repo
+from support.cli_support import CliEnv, codemill, make_cli_env
+from support.fake_model_server import FakeModelServer, FakeReply
+from support.gitrepo import copy_example, fingerprint, git, make_repo
 
 KEY = "sk-test-0123456789-SECRET-abcdef"
 

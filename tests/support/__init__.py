@@ -1,0 +1,1 @@
+"""What the tests share: the fake model server, git repositories, the CLI runner, Prefect, Chromium."""
