@@ -23,6 +23,7 @@ from prefect.types.entrypoint import EntrypointType
 from flows.refactor import refactor_repo
 from pipeline import repository
 from pipeline.config import ConfigError, load_config
+from pipeline.errors import UsageError
 from pipeline.recipes.loading import load_recipe
 from pipeline.report.files import repo_key
 from pipeline.run.steps import choose_engine
@@ -33,7 +34,7 @@ START_SERVER = (
 )
 
 
-class ScheduleError(Exception):
+class ScheduleError(UsageError):
     """A schedule or deployment codemill cannot set up; the message is one sentence."""
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from pipeline.errors import UsageError
 from pipeline.model.cache import default_cache_path
 
 Engine = Literal["auto", "llm", "codemod"]
@@ -22,7 +23,7 @@ CommitPer = Literal["file", "run"]
 ENV_PREFIX = "CODEMILL_"
 
 
-class ConfigError(Exception):
+class ConfigError(UsageError):
     """A setting has a bad value; the message names the setting and its source."""
 
 

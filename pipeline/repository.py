@@ -20,6 +20,8 @@ from typing import Literal
 
 import git
 
+from pipeline.errors import UsageError
+
 CommitPer = Literal["file", "run"]
 FALLBACK_NAME = "codemill"
 FALLBACK_EMAIL = "codemill@localhost"
@@ -27,7 +29,7 @@ _NO_HOOKS = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "core.hooksPath"}
 _REGULAR_MODES = {0o100644, 0o100755}
 
 
-class GitOpsError(Exception):
+class GitOpsError(UsageError):
     """A git operation codemill refuses or could not do; the message is one sentence."""
 
 

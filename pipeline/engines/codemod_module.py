@@ -16,12 +16,13 @@ import libcst as cst
 from libcst.codemod import CodemodContext, SkipFile
 
 from pipeline.codemods.triggers import trigger_for
+from pipeline.errors import CodemillError
 from pipeline.recipes.loading import Recipe, resolve_codemod
 from pipeline.source.chunking import Chunk, ChunkContext
 from pipeline.source.layout import dedent
 
 
-class CodemodError(Exception):
+class CodemodError(CodemillError):
     """A codemod failed on a file; nothing of that file was changed."""
 
     def __init__(self, codemod: str, path: str, message: str) -> None:
@@ -30,7 +31,7 @@ class CodemodError(Exception):
         self.path = path
 
 
-class ChunkMappingError(Exception):
+class ChunkMappingError(CodemillError):
     """The codemods changed bytes no chunk covers, so the change cannot be recorded per chunk."""
 
 

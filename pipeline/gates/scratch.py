@@ -18,6 +18,7 @@ from pathlib import Path, PurePosixPath
 
 import git
 
+from pipeline.errors import UsageError
 from pipeline.repository import is_plain_path, resolve_base
 
 _NO_HOOKS = {
@@ -27,7 +28,7 @@ _NO_HOOKS = {
 }
 
 
-class GateError(Exception):
+class GateError(UsageError):
     """A gate could not run on this input; the message is one sentence."""
 
 

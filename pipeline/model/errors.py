@@ -2,7 +2,7 @@
 
 The hierarchy:
 
-* CodemillModelError          every error the model client raises
+* CodemillModelError          every error the model client raises (under pipeline.errors.CodemillError)
   + RetryableModelError       worth another attempt after a backoff (the client retries these)
     - RateLimited             HTTP 429; `retry_after` when the server sent one
     - ServerError             HTTP 5xx (500, 502, 503, 504, ...)
@@ -23,6 +23,10 @@ Every `str()` is one sentence saying what happened and what to do; none ever con
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+from pipeline.errors import CodemillError, ExitCode
+
 RETRYABLE_BASE_CODES = frozenset({1000, 1001, 1002, 1024, 1033, 1041, 2045})
 RATE_BASE_CODES = frozenset({1002, 1041, 2045})
 REJECTED_BASE_CODES = frozenset({1026, 1027, 1039, 2013})
@@ -30,7 +34,7 @@ AUTH_BASE_CODES = frozenset({1004, 2049})
 CREDIT_BASE_CODES = frozenset({1008, 2056})
 
 
-class CodemillModelError(Exception):
+class CodemillModelError(CodemillError):
     """Base class of every error raised by the model client."""
 
     status_code: int | None = None
@@ -134,7 +138,9 @@ class NotSent(CodemillModelError):
 
 
 class FatalModelError(CodemillModelError):
-    """Every later request would fail the same way: the run should stop early."""
+    """Every later request would fail the same way: the run should stop early (exit 3)."""
+
+    exit_code: ClassVar[int] = ExitCode.PROVIDER
 
 
 class BadRequest(FatalModelError):

@@ -41,11 +41,12 @@ import libcst.matchers as m
 import yaml
 from libcst.codemod import Codemod
 
+from pipeline.errors import UsageError
 from pipeline.judge.policy import Allowances
 from pipeline.source.chunking import Chunk, ChunkKind
 
 
-class RecipeError(Exception):
+class RecipeError(UsageError):
     """A recipe file cannot be used; the message names the file and what is wrong."""
 
 

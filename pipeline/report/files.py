@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.errors import UsageError
 from pipeline.judge.verdicts import Status
 from pipeline.report.html import render_html
 from pipeline.run.ledger import FILE_KIND, Ledger, LedgerRow, write_atomic
@@ -29,7 +30,7 @@ _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
 _XML_BAD = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
-class ReportError(Exception):
+class ReportError(UsageError):
     """A report that cannot be written where or as asked."""
 
 

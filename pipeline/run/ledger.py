@@ -22,13 +22,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Self
 
+from pipeline.errors import UsageError
 from pipeline.judge.verdicts import Reason, Status, Verdict
 from pipeline.source.chunking import Chunk
 
 FILE_KIND = "file"  # the kind of a row that stands for a whole skipped file
 
 
-class LedgerError(Exception):
+class LedgerError(UsageError):
     """A ledger file that cannot be read or written as asked."""
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pipeline import repository
+from pipeline.errors import UsageError
 from pipeline.judge.verdicts import Status
 from pipeline.run.ledger import Ledger, LedgerError, LedgerRow
 from pipeline.source.chunking import Chunk, plan_file
@@ -22,7 +23,7 @@ LEDGER_NAME = "ledger.jsonl"
 _NO_SIZE_LIMIT = 1 << 62
 
 
-class ReplayError(Exception):
+class ReplayError(UsageError):
     """A run that cannot be replayed as recorded; the message says which part and why."""
 
 

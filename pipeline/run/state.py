@@ -17,6 +17,7 @@ from pathlib import Path
 
 import git
 
+from pipeline.errors import UsageError
 from pipeline.report.files import repo_key, state_dir
 from pipeline.repository import UnknownBaseError, resolve_base
 from pipeline.run.ledger import write_atomic
@@ -25,7 +26,7 @@ LAST_RUN = "last-run"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
-class StateError(Exception):
+class StateError(UsageError):
     """A state file or a --since value codemill cannot use; the message is one sentence."""
 
 

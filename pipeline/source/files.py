@@ -33,6 +33,9 @@ from pathlib import Path, PurePosixPath
 
 import git
 
+from pipeline.errors import UsageError
+from pipeline.repository import resolve_base
+
 _SYMLINK_MODE = 0o120000
 _SUBMODULE_MODE = 0o160000
 _GENERATED_LINES = 5
@@ -40,8 +43,8 @@ _GENERATED_BYTES = 2048
 _GENERATED = re.compile(rb"@generated\b")
 
 
-class SourceError(Exception):
-    """The run cannot list its files: not a repository, an unknown base, a path outside it."""
+class SourceError(UsageError):
+    """The run cannot list its files: not a repository, or a path outside it."""
 
 
 class SkipReason(StrEnum):
@@ -205,10 +208,7 @@ def list_sources(
 ) -> SourceSet:
     """The Python files of `base` under `paths`, read from git objects, with every skip reported."""
     repo = _open_repo(Path(repo_root))
-    try:
-        commit = repo.commit(base)
-    except (git.BadName, git.BadObject, ValueError) as exc:
-        raise SourceError(f"unknown base {base!r}") from exc
+    commit = repo.commit(resolve_base(repo, base))
     scope = _scope(repo, Path(repo_root), paths)
     includes = [_glob_regex(g) for g in include]
     excludes = [_glob_regex(g) for g in exclude]

@@ -24,10 +24,11 @@ from collections.abc import Sequence
 import libcst as cst
 from libcst._nodes.internal import CodegenState
 
+from pipeline.errors import CodemillError
 from pipeline.source.layout import NEWLINE, lf
 
 
-class ChunkingError(ValueError):
+class ChunkingError(CodemillError):
     """libcst parsed the module but could not regenerate it (nesting deeper than the recursion limit)."""
 
 

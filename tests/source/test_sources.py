@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.repository import UnknownBaseError
 from pipeline.source.chunking import plan_file
 from pipeline.source.files import SkippedFile, SkipReason, SourceError, list_sources
 
@@ -212,7 +213,7 @@ def test_clear_errors(repo: Path, tmp_path: Path) -> None:
     plain.mkdir()
     with pytest.raises(SourceError, match="not a git repository: "):
         list_sources(plain)
-    with pytest.raises(SourceError, match="unknown base 'nope'"):
+    with pytest.raises(UnknownBaseError, match="base 'nope' is not a commit in this repository"):
         list_sources(repo, base="nope")
     with pytest.raises(SourceError, match="path not in repository: /"):
         list_sources(repo, ["/"])

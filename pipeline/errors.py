@@ -1,0 +1,57 @@
+"""The one root of every error codemill raises on purpose, and the exit code each one means.
+
+The hierarchy (exit code on the right; a class without one inherits its parent's):
+
+* CodemillError                     1   the root; anything not below is an internal failure
+  + UsageError                      2   the input, a setting or the repository is refused
+    - ConfigError                       pipeline.config: a setting has a bad value
+    - RecipeError                       pipeline.recipes.loading: a recipe file cannot be used
+    - SourceError                       pipeline.source.files: the run cannot list its files
+    - GitOpsError                       pipeline.repository: a git operation refused or failed
+      · NotARepositoryError, BareRepositoryError, EmptyRepositoryError, UnknownBaseError,
+        InvalidBranchError, BranchExistsError, BranchCheckedOutError, BadChangeError,
+        UnknownRemoteError, CommitError, PushError
+    - GateError                         pipeline.gates.scratch: a gate cannot run on this input
+      · BadEditError, BaseTestsFail (pipeline.gates.suite)
+    - LedgerError                       pipeline.run.ledger: a ledger cannot be read or written
+    - StateError                        pipeline.run.state: a state file or --since value
+    - ReplayError                       pipeline.run.replay: a run cannot be replayed as recorded
+    - ReportError                       pipeline.report.files: a report cannot be written there
+    - ScheduleError                     flows.schedule: a schedule or deployment cannot be set up
+  + CodemillModelError              1   pipeline.model.errors draws its own tree; per chunk, mostly
+    + FatalModelError               3   every later request would fail the same way: stop the run
+      · BadRequest, AuthenticationError, InsufficientCredits,
+        FatalProposalError (pipeline.engines.proposal)
+  - CodemodError                        pipeline.engines.codemod_module: a codemod failed on a file
+  - ChunkMappingError                   pipeline.engines.codemod_module: a change no chunk covers
+  - ChunkingError                       pipeline.source.spans: libcst cannot regenerate a module
+
+Every `str()` is one sentence for the user; the command line prints it and exits with `exit_code`.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import ClassVar
+
+
+class ExitCode(IntEnum):
+    """The documented exit codes of the `codemill` command."""
+
+    DONE = 0
+    INTERNAL = 1
+    USAGE = 2
+    PROVIDER = 3
+    CHANGES = 4
+
+
+class CodemillError(Exception):
+    """Base class of every error codemill raises on purpose; `exit_code` is what the CLI exits with."""
+
+    exit_code: ClassVar[int] = ExitCode.INTERNAL
+
+
+class UsageError(CodemillError):
+    """The user's input, a setting, or the repository's state is refused: fix it and rerun."""
+
+    exit_code: ClassVar[int] = ExitCode.USAGE
