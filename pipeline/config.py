@@ -143,12 +143,15 @@ def _path(value: object) -> Path:
 
 
 def _python(value: object) -> tuple[int, int]:
-    # a float is refused: TOML's 3.10 is 3.1
     if isinstance(value, str) and (match := re.fullmatch(r"(\d+)\.(\d+)", value.strip())):
         version = (int(match.group(1)), int(match.group(2)))
         if version >= (3, 0):
             return version
-    raise ValueError('is not a Python version like "3.10" (a quoted string)')
+    if isinstance(value, float):  # only TOML gives a number here, and its 3.10 is 3.1
+        raise ValueError(
+            'is a number: write the version in quotes, e.g. "3.10" (3.10 reads as 3.1)'
+        )
+    raise ValueError("is not a Python version: expected X.Y, e.g. 3.10")
 
 
 def _optional(parse: Callable[[object], Any]) -> Callable[[object], Any]:
@@ -314,7 +317,7 @@ def load_config(repo_root: Path, cli: Mapping[str, object], env: Mapping[str, st
     if values.get("target_python") is None:
         values["target_python"] = _default_target(requires, pyproject)
     if values.get("no_cache") and values.get("refresh_cache"):
-        raise ConfigError("no_cache and refresh_cache cannot both be set")
+        raise ConfigError("--no-cache and --refresh-cache cannot be used together")
     if values.get("cache_path") is None:
         values["cache_path"] = default_cache_path(env)
     return RunConfig(repo=repo_root, **values)

@@ -21,6 +21,7 @@ from typing import Literal
 import git
 
 from pipeline.errors import UsageError
+from pipeline.model.redact import redact_text, redact_url
 
 CommitPer = Literal["file", "run"]
 FALLBACK_NAME = "codemill"
@@ -34,7 +35,7 @@ class GitOpsError(UsageError):
 
 
 class NotARepositoryError(GitOpsError):
-    """The path is not inside a git repository."""
+    """The path does not exist, or is not inside a git repository."""
 
 
 class BareRepositoryError(GitOpsError):
@@ -54,7 +55,7 @@ class InvalidBranchError(GitOpsError):
 
 
 class BranchExistsError(GitOpsError):
-    """The branch exists and force_branch was not given."""
+    """The branch exists and --force-branch was not given."""
 
 
 class BranchCheckedOutError(GitOpsError):
@@ -100,12 +101,14 @@ def _run(
     if status != 0:
         lines = [ln for ln in str(err).splitlines() if ln.strip()]
         reason = lines[0] if lines else f"exit status {status}"
-        raise error(f"git {args[0]} failed: {reason}")
+        raise error(redact_text(f"git {args[0]} failed: {reason}"))
     return str(out)
 
 
 def open_repository(path: str | os.PathLike[str]) -> git.Repo:
-    """The repository containing `path`, refused if it is bare or has no commit."""
+    """The repository containing `path`, refused if it does not exist, is bare or has no commit."""
+    if not Path(path).exists():
+        raise NotARepositoryError(f"{path} does not exist")
     try:
         repo = git.Repo(path, search_parent_directories=True)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
@@ -150,7 +153,7 @@ def check_branch(repo: git.Repo, branch: str, *, force_branch: bool = False) -> 
         return None
     if not force_branch:
         raise BranchExistsError(
-            f"branch {branch!r} already exists; pass force_branch to replace it"
+            f"branch {branch!r} already exists; pass --force-branch to replace it"
         )
     listing = repo.git.execute(["git", "worktree", "list", "--porcelain"])
     if f"branch {ref}" in str(listing).splitlines():
@@ -241,7 +244,9 @@ def commit_changes(
     base_sha = resolve_base(repo, base)
     old_sha = check_branch(repo, branch, force_branch=force_branch)
     if push is not None and push not in {r.name for r in repo.remotes} and not _is_url(push):
-        raise UnknownRemoteError(f"push remote {push!r} is not configured in this repository")
+        raise UnknownRemoteError(
+            f"push remote {redact_url(push)!r} is not configured in this repository"
+        )
     modes = _checked_modes(repo, base_sha, sorted(changes))
     if not changes:
         return CommitResult(branch)
@@ -269,9 +274,8 @@ def commit_changes(
     )
     if status != 0:
         first = next((ln for ln in str(err).splitlines() if ln.strip()), f"exit status {status}")
-        raise PushError(
-            f"branch {branch} was committed but pushing to {push} failed: {first}", result
-        )
+        message = f"branch {branch} was committed but pushing to {push} failed: {first}"
+        raise PushError(redact_text(message), result)
     return CommitResult(branch, commits, pushed=True)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -127,8 +128,18 @@ def test_bad_pyproject_value_names_table_and_file(tmp_path: Path) -> None:
 
 def test_float_python_version_in_toml_is_refused(tmp_path: Path) -> None:
     write_pyproject(tmp_path, "[tool.codemill]\ntarget_python = 3.10\n")
-    with pytest.raises(ConfigError, match="quoted string"):
+    with pytest.raises(ConfigError, match=re.escape('in quotes, e.g. "3.10"')):
         load_config(tmp_path, {}, {})
+
+
+@pytest.mark.parametrize("source", ["cli", "env"])
+def test_a_bad_python_version_says_x_y_is_expected(tmp_path: Path, source: str) -> None:
+    cli = {"target_python": "abc"} if source == "cli" else {}
+    env = {"CODEMILL_TARGET_PYTHON": "abc"} if source == "env" else {}
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path, cli, env)
+    assert str(info.value).endswith("='abc' is not a Python version: expected X.Y, e.g. 3.10")
+    assert "quoted" not in str(info.value)  # TOML's words only where TOML is the source
 
 
 def test_unknown_pyproject_keys_are_named(tmp_path: Path) -> None:
@@ -150,7 +161,7 @@ def test_bad_requires_python_is_named(tmp_path: Path) -> None:
 
 
 def test_conflicting_cache_flags(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="no_cache and refresh_cache"):
+    with pytest.raises(ConfigError, match="--no-cache and --refresh-cache cannot"):
         load_config(tmp_path, {"no_cache": True}, {"CODEMILL_REFRESH_CACHE": "yes"})
 
 

@@ -222,7 +222,7 @@ def test_refusals_are_typed_one_sentence_errors(repo_dir: Path, tmp_path: Path) 
     plain.mkdir()
     with pytest.raises(NotARepositoryError, match="not inside a git repository"):
         open_repository(plain)
-    with pytest.raises(NotARepositoryError):
+    with pytest.raises(NotARepositoryError, match=r"missing does not exist$"):
         open_repository(tmp_path / "missing")
     bare = tmp_path / "bare.git"
     git(tmp_path, "init", "-q", "--bare", str(bare))
@@ -360,3 +360,19 @@ def test_non_ascii_paths_are_named_plainly_in_messages(repo_dir: Path) -> None:
         result = commit(repo_dir, changes={"ü.py": b"v = 2\n"}, commit_per=per, branch=branch)
         message = git(repo_dir, "log", "-1", "--format=%B", result.commits[-1])
         assert "ü.py" in message and "\\303" not in message
+
+
+def test_an_existing_branch_names_the_flag_that_replaces_it(repo_dir: Path) -> None:
+    commit(repo_dir, changes={"a.py": NEW_A})
+    with pytest.raises(BranchExistsError, match="pass --force-branch to replace it"):
+        commit(repo_dir, changes={"a.py": NEW_A})
+
+
+def test_a_failed_push_to_a_url_never_shows_its_credentials(repo_dir: Path) -> None:
+    url = "http://alice:pa55-SECRET@127.0.0.1:9/nobody/repo.git"  # port 9: nothing listens
+    with pytest.raises(PushError) as err:
+        commit(repo_dir, changes={"a.py": NEW_A}, push=url)
+    message = str(err.value)
+    assert "pushing to http://***@127.0.0.1:9/nobody/repo.git failed" in message
+    assert "pa55-SECRET" not in message and "alice" not in message
+    assert err.value.result.commits  # the branch was still made locally

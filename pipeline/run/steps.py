@@ -21,7 +21,7 @@ from pipeline.run import state
 from pipeline.run.ledger import Ledger, LedgerRow
 from pipeline.run.state import LastRun, Since
 from pipeline.source.chunking import Chunk, plan_file
-from pipeline.source.files import SkippedFile, SourceFile, list_sources
+from pipeline.source.files import SkippedFile, SkipReason, SourceFile, list_sources
 from pipeline.source.splicing import splice
 
 Record = Callable[[Proposal], None]
@@ -129,9 +129,20 @@ def plan_run(config: RunConfig, paths: Sequence[str], *, only: Iterable[str] | N
         planned = plan_file(source, config.budget)
         if isinstance(planned, SkippedFile):
             skipped.append(planned)
+        elif not planned:  # still a file of the run: its ledger row says why nothing was sent
+            skipped.append(
+                SkippedFile(source.path, SkipReason.NO_STATEMENTS, _no_statements(source))
+            )
         else:
             files.append(FilePlan(source, tuple(planned)))
     return Plan(sources.base_commit, files, skipped, list(sources.uncommitted))
+
+
+def _no_statements(source: SourceFile) -> str:
+    """Why a file gave no chunk: it is empty, or holds only comments and blank lines."""
+    if not source.text.strip():
+        return "empty file: nothing to refactor"
+    return "only comments and blank lines: nothing to refactor"
 
 
 def shard_files(files: Sequence[FilePlan], shards: int) -> list[list[FilePlan]]:

@@ -55,6 +55,7 @@ class SkipReason(StrEnum):
     SUBMODULE = "submodule"
     STUB = "stub"
     PARSE_ERROR = "parse-error"
+    NO_STATEMENTS = "no-statements"  # empty, or only comments and blank lines: nothing to send
 
 
 @dataclass(frozen=True)

@@ -126,6 +126,23 @@ def test_plan_run_chunks_committed_files_and_skips_the_unparsable(tmp_path: Path
     assert [f.source.path for f in only.files] == ["pkg/math.py"]
 
 
+def test_files_with_nothing_to_send_are_skipped_with_a_reason(tmp_path: Path) -> None:
+    files = {"pkg/__init__.py": "", "blank.py": "\n\n", "notes.py": "# only\n# comments\n"}
+    repo = make_repo(tmp_path / "repo", {**files, "pkg/math.py": MATH})
+    plan = plan_run(RunConfig(repo=repo), ["."])
+
+    assert [f.source.path for f in plan.files] == ["pkg/math.py"]
+    reasons = {s.path: (s.reason, s.detail) for s in plan.skipped}
+    assert reasons == {
+        "pkg/__init__.py": (SkipReason.NO_STATEMENTS, "empty file: nothing to refactor"),
+        "blank.py": (SkipReason.NO_STATEMENTS, "empty file: nothing to refactor"),
+        "notes.py": (
+            SkipReason.NO_STATEMENTS,
+            "only comments and blank lines: nothing to refactor",
+        ),
+    }
+
+
 def test_shard_files_balances_chunk_counts_and_loses_no_file() -> None:
     sizes = [9, 7, 5, 4, 3, 3, 2, 1, 1, 1]
     files = [file_plan(f"m{i}.py", functions(n)) for i, n in enumerate(sizes)]
