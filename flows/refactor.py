@@ -28,14 +28,10 @@ from prefect.utilities.annotations import quote
 from flows.console import ProgressDisplay, announce_start
 from pipeline import repository
 from pipeline.config import RunConfig
-from pipeline.engines.core import (
-    CodemodFileEngine,
-    LLMEngine,
-    Proposal,
-    RunStop,
-    SpendMeter,
-    usd,
-)
+from pipeline.engines.codemod_files import CodemodFileEngine
+from pipeline.engines.model_engine import LLMEngine
+from pipeline.engines.proposal import Proposal
+from pipeline.engines.spend import RunStop, SpendMeter, usd
 from pipeline.gates.combined import GateSettings, run_gates
 from pipeline.judge.policy import Policy
 from pipeline.model.cache import ResponseCache, default_cache_path

@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pipeline.config import ConfigError, RunConfig, load_config
-    from pipeline.engines.core import CodemodFileEngine, LLMEngine, Proposal
+    from pipeline.engines.codemod_files import CodemodFileEngine
+    from pipeline.engines.model_engine import LLMEngine
+    from pipeline.engines.proposal import Proposal
     from pipeline.judge.policy import Allowances, Policy
     from pipeline.judge.replies import Extraction, extract_code
     from pipeline.judge.validation import validate
@@ -34,18 +36,18 @@ _HOMES = {
     "Chunk": "pipeline.source.chunking",
     "ChunkContext": "pipeline.source.chunking",
     "CodemillModelError": "pipeline.model.errors",
-    "CodemodFileEngine": "pipeline.engines.core",
+    "CodemodFileEngine": "pipeline.engines.codemod_files",
     "Completion": "pipeline.model.completion",
     "ConfigError": "pipeline.config",
     "Extraction": "pipeline.judge.replies",
     "FatalModelError": "pipeline.model.errors",
-    "LLMEngine": "pipeline.engines.core",
+    "LLMEngine": "pipeline.engines.model_engine",
     "Ledger": "pipeline.run.ledger",
     "LedgerRow": "pipeline.run.ledger",
     "Limiter": "pipeline.model.limiter",
     "ModelSettings": "pipeline.model.client",
     "Policy": "pipeline.judge.policy",
-    "Proposal": "pipeline.engines.core",
+    "Proposal": "pipeline.engines.proposal",
     "Reason": "pipeline.judge.verdicts",
     "Recipe": "pipeline.recipes.loading",
     "RecipeError": "pipeline.recipes.loading",

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import git
 
 from pipeline.config import RunConfig
-from pipeline.engines.core import Proposal
+from pipeline.engines.proposal import Proposal
 from pipeline.gates.import_check import check_imports
 from pipeline.gates.scratch import ChunkEdit
 from pipeline.gates.suite import run_test_gate

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field, replace
 
-from pipeline.engines.core import Proposal
+from pipeline.engines.proposal import Proposal
 from pipeline.judge.verdicts import Status
 
 

@@ -14,7 +14,9 @@ from pathlib import Path
 
 from pipeline import repository
 from pipeline.config import ConfigError, RunConfig
-from pipeline.engines.core import CodemodFileEngine, FatalProposalError, LLMEngine, Proposal
+from pipeline.engines.codemod_files import CodemodFileEngine
+from pipeline.engines.model_engine import LLMEngine
+from pipeline.engines.proposal import FatalProposalError, Proposal
 from pipeline.judge.verdicts import Reason, Status, Verdict
 from pipeline.recipes.loading import Recipe, load_recipe
 from pipeline.run import state

@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 from support.fake_model_server import FakeModelServer, FakeReply
 
-from pipeline.engines.core import FatalProposalError, LLMEngine, Proposal, RunStop, SpendMeter, usd
+from pipeline.engines.model_engine import LLMEngine
+from pipeline.engines.proposal import FatalProposalError, Proposal
+from pipeline.engines.spend import RunStop, SpendMeter, usd
 from pipeline.judge.policy import Policy
 from pipeline.judge.verdicts import Reason, Status
 from pipeline.model.cache import ResponseCache

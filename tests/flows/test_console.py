@@ -7,7 +7,7 @@ import time
 import pytest
 
 from flows.console import ProgressDisplay
-from pipeline.engines.core import Proposal
+from pipeline.engines.proposal import Proposal
 from pipeline.judge.verdicts import Reason, Verdict
 from pipeline.run.progress import RunCounter
 from pipeline.source.chunking import Chunk

@@ -10,7 +10,7 @@ import git
 import pytest
 from support.gitrepo import fingerprint, make_repo
 
-from pipeline.engines.core import Proposal
+from pipeline.engines.proposal import Proposal
 from pipeline.gates.combined import GateSettings, run_gates
 from pipeline.gates.suite import BaseTestsFail
 from pipeline.judge.verdicts import Reason, Status, Verdict

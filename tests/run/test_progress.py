@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from pipeline.engines.core import Proposal
+from pipeline.engines.proposal import Proposal
 from pipeline.judge.verdicts import Reason, Status, Verdict
 from pipeline.run.progress import RunCounter, Snapshot
 from pipeline.source.chunking import chunk_module

@@ -9,8 +9,9 @@ import pytest
 from support.gitrepo import git, make_repo
 
 from pipeline.config import RunConfig
+from pipeline.engines.codemod_files import CodemodFileEngine
 from pipeline.engines.codemod_module import proposals_for_chunks
-from pipeline.engines.core import CodemodFileEngine, Proposal
+from pipeline.engines.proposal import Proposal
 from pipeline.judge.policy import Policy
 from pipeline.judge.verdicts import Verdict
 from pipeline.recipes.loading import load_recipe

@@ -12,7 +12,9 @@ from support.fake_model_server import FakeModelServer, FakeReply
 from support.gitrepo import make_repo
 
 from pipeline.config import ConfigError, RunConfig
-from pipeline.engines.core import CodemodFileEngine, LLMEngine, Proposal
+from pipeline.engines.codemod_files import CodemodFileEngine
+from pipeline.engines.model_engine import LLMEngine
+from pipeline.engines.proposal import Proposal
 from pipeline.judge.policy import Policy
 from pipeline.judge.verdicts import Reason, Status, Verdict
 from pipeline.model.client import ChatClient, ModelSettings
