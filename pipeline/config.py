@@ -333,3 +333,13 @@ def _default_target(requires: str | None, pyproject: Path) -> tuple[int, int]:
         if lowest is not None:
             return lowest
     return (sys.version_info.major, sys.version_info.minor)
+
+
+def check_setting(name: str, value: object, source: str) -> Any:
+    """One setting's value parsed as `load_config` would (ConfigError naming `source` if bad).
+
+    For callers that hold settings for later runs, such as a fleet file, and must refuse bad ones up front.
+    """
+    if name not in SETTINGS:
+        raise ConfigError(f"{source}: {name!r} is not a codemill setting")
+    return _convert(name, value, source)

@@ -13,7 +13,9 @@ import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+SharedSlot = Callable[[], AbstractAsyncContextManager[None]]
 
 
 class _Waiter:
@@ -51,6 +53,7 @@ class Limiter:
         window: float = 5.0,
         rate_window: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
+        shared: SharedSlot | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
@@ -71,6 +74,7 @@ class Limiter:
         self._window = window
         self._rate_window = rate_window
         self._clock = clock
+        self._shared = shared  # a slot of a limit shared with other runs (a fleet's), held inside ours
         self._lock = threading.Lock()
         self._limit = concurrency
         self._in_flight = 0
@@ -106,10 +110,14 @@ class Limiter:
 
     @asynccontextmanager
     async def slot(self, estimated_tokens: int = 0) -> AsyncIterator[None]:
-        """Hold one slot for the body of the `async with`."""
+        """Hold one slot (and, inside it, one of the shared limit's) for the body of the `async with`."""
         await self.acquire(estimated_tokens)
         try:
-            yield
+            if self._shared is None:
+                yield
+            else:
+                async with self._shared():
+                    yield
         finally:
             self.release()
 

@@ -1,0 +1,49 @@
+"""One provider limit across runs: each run's limiter holds a slot of the shared limit inside its own."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from support.fake_model_server import FakeModelServer
+
+from pipeline.model.client import ChatClient, ModelSettings
+from pipeline.model.limiter import Limiter
+
+USER = [{"role": "user", "content": "```python\nx = 1\n```"}]
+
+
+class SharedLimit:
+    """A stand-in for the fleet's global limit: at most `size` slots over every run."""
+
+    def __init__(self, size: int) -> None:
+        self.semaphore = asyncio.Semaphore(size)
+        self.taken = 0
+
+    @asynccontextmanager
+    async def hold(self) -> AsyncIterator[None]:
+        async with self.semaphore:
+            self.taken += 1
+            yield
+
+
+def test_two_runs_never_pass_the_shared_limit_at_the_server() -> None:
+    with FakeModelServer(latency=0.15) as server:
+        settings = ModelSettings(base_url=server.base_url)
+
+        async def fleet() -> SharedLimit:
+            shared = SharedLimit(3)
+
+            async def one_run() -> None:
+                limiter = Limiter(4, shared=shared.hold)
+                async with ChatClient(settings, api_key="k", limiter=limiter) as client:
+                    await asyncio.gather(*(client.complete(USER) for _ in range(8)))
+                assert limiter.in_flight == 0
+
+            await asyncio.gather(one_run(), one_run())
+            return shared
+
+        shared = asyncio.run(fleet())
+    assert shared.taken == 16 and len(server.requests) == 16
+    assert server.peak_in_flight == 3  # 8 allowed by the two runs' own limits; 3 by the shared one
