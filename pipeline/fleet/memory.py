@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline.errors import UsageError
 from pipeline.fleet.result import RepoResult, RepoStatus
 from pipeline.run.ledger import write_atomic
 
@@ -27,7 +28,7 @@ SUCCESS = frozenset({RepoStatus.CHANGED, RepoStatus.NO_CHANGE, RepoStatus.SAME_C
 JOURNAL = "journal.jsonl"
 
 
-class FleetStateError(Exception):
+class FleetStateError(UsageError):
     """The fleet's memory cannot be read or written; the message is one sentence."""
 
 

@@ -74,7 +74,9 @@ class Limiter:
         self._window = window
         self._rate_window = rate_window
         self._clock = clock
-        self._shared = shared  # a slot of a limit shared with other runs (a fleet's), held inside ours
+        self._shared = (
+            shared  # a slot of a limit shared with other runs (a fleet's), held inside ours
+        )
         self._lock = threading.Lock()
         self._limit = concurrency
         self._in_flight = 0

@@ -74,7 +74,7 @@ def test_defaults_merge_under_each_entry_and_sources_are_kept(tmp_path: Path) ->
             'base = """\n[[repo]]\nmax_cost = "no"\n"""\n[[repo]]\nurl = "https://h/a.git"\n'
             "target-python = 3.10\n",
             7,
-            "Python version",
+            "write the version in quotes",
         ),
         ('push = "origin"\n', 1, "no repositories"),
     ],
