@@ -171,7 +171,7 @@ def proposals_for_chunks(
         raise ChunkMappingError(f"{path}: the codemods left the module without any chunk")
     regions = _absorb_changed_gaps(_regions(old, new), old_data, new_data)
     pairs: list[tuple[Chunk, str]] = []
-    old_end = new_end = 0
+    old_end = new_end = len(head)  # a region that takes in the file head starts after the BOM
     for region in regions:
         pairs.append(_pair(region, old_data, new_data, old_end, new_end))
         old_end, new_end = region.old[-1].end_byte, region.new[-1].end_byte

@@ -15,6 +15,7 @@ import libcst as cst
 
 from pipeline.judge.thinking import split_think
 from pipeline.judge.verdicts import Reason
+from pipeline.source.guard import UnsafeParse, guarded_parse
 
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^\n`]*?)[ \t]*$")
 _PYTHON_LABELS = frozenset({"python", "py", "python3", "py3"})
@@ -129,8 +130,8 @@ def _normalise(text: str) -> str:
 def _is_code(text: str) -> bool:
     """True when the text parses as a module and is more than lone words or literals (prose can)."""
     try:
-        module = cst.parse_module(textwrap.dedent(text))
-    except cst.ParserSyntaxError:
+        module = guarded_parse(textwrap.dedent(text))
+    except (cst.ParserSyntaxError, UnsafeParse):
         return False
     for statement in module.body:
         if not isinstance(statement, cst.SimpleStatementLine):

@@ -17,6 +17,7 @@ from typing import Literal
 import libcst as cst
 
 from pipeline.source.files import SkippedFile, SkipReason, SourceFile
+from pipeline.source.guard import UnsafeParse, guarded_parse
 from pipeline.source.layout import dedent, lf, region_newline
 from pipeline.source.spans import ChunkingError, StatementSpans
 
@@ -348,9 +349,10 @@ def cut_module(
     """Parse `text` once and cut it into chunks and never-sent gaps covering the file's bytes.
 
     `text` is the decoded file without its BOM; `encoding` and `bom` say how the file's bytes were
-    made from it, so spans index those bytes. Raises libcst.ParserSyntaxError or ChunkingError.
+    made from it, so spans index those bytes. Raises libcst.ParserSyntaxError, ChunkingError, or
+    UnsafeParse (nesting that could crash libcst: `pipeline.source.guard`).
     """
-    return plan_parsed(path, text, cst.parse_module(text), budget, encoding=encoding, bom=bom)
+    return plan_parsed(path, text, guarded_parse(text), budget, encoding=encoding, bom=bom)
 
 
 def plan_parsed(
@@ -427,6 +429,11 @@ def plan_file(src: SourceFile, budget: int = DEFAULT_BUDGET) -> list[Chunk] | Sk
         return SkippedFile(src.path, SkipReason.PARSE_ERROR, _syntax_error_detail(src, exc))
     except ChunkingError as exc:
         return SkippedFile(src.path, SkipReason.PARSE_ERROR, str(exc))
+    except UnsafeParse as exc:
+        return SkippedFile(src.path, SkipReason.PARSE_ERROR, str(exc))
+    except RecursionError:
+        detail = "nested too deeply to cut into chunks (RecursionError)"
+        return SkippedFile(src.path, SkipReason.PARSE_ERROR, detail)
 
 
 def _syntax_error_detail(src: SourceFile, exc: cst.ParserSyntaxError) -> str:
