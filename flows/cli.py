@@ -24,9 +24,10 @@ from pipeline import repository
 from pipeline.config import ConfigError, load_config
 from pipeline.gates.scratch import GateError
 from pipeline.model.errors import FatalModelError
+from pipeline.paths import ReportError
 from pipeline.recipes.loading import RecipeError, builtin_recipes, load_recipe
 from pipeline.report import ci
-from pipeline.report.files import ReportError, write_report_dir
+from pipeline.report.files import write_report_dir
 from pipeline.run.ledger import LedgerError
 from pipeline.run.replay import Replay, ReplayError, read_ledger, replay
 from pipeline.run.state import LAST_RUN, StateError
@@ -217,8 +218,7 @@ def announce(result: RunResult) -> Exit:
         f"{result.skipped_files} files skipped"
     )
     echo(
-        f"codemill: {t.prompt_tokens + t.completion_tokens:,} tokens, ${t.cost_usd:.4f}, "
-        f"{t.cache_hits} cache hits"
+        f"codemill: {t.usage.tokens:,} tokens, ${t.usage.cost_usd:.4f}, {t.cached_rows} cache hits"
     )
     if result.uncommitted:
         echo(

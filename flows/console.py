@@ -115,7 +115,7 @@ class ProgressDisplay:
         if self._bar is not None and self._task_id is not None:
             detail = (
                 f"[green]{snap.accepted} accepted[/] [red]{snap.rejected} rejected[/] "
-                f"{snap.tokens:,} tok ${snap.cost_usd:.4f}"
+                f"{snap.usage.tokens:,} tok ${snap.usage.cost_usd:.4f}"
                 + ("" if snap.concurrency_limit is None else f" limit {snap.concurrency_limit}")
             )
             self._bar.update(self._task_id, total=snap.total, completed=snap.done, detail=detail)

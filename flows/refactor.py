@@ -34,9 +34,10 @@ from pipeline.engines.proposal import Proposal
 from pipeline.engines.spend import RunStop, SpendMeter, usd
 from pipeline.gates.combined import GateSettings, run_gates
 from pipeline.judge.policy import Policy
-from pipeline.model.cache import ResponseCache, default_cache_path
+from pipeline.model.cache import ResponseCache
 from pipeline.model.client import ChatClient, ModelSettings, api_key_from_env
 from pipeline.model.limiter import Limiter
+from pipeline.paths import default_cache_path, default_report_dir, private_dir
 from pipeline.recipes.loading import Recipe
 from pipeline.report import files as reports
 from pipeline.run import state
@@ -186,7 +187,7 @@ def report_task(
             "lines": f"{r.start_line}-{r.end_line}",
             "status": str(r.status),
             "reason": "" if r.reason is None else str(r.reason),
-            "cost_usd": round(r.cost_usd, 6),
+            "cost_usd": round(r.usage.cost_usd, 6),
         }
         for r in ledger.rows
     ]
@@ -197,7 +198,7 @@ def report_task(
 def _report_dir(config: RunConfig, run_id: str) -> Path:
     if config.report_dir is not None:
         return Path(config.report_dir) / run_id
-    return reports.default_report_dir(config.repo, run_id)
+    return default_report_dir(config.repo, run_id, os.environ)
 
 
 @flow(name="refactor_repo", validate_parameters=False, persist_result=False, log_prints=False)
@@ -218,7 +219,7 @@ async def refactor_repo(
     base_commit, branch, last, scope = setup.base_commit, setup.branch, setup.last, setup.scope
     plan = plan_task(config, paths, scope.only)
     report_dir = _report_dir(config, run_id)
-    report_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(report_dir)
     meta = RunMeta(run_id, recipe.name, engine_name, model, base_commit, budget=config.budget)
     ledger = Ledger(meta, stream_to=report_dir / "ledger.jsonl")
     record_skipped(run_id, ledger, plan.skipped)
@@ -327,7 +328,11 @@ async def _run_llm(
         read_timeout=config.read_timeout,
         stream=config.stream,
     )
-    cache = None if config.no_cache else ResponseCache(config.cache_path or default_cache_path())
+    cache = (
+        None
+        if config.no_cache
+        else ResponseCache(config.cache_path or default_cache_path(os.environ))
+    )
     meter = SpendMeter(config.max_cost)
     stop = RunStop()
     try:

@@ -24,8 +24,8 @@ from flows.refactor import refactor_repo
 from pipeline import repository
 from pipeline.config import ConfigError, load_config
 from pipeline.errors import UsageError
+from pipeline.paths import repo_key
 from pipeline.recipes.loading import load_recipe
-from pipeline.report.files import repo_key
 from pipeline.run.steps import choose_engine
 
 START_SERVER = (

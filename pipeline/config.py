@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pipeline.errors import UsageError
-from pipeline.model.cache import default_cache_path
+from pipeline.paths import default_cache_path
 
 Engine = Literal["auto", "llm", "codemod"]
 CommitPer = Literal["file", "run"]
@@ -55,7 +55,7 @@ class RunConfig:
     repair_turns: int = 1
     no_cache: bool = False
     refresh_cache: bool = False
-    cache_path: Path | None = None  # the SQLite file; None: pipeline.model.cache.default_cache_path
+    cache_path: Path | None = None  # the SQLite file; None: pipeline.paths.default_cache_path
     target_python: tuple[int, int] = (3, 11)
     test_cmd: str | None = None
     import_check: bool | None = None  # None: on for the codemod engine, off for the model

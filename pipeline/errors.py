@@ -16,7 +16,7 @@ The hierarchy (exit code on the right; a class without one inherits its parent's
     - LedgerError                       pipeline.run.ledger: a ledger cannot be read or written
     - StateError                        pipeline.run.state: a state file or --since value
     - ReplayError                       pipeline.run.replay: a run cannot be replayed as recorded
-    - ReportError                       pipeline.report.files: a report cannot be written there
+    - ReportError                       pipeline.paths: a report or state cannot be written there
     - ScheduleError                     flows.schedule: a schedule or deployment cannot be set up
   + CodemillModelError              1   pipeline.model.errors draws its own tree; per chunk, mostly
     + FatalModelError               3   every later request would fail the same way: stop the run

@@ -28,8 +28,8 @@ from pipeline.model.errors import (
     RateLimited,
     RetriesExhausted,
 )
+from pipeline.paths import ReportError
 from pipeline.recipes.loading import RecipeError
-from pipeline.report.files import ReportError
 from pipeline.repository import PushError, UnknownBaseError
 from pipeline.run.ledger import LedgerError
 from pipeline.run.replay import ReplayError

@@ -18,6 +18,7 @@ from pipeline.engines.proposal import Proposal, has_future_annotations
 from pipeline.judge.policy import Policy
 from pipeline.judge.validation import validate
 from pipeline.judge.verdicts import Reason, Status, Verdict
+from pipeline.model.completion import Usage
 from pipeline.recipes.loading import Recipe
 from pipeline.source.chunking import Chunk
 from pipeline.source.files import SourceFile
@@ -43,7 +44,7 @@ class CodemodFileEngine:
             )
         except (CodemodError, ChunkMappingError) as exc:
             verdict = Verdict.rejected(Reason.CODEMOD_ERROR, str(exc))
-            return [Proposal(chunk, verdict, attempts=1) for chunk in chunks]
+            return [Proposal(chunk, verdict, usage=Usage(attempts=1)) for chunk in chunks]
         elapsed = (time.perf_counter() - started) / max(len(pairs), 1)
         proposals = []
         for chunk, proposed in pairs:
@@ -54,5 +55,6 @@ class CodemodFileEngine:
                 module_has_future_annotations=has_future_annotations(chunk),
             )
             new = proposed if verdict.status is Status.ACCEPTED else None
-            proposals.append(Proposal(chunk, verdict, new, attempts=1, latency_s=elapsed))
+            usage = Usage(attempts=1, latency_s=elapsed)
+            proposals.append(Proposal(chunk, verdict, new, usage=usage))
         return proposals

@@ -61,12 +61,11 @@ class LLMEngine:
         proposal = Proposal(chunk, Verdict.unchanged(), model=self.client.settings.model)
         messages = self.recipe.render_messages(chunk, target_python=self.policy.target_python)
         future = has_future_annotations(chunk)
-        hits = 0
         for _turn in range(1 + self.repair_turns):
             try:
                 completion = await self._complete(messages)
             except NotSent:
-                if not proposal.attempts:  # after a turn, that turn's rejection stands
+                if not proposal.usage.attempts:  # after a turn, that turn's rejection stands
                     proposal.verdict = self._blocked() or Verdict(Status.SKIPPED, Reason.BUDGET)
                 return proposal
             except FatalModelError as exc:
@@ -77,8 +76,6 @@ class LLMEngine:
                 proposal.verdict = Verdict(Status.FAILED, Reason.PROVIDER_ERROR, str(exc))
                 return proposal
             self.meter.add(proposal.add(completion))
-            hits += completion.from_cache
-            proposal.cache_hit = hits == proposal.attempts
             code, verdict = self._judge(chunk, completion, future)
             proposal.verdict = verdict
             if verdict.status is not Status.REJECTED:

@@ -7,9 +7,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from pipeline.engines.spend import completion_cost
+from pipeline.engines.spend import answer_usage
 from pipeline.judge.verdicts import Verdict
-from pipeline.model.completion import Completion
+from pipeline.model.completion import Completion, Usage
 from pipeline.model.errors import FatalModelError
 from pipeline.source.chunking import Chunk
 
@@ -30,31 +30,18 @@ class Proposal:
     chunk: Chunk
     verdict: Verdict
     new_text: str | None = None
-    attempts: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    reasoning_tokens: int = 0
-    cached_tokens: int = 0
-    cost_usd: float = 0.0
-    cache_hit: bool = False
-    latency_s: float = 0.0
+    usage: Usage = field(default_factory=Usage)
     model: str | None = None
     gates: dict[str, str] = field(
         default_factory=dict
     )  # gate -> decision (pipeline.gates.combined)
 
     def add(self, completion: Completion) -> float:
-        """Count one answer's tokens, cost and latency into this proposal; the answer's cost."""
-        cost = completion_cost(completion)
-        self.attempts += 1
-        self.prompt_tokens += completion.usage.prompt_tokens
-        self.completion_tokens += completion.usage.completion_tokens
-        self.reasoning_tokens += completion.usage.reasoning_tokens
-        self.cached_tokens += completion.usage.cached_tokens
-        self.cost_usd += cost
-        self.latency_s += 0.0 if completion.from_cache else completion.latency_s
+        """Count one answer's usage into this proposal; the answer's cost."""
+        answer = answer_usage(completion)
+        self.usage += answer
         self.model = completion.model or self.model
-        return cost
+        return answer.cost_usd
 
 
 class FatalProposalError(FatalModelError):

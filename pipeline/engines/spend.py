@@ -5,7 +5,7 @@ run's SpendMeter against --max-cost, and the RunStop flag set by the first fatal
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pipeline.model.completion import Completion, Usage
 
@@ -39,6 +39,19 @@ def completion_cost(completion: Completion) -> float:
     if completion.cost_usd:
         return completion.cost_usd
     return estimate_cost(completion.usage)
+
+
+def answer_usage(completion: Completion) -> Usage:
+    """One answer as the run counts it: its tokens, its cost, one attempt, whether the cache gave it,
+    and the time waited for it (none for a cached answer)."""
+    cached = completion.from_cache
+    return replace(
+        completion.usage,
+        attempts=1,
+        cost_usd=completion_cost(completion),
+        cache_hits=int(cached),
+        latency_s=0.0 if cached else completion.latency_s,
+    )
 
 
 @dataclass

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import sqlite3
 import threading
 import time
@@ -19,20 +18,16 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from pipeline.model.completion import Completion
+from pipeline.paths import private_dir, private_file
 
 KEY_PARAMS = ("max_tokens", "seed", "temperature", "top_p")
 KEY_VERSION = 1
 BUSY_TIMEOUT_MS = 30_000
 
 
-def default_cache_path(env: Mapping[str, str] = os.environ) -> Path:
-    """Where the cache lives unless `cache_path` says otherwise: outside every repository.
-
-    $XDG_CACHE_HOME/codemill/responses.sqlite3, else ~/.cache/codemill/responses.sqlite3.
-    """
-    xdg = env.get("XDG_CACHE_HOME", "").strip()
-    base = Path(xdg) if xdg else Path.home() / ".cache"
-    return base / "codemill" / "responses.sqlite3"
+def _sidecars(path: Path) -> tuple[Path, Path]:
+    """SQLite's WAL files beside the database."""
+    return path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")
 
 
 def worth_caching(completion: Completion) -> bool:
@@ -54,7 +49,10 @@ class ResponseCache:
 
     def __init__(self, path: Path, *, accept: Callable[[Completion], bool] = worth_caching) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
+        for name in (self.path, *_sidecars(self.path)):  # an older, wider cache is narrowed too
+            if name == self.path or name.exists():
+                private_file(name)
         self._accept = accept
         self._lock = threading.Lock()
         self._db = sqlite3.connect(

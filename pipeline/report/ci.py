@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from pipeline.report.files import ReportError
-from pipeline.run.ledger import write_atomic
+from pipeline.paths import ReportError, private_dir, write_atomic
 
 STEP_SUMMARY = "GITHUB_STEP_SUMMARY"
 
@@ -15,7 +14,7 @@ def copy_junit(report_dir: Path, target: Path) -> None:
     """Copy the run's junit.xml to `target` (parents made), atomically."""
     try:
         data = (report_dir / "junit.xml").read_bytes()
-        target.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(target.parent)
         write_atomic(target, data)
     except OSError as exc:
         raise ReportError(f"cannot write the JUnit report to {target}: {exc}") from None

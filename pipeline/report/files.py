@@ -8,8 +8,6 @@ trip when written back with the same error handler (write_report_dir does).
 from __future__ import annotations
 
 import difflib
-import hashlib
-import os
 import re
 import xml.etree.ElementTree as ET
 from collections import Counter
@@ -17,21 +15,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.errors import UsageError
 from pipeline.judge.verdicts import Status
+from pipeline.paths import ReportError, private_dir, write_atomic
 from pipeline.report.html import render_html
-from pipeline.run.ledger import FILE_KIND, Ledger, LedgerRow, write_atomic
+from pipeline.run.ledger import FILE_KIND, Ledger, LedgerRow
 
 Changes = Mapping[str, tuple[bytes, bytes]]  # repo-relative path -> (bytes before, bytes after)
 _NO_EOL = b"\\ No newline at end of file\n"
 _C_ESCAPES = {7: "a", 8: "b", 9: "t", 10: "n", 11: "v", 12: "f", 13: "r", 34: '"', 92: "\\"}
-_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
 _XML_BAD = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-
-
-class ReportError(UsageError):
-    """A report that cannot be written where or as asked."""
 
 
 def _lines(data: bytes) -> list[bytes]:
@@ -153,12 +145,12 @@ def summary_markdown(ledger: Ledger, changes: Changes | None = None) -> str:
         ["Prompt tokens", "Completion", "Reasoning", "Cached", "Cost (USD)", "Cache hits"],
         [
             [
-                totals.prompt_tokens,
-                totals.completion_tokens,
-                totals.reasoning_tokens,
-                totals.cached_tokens,
-                f"{totals.cost_usd:.4f}",
-                f"{totals.cache_hits}/{totals.rows}",
+                totals.usage.prompt_tokens,
+                totals.usage.completion_tokens,
+                totals.usage.reasoning_tokens,
+                totals.usage.cached_tokens,
+                f"{totals.usage.cost_usd:.4f}",
+                f"{totals.cached_rows}/{totals.rows}",
             ]
         ],
     )
@@ -221,7 +213,7 @@ def junit_xml(ledger: Ledger) -> str:
     paths = sorted({r.path for r in ledger.rows})
     for path in paths:
         rows = ledger.rows_for(path)
-        seconds = sum(r.latency_s for r in rows)
+        seconds = sum(r.usage.latency_s for r in rows)
         total_time += seconds
         case = ET.SubElement(
             suite, "testcase", classname=suite_name, name=_xml_text(path), time=f"{seconds:.3f}"
@@ -264,7 +256,7 @@ def write_report_dir(
     `patch` is `unified_patch(changes)` when the caller already made it (a run fingerprints it first).
     """
     try:
-        report_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(report_dir)
     except OSError as exc:
         raise ReportError(f"cannot create report directory {report_dir}: {exc}") from exc
     paths = ReportPaths(
@@ -282,43 +274,3 @@ def write_report_dir(
     write_atomic(paths.html, render_html(ledger, changes).encode("utf-8"))
     ledger.write(paths.ledger)
     return paths
-
-
-def state_dir(env: Mapping[str, str] = os.environ) -> Path:
-    """Per-user state: $CODEMILL_STATE_DIR, $XDG_STATE_HOME/codemill or ~/.local/state/codemill."""
-    explicit = env.get("CODEMILL_STATE_DIR", "")
-    if explicit:
-        if not Path(explicit).is_absolute():
-            raise ReportError(f"CODEMILL_STATE_DIR must be an absolute path, not {explicit!r}")
-        return Path(explicit)
-    xdg = env.get("XDG_STATE_HOME", "")
-    if xdg and Path(xdg).is_absolute():  # the XDG spec says to ignore a relative value
-        return Path(xdg) / "codemill"
-    home = env.get("HOME", "")
-    if not home or not Path(home).is_absolute():
-        raise ReportError("cannot find a state directory: set CODEMILL_STATE_DIR or HOME")
-    return Path(home) / ".local" / "state" / "codemill"
-
-
-def repo_key(repo_root: Path) -> str:
-    """<repo-name>-<8 hex of sha256(absolute repo path)>: one state subdirectory per checkout."""
-    root = repo_root.resolve()
-    name = _UNSAFE_NAME.sub("_", root.name).lstrip(".") or "repo"
-    return f"{name}-{hashlib.sha256(os.fsencode(root)).hexdigest()[:8]}"
-
-
-def default_report_dir(repo_root: Path, run_id: str, env: Mapping[str, str] = os.environ) -> Path:
-    """<state_dir>/runs/<repo_key>/<run_id>/, created; never inside the repository's tree."""
-    if not _RUN_ID.fullmatch(run_id):
-        raise ReportError(f"run id {run_id!r} is not a safe directory name (letters, digits, ._-)")
-    directory = state_dir(env) / "runs" / repo_key(repo_root) / run_id
-    if directory.resolve().is_relative_to(repo_root.resolve()):
-        raise ReportError(
-            f"report directory {directory} is inside the repository {repo_root}; "
-            "set CODEMILL_STATE_DIR to a path outside it"
-        )
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ReportError(f"cannot create report directory {directory}: {exc}") from exc
-    return directory

@@ -175,7 +175,7 @@ def _row_html(row: LedgerRow) -> str:
     status = str(row.status)
     chunk = "(file)" if row.kind == FILE_KIND else row.chunk
     lines = "" if row.kind == FILE_KIND else f"{row.start_line}&ndash;{row.end_line}"
-    tokens = row.prompt_tokens + row.completion_tokens
+    tokens = row.usage.tokens
     gates = "".join(_gate_chip(k, v) for k, v in row.gates.items())
     kind = "" if row.kind == FILE_KIND else f'<span class="kind">{_e(row.kind)}</span>'
     return (
@@ -183,8 +183,8 @@ def _row_html(row: LedgerRow) -> str:
         f'{kind}</td><td class="num">{lines}</td>'
         f"<td>{_badge(status)}</td><td>{_e(row.reason or '')}</td>"
         f'<td class="detail">{_e(row.detail)}</td><td>{gates}</td>'
-        f'<td class="num">{row.attempts}</td><td class="num">{tokens}</td>'
-        f'<td class="num">{"hit" if row.cache_hit else ""}</td></tr>'
+        f'<td class="num">{row.usage.attempts}</td><td class="num">{tokens}</td>'
+        f'<td class="num">{"hit" if row.usage.from_cache else ""}</td></tr>'
     )
 
 
@@ -265,20 +265,22 @@ def _summary(ledger: Ledger) -> str:
             f"<span>{status}</span></a>"
         )
     out.append('</div><div class="panels"><section class="panel"><h2>Usage</h2><dl class="usage">')
-    cache_rate = f" ({100 * totals.cache_hits / totals.rows:.0f}%)" if totals.rows else ""
+    cache_rate = f" ({100 * totals.cached_rows / totals.rows:.0f}%)" if totals.rows else ""
     for label, value, ident in (
-        ("Prompt tokens", f"{totals.prompt_tokens}", "tokens-prompt"),
-        ("Completion tokens", f"{totals.completion_tokens}", "tokens-completion"),
-        ("Reasoning tokens", f"{totals.reasoning_tokens}", "tokens-reasoning"),
-        ("Cached tokens", f"{totals.cached_tokens}", "tokens-cached"),
-        ("Cost (USD)", f"{totals.cost_usd:.4f}", "cost-usd"),
+        ("Prompt tokens", f"{totals.usage.prompt_tokens}", "tokens-prompt"),
+        ("Completion tokens", f"{totals.usage.completion_tokens}", "tokens-completion"),
+        ("Reasoning tokens", f"{totals.usage.reasoning_tokens}", "tokens-reasoning"),
+        ("Cached tokens", f"{totals.usage.cached_tokens}", "tokens-cached"),
+        ("Cost (USD)", f"{totals.usage.cost_usd:.4f}", "cost-usd"),
     ):
         out.append(_meta_item(label, value, ident))
     out.append(
-        f'<div><dt>Cache hits</dt><dd><span id="cache-hits">{totals.cache_hits}</span>'
+        f'<div><dt>Cache hits</dt><dd><span id="cache-hits">{totals.cached_rows}</span>'
         f"/{totals.rows}{cache_rate}</dd></div>"
     )
-    out.append(f'<div><dt>Model time (s)</dt><dd id="latency">{totals.latency_s:.1f}</dd></div>')
+    out.append(
+        f'<div><dt>Model time (s)</dt><dd id="latency">{totals.usage.latency_s:.1f}</dd></div>'
+    )
     out.append('</dl></section><section class="panel"><h2>By reason</h2>')
     if totals.by_reason:
         out.append('<table class="reasons"><tbody>')

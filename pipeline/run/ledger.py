@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 import threading
 from collections import Counter
 from collections.abc import Iterable
@@ -24,6 +23,8 @@ from typing import IO, Any, Self
 
 from pipeline.errors import UsageError
 from pipeline.judge.verdicts import Reason, Status, Verdict
+from pipeline.model.completion import Usage
+from pipeline.paths import create_private, write_atomic
 from pipeline.source.chunking import Chunk
 
 FILE_KIND = "file"  # the kind of a row that stands for a whole skipped file
@@ -49,14 +50,7 @@ class LedgerRow:
     detail: str = ""
     engine: str = "llm"  # "llm" | "codemod"
     model: str | None = None
-    attempts: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    reasoning_tokens: int = 0
-    cached_tokens: int = 0
-    cost_usd: float = 0.0
-    cache_hit: bool = False
-    latency_s: float = 0.0
+    usage: Usage = field(default_factory=Usage)  # flat in the JSON row, `cache_hit` beside it
     concurrency_limit: int | None = None
     gates: dict[str, str] = field(default_factory=dict)  # gate name -> decision
     new_text: str | None = None  # the accepted replacement, dedented
@@ -86,21 +80,34 @@ class LedgerRow:
         return cls(run_id, path, "", FILE_KIND, 0, 0, "", Status.SKIPPED, reason, detail)
 
     def to_json(self) -> dict[str, Any]:
-        """The row as a JSON-ready dict (enums as their string values)."""
+        """The row as a JSON-ready dict: enums as their string values, the usage fields flat."""
         data = dataclasses.asdict(self)
         data["status"] = str(self.status)
         data["reason"] = None if self.reason is None else str(self.reason)
-        return data
+        usage = data.pop("usage")
+        at = list(data).index("concurrency_limit")
+        items = list(data.items())
+        flat = [*usage.items(), ("cache_hit", self.usage.from_cache)]
+        return dict(items[:at] + flat + items[at:])
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> LedgerRow:
-        """Rebuild a row; unknown reason codes stay plain strings, unknown keys are an error."""
+        """Rebuild a row; unknown reason codes stay plain strings, unknown keys are an error.
+
+        A ledger written before rows counted `cache_hits` has only the `cache_hit` flag: every
+        attempt of a flagged row came from the cache.
+        """
         data = dict(data)
         data["status"] = Status(data["status"])
         reason = data.get("reason")
         if reason is not None and reason in Reason._value2member_map_:
             data["reason"] = Reason(reason)
-        return cls(**data)
+        if data.pop("cache_hit", False) and "cache_hits" not in data:
+            data["cache_hits"] = data.get("attempts", 0)
+        usage = Usage.from_json(data)
+        for name in usage.to_json():
+            data.pop(name, None)
+        return cls(**data, usage=usage)
 
 
 @dataclass
@@ -123,33 +130,14 @@ class RunMeta:
 
 @dataclass(frozen=True)
 class Totals:
-    """Counts and sums over a ledger's rows."""
+    """Counts and sums over a ledger's rows; `cached_rows` counts rows the cache answered entirely."""
 
     rows: int
     files: int
     by_status: dict[str, int]
     by_reason: dict[str, int]
-    prompt_tokens: int
-    completion_tokens: int
-    reasoning_tokens: int
-    cached_tokens: int
-    cost_usd: float
-    cache_hits: int
-    latency_s: float
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write a file so readers see the old or the new content, never half of it."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    usage: Usage
+    cached_rows: int
 
 
 def _line(record: str, data: dict[str, Any]) -> str:
@@ -170,7 +158,7 @@ class Ledger:
         )
         if stream_to is not None:
             try:
-                self._stream = stream_to.open("x", encoding="utf-8")
+                self._stream = create_private(stream_to)
             except FileExistsError:
                 msg = f"ledger {stream_to} already exists; a run never appends to another's"
                 raise LedgerError(msg) from None
@@ -261,13 +249,8 @@ class Ledger:
             files=len({r.path for r in rows}),
             by_status={str(s): by_status[str(s)] for s in Status if by_status[str(s)]},
             by_reason=dict(sorted(by_reason.items())),
-            prompt_tokens=sum(r.prompt_tokens for r in rows),
-            completion_tokens=sum(r.completion_tokens for r in rows),
-            reasoning_tokens=sum(r.reasoning_tokens for r in rows),
-            cached_tokens=sum(r.cached_tokens for r in rows),
-            cost_usd=sum(r.cost_usd for r in rows),
-            cache_hits=sum(1 for r in rows if r.cache_hit),
-            latency_s=sum(r.latency_s for r in rows),
+            usage=sum((r.usage for r in rows), Usage()),
+            cached_rows=sum(1 for r in rows if r.usage.from_cache),
         )
 
     def dumps(self) -> str:

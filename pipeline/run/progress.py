@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 
 from pipeline.engines.proposal import Proposal
 from pipeline.judge.verdicts import Status
+from pipeline.model.completion import Usage
 
 
 @dataclass(frozen=True)
@@ -20,9 +21,7 @@ class Snapshot:
     unchanged: int = 0
     skipped: int = 0
     failed: int = 0
-    tokens: int = 0
-    cost_usd: float = 0.0
-    cache_hits: int = 0
+    usage: Usage = field(default_factory=Usage)
     concurrency_limit: int | None = None
 
     def line(self) -> str:
@@ -31,7 +30,7 @@ class Snapshot:
         return (
             f"{self.done}/{self.total} chunks: {self.accepted} accepted, {self.rejected} rejected, "
             f"{self.unchanged} unchanged, {self.skipped + self.failed} skipped/failed; "
-            f"{self.tokens:,} tokens, ${self.cost_usd:.4f}{limit}"
+            f"{self.usage.tokens:,} tokens, ${self.usage.cost_usd:.4f}{limit}"
         )
 
 
@@ -58,9 +57,7 @@ class RunCounter:
                 unchanged=s.unchanged + (status is Status.UNCHANGED),
                 skipped=s.skipped + (status is Status.SKIPPED),
                 failed=s.failed + (status is Status.FAILED),
-                tokens=s.tokens + proposal.prompt_tokens + proposal.completion_tokens,
-                cost_usd=s.cost_usd + proposal.cost_usd,
-                cache_hits=s.cache_hits + proposal.cache_hit,
+                usage=s.usage + proposal.usage,
                 concurrency_limit=concurrency_limit,
             )
 

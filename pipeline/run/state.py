@@ -10,20 +10,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import git
 
 from pipeline.errors import UsageError
-from pipeline.report.files import repo_key, state_dir
+from pipeline.paths import private_dir, write_atomic
 from pipeline.repository import UnknownBaseError, resolve_base
-from pipeline.run.ledger import write_atomic
 
 LAST_RUN = "last-run"
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
 class StateError(UsageError):
@@ -55,12 +51,6 @@ def patch_fingerprint(patch_text: str) -> str:
     return hashlib.sha256(patch_text.encode("utf-8", "surrogateescape")).hexdigest()
 
 
-def state_file(repo_root: Path, recipe: str, env: Mapping[str, str]) -> Path:
-    """Where the last run of `recipe` on the repository at `repo_root` is recorded."""
-    name = _UNSAFE.sub("_", recipe).lstrip(".") or "recipe"
-    return state_dir(env) / "repos" / repo_key(repo_root) / f"{name}.json"
-
-
 def load_last_run(path: Path) -> LastRun | None:
     """The recorded run, None when there is none; StateError when the file is unreadable."""
     try:
@@ -80,7 +70,7 @@ def load_last_run(path: Path) -> LastRun | None:
 def save_last_run(path: Path, run: LastRun) -> None:
     """Record `run` atomically (readers see the old record or the new one, never half)."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         write_atomic(path, (json.dumps(asdict(run), indent=2) + "\n").encode("utf-8"))
     except OSError as exc:
         raise StateError(f"cannot write state file {path}: {exc}") from None

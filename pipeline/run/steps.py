@@ -18,6 +18,7 @@ from pipeline.engines.codemod_files import CodemodFileEngine
 from pipeline.engines.model_engine import LLMEngine
 from pipeline.engines.proposal import FatalProposalError, Proposal
 from pipeline.judge.verdicts import Reason, Status, Verdict
+from pipeline.paths import state_file
 from pipeline.recipes.loading import Recipe, load_recipe
 from pipeline.run import state
 from pipeline.run.ledger import Ledger, LedgerRow
@@ -82,7 +83,7 @@ def prepare_run(
     if not config.dry_run:
         branch = config.branch or repository.default_branch_name(recipe.name, now)
         repository.check_branch(repo, branch, force_branch=config.force_branch)
-    state_path = state.state_file(config.repo, recipe.name, env)
+    state_path = state_file(config.repo, recipe.name, env)
     last = state.load_last_run(state_path)
     scope = state.resolve_since(since, last, config.repo, base_commit)
     model = config.model if engine == "llm" else CODEMOD_MODEL
@@ -221,14 +222,7 @@ def ledger_row(
         proposal.verdict,
         engine=engine,
         model=proposal.model,
-        attempts=proposal.attempts,
-        prompt_tokens=proposal.prompt_tokens,
-        completion_tokens=proposal.completion_tokens,
-        reasoning_tokens=proposal.reasoning_tokens,
-        cached_tokens=proposal.cached_tokens,
-        cost_usd=proposal.cost_usd,
-        cache_hit=proposal.cache_hit,
-        latency_s=proposal.latency_s,
+        usage=proposal.usage,
         concurrency_limit=concurrency_limit,
         gates=dict(proposal.gates),
         new_text=proposal.new_text,

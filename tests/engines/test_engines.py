@@ -100,10 +100,14 @@ def test_accepted_on_the_first_answer(fake_model: FakeModelServer) -> None:
 
     assert proposal.verdict.status is Status.ACCEPTED
     assert proposal.new_text == GREET_NEW
-    assert (proposal.attempts, proposal.cost_usd, proposal.cache_hit) == (1, 0.0012, False)
-    assert (proposal.prompt_tokens, proposal.completion_tokens) == (39, 167)
-    assert (proposal.reasoning_tokens, proposal.cached_tokens) == (55, 32)
-    assert proposal.model == "MiniMax-M2.1" and proposal.latency_s > 0
+    assert (proposal.usage.attempts, proposal.usage.cost_usd, proposal.usage.from_cache) == (
+        1,
+        0.0012,
+        False,
+    )
+    assert (proposal.usage.prompt_tokens, proposal.usage.completion_tokens) == (39, 167)
+    assert (proposal.usage.reasoning_tokens, proposal.usage.cached_tokens) == (55, 32)
+    assert proposal.model == "MiniMax-M2.1" and proposal.usage.latency_s > 0
     [request] = fake_model.requests
     assert request.body["messages"] == RECIPE.render_messages(GREET, target_python=(3, 11))
     assert (request.body["max_tokens"], request.body["temperature"]) == (8192, 0.2)
@@ -117,8 +121,8 @@ def test_a_lazy_answer_gets_a_repair_turn_holding_the_whole_first_reply(
     [proposal] = refactor(fake_model, GREET)
 
     assert proposal.verdict.status is Status.ACCEPTED and proposal.new_text == GREET_NEW
-    assert proposal.attempts == 2
-    assert proposal.prompt_tokens == 78 and proposal.cost_usd == pytest.approx(0.0024)
+    assert proposal.usage.attempts == 2
+    assert proposal.usage.prompt_tokens == 78 and proposal.usage.cost_usd == pytest.approx(0.0024)
     first, second = (r.body["messages"] for r in fake_model.requests)
     assert second[:2] == first
     assert second[2] == {"role": "assistant", "content": LAZY}  # think block included, verbatim
@@ -133,7 +137,7 @@ def test_without_repair_turns_a_lazy_answer_stays_rejected(fake_model: FakeModel
     [proposal] = refactor(fake_model, GREET, repair_turns=0)
 
     assert (proposal.verdict.status, proposal.verdict.reason) == (Status.REJECTED, Reason.LAZY)
-    assert proposal.new_text is None and proposal.attempts == 1
+    assert proposal.new_text is None and proposal.usage.attempts == 1
     assert len(fake_model.requests) == 1
 
 
@@ -156,13 +160,13 @@ def test_unusable_answers_are_rejected_with_their_reason(
 
     assert (proposal.verdict.status, proposal.verdict.reason) == (Status.REJECTED, reason)
     assert proposal.verdict.detail and proposal.new_text is None
-    assert proposal.attempts == 1 and proposal.cost_usd == 0.0012
+    assert proposal.usage.attempts == 1 and proposal.usage.cost_usd == 0.0012
 
 
 def test_an_unchanged_answer_has_no_new_text(fake_model: FakeModelServer) -> None:
     [proposal] = refactor(fake_model, PLAIN)  # the echo handler returns the chunk as it was
     assert proposal.verdict.status is Status.UNCHANGED
-    assert proposal.new_text is None and proposal.attempts == 1
+    assert proposal.new_text is None and proposal.usage.attempts == 1
 
 
 def test_a_rerun_is_answered_from_the_cache_and_refresh_bypasses_it(
@@ -174,14 +178,18 @@ def test_a_rerun_is_answered_from_the_cache_and_refresh_bypasses_it(
     [again] = refactor(fake_model, GREET, cache=cache)
 
     assert len(fake_model.requests) == 1 and len(cache) == 1
-    assert first.cache_hit is False and first.cost_usd == 0.0012
-    assert again.cache_hit is True and again.cost_usd == 0.0 and again.latency_s == 0.0
+    assert first.usage.from_cache is False and first.usage.cost_usd == 0.0012
+    assert (
+        again.usage.from_cache is True
+        and again.usage.cost_usd == 0.0
+        and again.usage.latency_s == 0.0
+    )
     assert again.verdict.status is Status.ACCEPTED and again.new_text == GREET_NEW
-    assert again.attempts == 1
+    assert again.usage.attempts == 1
 
     [fresh] = refactor(fake_model, GREET, cache=cache, refresh_cache=True)
     assert len(fake_model.requests) == 2
-    assert fresh.cache_hit is False and fresh.cost_usd == 0.0012
+    assert fresh.usage.from_cache is False and fresh.usage.cost_usd == 0.0012
     cache.close()
 
 
@@ -194,8 +202,8 @@ def test_a_repaired_conversation_is_replayed_from_the_cache(
     [again] = refactor(fake_model, GREET, cache=cache)
 
     assert len(fake_model.requests) == 2 and len(cache) == 2
-    assert first.attempts == again.attempts == 2
-    assert again.cache_hit is True and again.cost_usd == 0.0
+    assert first.usage.attempts == again.usage.attempts == 2
+    assert again.usage.from_cache is True and again.usage.cost_usd == 0.0
     assert again.verdict.status is Status.ACCEPTED and again.new_text == GREET_NEW
     cache.close()
 
@@ -210,7 +218,7 @@ def test_only_complete_answers_are_cached(
     [again] = refactor(fake_model, GREET, cache=cache, repair_turns=0)
 
     assert len(cache) == 0 and len(fake_model.requests) == 2
-    assert again.cache_hit is False
+    assert again.usage.from_cache is False
 
 
 def test_a_refused_key_stops_the_run_and_later_chunks_are_never_sent(
@@ -239,7 +247,7 @@ def test_a_refused_key_stops_the_run_and_later_chunks_are_never_sent(
             Reason.FATAL_STOP,
         )
         assert proposal.verdict.detail == f"not sent: {message}"
-        assert proposal.attempts == 0 and proposal.cost_usd == 0.0
+        assert proposal.usage.attempts == 0 and proposal.usage.cost_usd == 0.0
 
 
 def test_a_rejected_request_fails_its_chunk_and_the_run_goes_on(
@@ -273,8 +281,8 @@ def test_the_cost_limit_sends_exactly_the_requests_until_it_is_reached(
 
     assert len(fake_model.requests) == 3  # 0.01 + 0.01 < 0.025; the third reaches it
     assert meter.spent == pytest.approx(0.03) and meter.exhausted
-    sent = [p for p in proposals if p.attempts]
-    budget = [p for p in proposals if not p.attempts]
+    sent = [p for p in proposals if p.usage.attempts]
+    budget = [p for p in proposals if not p.usage.attempts]
     assert len(sent) == 3 and all(p.verdict.status is Status.UNCHANGED for p in sent)
     assert len(budget) == 5
     for proposal in budget:
@@ -308,7 +316,7 @@ def test_a_repair_turn_over_the_cost_limit_keeps_the_rejection(
 
     assert len(fake_model.requests) == 1
     assert (proposal.verdict.status, proposal.verdict.reason) == (Status.REJECTED, Reason.LAZY)
-    assert proposal.attempts == 1 and proposal.cost_usd == 0.01
+    assert proposal.usage.attempts == 1 and proposal.usage.cost_usd == 0.01
 
 
 @pytest.mark.parametrize(
@@ -328,7 +336,7 @@ def test_cost_is_the_providers_figure_else_the_list_price_estimate(
     meter = SpendMeter()
     [proposal] = refactor(fake_model, GREET, meter=meter)
 
-    assert proposal.cost_usd == pytest.approx(cost)
+    assert proposal.usage.cost_usd == pytest.approx(cost)
     assert meter.spent == pytest.approx(cost)
 
 

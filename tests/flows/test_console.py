@@ -9,6 +9,7 @@ import pytest
 from flows.console import ProgressDisplay
 from pipeline.engines.proposal import Proposal
 from pipeline.judge.verdicts import Reason, Verdict
+from pipeline.model.completion import Usage
 from pipeline.run.progress import RunCounter
 from pipeline.source.chunking import Chunk
 
@@ -17,7 +18,9 @@ CHUNK = Chunk("m.py", 0, 10, 1, 1, "function", "f", "def f(): pass\n")
 
 def feed(counter: RunCounter, verdicts: list[Verdict], pause: float) -> None:
     for verdict in verdicts:
-        counter.add(Proposal(CHUNK, verdict, prompt_tokens=100, completion_tokens=20), 8)
+        counter.add(
+            Proposal(CHUNK, verdict, usage=Usage(prompt_tokens=100, completion_tokens=20)), 8
+        )
         time.sleep(pause)
 
 

@@ -18,7 +18,7 @@ import pytest
 from support.cli_support import CODEMILL, CliEnv, codemill, make_cli_env
 from support.gitrepo import fingerprint, git, make_repo
 
-from pipeline.report.files import repo_key
+from pipeline.paths import repo_key
 
 FILES = {
     "pkg/__init__.py": "",

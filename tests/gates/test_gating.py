@@ -14,6 +14,7 @@ from pipeline.engines.proposal import Proposal
 from pipeline.gates.combined import GateSettings, run_gates
 from pipeline.gates.suite import BaseTestsFail
 from pipeline.judge.verdicts import Reason, Status, Verdict
+from pipeline.model.completion import Usage
 from pipeline.run.steps import FilePlan, assemble
 from pipeline.source.chunking import chunk_module
 from pipeline.source.files import SourceFile
@@ -52,7 +53,7 @@ def plans(paths: list[str]) -> list[FilePlan]:
 def proposals_for(files: list[FilePlan]) -> list[Proposal]:
     """An accepted proposal for every chunk NEW has an answer for."""
     return [
-        Proposal(chunk, Verdict.accepted(), NEW[chunk.name], attempts=1)
+        Proposal(chunk, Verdict.accepted(), NEW[chunk.name], usage=Usage(attempts=1))
         for plan in files
         for chunk in plan.chunks
         if chunk.name in NEW

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 from support.fake_model_server import FakeModelServer, FakeReply
 
-from pipeline.model.cache import ResponseCache, default_cache_path, endpoint_host, worth_caching
+from pipeline.model.cache import ResponseCache, endpoint_host, worth_caching
 from pipeline.model.client import ChatClient, ModelSettings
 from pipeline.model.completion import Completion, Usage
+from pipeline.paths import default_cache_path
 
 KEY = "sk-cache-test-4242-SECRET"
 MESSAGES = [{"role": "user", "content": "Refactor:\n```python\nx = 1\n```"}]

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.paths import ReportError
 from pipeline.report.ci import append_step_summary, copy_junit
-from pipeline.report.files import ReportError
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import pytest
 from support import browser
 
 from pipeline.judge.verdicts import Reason, Status, Verdict
+from pipeline.model.completion import Usage
 from pipeline.report.files import write_report_dir
 from pipeline.report.html import render_html
 from pipeline.run.ledger import Ledger, LedgerRow, RunMeta
@@ -124,14 +125,16 @@ def real_run() -> tuple[Ledger, dict[str, tuple[bytes, bytes]]]:
                 ledger.meta.run_id,
                 chunk,
                 Verdict(status, reason, detail),
-                attempts=1 + (status is Status.REJECTED),
-                prompt_tokens=300 + 10 * n,
-                completion_tokens=80 + n,
-                reasoning_tokens=40,
-                cached_tokens=128 * (n % 2),
-                cost_usd=0.0011,
-                cache_hit=n % 3 == 0,
-                latency_s=1.5,
+                usage=Usage(
+                    attempts=(attempts := 1 + (status is Status.REJECTED)),
+                    prompt_tokens=300 + 10 * n,
+                    completion_tokens=80 + n,
+                    reasoning_tokens=40,
+                    cached_tokens=128 * (n % 2),
+                    cost_usd=0.0011,
+                    cache_hits=attempts if n % 3 == 0 else 0,
+                    latency_s=1.5,
+                ),
                 gates=gates,
                 new_text=new,
             )
@@ -177,12 +180,12 @@ def test_report_in_chromium_counts_filters_and_stays_inert(tmp_path: Path) -> No
             "'cost-usd','cache-hits'].map(i => document.getElementById(i).textContent)"
         )
         assert usage == [
-            str(totals.prompt_tokens),
-            str(totals.completion_tokens),
-            str(totals.reasoning_tokens),
-            str(totals.cached_tokens),
-            f"{totals.cost_usd:.4f}",
-            str(totals.cache_hits),
+            str(totals.usage.prompt_tokens),
+            str(totals.usage.completion_tokens),
+            str(totals.usage.reasoning_tokens),
+            str(totals.usage.cached_tokens),
+            f"{totals.usage.cost_usd:.4f}",
+            str(totals.cached_rows),
         ]
         reasons = page.evaluate(
             "Object.fromEntries([...document.querySelectorAll('tr[data-reason]')]"

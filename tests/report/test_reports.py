@@ -14,13 +14,11 @@ from pathlib import Path
 import pytest
 
 from pipeline.judge.verdicts import Reason, Status
+from pipeline.model.completion import Usage
+from pipeline.paths import ReportError, default_report_dir, repo_key, state_dir
 from pipeline.report.files import (
-    ReportError,
-    default_report_dir,
     diffstat,
     junit_xml,
-    repo_key,
-    state_dir,
     summary_markdown,
     unified_patch,
     write_report_dir,
@@ -121,6 +119,7 @@ def test_diffstat_counts_added_and_removed_lines() -> None:
 def _ledger() -> Ledger:
     ledger = Ledger(RunMeta("run-9", "pep585", "llm", "MiniMax-M2.1", "f00d"))
     common = {"prompt_tokens": 100, "completion_tokens": 40, "cost_usd": 0.002}
+    hit = Usage(**common, attempts=1, cache_hits=1, latency_s=0.5)
     ledger.append(
         LedgerRow(
             "run-9",
@@ -132,9 +131,7 @@ def _ledger() -> Ledger:
             "d",
             Status.ACCEPTED,
             gates={"import": "passed", "tests": "passed"},
-            cache_hit=True,
-            latency_s=0.5,
-            **common,  # type: ignore[arg-type]
+            usage=hit,
         )
     )
     ledger.append(
@@ -149,8 +146,7 @@ def _ledger() -> Ledger:
             Status.REJECTED,
             Reason.LAZY,
             "body elided with `...` | kept original",
-            reasoning_tokens=12,
-            **common,  # type: ignore[arg-type]
+            usage=Usage(**common, reasoning_tokens=12),
         )
     )
     ledger.append(

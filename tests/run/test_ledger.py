@@ -6,10 +6,12 @@ import dataclasses
 import json
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from pipeline.judge.verdicts import Reason, Status, Verdict
+from pipeline.model.completion import Usage
 from pipeline.run.ledger import FILE_KIND, Ledger, LedgerError, LedgerRow, RunMeta
 from pipeline.source.chunking import Chunk
 
@@ -18,16 +20,23 @@ def _meta() -> RunMeta:
     return RunMeta("run-1", "pep585", "llm", "MiniMax-M2.1", "abc123")
 
 
-def _row(path: str = "a.py", status: Status = Status.ACCEPTED, **kw: object) -> LedgerRow:
-    fields: dict[str, object] = {"prompt_tokens": 10, "completion_tokens": 5, "cost_usd": 0.25}
-    fields.update(kw)
-    return LedgerRow("run-1", path, "f", "function", 1, 3, "d1", status, **fields)  # type: ignore[arg-type]
+USAGE_FIELDS = {f.name for f in dataclasses.fields(Usage)}
+
+
+def _row(path: str = "a.py", status: Status = Status.ACCEPTED, **kw: Any) -> LedgerRow:
+    usage: dict[str, Any] = {"prompt_tokens": 10, "completion_tokens": 5, "cost_usd": 0.25}
+    usage.update((k, kw.pop(k)) for k in list(kw) if k in USAGE_FIELDS)
+    row = LedgerRow("run-1", path, "f", "function", 1, 3, "d1", status, usage=Usage(**usage))
+    return dataclasses.replace(row, **kw)
 
 
 def test_row_for_chunk_takes_span_digest_and_verdict() -> None:
     chunk = Chunk("m.py", 0, 10, 4, 9, "method", "C.m", "def m(self): ...\n")
     row = LedgerRow.for_chunk(
-        "r", chunk, Verdict.rejected(Reason.SYNTAX, "syntax error at line 2"), attempts=2
+        "r",
+        chunk,
+        Verdict.rejected(Reason.SYNTAX, "syntax error at line 2"),
+        usage=Usage(attempts=2),
     )
     assert (row.path, row.chunk, row.kind, row.start_line, row.end_line) == (
         "m.py",
@@ -37,7 +46,7 @@ def test_row_for_chunk_takes_span_digest_and_verdict() -> None:
         9,
     )
     assert row.digest == chunk.digest
-    assert (row.status, row.reason, row.detail, row.attempts) == (
+    assert (row.status, row.reason, row.detail, row.usage.attempts) == (
         Status.REJECTED,
         Reason.SYNTAX,
         "syntax error at line 2",
@@ -54,7 +63,7 @@ def test_no_field_can_hold_an_api_key() -> None:
 
 def test_totals_count_by_status_and_reason_and_sum_usage() -> None:
     ledger = Ledger(_meta())
-    ledger.append(_row(cache_hit=True, reasoning_tokens=7, cached_tokens=3))
+    ledger.append(_row(attempts=1, cache_hits=1, reasoning_tokens=7, cached_tokens=3))
     ledger.append(_row(status=Status.REJECTED, reason=Reason.LAZY, detail="elided body"))
     ledger.append(_row("b.py", status=Status.REJECTED, reason=Reason.LAZY))
     ledger.append(LedgerRow.for_skipped_file("run-1", "gen.py", "generated", "generated file"))
@@ -62,14 +71,19 @@ def test_totals_count_by_status_and_reason_and_sum_usage() -> None:
     assert t.rows == 4 and t.files == 3
     assert t.by_status == {"accepted": 1, "rejected": 2, "skipped": 1}
     assert t.by_reason == {"generated": 1, "lazy": 2}
-    assert (t.prompt_tokens, t.completion_tokens, t.reasoning_tokens, t.cached_tokens) == (
+    assert (
+        t.usage.prompt_tokens,
+        t.usage.completion_tokens,
+        t.usage.reasoning_tokens,
+        t.usage.cached_tokens,
+    ) == (
         30,
         15,
         7,
         3,
     )
-    assert t.cost_usd == pytest.approx(0.75)
-    assert t.cache_hits == 1
+    assert t.usage.cost_usd == pytest.approx(0.75)
+    assert t.cached_rows == 1
 
 
 def test_rows_for_returns_one_files_rows_in_line_order() -> None:
@@ -180,3 +194,18 @@ def test_bad_ledger_files_get_a_clear_error(tmp_path: Path, content: str, match:
 def test_missing_ledger_file_is_a_ledger_error(tmp_path: Path) -> None:
     with pytest.raises(LedgerError, match="cannot read"):
         Ledger.read(tmp_path / "missing.jsonl")
+
+
+def test_a_row_keeps_the_ledger_field_names_and_reads_back_an_old_row() -> None:
+    row = _row(attempts=2, cache_hits=2, latency_s=1.5)
+    data = row.to_json()
+    for name in ("attempts", "prompt_tokens", "completion_tokens", "reasoning_tokens"):
+        assert name in data
+    assert (data["cost_usd"], data["cache_hit"], data["latency_s"]) == (0.25, True, 1.5)
+    assert "usage" not in data
+    assert LedgerRow.from_json(json.loads(json.dumps(data))) == row
+
+    old = {k: v for k, v in data.items() if k not in ("cache_hits", "total_tokens")}
+    assert LedgerRow.from_json(old).usage == row.usage  # written before rows counted cache hits
+    old["cache_hit"] = False
+    assert LedgerRow.from_json(old).usage.cache_hits == 0

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from typing import Any
 
 from pipeline.engines.proposal import Proposal
 from pipeline.judge.verdicts import Reason, Status, Verdict
+from pipeline.model.completion import Usage
 from pipeline.run.progress import RunCounter, Snapshot
 from pipeline.source.chunking import chunk_module
 
@@ -16,7 +18,7 @@ CHUNK = chunk_module("m.py", "def f(x):\n    return x\n")[0]
 def proposal(status: Status, **usage: Any) -> Proposal:
     """A proposal with the given status and usage fields (tokens, cost, cache_hit)."""
     reason = None if status in (Status.ACCEPTED, Status.UNCHANGED) else Reason.BUDGET
-    return Proposal(CHUNK, Verdict(status, reason), **usage)
+    return Proposal(CHUNK, Verdict(status, reason), usage=Usage(**usage))
 
 
 def test_the_counter_counts_each_outcome_tokens_cost_and_cache_hits() -> None:
@@ -26,7 +28,10 @@ def test_the_counter_counts_each_outcome_tokens_cost_and_cache_hits() -> None:
     counter.add(
         proposal(Status.ACCEPTED, prompt_tokens=1000, completion_tokens=234, cost_usd=0.01), 8
     )
-    counter.add(proposal(Status.ACCEPTED, prompt_tokens=10, completion_tokens=5, cache_hit=True), 8)
+    counter.add(
+        proposal(Status.ACCEPTED, prompt_tokens=10, completion_tokens=5, attempts=1, cache_hits=1),
+        8,
+    )
     counter.add(
         proposal(Status.REJECTED, prompt_tokens=100, reasoning_tokens=50, cost_usd=0.0023), 4
     )
@@ -36,7 +41,8 @@ def test_the_counter_counts_each_outcome_tokens_cost_and_cache_hits() -> None:
     earlier = counter.snapshot()
     counter.add(proposal(Status.FAILED), 2)
 
-    assert counter.snapshot() == Snapshot(
+    snap = counter.snapshot()
+    assert replace(snap, usage=Usage()) == Snapshot(
         total=9,
         done=7,
         accepted=2,
@@ -44,11 +50,10 @@ def test_the_counter_counts_each_outcome_tokens_cost_and_cache_hits() -> None:
         unchanged=1,
         skipped=2,
         failed=1,
-        tokens=1349,  # prompt + completion; reasoning tokens are inside completion already
-        cost_usd=0.0123,
-        cache_hits=1,
         concurrency_limit=2,
     )
+    # prompt + completion; reasoning tokens are inside completion already
+    assert (snap.usage.tokens, snap.usage.cost_usd, snap.usage.cache_hits) == (1349, 0.0123, 1)
     assert earlier.done == 6 and earlier.concurrency_limit == 4  # a snapshot never moves
 
 
@@ -61,9 +66,7 @@ def test_the_line_sums_skipped_and_failed_and_shows_the_limit_when_known() -> No
         unchanged=20,
         skipped=2,
         failed=1,
-        tokens=1234567,
-        cost_usd=0.12345,
-        cache_hits=3,
+        usage=Usage(prompt_tokens=1234567, cost_usd=0.12345, cache_hits=3),
         concurrency_limit=8,
     )
     assert snap.line() == (
@@ -90,4 +93,4 @@ def test_the_counter_loses_no_update_across_threads() -> None:
     for thread in threads:
         thread.join()
     snap = counter.snapshot()
-    assert (snap.done, snap.accepted, snap.tokens) == (4000, 4000, 20000)
+    assert (snap.done, snap.accepted, snap.usage.tokens) == (4000, 4000, 20000)

@@ -18,6 +18,7 @@ from pipeline.engines.proposal import Proposal
 from pipeline.judge.policy import Policy
 from pipeline.judge.verdicts import Reason, Status, Verdict
 from pipeline.model.client import ChatClient, ModelSettings
+from pipeline.model.completion import Usage
 from pipeline.model.limiter import Limiter
 from pipeline.recipes.loading import Recipe, load_recipe
 from pipeline.run.ledger import Ledger, LedgerRow, RunMeta
@@ -204,14 +205,16 @@ def test_ledger_row_carries_every_field_of_the_proposal() -> None:
         chunk,
         Verdict.rejected(Reason.BREAKS_TESTS, "tests/test_g.py::test_greet failed"),
         new_text="def greet(name):\n    return name\n",
-        attempts=2,
-        prompt_tokens=11,
-        completion_tokens=22,
-        reasoning_tokens=7,
-        cached_tokens=5,
-        cost_usd=0.125,
-        cache_hit=True,
-        latency_s=1.5,
+        usage=Usage(
+            attempts=2,
+            prompt_tokens=11,
+            completion_tokens=22,
+            reasoning_tokens=7,
+            cached_tokens=5,
+            cost_usd=0.125,
+            cache_hits=2,
+            latency_s=1.5,
+        ),
         model="MiniMax-M2.1",
         gates={"import": "passed", "tests": "breaks-tests: x"},
     )
@@ -308,14 +311,14 @@ def test_an_llm_shard_records_one_proposal_per_chunk(fake_model: FakeModelServer
     for chunk in chunks:
         proposal = by_name[chunk.name]
         if chunk in selected:
-            assert proposal.verdict.status is Status.UNCHANGED and proposal.attempts == 1
+            assert proposal.verdict.status is Status.UNCHANGED and proposal.usage.attempts == 1
         else:
             assert (proposal.verdict.status, proposal.verdict.reason) == (
                 Status.SKIPPED,
                 Reason.NOT_SELECTED,
             )
             assert proposal.verdict.detail == "not a candidate for recipe modernize"
-            assert proposal.attempts == 0
+            assert proposal.usage.attempts == 0
     sent = sorted(r.body["messages"][1]["content"].rsplit("`", 1)[0] for r in fake_model.requests)
     assert len(sent) == len(selected) == len(set(sent))
 
@@ -378,7 +381,11 @@ def test_a_fatal_error_on_a_repair_turn_keeps_the_paid_first_turn_in_the_record(
         Reason.PROVIDER_ERROR,
     )
     assert "out of credits" in proposal.verdict.detail
-    assert (proposal.attempts, proposal.cost_usd, proposal.prompt_tokens) == (1, 0.01, 39)
+    assert (proposal.usage.attempts, proposal.usage.cost_usd, proposal.usage.prompt_tokens) == (
+        1,
+        0.01,
+        39,
+    )
     assert proposal.model == "MiniMax-M2.1"
 
 

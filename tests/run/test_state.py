@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from support.gitrepo import git, make_repo
 
+from pipeline.paths import state_file
 from pipeline.run.state import (
     LastRun,
     StateError,
@@ -17,7 +18,6 @@ from pipeline.run.state import (
     resolve_since,
     same_change,
     save_last_run,
-    state_file,
     succeeded,
 )
 
