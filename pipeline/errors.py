@@ -5,18 +5,21 @@ The hierarchy (exit code on the right; a class without one inherits its parent's
 * CodemillError                     1   the root; anything not below is an internal failure
   + UsageError                      2   the input, a setting or the repository is refused
     - ConfigError                       pipeline.config: a setting has a bad value
+      · FleetFileError                  pipeline.fleet.fleetfile: a fleet file entry is wrong
     - RecipeError                       pipeline.recipes.loading: a recipe file cannot be used
     - SourceError                       pipeline.source.files: the run cannot list its files
     - GitOpsError                       pipeline.repository: a git operation refused or failed
       · NotARepositoryError, BareRepositoryError, EmptyRepositoryError, UnknownBaseError,
         InvalidBranchError, BranchExistsError, BranchCheckedOutError, BadChangeError,
         UnknownRemoteError, CommitError, PushError
+      · CacheError                      pipeline.fleet.cache: the fleet's repository cache failed
     - GateError                         pipeline.gates.scratch: a gate cannot run on this input
       · BadEditError, BaseTestsFail (pipeline.gates.suite)
     - LedgerError                       pipeline.run.ledger: a ledger cannot be read or written
     - StateError                        pipeline.run.state: a state file or --since value
     - ReplayError                       pipeline.run.replay: a run cannot be replayed as recorded
     - ReportError                       pipeline.paths: a report or state cannot be written there
+    - FleetStateError                   pipeline.fleet.memory: a fleet's memory cannot be used
     - ScheduleError                     flows.schedule: a schedule or deployment cannot be set up
   + CodemillModelError              1   pipeline.model.errors draws its own tree; per chunk, mostly
     + FatalModelError               3   every later request would fail the same way: stop the run

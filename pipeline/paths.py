@@ -8,7 +8,8 @@ environment comes in as a mapping from the caller (the config's), never from `os
 
 Permissions: a report holds the repository's new code and the cache its answers, so every file codemill
 writes is 0600 and every directory it creates 0700, whatever the umask. Writing goes through the helpers
-below (`private_dir`, `write_atomic`, `create_private`, `private_file`); tests check a real run's modes.
+below (`private_dir`, `write_atomic`, `create_private`, `append_private`,
+`private_file`); tests check a real run's modes.
 """
 
 from __future__ import annotations
@@ -76,6 +77,13 @@ def create_private(path: Path) -> IO[str]:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
     os.fchmod(fd, FILE_MODE)
     return os.fdopen(fd, "w", encoding="utf-8")
+
+
+def append_private(path: Path) -> IO[str]:
+    """`path` open for appending (and reading, "a+"), created 0600 if missing and narrowed if wider."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, FILE_MODE)
+    os.fchmod(fd, FILE_MODE)
+    return os.fdopen(fd, "a+", encoding="utf-8")
 
 
 def private_file(path: Path) -> Path:

@@ -12,7 +12,7 @@ import pytest
 
 from pipeline.model.cache import ResponseCache
 from pipeline.model.completion import Completion
-from pipeline.paths import create_private, private_dir, private_file, write_atomic
+from pipeline.paths import append_private, create_private, private_dir, private_file, write_atomic
 from pipeline.run.ledger import Ledger, RunMeta
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,7 +52,11 @@ def test_files_are_0600(tmp_path: Path, umask: int) -> None:
     with create_private(tmp_path / "stream") as fh:
         fh.write("line\n")
     private_file(tmp_path / "db")
-    assert [mode(tmp_path / n) for n in ("atomic", "stream", "db")] == [0o600] * 3
+    for _ in range(2):
+        with append_private(tmp_path / "journal") as fh:
+            fh.write("line\n")
+    assert [mode(tmp_path / n) for n in ("atomic", "stream", "db", "journal")] == [0o600] * 4
+    assert (tmp_path / "journal").read_text() == "line\nline\n"
     assert (tmp_path / "atomic").read_bytes() == b"data"
     with pytest.raises(FileExistsError):
         create_private(tmp_path / "stream")

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.paths import append_private, private_dir
 from pipeline.repository import GitOpsError
 
 FETCH_SPECS = ("+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
@@ -72,8 +73,8 @@ def _git(*args: str, cwd: Path | None = None) -> str:
 def locked(cache_dir: Path, key: str) -> Iterator[Path]:
     """Hold the repository's lock for the body; yields its directory in the cache."""
     home = cache_dir / key
-    home.mkdir(parents=True, exist_ok=True)
-    with (cache_dir / f"{key}.lock").open("a") as handle:
+    private_dir(home)
+    with append_private(cache_dir / f"{key}.lock") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield home

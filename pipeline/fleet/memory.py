@@ -22,7 +22,7 @@ from typing import Any
 
 from pipeline.errors import UsageError
 from pipeline.fleet.result import RepoResult, RepoStatus
-from pipeline.run.ledger import write_atomic
+from pipeline.paths import append_private, private_dir, write_atomic
 
 SUCCESS = frozenset({RepoStatus.CHANGED, RepoStatus.NO_CHANGE, RepoStatus.SAME_CHANGE})
 JOURNAL = "journal.jsonl"
@@ -88,7 +88,7 @@ def remember(
     )
     data = {key: asdict(value) for key, value in sorted(memory.items())}
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        private_dir(directory)
         write_atomic(directory / "repos.json", (json.dumps(data, indent=2) + "\n").encode())
     except OSError as exc:
         raise FleetStateError(f"cannot write {directory / 'repos.json'}: {exc}") from None
@@ -111,7 +111,7 @@ class Journal:
         self.path = path
 
     def start(self, fleet_run: str, fingerprint: str) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
         self._append({"record": "start", "fleet_run": fleet_run, "fingerprint": fingerprint})
 
     def add(self, result: RepoResult) -> None:
@@ -122,7 +122,7 @@ class Journal:
 
     def _append(self, line: dict[str, Any]) -> None:
         try:
-            with self.path.open("a+", encoding="utf-8") as handle:
+            with append_private(self.path) as handle:
                 torn = handle.tell() > 0 and not _ends_with_newline(self.path)
                 handle.write(("\n" if torn else "") + json.dumps(line, ensure_ascii=False) + "\n")
                 handle.flush()

@@ -16,7 +16,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from pipeline.fleet.result import RepoResult, most_expensive, slowest, totals
-from pipeline.run.ledger import write_atomic
+from pipeline.paths import private_dir, write_atomic
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 TOP = 5
@@ -138,7 +138,7 @@ def render_fleet_html(run: FleetRun) -> str:
 
 def write_fleet_report(directory: Path, run: FleetRun) -> FleetReportPaths:
     """Write the three files atomically into `directory` (made if missing)."""
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory)
     paths = FleetReportPaths(
         directory, directory / "fleet.json", directory / "fleet.md", directory / "fleet.html"
     )
