@@ -28,6 +28,7 @@ The hierarchy (exit code on the right; a class without one inherits its parent's
   - CodemodError                        pipeline.engines.codemod_module: a codemod failed on a file
   - ChunkMappingError                   pipeline.engines.codemod_module: a change no chunk covers
   - ChunkingError                       pipeline.source.spans: libcst cannot regenerate a module
+  - UnsafeParse                         pipeline.source.guard: text nested too deeply for libcst
 
 Every `str()` is one sentence for the user; the command line prints it and exits with `exit_code`.
 """

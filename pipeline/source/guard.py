@@ -15,10 +15,12 @@ import warnings
 
 import libcst as cst
 
+from pipeline.errors import CodemillError
+
 _TOO_DEEP = re.compile(r"too many|too deeply|too complex", re.IGNORECASE)
 
 
-class UnsafeParse(ValueError):
+class UnsafeParse(CodemillError):
     """Text too deeply nested to hand to libcst; the message says why in one line."""
 
 
