@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-import time
-
 import pytest
 
 from pipeline.judge.policy import Allowances, Policy
@@ -460,17 +457,3 @@ def test_bitwise_or_on_values_is_not_a_union() -> None:
         validate(chunk(text), proposed, policy=Policy(target_python=(3, 9))).status
         is Status.ACCEPTED
     )
-
-
-def test_validation_is_fast() -> None:
-    big = "".join(f"def f{i}(a, b=1):\n    x = a + b * {i}\n    return x\n\n\n" for i in range(100))
-    c = chunk(big, kind="statements")
-    proposed = big.replace("x = a + b", "y = a + b").replace("return x", "return y")
-    validate(c, proposed, policy=STRICT)  # warm the original's cache
-    t0 = time.perf_counter()
-    verdict = validate(c, proposed, policy=STRICT)
-    elapsed = time.perf_counter() - t0
-    assert verdict.status is Status.ACCEPTED
-    # ~500 lines; generous bound so a loaded shared machine does not flake.
-    assert elapsed < 1.0, elapsed
-    print(f"validate 500 lines: {elapsed * 1000:.1f} ms on Python {sys.version_info[:2]}")
