@@ -23,6 +23,7 @@ from libcst.metadata import (
     PositionProvider,
 )
 
+from pipeline.config import DEFAULT_BUDGET
 from pipeline.source import chunking
 from pipeline.source.chunking import plan_parsed
 from pipeline.source.files import SourceFile, _decode
@@ -101,7 +102,7 @@ def verify(sources: list[SourceFile]) -> None:
     for src in sources:
         module = cst.parse_module(src.text)
         try:
-            cutter = _Spy(src.path, src.text, module, chunking.DEFAULT_BUDGET)
+            cutter = _Spy(src.path, src.text, module, DEFAULT_BUDGET)
             for node in module.body:
                 if isinstance(node, cst.ClassDef) and isinstance(node.body, cst.IndentedBlock):
                     indent = node.body.indent or module.default_indent

@@ -22,6 +22,26 @@ Engine = Literal["auto", "llm", "codemod"]
 CommitPer = Literal["file", "run"]
 ENV_PREFIX = "CODEMILL_"
 
+# Every default of a run, once. RunConfig's fields start from these; the model client's settings, the
+# gates, the policy, the chunker and the engines take theirs from here or from a RunConfig.
+DEFAULT_BASE_URL = "https://api.aimlapi.com/v1"
+DEFAULT_MODEL = "minimax/m2-1"
+DEFAULT_API_KEY_ENV = "AIMLAPI_API_KEY"
+DEFAULT_CONCURRENCY = 16  # requests in flight, run-wide
+DEFAULT_BUDGET = 2_000  # chunk token budget
+DEFAULT_TARGET_PYTHON = (3, 11)
+CONNECT_TIMEOUT = 10.0  # seconds
+READ_TIMEOUT = 600.0  # a long reasoning answer sends nothing for minutes
+IMPORT_TIMEOUT = 30.0  # seconds per module import
+TEST_TIMEOUT = 600.0  # seconds per run of test_cmd
+TEMPERATURE_RANGE = (0.0, 2.0)  # exclusive, inclusive: the schema caps it at 2, the model wants > 0
+
+
+def temperature_error(value: float) -> str | None:
+    """Why `value` is not a temperature the provider takes, or None when it is."""
+    low, high = TEMPERATURE_RANGE
+    return None if low < value <= high else f"must be in ({low:g}, {high:g}], got {value}"
+
 
 class ConfigError(UsageError):
     """A setting has a bad value; the message names the setting and its source."""
@@ -34,16 +54,16 @@ class RunConfig:
     repo: Path
     recipe: str = "modernize"
     engine: Engine = "auto"
-    model: str = "minimax/m2-1"
-    base_url: str = "https://api.aimlapi.com/v1"
-    api_key_env: str = "AIMLAPI_API_KEY"
-    concurrency: int = 16
+    model: str = DEFAULT_MODEL
+    base_url: str = DEFAULT_BASE_URL
+    api_key_env: str = DEFAULT_API_KEY_ENV
+    concurrency: int = DEFAULT_CONCURRENCY
     rpm: int | None = None
     tpm: int | None = None
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     max_bytes: int = 512_000
-    budget: int = 2_000  # chunk token budget
+    budget: int = DEFAULT_BUDGET
     dry_run: bool = False
     branch: str | None = None  # None: repository names it after the recipe
     base: str = "HEAD"
@@ -56,15 +76,15 @@ class RunConfig:
     no_cache: bool = False
     refresh_cache: bool = False
     cache_path: Path | None = None  # the SQLite file; None: pipeline.paths.default_cache_path
-    target_python: tuple[int, int] = (3, 11)
+    target_python: tuple[int, int] = DEFAULT_TARGET_PYTHON
     test_cmd: str | None = None
     import_check: bool | None = None  # None: on for the codemod engine, off for the model
-    import_timeout: float = 30.0  # seconds per module import
-    test_timeout: float = 600.0  # seconds per run of test_cmd
+    import_timeout: float = IMPORT_TIMEOUT
+    test_timeout: float = TEST_TIMEOUT
     allow_failing_base: bool = False
     stream: bool = False
-    connect_timeout: float = 10.0
-    read_timeout: float = 600.0  # a long reasoning answer takes minutes
+    connect_timeout: float = CONNECT_TIMEOUT
+    read_timeout: float = READ_TIMEOUT
 
 
 # --- value parsers: raw value in, typed value out, or ValueError saying why ---

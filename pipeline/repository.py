@@ -16,14 +16,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
-from typing import Literal
 
 import git
 
+from pipeline.config import CommitPer
 from pipeline.errors import UsageError
 from pipeline.model.redact import redact_text, redact_url
 
-CommitPer = Literal["file", "run"]
 FALLBACK_NAME = "codemill"
 FALLBACK_EMAIL = "codemill@localhost"
 _NO_HOOKS = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "core.hooksPath"}

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+from pipeline.config import RunConfig
 from pipeline.engines.codemod_module import (
     ChunkMappingError,
     CodemodEngine,
@@ -33,6 +34,11 @@ class CodemodFileEngine:
         self.engine = CodemodEngine(recipe)
         self.policy = policy
         self.budget = budget
+
+    @classmethod
+    def from_config(cls, recipe: Recipe, policy: Policy, config: RunConfig) -> CodemodFileEngine:
+        """The engine a run's config asks for (its chunk budget)."""
+        return cls(recipe, policy, budget=config.budget)
 
     def refactor_file(self, source: SourceFile, chunks: Sequence[Chunk]) -> list[Proposal]:
         """One Proposal per chunk (merged chunks where the codemods moved a boundary)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from pipeline.config import RunConfig
 from pipeline.engines.proposal import FatalProposalError, Proposal, has_future_annotations
 from pipeline.engines.spend import RunStop, SpendMeter, usd
 from pipeline.judge.policy import Policy
@@ -55,6 +56,29 @@ class LLMEngine:
             "top_p": params.top_p,
             "seed": params.seed,
         }
+
+    @classmethod
+    def from_config(
+        cls,
+        client: ChatClient,
+        recipe: Recipe,
+        policy: Policy,
+        config: RunConfig,
+        *,
+        cache: ResponseCache | None = None,
+        stop: RunStop | None = None,
+    ) -> LLMEngine:
+        """The engine a run's config asks for: its repair turns, cache refresh and spend limit."""
+        return cls(
+            client,
+            recipe,
+            policy,
+            cache=cache,
+            refresh_cache=config.refresh_cache,
+            repair_turns=config.repair_turns,
+            meter=SpendMeter(config.max_cost),
+            stop=stop,
+        )
 
     async def refactor(self, chunk: Chunk) -> Proposal:
         """Ask for a new version of the chunk; raises FatalProposalError only for run-ending errors."""

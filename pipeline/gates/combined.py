@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import git
 
-from pipeline.config import RunConfig
+from pipeline.config import IMPORT_TIMEOUT, TEST_TIMEOUT, RunConfig
 from pipeline.engines.proposal import Proposal
 from pipeline.gates.import_check import check_imports
 from pipeline.gates.scratch import ChunkEdit
@@ -25,9 +25,9 @@ class GateSettings:
     """Which gates run, and their limits."""
 
     import_check: bool = False
-    import_timeout: float = 30.0
+    import_timeout: float = IMPORT_TIMEOUT
     test_cmd: str | None = None
-    test_timeout: float = 600.0
+    test_timeout: float = TEST_TIMEOUT
     allow_failing_base: bool = False
 
     @classmethod

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import git
 
+from pipeline.config import IMPORT_TIMEOUT
 from pipeline.gates.scratch import GateError, check_path, module_for, overwrite, scratch_worktree
 from pipeline.judge.verdicts import Reason
 
@@ -143,7 +144,7 @@ def check_imports(
     base: str,
     changes: Mapping[str, tuple[bytes, bytes]],
     *,
-    timeout: float = 30.0,
+    timeout: float = IMPORT_TIMEOUT,
     python: str = sys.executable,
     jobs: int = 2,
 ) -> dict[str, ImportResult]:

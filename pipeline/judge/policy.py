@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pipeline.config import DEFAULT_TARGET_PYTHON
+
 
 @dataclass(frozen=True)
 class Allowances:
@@ -20,4 +22,4 @@ class Policy:
     """The rules a verdict is decided under."""
 
     allowances: Allowances = Allowances()
-    target_python: tuple[int, int] = (3, 11)
+    target_python: tuple[int, int] = DEFAULT_TARGET_PYTHON

@@ -24,6 +24,16 @@ from typing import Any
 
 import httpx
 
+from pipeline.config import (
+    CONNECT_TIMEOUT,
+    DEFAULT_API_KEY_ENV,
+    DEFAULT_BASE_URL,
+    DEFAULT_CONCURRENCY,
+    DEFAULT_MODEL,
+    READ_TIMEOUT,
+    RunConfig,
+    temperature_error,
+)
 from pipeline.model.completion import Completion
 from pipeline.model.errors import (
     CodemillModelError,
@@ -50,18 +60,30 @@ Sleep = Callable[[float], Awaitable[None]]
 class ModelSettings:
     """Where and how to call the model; holds the NAME of the key's env variable, never the key."""
 
-    base_url: str = "https://api.aimlapi.com/v1"
-    model: str = "minimax/m2-1"
-    api_key_env: str = "AIMLAPI_API_KEY"
-    connect_timeout: float = 10.0
-    read_timeout: float = 600.0  # a long generation sends nothing for minutes
+    base_url: str = DEFAULT_BASE_URL
+    model: str = DEFAULT_MODEL
+    api_key_env: str = DEFAULT_API_KEY_ENV
+    connect_timeout: float = CONNECT_TIMEOUT
+    read_timeout: float = READ_TIMEOUT
     stream_idle_timeout: float = 120.0  # longest silence between two stream events
     max_attempts: int = 6
     max_total_wait: float = 300.0  # cap on the backoff sleep summed over a request's attempts
     backoff_base: float = 1.0
     backoff_cap: float = 60.0
     stream: bool = False
-    pool_size: int | None = None  # connections kept; default: the limiter's concurrency (or 16)
+    pool_size: int | None = None  # connections kept; default: the limiter's concurrency
+
+    @classmethod
+    def from_config(cls, config: RunConfig) -> ModelSettings:
+        """The client settings a run's config asks for (endpoint, model, key variable, timeouts)."""
+        return cls(
+            base_url=config.base_url,
+            model=config.model,
+            api_key_env=config.api_key_env,
+            connect_timeout=config.connect_timeout,
+            read_timeout=config.read_timeout,
+            stream=config.stream,
+        )
 
 
 def api_key_from_env(settings: ModelSettings) -> str | None:
@@ -98,8 +120,8 @@ def build_request_body(
             raise ValueError(f"max_tokens must be at least 1, got {max_tokens}")
         body["max_tokens"] = max_tokens
     if temperature is not None:
-        if not 0 <= temperature <= 2:
-            raise ValueError(f"temperature must be within 0..2, got {temperature}")
+        if why := temperature_error(temperature):
+            raise ValueError(f"temperature {why}")
         body["temperature"] = temperature
     if top_p is not None:
         if not 0.01 <= top_p <= 1:
@@ -143,7 +165,7 @@ class ChatClient:
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._url = settings.base_url.rstrip("/") + "/chat/completions"
-        pool = settings.pool_size or (limiter.concurrency if limiter else 16)
+        pool = settings.pool_size or (limiter.concurrency if limiter else DEFAULT_CONCURRENCY)
         headers = {"User-Agent": "codemill/0.1", "Accept": "application/json"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"

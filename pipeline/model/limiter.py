@@ -15,6 +15,8 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
+from pipeline.config import DEFAULT_CONCURRENCY
+
 SharedSlot = Callable[[], AbstractAsyncContextManager[None]]
 
 
@@ -45,7 +47,7 @@ class Limiter:
 
     def __init__(
         self,
-        concurrency: int = 16,
+        concurrency: int = DEFAULT_CONCURRENCY,
         *,
         rpm: int | None = None,
         tpm: int | None = None,

@@ -41,6 +41,7 @@ import libcst.matchers as m
 import yaml
 from libcst.codemod import Codemod
 
+from pipeline.config import DEFAULT_TARGET_PYTHON, temperature_error
 from pipeline.errors import UsageError
 from pipeline.judge.policy import Allowances
 from pipeline.source.chunking import Chunk, ChunkKind
@@ -295,7 +296,7 @@ class Recipe:
         return self.selectors.selects(chunk)
 
     def render_messages(
-        self, chunk: Chunk, *, target_python: tuple[int, int] = (3, 11)
+        self, chunk: Chunk, *, target_python: tuple[int, int] = DEFAULT_TARGET_PYTHON
     ) -> list[dict[str, str]]:
         """System and user messages for one chunk: fixed text first, the chunk's code block last."""
         run = {"target_python": _version(target_python)}
@@ -381,8 +382,8 @@ def _params(raw: Mapping[str, Any], where: str) -> ModelParams:
     _unknown(raw, _MODEL_KEYS, "model", where)
     default = ModelParams()
     temperature = _number(raw.get("temperature", default.temperature), "temperature", where, float)
-    if not 0 < temperature <= 2:
-        raise RecipeError(f"{where}: `model.temperature` must be in (0, 2], got {temperature}")
+    if why := temperature_error(temperature):
+        raise RecipeError(f"{where}: `model.temperature` {why}")
     top_p = raw.get("top_p", default.top_p)
     if top_p is not None:
         top_p = _number(top_p, "top_p", where, float)

@@ -16,6 +16,7 @@ from typing import Literal
 
 import libcst as cst
 
+from pipeline.config import DEFAULT_BUDGET
 from pipeline.source.files import SkippedFile, SkipReason, SourceFile
 from pipeline.source.guard import UnsafeParse, guarded_parse
 from pipeline.source.layout import dedent, lf, region_newline
@@ -23,8 +24,6 @@ from pipeline.source.spans import ChunkingError, StatementSpans
 
 ChunkKind = Literal["function", "class", "method", "statements"]
 ScopeKind = Literal["class", "function", "async_function"]
-
-DEFAULT_BUDGET = 2000
 
 
 @dataclass(frozen=True)
