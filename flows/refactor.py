@@ -337,7 +337,7 @@ async def _run_llm(
     stop = RunStop()
     try:
         async with ChatClient(
-            settings, api_key=api_key_from_env(settings), limiter=limiter
+            settings, api_key=api_key_from_env(settings, os.environ), limiter=limiter
         ) as client:
             engine = LLMEngine(
                 client,

@@ -7,6 +7,7 @@ A bad value raises ConfigError with one sentence naming the setting and where it
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import tomllib
@@ -85,6 +86,12 @@ class RunConfig:
     stream: bool = False
     connect_timeout: float = CONNECT_TIMEOUT
     read_timeout: float = READ_TIMEOUT
+
+
+def child_environment(**extra: str) -> dict[str, str]:
+    """The environment of a child process codemill starts (the repository's tests, the import server,
+    git): codemill's own plus `extra`. The only read of `os.environ` in pipeline/."""
+    return {**os.environ, **extra}
 
 
 # --- value parsers: raw value in, typed value out, or ValueError saying why ---

@@ -3,6 +3,7 @@ temperature rule (the provider's) holds for recipes and requests alike."""
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import inspect
 from pathlib import Path
@@ -19,7 +20,8 @@ from pipeline.model.limiter import Limiter
 from pipeline.recipes.loading import Recipe, RecipeError, load_recipe, parse_recipe
 from pipeline.source import chunking
 
-PROMPTS = Path(__file__).resolve().parents[1] / "prompts"
+ROOT = Path(__file__).resolve().parents[1]
+PROMPTS = ROOT / "prompts"
 BASE = RunConfig(repo=Path("."))
 CHANGED = RunConfig(
     repo=Path("."),
@@ -113,3 +115,13 @@ def _recipe(temperature: float) -> Recipe:
     return parse_recipe(
         text.replace("  temperature: 0.2\n", f"  temperature: {temperature}\n"), "t.md"
     )
+
+
+def test_only_the_config_reads_the_environment() -> None:
+    readers = []
+    for path in sorted((ROOT / "pipeline").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv", "environb"):
+                readers.append(path.relative_to(ROOT).as_posix())
+    assert sorted(set(readers)) == ["pipeline/config.py"]

@@ -10,7 +10,6 @@ runs on one machine (shards of one repository, say) from fetching or checking ou
 from __future__ import annotations
 
 import fcntl
-import os
 import shutil
 import subprocess
 from collections.abc import Iterator, Mapping
@@ -18,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.config import child_environment
 from pipeline.paths import append_private, private_dir
 from pipeline.repository import GitOpsError
 
@@ -39,7 +39,7 @@ class Checkout:
     fetched: bool  # True: the mirror was there and was fetched; False: cloned now
 
 
-def default_cache_dir(env: Mapping[str, str] = os.environ) -> Path:
+def default_cache_dir(env: Mapping[str, str]) -> Path:
     """$CODEMILL_FLEET_CACHE, else $XDG_CACHE_HOME/codemill/repos, else ~/.cache/codemill/repos."""
     explicit = env.get("CODEMILL_FLEET_CACHE", "").strip()
     if explicit:
@@ -54,7 +54,7 @@ def _git(*args: str, cwd: Path | None = None) -> str:
         done = subprocess.run(
             ["git", *args],
             cwd=cwd,
-            env={**os.environ, **_QUIET},
+            env=child_environment(**_QUIET),
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,

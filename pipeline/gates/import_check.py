@@ -29,7 +29,7 @@ from pathlib import Path
 
 import git
 
-from pipeline.config import IMPORT_TIMEOUT
+from pipeline.config import IMPORT_TIMEOUT, child_environment
 from pipeline.gates.scratch import GateError, check_path, module_for, overwrite, scratch_worktree
 from pipeline.judge.verdicts import Reason
 
@@ -58,7 +58,7 @@ class _Server:
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
-            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+            env=child_environment(PYTHONDONTWRITEBYTECODE="1"),
         )
 
     def ask(self, roots: list[Path], module: str, timeout: float) -> tuple[str, str]:

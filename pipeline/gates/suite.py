@@ -33,6 +33,7 @@ from pathlib import Path
 
 import git
 
+from pipeline.config import child_environment
 from pipeline.gates.scratch import (
     BadEditError,
     ChunkEdit,
@@ -123,7 +124,7 @@ def _last_line(output: str) -> str:
 def _run_command(tree: Path, command: str, timeout: float, paths: Sequence[str]) -> TestRun:
     """Run the shell command in the worktree; kill its whole process group on timeout."""
     started = time.perf_counter()
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    env = child_environment(PYTHONDONTWRITEBYTECODE="1")
     proc = subprocess.Popen(
         command,
         shell=True,

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import random
 import time
 import uuid
@@ -86,9 +85,9 @@ class ModelSettings:
         )
 
 
-def api_key_from_env(settings: ModelSettings) -> str | None:
+def api_key_from_env(settings: ModelSettings, env: Mapping[str, str]) -> str | None:
     """The key from the environment variable the settings name, or None when unset or blank."""
-    value = os.environ.get(settings.api_key_env, "").strip()
+    value = env.get(settings.api_key_env, "").strip()
     return value or None
 
 

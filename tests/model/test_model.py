@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import json
 import logging
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -200,11 +201,11 @@ def test_completion_json_round_trip() -> None:
 def test_api_key_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = ModelSettings(api_key_env="CODEMILL_TEST_KEY")
     monkeypatch.delenv("CODEMILL_TEST_KEY", raising=False)
-    assert api_key_from_env(settings) is None
+    assert api_key_from_env(settings, os.environ) is None
     monkeypatch.setenv("CODEMILL_TEST_KEY", "  ")
-    assert api_key_from_env(settings) is None
+    assert api_key_from_env(settings, os.environ) is None
     monkeypatch.setenv("CODEMILL_TEST_KEY", KEY)
-    assert api_key_from_env(settings) == KEY
+    assert api_key_from_env(settings, os.environ) == KEY
 
 
 def test_reprs_never_show_the_key() -> None:
