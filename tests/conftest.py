@@ -1,11 +1,29 @@
-"""Shared pytest fixtures."""
+"""Shared pytest fixtures, and the rule for what is slow.
+
+`python -m pytest -q -m "not slow"` is the fast set (under 2 minutes): every test running the real `codemill`
+command (tests/cli/) or needs a real Prefect server is marked slow here, so a new test of that kind is slow
+without anyone remembering to mark it; Chromium tests and the full standard-library corpus carry the mark in
+their own files.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from support.fake_model_server import FakeModelServer
+
+CLI_TESTS = Path(__file__).parent / "cli"
+SLOW_FIXTURES = frozenset({"prefect_api"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark slow every test that runs the real CLI (tests/cli/) or uses a real Prefect server."""
+    for item in items:
+        in_cli = item.path.is_relative_to(CLI_TESTS)
+        if in_cli or SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture
@@ -16,9 +34,15 @@ def fake_model() -> Iterator[FakeModelServer]:
 
 
 @pytest.fixture(scope="session")
-def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def prefect_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session Prefect server's home: its SQLite database (prefect.db) and log live here."""
+    return tmp_path_factory.mktemp("prefect-home")
+
+
+@pytest.fixture(scope="session")
+def prefect_api(prefect_home: Path) -> Iterator[str]:
     """One real Prefect server on 127.0.0.1 for the session; its API URL."""
     from support.prefect_server import prefect_server
 
-    with prefect_server(tmp_path_factory.mktemp("prefect-home")) as url:
+    with prefect_server(prefect_home) as url:
         yield url

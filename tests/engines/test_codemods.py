@@ -42,6 +42,7 @@ def test_each_modernize_codemod_changes_real_legacy_code(dotted: str) -> None:
     assert changed >= 1, f"{dotted} changed nothing in legacy_app"
 
 
+@pytest.mark.slow  # runs the example's own test suite in a subprocess
 def test_modernize_keeps_the_example_tests_passing(tmp_path: Path) -> None:
     copy = tmp_path / "legacy_app"
     shutil.copytree(LEGACY, copy, ignore=shutil.ignore_patterns("__pycache__"))

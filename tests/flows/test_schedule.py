@@ -89,6 +89,7 @@ def background(cli: CliEnv, *args: str, cwd: Path) -> Iterator[subprocess.Popen[
         log.close()
 
 
+@pytest.mark.slow  # the real CLI, twice
 @pytest.mark.parametrize("command", [["serve", "--cron", CRON], ["deploy", "--pool", "p"]])
 def test_without_a_prefect_server_says_how_to_start_one(tmp_path: Path, command: list[str]) -> None:
     repo = make_repo(tmp_path / "repo", FILES)

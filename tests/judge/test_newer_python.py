@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow  # builds a virtual environment under a newer Python
 
 SCRIPT = r"""
 import json, sys

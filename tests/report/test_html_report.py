@@ -158,6 +158,7 @@ def png_size(png: Path) -> tuple[int, int]:
 # ---- the page in a real browser -------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_report_in_chromium_counts_filters_and_stays_inert(tmp_path: Path) -> None:
     ledger, changes = real_run()
     totals = ledger.totals()
@@ -233,6 +234,7 @@ def test_report_in_chromium_counts_filters_and_stays_inert(tmp_path: Path) -> No
         assert page.console_errors == []
 
 
+@pytest.mark.slow
 def test_report_honours_a_status_hash_on_load(tmp_path: Path) -> None:
     ledger, changes = real_run()
     paths = write_report_dir(tmp_path / "report", ledger, changes)
@@ -252,6 +254,7 @@ def test_report_honours_a_status_hash_on_load(tmp_path: Path) -> None:
         )
 
 
+@pytest.mark.slow
 def test_report_screenshot(tmp_path: Path) -> None:
     ledger, changes = real_run()
     paths = write_report_dir(tmp_path / "report", ledger, changes)
@@ -354,6 +357,7 @@ def test_a_large_run_renders_fast() -> None:
     assert elapsed < 8.0, f"5000 rows and 200 diffs took {elapsed:.2f}s"  # ~0.9 s of CPU
 
 
+@pytest.mark.slow
 def test_browser_helper_reports_console_errors_and_blocked_loads(tmp_path: Path) -> None:
     page_file = tmp_path / "bad.html"
     csp = re.search(r'content="(default-src[^"]*)"', render_html(*real_run()))

@@ -13,6 +13,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import libcst as cst
+import pytest
 
 from pipeline.source.chunking import check_coverage, cut_module
 from pipeline.source.files import SkippedFile, _decode
@@ -63,8 +64,12 @@ def check_file(path: Path) -> tuple[Counter[str], list[str]]:
     return counts, failures
 
 
-def test_every_stdlib_module_round_trips_byte_for_byte() -> None:
-    files = stdlib_files()
+# The fast set's sample: every 80th file in path order, a spread over the packages.
+SAMPLE_EVERY = 80
+
+
+def round_trip(files: list[Path]) -> tuple[Counter[str], list[str]]:
+    """Totals and failures over `files`, on up to two worker processes."""
     totals: Counter[str] = Counter()
     failures: list[str] = []
     workers = min(2, os.cpu_count() or 1)
@@ -73,6 +78,21 @@ def test_every_stdlib_module_round_trips_byte_for_byte() -> None:
             totals.update(counts)
             failures.extend(bad)
     print(f"\nstdlib round trip: {len(files)} .py files under {STDLIB}: {dict(totals)}")
+    return totals, failures
+
+
+def test_a_sample_of_the_stdlib_round_trips_byte_for_byte() -> None:
+    files = stdlib_files()[::SAMPLE_EVERY]
+    totals, failures = round_trip(files)
+    assert failures == []
+    assert totals["files"] > 0.9 * len(files)
+    assert totals["method"] > 50 and totals["dedented"] > 50
+
+
+@pytest.mark.slow
+def test_every_stdlib_module_round_trips_byte_for_byte() -> None:
+    files = stdlib_files()
+    totals, failures = round_trip(files)
     assert failures == []
     assert totals["files"] > 0.95 * len(files)
     assert totals["method"] > 10_000 and totals["dedented"] > 10_000

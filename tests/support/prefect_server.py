@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-STARTUP_TIMEOUT_S = 120.0
+STARTUP_TIMEOUT_S = 300.0  # a fresh database migrates first: minutes on a loaded 2-core machine
 
 
 def free_port() -> int:
