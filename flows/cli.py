@@ -27,7 +27,7 @@ from pipeline.model.errors import FatalModelError
 from pipeline.paths import ReportError
 from pipeline.recipes.loading import RecipeError, builtin_recipes, load_recipe
 from pipeline.report import ci
-from pipeline.report.files import write_report_dir
+from pipeline.report.directory import write_report_dir
 from pipeline.run.ledger import LedgerError
 from pipeline.run.replay import Replay, ReplayError, read_ledger, replay
 from pipeline.run.state import LAST_RUN, StateError

@@ -39,7 +39,8 @@ from pipeline.model.client import ChatClient, ModelSettings, api_key_from_env
 from pipeline.model.limiter import Limiter
 from pipeline.paths import default_cache_path, default_report_dir, private_dir
 from pipeline.recipes.loading import Recipe
-from pipeline.report import files as reports
+from pipeline.report import directory as reports
+from pipeline.report.patch import unified_patch
 from pipeline.run import state
 from pipeline.run.ledger import Ledger, RunMeta, Totals
 from pipeline.run.progress import RunCounter
@@ -255,7 +256,7 @@ async def refactor_repo(
         changes = gate_task(
             config, engine_name, base_commit, opaque(changes), opaque(proposals), opaque(ledger)
         )
-    patch = reports.unified_patch(changes)
+    patch = unified_patch(changes)
     fingerprint = state.patch_fingerprint(patch)
     same_as = (
         last if branch is not None and state.same_change(last, fingerprint, bool(changes)) else None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import shutil
 import struct
-import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,9 @@ from support import browser
 
 from pipeline.judge.verdicts import Reason, Status, Verdict
 from pipeline.model.completion import Usage
-from pipeline.report.files import write_report_dir
+from pipeline.report import html as html_report
+from pipeline.report.diff_view import DiffLine
+from pipeline.report.directory import write_report_dir
 from pipeline.report.html import render_html
 from pipeline.run.ledger import Ledger, LedgerRow, RunMeta
 from pipeline.source.chunking import Chunk, chunk_module
@@ -287,6 +289,20 @@ def test_page_loads_nothing_and_escapes_everything() -> None:
     assert "://" not in without_hostile  # no URL of any kind: no CDN, font or image
 
 
+def test_plain_text_in_the_diff_is_escaped_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The diff table skips Jinja's second escape; the environment's finalize still escapes text."""
+
+    def raw_lines(*_: object) -> Iterator[DiffLine]:
+        yield DiffLine("add", 0, 1, HOSTILE)  # type: ignore[arg-type]  # text, not Markup
+
+    monkeypatch.setattr(html_report, "diff_lines", raw_lines)
+    ledger = Ledger(RunMeta("r", "x", "codemod", None, None))
+    page = render_html(ledger, {"a.py": (b"x = 1\n", b"x = 2\n")})
+    assert '<tr class="add">' in page
+    assert "<img" not in page and page.count("<script>") == 1
+    assert "&lt;/script&gt;&lt;img src=x onerror=&quot;window.__pwned=1&quot;&gt;" in page
+
+
 def _without_hostile() -> tuple[Ledger, dict[str, tuple[bytes, bytes]]]:
     ledger, changes = real_run()
     clean = Ledger(ledger.meta)
@@ -330,7 +346,8 @@ def test_line_ends_and_bad_bytes_are_shown_plainly() -> None:
     assert "did not finish" in page
 
 
-def test_a_large_run_renders_fast() -> None:
+def test_a_large_run_is_coloured_within_the_budget() -> None:
+    """5,000 rows, 200 diffs: all shown, the first 10,000 diff lines coloured (speed: bench/)."""
     ledger = Ledger(RunMeta("big", "modernize", "llm", "m", "c"))
     changes: dict[str, tuple[bytes, bytes]] = {}
     body = "".join(
@@ -346,15 +363,12 @@ def test_a_large_run_renders_fast() -> None:
                 "big", path, f"f{i}", "function", 3 * i + 1, 3 * i + 2, "d", status, detail="x"
             )
             ledger.append(row)
-    start = time.perf_counter()
     page = render_html(ledger, changes)
-    elapsed = time.perf_counter() - start
     assert page.count('<tr data-status="') == 5000
     assert page.count('<tr class="add">') == 5000
     first, last = page.index('data-path="pkg/mod000.py"'), page.index('data-path="pkg/mod199.py"')
     assert '<span class="k">def</span>' in page[first:last]  # coloured within the budget
     assert '<span class="' not in page[last:].split('<table class="code">')[1]  # plain after it
-    assert elapsed < 8.0, f"5000 rows and 200 diffs took {elapsed:.2f}s"  # ~0.9 s of CPU
 
 
 @pytest.mark.slow

@@ -1,0 +1,78 @@
+"""summary.md: a run in Markdown (what ran, counts by status and reason, usage, a table per file)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pipeline.report.patch import Changes, diffstat
+from pipeline.run.ledger import FILE_KIND, Ledger, LedgerRow
+
+
+def _cell(text: object) -> str:
+    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+
+
+def _table(header: Iterable[str], rows: Iterable[Iterable[object]]) -> list[str]:
+    head = list(header)
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return [*lines, ""]
+
+
+def _gates(row: LedgerRow) -> str:
+    return "; ".join(f"{name}: {decision}" for name, decision in row.gates.items())
+
+
+def summary_markdown(ledger: Ledger, changes: Changes | None = None) -> str:
+    """The run in Markdown: what ran, counts by status and reason, usage, and a table per file."""
+    meta, totals = ledger.meta, ledger.totals()
+    out = [f"# codemill run `{meta.run_id}`", ""]
+    out.append(f"- Recipe: `{meta.recipe}`; engine: {meta.engine}; model: {meta.model or 'none'}")
+    out.append(f"- Base commit: `{meta.base_commit or 'unknown'}`")
+    finished = meta.finished or "did not finish (no end record: the run was interrupted)"
+    out.append(f"- Started: {meta.started}; finished: {finished}")
+    if meta.stop_reason:
+        out.append(f"- **Stopped early:** {_cell(meta.stop_reason)}")
+    for gate, account in meta.gates.items():
+        out.append(f"- Gate `{gate}`: {_cell(account)}")
+    out += ["", f"{totals.rows} rows over {totals.files} files.", "", "## By status", ""]
+    out += _table(["Status", "Count"], totals.by_status.items())
+    if totals.by_reason:
+        out += ["## By reason", ""]
+        out += _table(["Reason", "Count"], totals.by_reason.items())
+    out += ["## Usage", ""]
+    out += _table(
+        ["Prompt tokens", "Completion", "Reasoning", "Cached", "Cost (USD)", "Cache hits"],
+        [
+            [
+                totals.usage.prompt_tokens,
+                totals.usage.completion_tokens,
+                totals.usage.reasoning_tokens,
+                totals.usage.cached_tokens,
+                f"{totals.usage.cost_usd:.4f}",
+                f"{totals.cached_rows}/{totals.rows}",
+            ]
+        ],
+    )
+    out += ["## Files", ""]
+    for path in sorted({r.path for r in ledger.rows}):
+        heading = f"### `{path}`"
+        if changes is not None and path in changes:
+            added, removed = diffstat(*changes[path])
+            heading += f" (+{added} -{removed})"
+        out += [heading, ""]
+        out += _table(
+            ["Chunk", "Lines", "Status", "Reason", "Detail", "Gates"],
+            (
+                [
+                    f"`{r.chunk}`" if r.chunk else "(file)",
+                    f"{r.start_line}-{r.end_line}" if r.kind != FILE_KIND else "",
+                    str(r.status),
+                    r.reason or "",
+                    r.detail,
+                    _gates(r),
+                ]
+                for r in ledger.rows_for(path)
+            ),
+        )
+    return "\n".join(out)
