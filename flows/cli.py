@@ -24,6 +24,7 @@ from pipeline import repository
 from pipeline.config import ConfigError, load_config
 from pipeline.gates.scratch import GateError
 from pipeline.model.errors import FatalModelError
+from pipeline.model.prices import cost_text
 from pipeline.paths import ReportError
 from pipeline.recipes.loading import RecipeError, builtin_recipes, load_recipe
 from pipeline.report import ci
@@ -141,6 +142,25 @@ def run(
             help="Import each changed module alone (default: on for codemods, off for the model).",
         ),
     ] = None,
+    estimate: Annotated[
+        bool,
+        typer.Option("--estimate", help="Print the cost forecast and stop; nothing is sent."),
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Run even when the forecast is over --max-cost.")
+    ] = False,
+    price_input: Annotated[
+        float | None, typer.Option(help="USD per million input tokens of the model.")
+    ] = None,
+    price_output: Annotated[
+        float | None, typer.Option(help="USD per million output tokens of the model.")
+    ] = None,
+    context_tokens: Annotated[
+        int | None, typer.Option(help="The model's context window in tokens.")
+    ] = None,
+    gate_repairs: Annotated[
+        int | None, typer.Option(help="Model turns for a chunk a gate dropped (default 1).")
+    ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
 ) -> None:
     """Refactor PATHS with a recipe: a new branch, or with --dry-run a report only."""
@@ -172,12 +192,23 @@ def run(
         "test_timeout": test_timeout,
         "allow_failing_base": allow_failing_base or None,
         "import_check": import_check,
+        "force": force or None,
+        "price_input": price_input,
+        "price_output": price_output,
+        "context_tokens": context_tokens,
+        "gate_repairs": gate_repairs,
     }
-    from flows.refactor import new_run_id, refactor_repo  # Prefect loads only for flow commands
-
     try:
         root = repo_root(paths)
         config = load_config(root, cli, os.environ)
+        if estimate:
+            from pipeline.run.estimate import forecast_lines  # the engines load only when needed
+
+            for line in forecast_lines(config, [str(p) for p in paths], since, os.environ):
+                typer.echo(f"codemill: {line}")
+            return
+        from flows.refactor import new_run_id, refactor_repo  # Prefect loads only for flow runs
+
         result = asyncio.run(
             refactor_repo(
                 config,
@@ -218,7 +249,9 @@ def announce(result: RunResult) -> Exit:
         f"{result.skipped_files} files skipped"
     )
     echo(
-        f"codemill: {t.usage.tokens:,} tokens, ${t.usage.cost_usd:.4f}, {t.cached_rows} cache hits"
+        f"codemill: {t.usage.tokens:,} tokens"
+        f"{f' ({t.usage.unreported} answers reported no token counts)' if t.usage.unreported else ''}, "
+        f"{cost_text(t.usage.cost_usd, t.usage.unpriced)}, {t.cached_rows} cache hits"
     )
     if result.uncommitted:
         echo(

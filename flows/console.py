@@ -65,6 +65,7 @@ class ProgressDisplay:
         self._console = Console(stderr=True)
         self._bar: Progress | None = None
         self._task_id: TaskID | None = None
+        self._last_line = ""
 
     def __enter__(self) -> ProgressDisplay:
         if self.enabled and self.interactive:
@@ -115,12 +116,14 @@ class ProgressDisplay:
         if self._bar is not None and self._task_id is not None:
             detail = (
                 f"[green]{snap.accepted} accepted[/] [red]{snap.rejected} rejected[/] "
-                f"{snap.usage.tokens:,} tok ${snap.usage.cost_usd:.4f}"
+                f"{snap.usage.tokens:,} tok {snap.cost()}"
                 + ("" if snap.concurrency_limit is None else f" limit {snap.concurrency_limit}")
+                + snap.trouble()
             )
             self._bar.update(self._task_id, total=snap.total, completed=snap.done, detail=detail)
-        elif not final and snap.done:
-            print(f"codemill: {snap.line()}", file=sys.stderr, flush=True)
+        elif not final and snap.done and (line := snap.line()) != self._last_line:
+            self._last_line = line  # off a terminal, a line only when something changed
+            print(f"codemill: {line}", file=sys.stderr, flush=True)
 
     def _update_artifact(self, snap: Snapshot) -> None:
         if self._artifact_id is None or not snap.total:

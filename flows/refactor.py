@@ -34,6 +34,7 @@ from pipeline.engines.proposal import Proposal
 from pipeline.engines.spend import RunStop, SpendMeter, usd
 from pipeline.gates.combined import GateSettings, run_gates
 from pipeline.judge.policy import Policy
+from pipeline.model.attempts import AttemptObserver
 from pipeline.model.cache import ResponseCache
 from pipeline.model.client import ChatClient, ModelSettings, api_key_from_env
 from pipeline.model.limiter import Limiter
@@ -42,6 +43,7 @@ from pipeline.recipes.loading import Recipe
 from pipeline.report import directory as reports
 from pipeline.report.patch import unified_patch
 from pipeline.run import state
+from pipeline.run.estimate import Forecast, check_max_cost, forecast_run, run_prices
 from pipeline.run.ledger import Ledger, RunMeta, Totals
 from pipeline.run.progress import RunCounter
 from pipeline.run.state import LastRun
@@ -188,7 +190,7 @@ def report_task(
             "lines": f"{r.start_line}-{r.end_line}",
             "status": str(r.status),
             "reason": "" if r.reason is None else str(r.reason),
-            "cost_usd": round(r.usage.cost_usd, 6),
+            "cost_usd": None if r.usage.unpriced else round(r.usage.cost_usd, 6),
         }
         for r in ledger.rows
     ]
@@ -219,6 +221,8 @@ async def refactor_repo(
     recipe, engine_name, model = setup.recipe, setup.engine, setup.model
     base_commit, branch, last, scope = setup.base_commit, setup.branch, setup.last, setup.scope
     plan = plan_task(config, paths, scope.only)
+    if engine_name == "llm" and config.max_cost is not None and not config.force:
+        check_max_cost(_forecast(config, recipe, plan), config, force=config.force)
     report_dir = _report_dir(config, run_id)
     private_dir(report_dir)
     meta = RunMeta(run_id, recipe.name, engine_name, model, base_commit, budget=config.budget)
@@ -245,7 +249,9 @@ async def refactor_repo(
     with ProgressDisplay(counter, enabled=show_progress, artifact_id=progress_id):
         if engine_name == "llm":
             limiter = Limiter(config.concurrency, rpm=config.rpm, tpm=config.tpm)
-            stop_reason, fatal = await _run_llm(config, recipe, policy, limiter, shards, record)
+            stop_reason, fatal = await _run_llm(
+                config, recipe, policy, limiter, shards, record, counter.attempt
+            )
         else:
             codemods = CodemodFileEngine(recipe, policy, budget=config.budget)
             for index, shard in enumerate(shards):
@@ -310,6 +316,17 @@ async def _progress_artifact() -> UUID | None:
         return None
 
 
+def _forecast(config: RunConfig, recipe: Recipe, plan: Plan) -> Forecast:
+    """The run's cost forecast, for --max-cost to refuse it up front."""
+    path = config.cache_path or default_cache_path(os.environ)
+    cache = None if config.no_cache else ResponseCache(path)
+    try:
+        return forecast_run(config, recipe, plan.files, cache)
+    finally:
+        if cache is not None:
+            cache.close()
+
+
 async def _run_llm(
     config: RunConfig,
     recipe: Recipe,
@@ -317,6 +334,7 @@ async def _run_llm(
     limiter: Limiter,
     shards: list[list[FilePlan]],
     record: Record,
+    observer: AttemptObserver,
 ) -> tuple[str | None, bool]:
     """Every shard on this loop with one client, one cache and one limiter; (stop reason, fatal)."""
     import asyncio
@@ -328,6 +346,7 @@ async def _run_llm(
         connect_timeout=config.connect_timeout,
         read_timeout=config.read_timeout,
         stream=config.stream,
+        context_tokens=config.context_tokens,
     )
     cache = (
         None
@@ -338,7 +357,10 @@ async def _run_llm(
     stop = RunStop()
     try:
         async with ChatClient(
-            settings, api_key=api_key_from_env(settings, os.environ), limiter=limiter
+            settings,
+            api_key=api_key_from_env(settings, os.environ),
+            limiter=limiter,
+            observer=observer,
         ) as client:
             engine = LLMEngine(
                 client,
@@ -349,6 +371,7 @@ async def _run_llm(
                 repair_turns=config.repair_turns,
                 meter=meter,
                 stop=stop,
+                prices=run_prices(config),
             )
             await asyncio.gather(
                 *(

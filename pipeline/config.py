@@ -33,6 +33,7 @@ DEFAULT_BUDGET = 2_000  # chunk token budget
 DEFAULT_TARGET_PYTHON = (3, 11)
 CONNECT_TIMEOUT = 10.0  # seconds
 READ_TIMEOUT = 600.0  # a long reasoning answer sends nothing for minutes
+DEFAULT_CONTEXT_TOKENS = 204_800  # MiniMax-M2.1's window, input and output together
 IMPORT_TIMEOUT = 30.0  # seconds per module import
 TEST_TIMEOUT = 600.0  # seconds per run of test_cmd
 TEMPERATURE_RANGE = (0.0, 2.0)  # exclusive, inclusive: the schema caps it at 2, the model wants > 0
@@ -86,6 +87,14 @@ class RunConfig:
     stream: bool = False
     connect_timeout: float = CONNECT_TIMEOUT
     read_timeout: float = READ_TIMEOUT
+    context_tokens: int = DEFAULT_CONTEXT_TOKENS  # the model's window: prompt + max_tokens fit it
+    price_input: float | None = None  # USD per million input tokens, for a model with no list price
+    price_output: float | None = None  # USD per million output tokens
+    prices: tuple[
+        tuple[str, float, float], ...
+    ] = ()  # [tool.codemill.prices]: model, input, output
+    gate_repairs: int = 1  # model turns for a chunk the import check or the test gate dropped
+    force: bool = False  # run even when the cost forecast is over max_cost
 
 
 def child_environment(**extra: str) -> dict[str, str]:
@@ -181,6 +190,18 @@ def _python(value: object) -> tuple[int, int]:
     raise ValueError("is not a Python version: expected X.Y, e.g. 3.10")
 
 
+def _prices(value: object) -> tuple[tuple[str, float, float], ...]:
+    """[tool.codemill.prices]: `"model" = {input = 0.1, output = 0.4}` (USD per million tokens)."""
+    if not isinstance(value, dict):
+        raise ValueError("must be a table of model = {input = ..., output = ...}")
+    out = []
+    for model, entry in value.items():
+        if not isinstance(entry, dict) or set(entry) != {"input", "output"}:
+            raise ValueError(f"entry {model!r} must be {{input = ..., output = ...}}")
+        out.append((str(model), _float(entry["input"]), _float(entry["output"])))
+    return tuple(out)
+
+
 def _optional(parse: Callable[[object], Any]) -> Callable[[object], Any]:
     """Accept `none`/empty as None (how a default is switched off from the environment)."""
 
@@ -226,6 +247,12 @@ _PARSERS: dict[str, Callable[[object], Any]] = {
     "stream": _bool,
     "connect_timeout": _float,
     "read_timeout": _float,
+    "context_tokens": _int(256),
+    "price_input": _optional(_float),
+    "price_output": _optional(_float),
+    "prices": _prices,
+    "gate_repairs": _int(0),
+    "force": _bool,
 }
 SETTINGS = frozenset(_PARSERS)
 
@@ -345,6 +372,8 @@ def load_config(repo_root: Path, cli: Mapping[str, object], env: Mapping[str, st
         values["target_python"] = _default_target(requires, pyproject)
     if values.get("no_cache") and values.get("refresh_cache"):
         raise ConfigError("--no-cache and --refresh-cache cannot be used together")
+    if (values.get("price_input") is None) != (values.get("price_output") is None):
+        raise ConfigError("--price-input and --price-output go together: give both or neither")
     if values.get("cache_path") is None:
         values["cache_path"] = default_cache_path(env)
     return RunConfig(repo=repo_root, **values)

@@ -6,6 +6,7 @@ The hierarchy (exit code on the right; a class without one inherits its parent's
   + UsageError                      2   the input, a setting or the repository is refused
     - ConfigError                       pipeline.config: a setting has a bad value
       · FleetFileError                  pipeline.fleet.fleetfile: a fleet file entry is wrong
+      · ForecastOverLimit               pipeline.run.estimate: the forecast is over --max-cost
     - RecipeError                       pipeline.recipes.loading: a recipe file cannot be used
     - SourceError                       pipeline.source.files: the run cannot list its files
     - GitOpsError                       pipeline.repository: a git operation refused or failed

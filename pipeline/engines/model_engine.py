@@ -19,9 +19,23 @@ from pipeline.judge.verdicts import Reason, Status, Verdict
 from pipeline.model.cache import ResponseCache
 from pipeline.model.client import ChatClient
 from pipeline.model.completion import Completion
-from pipeline.model.errors import CodemillModelError, FatalModelError, NotSent
+from pipeline.model.errors import CodemillModelError, ContextTooLong, FatalModelError, NotSent
+from pipeline.model.forecast import forecast_request
+from pipeline.model.prices import Prices, prices_for
 from pipeline.recipes.loading import Recipe
-from pipeline.source.chunking import Chunk
+from pipeline.source.chunking import Chunk, estimate_tokens
+
+
+def turn_record(kind: str, completion: Completion, cost: float) -> dict[str, object]:
+    """The ledger's record of one model turn: what it was for, its tokens, its cost, its verdict."""
+    return {
+        "turn": kind,  # answer | repair (a rejection) | gate (a gate's failure)
+        "prompt_tokens": completion.usage.prompt_tokens,
+        "completion_tokens": completion.usage.completion_tokens,
+        "cost_usd": round(cost, 8),
+        "cache_hit": completion.from_cache,
+        "verdict": "",
+    }
 
 
 class LLMEngine:
@@ -40,8 +54,10 @@ class LLMEngine:
         repair_turns: int = 1,
         meter: SpendMeter | None = None,
         stop: RunStop | None = None,
+        prices: Prices | None = None,
     ) -> None:
         self.client = client
+        self.prices = prices or prices_for(client.settings.model)  # None: the cost is unknown
         self.recipe = recipe
         self.policy = policy
         self.cache = cache
@@ -49,13 +65,7 @@ class LLMEngine:
         self.repair_turns = repair_turns
         self.meter = meter or SpendMeter()
         self.stop = stop or RunStop()
-        params = recipe.params
-        self._params: dict[str, float | int | None] = {
-            "max_tokens": params.max_tokens,
-            "temperature": params.temperature,
-            "top_p": params.top_p,
-            "seed": params.seed,
-        }
+        self._params = recipe.params.request_fields()
 
     @classmethod
     def from_config(
@@ -84,33 +94,62 @@ class LLMEngine:
         """Ask for a new version of the chunk; raises FatalProposalError only for run-ending errors."""
         proposal = Proposal(chunk, Verdict.unchanged(), model=self.client.settings.model)
         messages = self.recipe.render_messages(chunk, target_python=self.policy.target_python)
-        future = has_future_annotations(chunk)
-        for _turn in range(1 + self.repair_turns):
-            try:
-                completion = await self._complete(messages)
-            except NotSent:
-                if not proposal.usage.attempts:  # after a turn, that turn's rejection stands
-                    proposal.verdict = self._blocked() or Verdict(Status.SKIPPED, Reason.BUDGET)
+        proposal.forecast = forecast_request(messages, chunk.text)
+        for turn in range(1 + self.repair_turns):
+            completion = await self._ask(proposal, messages, "repair" if turn else "answer")
+            if completion is None or self._settle(proposal, messages, completion):
                 return proposal
-            except FatalModelError as exc:
-                self.stop.set(str(exc))
-                proposal.verdict = Verdict(Status.FAILED, Reason.PROVIDER_ERROR, str(exc))
-                raise FatalProposalError(exc, proposal) from exc
-            except CodemillModelError as exc:
-                proposal.verdict = Verdict(Status.FAILED, Reason.PROVIDER_ERROR, str(exc))
-                return proposal
-            self.meter.add(proposal.add(completion))
-            code, verdict = self._judge(chunk, completion, future)
-            proposal.verdict = verdict
-            if verdict.status is not Status.REJECTED:
-                proposal.new_text = code if verdict.status is Status.ACCEPTED else None
-                return proposal
-            messages = [
-                *messages,
-                {"role": "assistant", "content": completion.content},  # think block kept
-                self.recipe.repair_message(verdict.detail),
-            ]
+            messages = [*proposal.conversation, self.recipe.repair_message(proposal.verdict.detail)]
         return proposal
+
+    async def gate_turn(self, proposal: Proposal, message: Mapping[str, str]) -> bool:
+        """One more turn for a chunk a gate dropped: the conversation so far (think block kept), then
+        `message` with the failure; True when the new answer passes the per-chunk proof again."""
+        messages = [*proposal.conversation, dict(message)]
+        completion = await self._ask(proposal, messages, "gate")
+        if completion is None:
+            return False
+        self._settle(proposal, messages, completion)
+        return proposal.verdict.status is Status.ACCEPTED
+
+    async def _ask(
+        self, proposal: Proposal, messages: Sequence[Mapping[str, str]], kind: str
+    ) -> Completion | None:
+        """One turn's answer counted into the proposal, or None with the verdict saying why not."""
+        try:
+            completion = await self._complete(messages, proposal)
+        except ContextTooLong as exc:
+            status = Status.REJECTED if exc.sent else Status.SKIPPED
+            proposal.verdict = Verdict(status, Reason.TOO_LONG, str(exc))
+            return None
+        except NotSent:
+            if not proposal.usage.attempts:  # after a turn, that turn's rejection stands
+                proposal.verdict = self._blocked() or Verdict(Status.SKIPPED, Reason.BUDGET)
+            return None
+        except FatalModelError as exc:
+            self.stop.set(str(exc))
+            proposal.verdict = Verdict(Status.FAILED, Reason.PROVIDER_ERROR, str(exc))
+            raise FatalProposalError(exc, proposal) from exc
+        except CodemillModelError as exc:
+            proposal.verdict = Verdict(Status.FAILED, Reason.PROVIDER_ERROR, str(exc))
+            return None
+        cost = proposal.add(completion, self.prices)
+        self.meter.add(cost)
+        proposal.turns.append(turn_record(kind, completion, cost))
+        return completion
+
+    def _settle(
+        self, proposal: Proposal, messages: Sequence[Mapping[str, str]], completion: Completion
+    ) -> bool:
+        """Judge the answer into the proposal; True when it is final (not a rejection to repair)."""
+        future = has_future_annotations(proposal.chunk)
+        code, verdict = self._judge(proposal.chunk, completion, future)
+        proposal.verdict = verdict
+        proposal.turns[-1]["verdict"] = str(verdict.reason or verdict.status)
+        answer = {"role": "assistant", "content": completion.content}  # its think block kept
+        proposal.conversation = [*(dict(m) for m in messages), answer]
+        proposal.new_text = code if verdict.status is Status.ACCEPTED else None
+        return verdict.status is not Status.REJECTED
 
     def _admission(self) -> str | None:
         """Asked by the client once a request holds a slot: why it may not be sent, if anything."""
@@ -130,7 +169,9 @@ class LLMEngine:
             )
         return None
 
-    async def _complete(self, messages: Sequence[Mapping[str, str]]) -> Completion:
+    async def _complete(
+        self, messages: Sequence[Mapping[str, str]], proposal: Proposal
+    ) -> Completion:
         key = None
         if self.cache is not None:
             key = self.cache.key(
@@ -146,6 +187,8 @@ class LLMEngine:
         completion = await self.client.complete(
             messages,
             admit=self._admission,
+            min_answer_tokens=estimate_tokens(proposal.chunk.text),  # room for the chunk, rewritten
+            on_attempt=proposal.requests.append,
             **self._params,  # type: ignore[arg-type]
         )
         if self.cache is not None and key is not None:

@@ -9,13 +9,19 @@ from dataclasses import dataclass, field
 
 from pipeline.engines.spend import answer_usage
 from pipeline.judge.verdicts import Verdict
+from pipeline.model.attempts import Attempt
 from pipeline.model.completion import Completion, Usage
 from pipeline.model.errors import FatalModelError
+from pipeline.model.forecast import TokenForecast
+from pipeline.model.prices import Prices
 from pipeline.source.chunking import Chunk
 
 _FUTURE_ANNOTATIONS = re.compile(
     r"^from\s+__future__\s+import\s+[^\n]*\bannotations\b", re.MULTILINE
 )
+
+
+RUN_ONLY = frozenset({"conversation", "gate_failure"})  # Proposal fields a ledger row does not keep
 
 
 def has_future_annotations(chunk: Chunk) -> bool:
@@ -35,10 +41,16 @@ class Proposal:
     gates: dict[str, str] = field(
         default_factory=dict
     )  # gate -> decision (pipeline.gates.combined)
+    requests: list[Attempt] = field(default_factory=list)  # every HTTP attempt, in order
+    forecast: TokenForecast | None = None  # what the first request was expected to take
+    turns: list[dict[str, object]] = field(default_factory=list)  # one record per model turn
+    # The run's working state, never written to the ledger (RUN_ONLY): the conversation holds prompts.
+    conversation: list[dict[str, str]] = field(default_factory=list)  # messages + the last answer
+    gate_failure: str = ""  # what a gate saw fail, trimmed for a gate turn (pipeline.gates.repair)
 
-    def add(self, completion: Completion) -> float:
-        """Count one answer's usage into this proposal; the answer's cost."""
-        answer = answer_usage(completion)
+    def add(self, completion: Completion, prices: Prices | None = None) -> float:
+        """Count one answer's usage into this proposal; the answer's known cost (0 when unknown)."""
+        answer = answer_usage(completion, prices)
         self.usage += answer
         self.model = completion.model or self.model
         return answer.cost_usd

@@ -1,4 +1,4 @@
-"""What answers cost and what the run may still spend: list prices, `usd`, the per-answer cost, the
+"""What answers cost and what the run may still spend: `usd`, the per-answer cost, the
 run's SpendMeter against --max-cost, and the RunStop flag set by the first fatal provider error.
 """
 
@@ -8,23 +8,9 @@ import threading
 from dataclasses import dataclass, field, replace
 
 from pipeline.model.completion import Completion, Usage
+from pipeline.model.prices import Prices
 
-# Third-party list prices for MiniMax-M2.1 (USD per million tokens), used only when the provider reports no
-# cost: see MODEL_API.md. The provider's own usd_spent, when present, is the truth.
-PRICE_INPUT = 0.30
-PRICE_OUTPUT = 1.20
-PRICE_CACHED_INPUT = 0.03
 COST_SLACK = 1e-9  # USD; far below any answer's cost, far above float rounding of their sum
-
-
-def estimate_cost(usage: Usage) -> float:
-    """A cost estimate from token counts at list prices, for providers that report none."""
-    fresh_input = max(usage.prompt_tokens - usage.cached_tokens, 0)
-    return (
-        fresh_input * PRICE_INPUT
-        + usage.cached_tokens * PRICE_CACHED_INPUT
-        + usage.completion_tokens * PRICE_OUTPUT
-    ) / 1_000_000
 
 
 def usd(amount: float) -> str:
@@ -32,23 +18,27 @@ def usd(amount: float) -> str:
     return f"${amount:.2f}" if round(amount, 2) == amount else f"${amount:.6g}"
 
 
-def completion_cost(completion: Completion) -> float:
-    """What one answer cost: the provider's figure when it gives one, else the list-price estimate."""
+def completion_cost(completion: Completion, prices: Prices | None) -> float | None:
+    """What one answer cost: the provider's figure when it gives one, else the model's prices; None
+    (unknown) for a server that reports no cost and a model nobody priced (pipeline.model.prices)."""
     if completion.from_cache:
         return 0.0
     if completion.cost_usd:
         return completion.cost_usd
-    return estimate_cost(completion.usage)
+    return None if prices is None else prices.cost(completion.usage)
 
 
-def answer_usage(completion: Completion) -> Usage:
-    """One answer as the run counts it: its tokens, its cost, one attempt, whether the cache gave it,
-    and the time waited for it (none for a cached answer)."""
+def answer_usage(completion: Completion, prices: Prices | None = None) -> Usage:
+    """One answer as the run counts it: its tokens, its cost (or one unpriced answer), one attempt,
+    whether the cache gave it, and the time waited for it (none for a cached answer)."""
     cached = completion.from_cache
+    cost = completion_cost(completion, prices)
     return replace(
         completion.usage,
         attempts=1,
-        cost_usd=completion_cost(completion),
+        cost_usd=cost or 0.0,
+        unpriced=int(cost is None),
+        unreported=0 if cached else completion.usage.unreported,
         cache_hits=int(cached),
         latency_s=0.0 if cached else completion.latency_s,
     )

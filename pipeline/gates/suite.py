@@ -48,6 +48,7 @@ _PYTEST_SUMMARY = re.compile(r"^(?:FAILED|ERROR) (?!\()(.+?)(?: - .*)?$")
 _PYTEST_VERBOSE = re.compile(r"^(\S+::\S+) (?:FAILED|ERROR)\b")
 _UNITTEST = re.compile(r"^(?:FAIL|ERROR): (\S+) \(([^)]+)\)")
 _TAIL_CHARS = 300
+OUTPUT_CHARS = 20_000
 
 
 class BaseTestsFail(GateError):
@@ -66,6 +67,7 @@ class TestRun:
     tail: str
     seconds: float
     mentions: frozenset[str] = frozenset()
+    output: str = ""  # the output's last OUTPUT_CHARS, for a gate turn's failure excerpt
 
     @property
     def timed_out(self) -> bool:
@@ -81,6 +83,7 @@ class GateDecision:
     kept: bool
     reason: Reason | None = None
     detail: str = ""
+    evidence: str = ""  # the failing run's output, trimmed to what explains it (gates.repair)
 
 
 @dataclass
@@ -149,7 +152,9 @@ def _run_command(tree: Path, command: str, timeout: float, paths: Sequence[str])
     text = out.decode("utf-8", "replace")
     mentions = frozenset(p for p in paths if p in text)
     seconds = time.perf_counter() - started
-    return TestRun(status, failing_tests(text), _last_line(text), seconds, mentions)
+    return TestRun(
+        status, failing_tests(text), _last_line(text), seconds, mentions, text[-OUTPUT_CHARS:]
+    )
 
 
 @dataclass(frozen=True)
@@ -210,14 +215,7 @@ class _Gate:
 
     def passes(self, outcome: TestRun) -> bool:
         """Passing: exit 0, or (allowing a failing base) no failure that the base did not have."""
-        if outcome.status == 0:
-            return True
-        base = self.base
-        if not self.allow_failing_base or base is None or outcome.timed_out:
-            return False
-        if outcome.failing or base.failing:
-            return bool(outcome.failing) and set(outcome.failing) <= set(base.failing)
-        return outcome.status == base.status
+        return passes_against(outcome, self.base, self.allow_failing_base)
 
     def blame(self, outcome: TestRun) -> str:
         """One sentence naming the first failing test new against the base, or the timeout."""
@@ -255,7 +253,7 @@ class _Gate:
                 pieces = [_Unit(e.chunk_id, culprit.path, e) for e in parts]
                 self.search(kept, pieces, high_outcome)
             else:
-                self.decide(culprit, False, self.blame(high_outcome))
+                self.decide(culprit, False, self.blame(high_outcome), high_outcome.output)
             if not rest:
                 return
             outcome = self.run(kept + rest)
@@ -264,17 +262,17 @@ class _Gate:
                 return
             failing = outcome
 
-    def decide(self, unit: _Unit, kept: bool, detail: str = "") -> None:
+    def decide(self, unit: _Unit, kept: bool, detail: str = "", output: str = "") -> None:
         """Record the decision for a unit (for a whole file split into chunks: each chunk)."""
         edits = self.chunks.get(unit.path, []) if unit.edit is None else [unit.edit]
         reason = None if kept else Reason.BREAKS_TESTS
         if not edits:
             self.decisions[unit.unit_id] = GateDecision(
-                unit.unit_id, unit.path, kept, reason, detail
+                unit.unit_id, unit.path, kept, reason, detail, output
             )
         for edit in edits:
             self.decisions[edit.chunk_id] = GateDecision(
-                edit.chunk_id, unit.path, kept, reason, detail
+                edit.chunk_id, unit.path, kept, reason, detail, output
             )
 
 
@@ -344,3 +342,24 @@ def run_test_gate(
     return TestGateResult(
         gate.decisions, files, len(gate.history), time.perf_counter() - started, gate.history
     )
+
+
+def passes_against(outcome: TestRun, base: TestRun | None, allow_failing_base: bool) -> bool:
+    """Passing: exit 0, or (allowing a failing base) no failure that the base did not have."""
+    if outcome.status == 0:
+        return True
+    if not allow_failing_base or base is None or outcome.timed_out:
+        return False
+    if outcome.failing or base.failing:
+        return bool(outcome.failing) and set(outcome.failing) <= set(base.failing)
+    return outcome.status == base.status
+
+
+def run_tests_once(
+    repo: git.Repo, base: str, files: Mapping[str, bytes], *, test_cmd: str, timeout: float
+) -> TestRun:
+    """One run of the test command on the base with `files` written over it (a gate turn's check)."""
+    with scratch_worktree(repo, base, sorted(files)) as tree:
+        for path, data in files.items():
+            overwrite(tree / path, data)
+        return _run_command(tree, test_cmd, timeout, sorted(files))

@@ -40,6 +40,7 @@ class Reason(StrEnum):
     NOT_SELECTED = "not-selected"
     BUDGET = "budget"
     PROVIDER_ERROR = "provider-error"
+    TOO_LONG = "too-long"  # the chunk's request does not fit the model's context window
     FATAL_STOP = "fatal-stop"
     CODEMOD_ERROR = "codemod-error"
 

@@ -28,12 +28,15 @@ from pipeline.config import (
     DEFAULT_API_KEY_ENV,
     DEFAULT_BASE_URL,
     DEFAULT_CONCURRENCY,
+    DEFAULT_CONTEXT_TOKENS,
     DEFAULT_MODEL,
     READ_TIMEOUT,
     RunConfig,
     temperature_error,
 )
+from pipeline.model.attempts import OK, Attempt, AttemptObserver
 from pipeline.model.completion import Completion
+from pipeline.model.context import fit_max_tokens
 from pipeline.model.errors import (
     CodemillModelError,
     ConnectionDropped,
@@ -42,6 +45,7 @@ from pipeline.model.errors import (
     NotSent,
     RetriesExhausted,
     RetryableModelError,
+    StreamCut,
 )
 from pipeline.model.limiter import Limiter
 from pipeline.model.redact import redact
@@ -71,6 +75,7 @@ class ModelSettings:
     backoff_cap: float = 60.0
     stream: bool = False
     pool_size: int | None = None  # connections kept; default: the limiter's concurrency
+    context_tokens: int = DEFAULT_CONTEXT_TOKENS  # the model's window: prompt + max_tokens fit it
 
     @classmethod
     def from_config(cls, config: RunConfig) -> ModelSettings:
@@ -82,6 +87,7 @@ class ModelSettings:
             connect_timeout=config.connect_timeout,
             read_timeout=config.read_timeout,
             stream=config.stream,
+            context_tokens=config.context_tokens,
         )
 
 
@@ -155,6 +161,7 @@ class ChatClient:
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
+        observer: AttemptObserver | None = None,
     ) -> None:
         if settings.max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1, got {settings.max_attempts}")
@@ -163,6 +170,7 @@ class ChatClient:
         self._api_key = api_key
         self._sleep = sleep
         self._rng = rng or random.Random()
+        self._observer = observer  # told of every attempt as it ends (live display)
         self._url = settings.base_url.rstrip("/") + "/chat/completions"
         pool = settings.pool_size or (limiter.concurrency if limiter else DEFAULT_CONCURRENCY)
         headers = {"User-Agent": "codemill/0.1", "Accept": "application/json"}
@@ -204,13 +212,20 @@ class ChatClient:
         top_p: float | None = None,
         seed: int | None = None,
         admit: Callable[[], str | None] | None = None,
+        min_answer_tokens: int = 1,
+        on_attempt: AttemptObserver | None = None,
     ) -> Completion:
         """Send one chat request, retrying transient failures; a Completion or a typed error.
 
         `admit`, when given, is asked once a limiter slot is held, before each attempt: a reason string
         refuses the attempt (NotSent). Asking then, not before queueing, is what makes a run-wide cost
-        limit or stop exact even when hundreds of requests wait for a slot.
+        limit or stop exact even when hundreds of requests wait for a slot. `max_tokens` is lowered so
+        the prompt and the answer fit the context window; ContextTooLong (nothing sent) when fewer than
+        `min_answer_tokens` would be left. `on_attempt` hears of every HTTP attempt as it ends.
         """
+        max_tokens = fit_max_tokens(
+            messages, max_tokens, self.settings.context_tokens, min_answer_tokens
+        )
         body = build_request_body(
             self.settings,
             messages,
@@ -225,20 +240,32 @@ class ChatClient:
         attempt = 0
         while True:
             attempt += 1
+            sent_at: list[float] = []  # when the attempt got its slot and was sent
             try:
-                completion = await self._attempt_with_slot(body, request_id, estimate, admit)
+                completion = await self._attempt_with_slot(
+                    body, request_id, estimate, admit, sent_at
+                )
             except RetryableModelError as error:
                 last = error
+            except NotSent:
+                raise
+            except CodemillModelError as error:
+                self._tell(on_attempt, request_id, attempt, sent_at, error, retried=False)
+                raise
             else:
+                self._tell(on_attempt, request_id, attempt, sent_at, None, retried=False)
                 if self.limiter is not None:
                     self.limiter.on_success()
                 return completion
             if last.rate_limited and self.limiter is not None:
                 self.limiter.on_rate_limited()
-            if attempt >= self.settings.max_attempts:
-                raise RetriesExhausted(last, attempt)
             delay = self._backoff(attempt, last.retry_after)
-            if waited + delay > self.settings.max_total_wait:
+            retry = (
+                attempt < self.settings.max_attempts
+                and waited + delay <= self.settings.max_total_wait
+            )
+            self._tell(on_attempt, request_id, attempt, sent_at, last, retried=retry)
+            if not retry:
                 raise RetriesExhausted(last, attempt)
             log.warning(
                 "model request %s attempt %d failed, retrying in %.2f s: %s",
@@ -249,6 +276,30 @@ class ChatClient:
             )
             await self._sleep(delay)
             waited += delay
+
+    def _tell(
+        self,
+        on_attempt: AttemptObserver | None,
+        request_id: str,
+        number: int,
+        sent_at: list[float],
+        error: CodemillModelError | None,
+        *,
+        retried: bool,
+    ) -> None:
+        """Report one ended attempt to the request's and the client's observers."""
+        now = time.monotonic()
+        record = Attempt(
+            request_id,
+            number,
+            now - (sent_at[-1] if sent_at else now),
+            OK if error is None else type(error).__name__,
+            "" if error is None else str(error),
+            retried,
+        )
+        for observer in (on_attempt, self._observer):
+            if observer is not None:
+                observer(record)
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         """Full jitter: uniform(0, min(cap, base * 2**(attempt-1))); a server's Retry-After wins."""
@@ -263,12 +314,15 @@ class ChatClient:
         request_id: str,
         estimate: int,
         admit: Callable[[], str | None] | None,
+        sent_at: list[float],
     ) -> Completion:
         if self.limiter is None:
             _admitted(admit)
+            sent_at.append(time.monotonic())
             return await self._attempt(body, request_id)
         async with self.limiter.slot(estimate):
             _admitted(admit)
+            sent_at.append(time.monotonic())
             return await self._attempt(body, request_id)
 
     async def _attempt(self, body: Mapping[str, Any], request_id: str) -> Completion:
@@ -285,6 +339,8 @@ class ChatClient:
             raise ModelTimeout(type(exc).__name__) from None
         except (httpx.TransportError, httpx.StreamError) as exc:
             detail = redact(f"{type(exc).__name__}: {exc}".rstrip(": "), self._api_key)
+            if body.get("stream") and isinstance(exc, httpx.RemoteProtocolError):
+                raise StreamCut(detail) from None
             raise ConnectionDropped(detail) from None
         if response.status_code != 200:
             raise self._redacted(status_error(response, text, self.settings.api_key_env))

@@ -18,7 +18,10 @@ class Usage:
     (tokens only), a proposal's turns, a ledger row, the run's totals, the progress counts.
 
     `attempts` counts answers asked for, `cache_hits` those the response cache gave; `latency_s` is time
-    spent waiting on the provider (a cached answer adds none).
+    spent waiting on the provider (a cached answer adds none). What nobody reported stays unknown, never a
+    silent zero: `unreported` counts answers whose server sent no (or only part of the) token counts,
+    `unpriced` answers whose cost is unknown (no provider figure and no price for the model); `cost_usd`
+    is then the cost of the others.
     """
 
     prompt_tokens: int = 0
@@ -30,6 +33,8 @@ class Usage:
     attempts: int = 0
     cache_hits: int = 0
     latency_s: float = 0.0
+    unreported: int = 0
+    unpriced: int = 0
 
     def __add__(self, other: Usage) -> Usage:
         summed = {f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(Usage)}
@@ -57,7 +62,8 @@ class Usage:
 
 
 def add_costs(a: float, b: float) -> float:
-    """The one place two costs are added (so an unknown cost can be given one meaning, here)."""
+    """The one place two costs are added. An unknown cost is not a number here: it is counted apart
+    (`Usage.unpriced`), so known + unknown is the known part plus a count of what is unknown."""
     return a + b
 
 

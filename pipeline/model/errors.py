@@ -8,9 +8,12 @@ The hierarchy:
     - ServerError             HTTP 5xx (500, 502, 503, 504, ...)
     - ModelTimeout            connect/read/stream-idle timeout, HTTP 408
     - ConnectionDropped       connection refused, reset, or closed before a full answer
+      - StreamCut             a streamed answer cut off mid-way (servers that cancel concurrent streams)
     - MalformedResponse       HTTP 200 whose body is not OpenAI-compatible JSON
     - ProviderBusy            HTTP 200, retryable base_resp 1000 1001 1002 1024 1033 1041 2045
   + RequestRejected           this request only; the run goes on (base_resp 1026 1027 1039 2013)
+    - ContextTooLong          the prompt and answer budget do not fit the model's context window:
+                              HTTP 400 saying so, base_resp 1039, or found before sending (not sent)
   + FatalModelError           every later request would fail the same way: stop the run early
     - BadRequest              HTTP 400/404/422...: the provider refused the body or the URL
     - AuthenticationError     HTTP 401, base_resp 1004/2049: the API key is missing or refused
@@ -98,6 +101,17 @@ class ConnectionDropped(RetryableModelError):
         )
 
 
+class StreamCut(ConnectionDropped):
+    """The server closed a streamed answer before its end, typically under concurrent streams."""
+
+    def __init__(self, what: str) -> None:
+        RetryableModelError.__init__(
+            self,
+            f"the server cut the streamed answer off ({what}); some servers (llama.cpp's) cancel "
+            "concurrent streams: lower --concurrency or drop --stream",
+        )
+
+
 class MalformedResponse(RetryableModelError):
     """A 200 answer that is not valid OpenAI-compatible JSON."""
 
@@ -127,6 +141,19 @@ class RequestRejected(CodemillModelError):
             "shrink or change this chunk, the run goes on"
         )
         self.code = code
+
+
+class ContextTooLong(RequestRejected):
+    """The request does not fit the model's context window: this chunk only, the run goes on."""
+
+    def __init__(self, detail: str, *, sent: bool = True, code: int = 1039) -> None:
+        CodemillModelError.__init__(
+            self,
+            f"{detail}; the chunk is too long for the model's context window "
+            "(lower --budget to cut smaller chunks, or raise --context-tokens if the server allows)",
+        )
+        self.code = code
+        self.sent = sent  # False: found before sending, nothing was paid for
 
 
 class NotSent(CodemillModelError):

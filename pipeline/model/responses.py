@@ -7,6 +7,7 @@ decides what to send and when to retry. They never see the API key: the client r
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
@@ -24,6 +25,7 @@ from pipeline.model.errors import (
     AuthenticationError,
     BadRequest,
     CodemillModelError,
+    ContextTooLong,
     InsufficientCredits,
     MalformedResponse,
     ModelTimeout,
@@ -32,6 +34,16 @@ from pipeline.model.errors import (
     RequestRejected,
     ServerError,
 )
+
+# How servers say "too long for the context": llama.cpp (`exceed_context_size_error`, "exceeds the
+# available context size"), vLLM ("This model's maximum context length is N tokens"), OpenAI
+# (`context_length_exceeded`), and others' "prompt is too long" / "too many tokens".
+_CONTEXT_WORDS = re.compile(
+    r"context[ _](length|size|window)|exceed_context_size|maximum context|prompt is too long"
+    r"|too many tokens|token limit|max_tokens must be (at most|less)",
+    re.IGNORECASE,
+)
+TOO_LONG_STATUSES = frozenset({400, 413, 422})
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -61,22 +73,34 @@ def _float(value: Any) -> float | None:
         return None
 
 
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
 def parse_usage(raw: Any) -> Usage:
-    """Usage from an OpenAI-style `usage` object; missing or null fields count as 0."""
+    """Usage from an OpenAI-style `usage` object.
+
+    A missing object (vLLM or Ollama streams without include_usage), or one without prompt or completion
+    counts, is marked `unreported`: what is known is kept, the rest is unknown, not zero. The detail
+    objects (reasoning, cached) are optional everywhere: their absence means none.
+    """
     if not isinstance(raw, Mapping):
-        return Usage()
+        return Usage(unreported=1)
+    prompt, completion = _count(raw.get("prompt_tokens")), _count(raw.get("completion_tokens"))
     completion_details = raw.get("completion_tokens_details")
     prompt_details = raw.get("prompt_tokens_details")
+    total = _count(raw.get("total_tokens"))
     return Usage(
-        prompt_tokens=_int(raw.get("prompt_tokens")),
-        completion_tokens=_int(raw.get("completion_tokens")),
+        prompt_tokens=prompt or 0,
+        completion_tokens=completion or 0,
         reasoning_tokens=_int(completion_details.get("reasoning_tokens"))
         if isinstance(completion_details, Mapping)
         else 0,
         cached_tokens=_int(prompt_details.get("cached_tokens"))
         if isinstance(prompt_details, Mapping)
         else 0,
-        total_tokens=_int(raw.get("total_tokens")),
+        total_tokens=total if total is not None else (prompt or 0) + (completion or 0),
+        unreported=int(prompt is None or completion is None),
     )
 
 
@@ -128,6 +152,8 @@ def check_base_resp(body: Mapping[str, Any], env_var: str) -> None:
         raise AuthenticationError(env_var, f"provider code {code}")
     if code in CREDIT_BASE_CODES:
         raise InsufficientCredits(f"provider code {code}")
+    if code == 1039:
+        raise ContextTooLong(f"the provider refused the request with error 1039 ({message})")
     if code in REJECTED_BASE_CODES:
         raise RequestRejected(code, message)
     if code in RETRYABLE_BASE_CODES:
@@ -151,6 +177,8 @@ def status_error(response: httpx.Response, text: str, env_var: str) -> CodemillM
         return ModelTimeout("HTTP 408")
     if status >= 500:
         return ServerError(status, message, retry_after)
+    if status in TOO_LONG_STATUSES and _CONTEXT_WORDS.search(text):
+        return ContextTooLong(f"the server refused the request (HTTP {status}: {message})")
     return BadRequest(status, message)
 
 

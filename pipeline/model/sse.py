@@ -32,7 +32,7 @@ class StreamState:
         self.parts: list[str] = []
         self.reasoning_parts: list[str] = []
         self.finish_reason: str | None = None
-        self.usage = Usage()
+        self.usage = Usage(unreported=1)  # until an event carries usage (not all servers send one)
         self.last: Mapping[str, Any] = {}
         self.model: str | None = None
         self.done = False

@@ -60,6 +60,15 @@ class ModelParams:
     max_tokens: int = 8192  # reasoning tokens count against it: keep it generous
     seed: int | None = None
 
+    def request_fields(self) -> dict[str, float | int | None]:
+        """The parameters as the request (and the response cache's key) names them."""
+        return {
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "seed": self.seed,
+        }
+
 
 # --- selectors ---
 

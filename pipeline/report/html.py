@@ -19,9 +19,10 @@ from typing import NamedTuple
 import jinja2
 
 from pipeline.judge.verdicts import Status
+from pipeline.model.prices import cost_text
 from pipeline.report.diff_view import DiffLine, diff_lines
 from pipeline.report.highlight import Budget, escape, pygments_css
-from pipeline.run.ledger import FILE_KIND, Ledger, LedgerRow
+from pipeline.run.ledger import FILE_KIND, Ledger, LedgerRow, Totals
 
 _COLUMN_WIDTHS = (19, 7, 10, 11, 23, 14, 5, 6, 5)  # percent, one per column of a file's row table
 _STATUS_COLOURS = {
@@ -62,6 +63,12 @@ class FileView:
     added: int
     removed: int
     unchanged: bool  # the run looked at the file and left it as it was
+
+
+def _cost(totals: Totals) -> str:
+    """The run's cost: a plain number when every answer's cost is known, else what is unknown."""
+    usage = totals.usage
+    return cost_text(usage.cost_usd, usage.unpriced) if usage.unpriced else f"{usage.cost_usd:.4f}"
 
 
 def _gate_kind(decision: str) -> str:
@@ -124,7 +131,7 @@ def _summary_values(ledger: Ledger) -> dict[str, object]:
         ("Completion tokens", f"{totals.usage.completion_tokens}", "tokens-completion"),
         ("Reasoning tokens", f"{totals.usage.reasoning_tokens}", "tokens-reasoning"),
         ("Cached tokens", f"{totals.usage.cached_tokens}", "tokens-cached"),
-        ("Cost (USD)", f"{totals.usage.cost_usd:.4f}", "cost-usd"),
+        ("Cost (USD)", _cost(totals), "cost-usd"),
     ]
     return {
         "meta": meta,

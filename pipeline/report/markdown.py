@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from pipeline.model.prices import cost_text
 from pipeline.report.patch import Changes, diffstat
-from pipeline.run.ledger import FILE_KIND, Ledger, LedgerRow
+from pipeline.run.ledger import FILE_KIND, Ledger, LedgerRow, Totals
 
 
 def _cell(text: object) -> str:
@@ -21,6 +22,26 @@ def _table(header: Iterable[str], rows: Iterable[Iterable[object]]) -> list[str]
 
 def _gates(row: LedgerRow) -> str:
     return "; ".join(f"{name}: {decision}" for name, decision in row.gates.items())
+
+
+def _apart(forecast: int, actual: int) -> str:
+    return f"{forecast:,} forecast, {actual:,} actual" + (
+        f" ({(forecast - actual) / actual:+.0%})" if actual else ""
+    )
+
+
+def _forecast_lines(totals: Totals) -> list[str]:
+    """How far the forecast was from what the chunks answered in one request actually took."""
+    forecast, actual = totals.forecast, totals.forecast_actual
+    if not forecast.prompt_tokens:
+        return []
+    prompt = _apart(forecast.prompt_tokens, actual.prompt_tokens)
+    completion = _apart(forecast.completion_tokens, actual.completion_tokens)
+    return [
+        f"Forecast against actual, over the chunks answered in one request: prompt tokens {prompt}; "
+        f"completion tokens {completion}.",
+        "",
+    ]
 
 
 def summary_markdown(ledger: Ledger, changes: Changes | None = None) -> str:
@@ -49,11 +70,20 @@ def summary_markdown(ledger: Ledger, changes: Changes | None = None) -> str:
                 totals.usage.completion_tokens,
                 totals.usage.reasoning_tokens,
                 totals.usage.cached_tokens,
-                f"{totals.usage.cost_usd:.4f}",
+                cost_text(totals.usage.cost_usd, totals.usage.unpriced)
+                if totals.usage.unpriced
+                else f"{totals.usage.cost_usd:.4f}",
                 f"{totals.cached_rows}/{totals.rows}",
             ]
         ],
     )
+    out += _forecast_lines(totals)
+    if totals.usage.unreported:
+        out += [
+            f"{totals.usage.unreported} answers came without token counts: the token totals are "
+            "partial.",
+            "",
+        ]
     out += ["## Files", ""]
     for path in sorted({r.path for r in ledger.rows}):
         heading = f"### `{path}`"

@@ -23,7 +23,9 @@ from typing import IO, Any, Self
 
 from pipeline.errors import UsageError
 from pipeline.judge.verdicts import Reason, Status, Verdict
+from pipeline.model.attempts import Attempt
 from pipeline.model.completion import Usage
+from pipeline.model.forecast import TokenForecast
 from pipeline.paths import create_private, write_atomic
 from pipeline.source.chunking import Chunk
 
@@ -54,6 +56,9 @@ class LedgerRow:
     concurrency_limit: int | None = None
     gates: dict[str, str] = field(default_factory=dict)  # gate name -> decision
     new_text: str | None = None  # the accepted replacement, dedented
+    requests: list[Attempt] = field(default_factory=list)  # every HTTP attempt: latency, outcome
+    forecast: TokenForecast | None = None  # the tokens forecast for the first request
+    turns: list[dict[str, object]] = field(default_factory=list)  # every model turn, its cost
 
     @classmethod
     def for_chunk(cls, run_id: str, chunk: Chunk, verdict: Verdict, **fields: Any) -> LedgerRow:
@@ -104,6 +109,9 @@ class LedgerRow:
             data["reason"] = Reason(reason)
         if data.pop("cache_hit", False) and "cache_hits" not in data:
             data["cache_hits"] = data.get("attempts", 0)
+        data["requests"] = [Attempt(**a) for a in data.get("requests") or []]
+        if data.get("forecast") is not None:
+            data["forecast"] = TokenForecast(**data["forecast"])
         usage = Usage.from_json(data)
         for name in usage.to_json():
             data.pop(name, None)
@@ -138,6 +146,12 @@ class Totals:
     by_reason: dict[str, int]
     usage: Usage
     cached_rows: int
+    forecast: TokenForecast = field(
+        default_factory=TokenForecast
+    )  # forecast of the rows answered in one fresh request
+    forecast_actual: TokenForecast = field(
+        default_factory=TokenForecast
+    )  # what those same rows took
 
 
 def _line(record: str, data: dict[str, Any]) -> str:
@@ -251,6 +265,7 @@ class Ledger:
             by_reason=dict(sorted(by_reason.items())),
             usage=sum((r.usage for r in rows), Usage()),
             cached_rows=sum(1 for r in rows if r.usage.from_cache),
+            **_forecast_sums(rows),
         )
 
     def dumps(self) -> str:
@@ -305,6 +320,19 @@ class Ledger:
         if ledger is None:
             raise LedgerError(f"ledger {path} is empty")
         return ledger
+
+
+def _forecast_sums(rows: list[LedgerRow]) -> dict[str, TokenForecast]:
+    """Forecast against actual tokens, over the rows a single request's forecast describes: one
+    answer, freshly paid for, with its counts reported."""
+    sent = [r for r in rows if r.forecast and r.usage.attempts == 1 and not r.usage.cache_hits]
+    sent = [r for r in sent if not r.usage.unreported]
+    forecast = sum((r.forecast or TokenForecast() for r in sent), TokenForecast())
+    actual = sum(
+        (TokenForecast(r.usage.prompt_tokens, r.usage.completion_tokens) for r in sent),
+        TokenForecast(),
+    )
+    return {"forecast": forecast, "forecast_actual": actual}
 
 
 def _parses(line: str) -> bool:

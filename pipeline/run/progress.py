@@ -7,7 +7,9 @@ from dataclasses import dataclass, field, replace
 
 from pipeline.engines.proposal import Proposal
 from pipeline.judge.verdicts import Status
+from pipeline.model.attempts import Attempt
 from pipeline.model.completion import Usage
+from pipeline.model.prices import cost_text
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,9 @@ class Snapshot:
     failed: int = 0
     usage: Usage = field(default_factory=Usage)
     concurrency_limit: int | None = None
+    failed_attempts: int = 0  # HTTP attempts that ended in an error (most are retried)
+    timeouts: int = 0
+    last_error: str = ""  # the latest failed attempt's error, shown while the run goes on
 
     def line(self) -> str:
         """One short line for logs and non-interactive terminals."""
@@ -30,8 +35,19 @@ class Snapshot:
         return (
             f"{self.done}/{self.total} chunks: {self.accepted} accepted, {self.rejected} rejected, "
             f"{self.unchanged} unchanged, {self.skipped + self.failed} skipped/failed; "
-            f"{self.usage.tokens:,} tokens, ${self.usage.cost_usd:.4f}{limit}"
+            f"{self.usage.tokens:,} tokens, {self.cost()}{limit}{self.trouble()}"
         )
+
+    def cost(self) -> str:
+        """The cost so far, with the answers whose cost is unknown said so."""
+        return cost_text(self.usage.cost_usd, self.usage.unpriced)
+
+    def trouble(self) -> str:
+        """ "; 3 failed attempts (2 timeouts), last: ..." when requests failed, else ""."""
+        if not self.failed_attempts:
+            return ""
+        timeouts = f" ({self.timeouts} timeouts)" if self.timeouts else ""
+        return f"; {self.failed_attempts} failed attempts{timeouts}, last: {self.last_error}"
 
 
 @dataclass
@@ -59,6 +75,19 @@ class RunCounter:
                 failed=s.failed + (status is Status.FAILED),
                 usage=s.usage + proposal.usage,
                 concurrency_limit=concurrency_limit,
+            )
+
+    def attempt(self, attempt: Attempt) -> None:
+        """Hear of one HTTP attempt as it ends (the client's observer): failures show at once."""
+        if attempt.ok:
+            return
+        with self._lock:
+            s = self._snap
+            self._snap = replace(
+                s,
+                failed_attempts=s.failed_attempts + 1,
+                timeouts=s.timeouts + (attempt.outcome == "ModelTimeout"),
+                last_error=attempt.error,
             )
 
     def snapshot(self) -> Snapshot:

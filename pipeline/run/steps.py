@@ -226,6 +226,9 @@ def ledger_row(
         concurrency_limit=concurrency_limit,
         gates=dict(proposal.gates),
         new_text=proposal.new_text,
+        requests=list(proposal.requests),
+        forecast=proposal.forecast,
+        turns=list(proposal.turns),
     )
 
 

@@ -6,6 +6,7 @@ import dataclasses
 
 from pipeline.engines.spend import answer_usage
 from pipeline.model.completion import Completion, Usage
+from pipeline.model.prices import MINIMAX_M2_1
 
 
 def _completion(*, from_cache: bool = False, cost: float | None = 0.5) -> Completion:
@@ -53,5 +54,8 @@ def test_an_answer_counts_one_attempt_its_cost_and_its_wait() -> None:
         0.0,
         0.0,
     )
-    estimated = answer_usage(_completion(cost=None))
+    estimated = answer_usage(_completion(cost=None), MINIMAX_M2_1)
     assert 0 < estimated.cost_usd < 0.001  # list prices for 7 fresh + 3 cached input, 4 output
+    assert estimated.unpriced == 0
+    unknown = answer_usage(_completion(cost=None))  # no figure, no price: unknown, not zero
+    assert (unknown.cost_usd, unknown.unpriced) == (0.0, 1)

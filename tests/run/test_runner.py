@@ -14,7 +14,7 @@ from support.gitrepo import make_repo
 from pipeline.config import ConfigError, RunConfig
 from pipeline.engines.codemod_files import CodemodFileEngine
 from pipeline.engines.model_engine import LLMEngine
-from pipeline.engines.proposal import Proposal
+from pipeline.engines.proposal import RUN_ONLY, Proposal
 from pipeline.judge.policy import Policy
 from pipeline.judge.verdicts import Reason, Status, Verdict
 from pipeline.model.client import ChatClient, ModelSettings
@@ -221,7 +221,7 @@ def test_ledger_row_carries_every_field_of_the_proposal() -> None:
     row = ledger_row("run-1", proposal, engine="llm", concurrency_limit=6)
 
     for f in dataclasses.fields(Proposal):
-        if f.name not in ("chunk", "verdict"):
+        if f.name not in ("chunk", "verdict", *RUN_ONLY):
             assert getattr(row, f.name) == getattr(proposal, f.name), f.name
     assert row.gates is not proposal.gates
     assert (row.run_id, row.engine, row.concurrency_limit) == ("run-1", "llm", 6)

@@ -66,6 +66,7 @@ class FakeReply:
     content_type: str = "application/json"
     stall_at: int = -1  # index of the SSE event before which the server goes silent...
     stall: float = 0.0  # ...for this many seconds (to trip an idle timeout)
+    cut_at: int = -1  # index of the SSE event before which the server closes the connection
 
     @classmethod
     def json(cls, status: int, payload: Any, **kwargs: Any) -> FakeReply:
@@ -398,6 +399,9 @@ class FakeModelServer:
                 await asyncio.sleep(reply.event_delay)
             if index == reply.stall_at:
                 await asyncio.sleep(reply.stall)
+            if index == reply.cut_at:  # mid-answer, no terminating chunk: llama.cpp under load
+                writer.transport.abort()
+                return
             data = b"data: " + payload + b"\n\n"
             writer.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
             await writer.drain()

@@ -1,0 +1,29 @@
+"""One record per HTTP attempt the client makes: when, how long, how it ended; for the ledger and
+the live display, so a retried timeout or a cut stream is seen while the run goes on, not only in the bill.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+OK = "ok"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One HTTP attempt: its request id, number within the request, latency, outcome and error."""
+
+    request_id: str
+    number: int
+    latency_s: float
+    outcome: str  # "ok", or the error's class name: ModelTimeout, StreamCut, RateLimited, ...
+    error: str = ""  # the error's sentence (key already redacted), "" when ok
+    retried: bool = False  # the client tried again after it
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == OK
+
+
+AttemptObserver = Callable[[Attempt], None]
