@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from flows import fleet_command
+
 if TYPE_CHECKING:
     from flows.refactor import RunResult
 
@@ -454,6 +456,9 @@ def deploy(
     for deployment, ident in zip(deployments, ids, strict=True):
         typer.echo(f"codemill: deployed codemill-scheduled/{deployment.name} ({ident}) on {pool}")
     typer.echo(f"codemill: start a worker with `prefect worker start --pool {pool}`")
+
+
+app.command("fleet")(fleet_command.fleet)
 
 
 def main() -> None:

@@ -50,7 +50,7 @@ def prepare(
 ) -> Prepared:
     """Fetch or clone into the cache, check out the base commit, and load the run's settings there."""
     checkout = cache.checkout(member.source, member.key, cache_dir, member.base_commit)
-    settings = dict(member.settings)
+    settings = member.run_settings()
     if max_cost is not None:
         own = settings.get("max_cost")
         settings["max_cost"] = max_cost if own is None else min(float(own), max_cost)

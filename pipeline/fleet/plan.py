@@ -22,6 +22,7 @@ from pipeline.repository import GitOpsError
 from pipeline.run.state import LAST_RUN
 
 ShardBy = Literal["none", "paths"]
+SHARD_SETTINGS: Mapping[str, Any] = {"dry_run": True, "branch": None, "push": None}
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,10 @@ class FleetOptions:
 
 @dataclass(frozen=True)
 class Member:
-    """One child run: a repository, or one shard of it (then a dry run whose changes the fleet combines)."""
+    """One child run: a repository, or one shard of it (then a dry run whose changes the fleet combines).
+
+    `settings` are the repository's run settings; a shard's run adds SHARD_SETTINGS to them.
+    """
 
     name: str
     key: str
@@ -63,6 +67,10 @@ class Member:
     @classmethod
     def from_params(cls, data: Mapping[str, Any]) -> Member:
         return cls(**{**data, "paths": tuple(data.get("paths", ()))})
+
+    def run_settings(self) -> dict[str, Any]:
+        """What this child's own run gets: a shard only reports; the fleet commits the combination."""
+        return {**self.settings, **SHARD_SETTINGS} if self.shard else dict(self.settings)
 
     @property
     def label(self) -> str:
@@ -134,11 +142,10 @@ def _plan_entry(
         return Work(entry, members=(_with(member, paths=entry.paths, since=since),))
     files = cache.list_files(entry.source, entry.key, cache_dir, base)
     groups = split_paths(files, entry.paths, shards)
-    dry = {**member.settings, "dry_run": True, "branch": None, "push": None}
     return Work(
         entry,
         members=tuple(
-            _with(member, paths=group, since=since, shard=i, shards=len(groups), settings=dry)
+            _with(member, paths=group, since=since, shard=i, shards=len(groups))
             for i, group in enumerate(groups, start=1)
         ),
     )

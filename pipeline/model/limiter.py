@@ -14,10 +14,14 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextvars import ContextVar
 
 from pipeline.config import DEFAULT_CONCURRENCY
 
 SharedSlot = Callable[[], AbstractAsyncContextManager[None]]
+# The shared limit of the run being made in this context (a fleet member sets it around its run), so that
+# whoever builds the run's Limiter picks it up without threading it through every layer.
+SHARED_SLOT: ContextVar[SharedSlot | None] = ContextVar("codemill_shared_slot", default=None)
 
 
 class _Waiter:
@@ -76,9 +80,9 @@ class Limiter:
         self._window = window
         self._rate_window = rate_window
         self._clock = clock
-        self._shared = (
-            shared  # a slot of a limit shared with other runs (a fleet's), held inside ours
-        )
+        # a slot of a limit shared with other runs (a fleet's), held inside ours; by default the
+        # one the caller's context names (a fleet member sets it around its run)
+        self._shared = shared if shared is not None else SHARED_SLOT.get()
         self._lock = threading.Lock()
         self._limit = concurrency
         self._in_flight = 0

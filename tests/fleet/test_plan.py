@@ -93,7 +93,8 @@ def test_shard_by_paths_splits_python_files_into_contiguous_dry_runs(tmp_path: P
         ("app/m0.py", "app/m1.py"),
         ("app/m2.py", "app/m3.py", "app/m4.py"),
     ]
-    assert all(m.settings["dry_run"] is True and m.shards == 2 for m in work.members)
+    assert all(m.run_settings()["dry_run"] is True and m.shards == 2 for m in work.members)
+    assert "dry_run" not in work.members[0].settings  # the combined run commits as configured
     assert [m.label for m in work.members] == ["app [1/2]", "app [2/2]"]
     assert Member.from_params(work.members[1].to_params()) == work.members[1]
     assert split_paths(["a.py", "b/c.py", "b/d.txt"], ["b"], 5) == [("b/c.py",)]

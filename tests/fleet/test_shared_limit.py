@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from support.fake_model_server import FakeModelServer
 
 from pipeline.model.client import ChatClient, ModelSettings
-from pipeline.model.limiter import Limiter
+from pipeline.model.limiter import SHARED_SLOT, Limiter
 
 USER = [{"role": "user", "content": "```python\nx = 1\n```"}]
 
@@ -47,3 +47,20 @@ def test_two_runs_never_pass_the_shared_limit_at_the_server() -> None:
         shared = asyncio.run(fleet())
     assert shared.taken == 16 and len(server.requests) == 16
     assert server.peak_in_flight == 3  # 8 allowed by the two runs' own limits; 3 by the shared one
+
+
+def test_a_limiter_made_where_a_fleet_member_set_the_shared_slot_uses_it() -> None:
+    shared = SharedLimit(1)
+
+    async def run() -> None:
+        token = SHARED_SLOT.set(shared.hold)
+        try:
+            limiter = Limiter(4)  # the run builds its limiter knowing nothing of the fleet
+        finally:
+            SHARED_SLOT.reset(token)
+        async with limiter.slot():
+            assert shared.semaphore.locked()
+        assert Limiter(4)._shared is None
+
+    asyncio.run(run())
+    assert shared.taken == 1

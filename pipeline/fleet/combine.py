@@ -1,0 +1,88 @@
+"""The parent's last step for a sharded repository: the shards' dry runs made into the one run they stand
+for, with one ledger, one report and (unless the fleet is a dry run) one branch, pushed if asked.
+
+The shards' report directories must be readable here (one machine, or a shared state volume); a shard that
+did not finish cleanly leaves the repository without a branch, with that shard's reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pipeline import repository
+from pipeline.config import load_config
+from pipeline.fleet import cache
+from pipeline.fleet.plan import Member
+from pipeline.fleet.result import RepoResult, RepoStatus, combined
+from pipeline.fleet.shards import combine_ledgers, combined_changes
+from pipeline.report.files import default_report_dir, unified_patch, write_report_dir
+from pipeline.run.ledger import RunMeta
+from pipeline.run.replay import read_ledger
+from pipeline.run.state import patch_fingerprint
+
+
+def combine_shards(
+    members: Sequence[Member],
+    parts: Sequence[RepoResult],
+    cache_dir: Path,
+    env: Mapping[str, str],
+    run_id: str,
+) -> RepoResult:
+    """One repository's result (and report, and branch) from its shards' results."""
+    bad = [p for p in parts if p.status in (RepoStatus.FAILED, RepoStatus.STOPPED)]
+    if bad:
+        worst = max(bad, key=lambda p: p.exit_code)
+        return combined(
+            parts,
+            status=worst.status,
+            reason=f"a shard: {worst.reason}",
+            exit_code=worst.exit_code,
+            branch=None,
+            pushed=False,
+            run_id=run_id,
+        )
+    first = members[0]
+    checkout = cache.checkout(first.source, first.key, cache_dir, first.base_commit)
+    config = load_config(checkout.root, first.settings, env)
+    shard_meta = read_ledger(Path(parts[0].report)).meta
+    meta = RunMeta(
+        run_id,
+        shard_meta.recipe,
+        shard_meta.engine,
+        shard_meta.model,
+        first.base_commit,
+        budget=config.budget,
+    )
+    ledger = combine_ledgers(meta, [Path(p.report) for p in parts])
+    changes = combined_changes(checkout.root, ledger, config.budget)
+    done = repository.CommitResult("")
+    if changes and not config.dry_run:
+        done = repository.commit_changes(
+            repository.open_repository(checkout.root),
+            base=first.base_commit,
+            branch=config.branch or repository.default_branch_name(meta.recipe, datetime.now(UTC)),
+            changes={path: after for path, (_, after) in changes.items()},
+            recipe=meta.recipe,
+            model=meta.model or "",
+            run_id=run_id,
+            commit_per=config.commit_per,
+            force_branch=config.force_branch,
+            push=config.push,
+        )
+    ledger.finish(None)
+    patch = unified_patch(changes)
+    report_dir = default_report_dir(checkout.root, run_id, env)
+    write_report_dir(report_dir, ledger, changes, patch=patch)
+    return combined(
+        parts,
+        status=RepoStatus.CHANGED if changes else RepoStatus.NO_CHANGE,
+        reason="" if changes else "nothing to change",
+        files_changed=len(changes),
+        run_id=run_id,
+        branch=done.branch if done.commits else None,
+        pushed=done.pushed,
+        report=str(report_dir),
+        patch_sha256=patch_fingerprint(patch),
+    )
