@@ -17,7 +17,7 @@ import os
 import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -185,16 +185,16 @@ async def _run_member(
             )
         share = job.budget.start(member.label, min(job.max_in_flight, max(1, waiting[0])))
         started = time.monotonic()
-        result = await _on_pool(job, member, share)
+        try:
+            result = await _on_pool(job, member, share)
+        except (
+            Exception
+        ) as exc:  # the API refused or vanished: this repository fails, the fleet goes on
+            reason = f"could not run it on the pool: {type(exc).__name__}: {exc}".splitlines()[0]
+            result = failed(member, reason, 1, time.monotonic() - started)
         job.budget.finish(member.label, result.cost_usd)
-        if result.seconds == 0:
-            result = RepoResult(
-                **{
-                    **result.to_json(),
-                    "status": result.status,
-                    "seconds": round(time.monotonic() - started, 3),
-                }
-            )
+        if result.seconds == 0:  # it never ran: the time spent waiting for it is what it cost
+            result = replace(result, seconds=round(time.monotonic() - started, 3))
         return result
 
 

@@ -22,6 +22,7 @@ from typing import Any, cast
 from prefect.client.orchestration import get_client
 from prefect.deployments.runner import RunnerDeployment
 from prefect.types.entrypoint import EntrypointType
+from prefect.utilities.annotations import quote
 
 from flows import schedule
 from flows.fleet import MEMBER_FLOW, FleetJob, fleet_member, refactor_fleet
@@ -134,7 +135,8 @@ def run_fleet(request: FleetRequest) -> tuple[FleetRun, Path]:
         fail_on_changes=request.fail_on_changes,
         resumed={} if resume is None else dict(resume.finished),
     )
-    return asyncio.run(refactor_fleet(job)), job.report_dir
+    hidden = cast(FleetJob, quote(job))  # not a parameter for Prefect to store or show
+    return asyncio.run(refactor_fleet(hidden)), job.report_dir
 
 
 def register_member(pool: str) -> str:

@@ -133,7 +133,7 @@ def combined(parts: Iterable[RepoResult], **override: Any) -> RepoResult:
     )
 
 
-EXIT_PRECEDENCE = (3, 5, 1, 2)  # provider refused, provider unreachable, internal, usage
+EXIT_PRECEDENCE = (3, 5, 6, 1, 2)  # provider refused, unreachable, push failed, internal, usage
 
 
 def fleet_exit_code(results: Iterable[RepoResult], *, fail_on_changes: bool = False) -> int:

@@ -21,6 +21,10 @@ from pipeline.config import DEFAULT_CONCURRENCY
 SharedSlot = Callable[[], AbstractAsyncContextManager[None]]
 # The shared limit of the run being made in this context (a fleet member sets it around its run), so that
 # whoever builds the run's Limiter picks it up without threading it through every layer.
+SHARED_COOLDOWN_S = (
+    1.0  # how long a 429'd request keeps its shared slot (the server's hint wins, capped)
+)
+SHARED_COOLDOWN_CAP_S = 30.0
 SHARED_SLOT: ContextVar[SharedSlot | None] = ContextVar("codemill_shared_slot", default=None)
 
 
@@ -125,9 +129,20 @@ class Limiter:
                 yield
             else:
                 async with self._shared():
-                    yield
+                    try:
+                        yield
+                    except Exception as error:
+                        await self._cool_down(error)
+                        raise
         finally:
             self.release()
+
+    async def _cool_down(self, error: Exception) -> None:
+        """After a 429, keep the shared slot a while: every run sharing the limit slows down, not just
+        the one that was told to (a provider's limit is on the account, not on one worker)."""
+        if getattr(error, "rate_limited", False):
+            hint = getattr(error, "retry_after", None)
+            await asyncio.sleep(min(SHARED_COOLDOWN_CAP_S, hint or SHARED_COOLDOWN_S))
 
     async def acquire(self, estimated_tokens: int = 0) -> None:
         """Wait for a free slot, then for the rpm/tpm window to allow the send."""

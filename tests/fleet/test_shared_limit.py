@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import pytest
 from support.fake_model_server import FakeModelServer
 
 from pipeline.model.client import ChatClient, ModelSettings
+from pipeline.model.errors import RateLimited
 from pipeline.model.limiter import SHARED_SLOT, Limiter
 
 USER = [{"role": "user", "content": "```python\nx = 1\n```"}]
@@ -64,3 +67,26 @@ def test_a_limiter_made_where_a_fleet_member_set_the_shared_slot_uses_it() -> No
 
     asyncio.run(run())
     assert shared.taken == 1
+
+
+def test_a_429_keeps_the_shared_slot_so_every_run_slows_down() -> None:
+    shared = SharedLimit(1)
+
+    async def concurrent() -> float:
+        told = Limiter(4, shared=shared.hold)  # the run that hits the 429
+        other = Limiter(4, shared=shared.hold)  # a run on another worker
+
+        async def hit() -> None:
+            with pytest.raises(RateLimited):
+                async with told.slot():
+                    raise RateLimited(retry_after=0.3)
+
+        task = asyncio.create_task(hit())
+        await asyncio.sleep(0.05)  # the 429 came back; its run is cooling down
+        started = time.monotonic()
+        async with other.slot():
+            waited = time.monotonic() - started
+        await task
+        return waited
+
+    assert asyncio.run(concurrent()) >= 0.2  # the other run waited for the cool-down
