@@ -33,8 +33,8 @@ from pipeline.fleet.budget import FleetBudget
 from pipeline.fleet.cache import default_cache_dir
 from pipeline.fleet.fleetfile import load_fleet
 from pipeline.fleet.plan import FleetOptions, ShardBy, plan_fleet
+from pipeline.paths import state_dir
 from pipeline.recipes.loading import Recipe, load_recipe
-from pipeline.report.files import state_dir
 from pipeline.report.fleet import FleetRun
 
 DEFAULT_LIMIT = "codemill-provider"

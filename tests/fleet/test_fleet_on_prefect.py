@@ -60,7 +60,9 @@ def remotes(root: Path) -> dict[str, Path]:
 def workers(tmp_path: Path, prefect_api: str) -> Iterator[CliEnv]:
     """A process work pool and two `prefect worker start` processes with the model key."""
     cli = make_cli_env(tmp_path / "home", prefect_api)
-    cli.env["PREFECT_CLIENT_MAX_RETRIES"] = "10"  # a loaded machine's SQLite server answers 503 at times
+    cli.env["PREFECT_CLIENT_MAX_RETRIES"] = (
+        "10"  # a loaded machine's SQLite server answers 503 at times
+    )
     prefect = str(Path(sys.executable).parent / "prefect")
     env = {
         **cli.env,
