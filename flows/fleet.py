@@ -70,7 +70,9 @@ async def fleet_member(
     part = Member.from_params(member)
     started = time.monotonic()
     try:
-        ready = prepare(part, Path(cache_dir or default_cache_dir()), os.environ, max_cost)
+        ready = prepare(
+            part, Path(cache_dir or default_cache_dir(os.environ)), os.environ, max_cost
+        )
         token = SHARED_SLOT.set(shared_slot(limit) if limit else None)
         try:
             run = await refactor_repo(
@@ -108,7 +110,7 @@ class FleetJob:
     max_in_flight: int = 4
     limit: str | None = None
     budget: FleetBudget = field(default_factory=lambda: FleetBudget(None))
-    cache_dir: Path = field(default_factory=default_cache_dir)  # the parent's, for shards
+    cache_dir: Path = field(default_factory=lambda: default_cache_dir(os.environ))  # for shards
     worker_cache_dir: str | None = None
     fail_on_changes: bool = False
     resumed: dict[str, RepoResult] = field(default_factory=dict)

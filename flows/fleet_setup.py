@@ -113,7 +113,7 @@ def run_fleet(request: FleetRequest) -> tuple[FleetRun, Path]:
         shards=request.shards,
     )
     resume = None if request.fresh else memory.resumable(directory, fingerprint)
-    parent_cache = default_cache_dir()
+    parent_cache = default_cache_dir(os.environ)
     plan = plan_fleet(fleet, options, parent_cache, memory.load_memory(directory), resume)
     deployment = register_member(request.pool)
     asyncio.run(ensure_limit(request.limit, request.fleet_concurrency))
