@@ -18,7 +18,8 @@ from pipeline.fleet.plan import Member
 from pipeline.fleet.result import RepoResult, RepoStatus, combined
 from pipeline.fleet.shards import combine_ledgers, combined_changes
 from pipeline.paths import default_report_dir
-from pipeline.report.files import unified_patch, write_report_dir
+from pipeline.report.directory import write_report_dir
+from pipeline.report.patch import unified_patch
 from pipeline.run.ledger import RunMeta
 from pipeline.run.replay import read_ledger
 from pipeline.run.state import patch_fingerprint
