@@ -8,6 +8,7 @@ their own files.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,15 +34,25 @@ def fake_model() -> Iterator[FakeModelServer]:
         yield server
 
 
+# A server already running (scripts/mutations.py starts one for all its pytest runs): its URL and home.
+RUNNING_API = "TESTS_PREFECT_API_URL"
+RUNNING_HOME = "TESTS_PREFECT_HOME"
+
+
 @pytest.fixture(scope="session")
 def prefect_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The session Prefect server's home: its SQLite database (prefect.db) and log live here."""
+    if os.environ.get(RUNNING_HOME):
+        return Path(os.environ[RUNNING_HOME])
     return tmp_path_factory.mktemp("prefect-home")
 
 
 @pytest.fixture(scope="session")
 def prefect_api(prefect_home: Path) -> Iterator[str]:
-    """One real Prefect server on 127.0.0.1 for the session; its API URL."""
+    """One real Prefect server on 127.0.0.1 for the session (or the running one named); its API URL."""
+    if os.environ.get(RUNNING_API):
+        yield os.environ[RUNNING_API]
+        return
     from support.prefect_server import prefect_server
 
     with prefect_server(prefect_home) as url:

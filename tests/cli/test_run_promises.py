@@ -7,6 +7,7 @@ URL password shows nowhere."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -104,7 +105,7 @@ def test_an_internal_failure_exits_1_and_debug_shows_the_traceback(
         "def broken(path):\n    raise RuntimeError('injected fault')\n\n\n"
         "repository.open_repository = broken\n"
     )
-    env = {"PYTHONPATH": str(inject)}
+    env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(inject), os.environ.get("PYTHONPATH")]))}
 
     plain = codemill(cli, "run", ".", "--dry-run", cwd=repo, extra_env=env)
     debug = codemill(cli, "run", ".", "--dry-run", "--debug", cwd=repo, extra_env=env)
