@@ -24,8 +24,8 @@ from libcst.metadata import (
 )
 
 from pipeline.config import DEFAULT_BUDGET
-from pipeline.source import chunking
 from pipeline.source.chunking import plan_parsed
+from pipeline.source.cutter import Cutter
 from pipeline.source.files import SourceFile, _decode
 from pipeline.source.spans import ChunkingError
 
@@ -86,7 +86,7 @@ def providers(sources: list[SourceFile]) -> None:
         print(f"  {name}: {time.perf_counter() - t0:.2f} s")
 
 
-class _Spy(chunking._Cutter):
+class _Spy(Cutter):
     """A cutter that notes when it needs the codegen fallback."""
 
     fell_back = False
@@ -108,7 +108,7 @@ def verify(sources: list[SourceFile]) -> None:
                     indent = node.body.indent or module.default_indent
                     cutter.class_lines(node, node.body, indent)
             proven = dict(cutter.spans)
-            chunking._Cutter._record_spans(cutter)
+            Cutter._record_spans(cutter)
         except ChunkingError:
             skipped += 1
             continue

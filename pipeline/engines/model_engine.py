@@ -23,7 +23,8 @@ from pipeline.model.errors import CodemillModelError, ContextTooLong, FatalModel
 from pipeline.model.forecast import forecast_request
 from pipeline.model.prices import Prices, prices_for
 from pipeline.recipes.loading import Recipe
-from pipeline.source.chunking import Chunk, estimate_tokens
+from pipeline.source.chunking import Chunk
+from pipeline.source.cutter import estimate_tokens
 
 
 def turn_record(kind: str, completion: Completion, cost: float) -> dict[str, object]:

@@ -44,25 +44,9 @@ def _forecast_lines(totals: Totals) -> list[str]:
     ]
 
 
-def summary_markdown(ledger: Ledger, changes: Changes | None = None) -> str:
-    """The run in Markdown: what ran, counts by status and reason, usage, and a table per file."""
-    meta, totals = ledger.meta, ledger.totals()
-    out = [f"# codemill run `{meta.run_id}`", ""]
-    out.append(f"- Recipe: `{meta.recipe}`; engine: {meta.engine}; model: {meta.model or 'none'}")
-    out.append(f"- Base commit: `{meta.base_commit or 'unknown'}`")
-    finished = meta.finished or "did not finish (no end record: the run was interrupted)"
-    out.append(f"- Started: {meta.started}; finished: {finished}")
-    if meta.stop_reason:
-        out.append(f"- **Stopped early:** {_cell(meta.stop_reason)}")
-    for gate, account in meta.gates.items():
-        out.append(f"- Gate `{gate}`: {_cell(account)}")
-    out += ["", f"{totals.rows} rows over {totals.files} files.", "", "## By status", ""]
-    out += _table(["Status", "Count"], totals.by_status.items())
-    if totals.by_reason:
-        out += ["## By reason", ""]
-        out += _table(["Reason", "Count"], totals.by_reason.items())
-    out += ["## Usage", ""]
-    out += _table(
+def _usage_lines(totals: Totals) -> list[str]:
+    """Tokens of each kind, cost and cache hits over the run; the forecast; partial token counts."""
+    out = _table(
         ["Prompt tokens", "Completion", "Reasoning", "Cached", "Cost (USD)", "Cache hits"],
         [
             [
@@ -84,6 +68,27 @@ def summary_markdown(ledger: Ledger, changes: Changes | None = None) -> str:
             "partial.",
             "",
         ]
+    return out
+
+
+def summary_markdown(ledger: Ledger, changes: Changes | None = None) -> str:
+    """The run in Markdown: what ran, counts by status and reason, usage, and a table per file."""
+    meta, totals = ledger.meta, ledger.totals()
+    out = [f"# codemill run `{meta.run_id}`", ""]
+    out.append(f"- Recipe: `{meta.recipe}`; engine: {meta.engine}; model: {meta.model or 'none'}")
+    out.append(f"- Base commit: `{meta.base_commit or 'unknown'}`")
+    finished = meta.finished or "did not finish (no end record: the run was interrupted)"
+    out.append(f"- Started: {meta.started}; finished: {finished}")
+    if meta.stop_reason:
+        out.append(f"- **Stopped early:** {_cell(meta.stop_reason)}")
+    for gate, account in meta.gates.items():
+        out.append(f"- Gate `{gate}`: {_cell(account)}")
+    out += ["", f"{totals.rows} rows over {totals.files} files.", "", "## By status", ""]
+    out += _table(["Status", "Count"], totals.by_status.items())
+    if totals.by_reason:
+        out += ["## By reason", ""]
+        out += _table(["Reason", "Count"], totals.by_reason.items())
+    out += ["## Usage", "", *_usage_lines(totals)]
     out += ["## Files", ""]
     for path in sorted({r.path for r in ledger.rows}):
         heading = f"### `{path}`"

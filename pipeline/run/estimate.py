@@ -21,7 +21,7 @@ from pipeline.paths import default_cache_path, state_file
 from pipeline.recipes.loading import Recipe, load_recipe
 from pipeline.run import state
 from pipeline.run.steps import FilePlan, plan_run
-from pipeline.source.chunking import estimate_tokens
+from pipeline.source.cutter import estimate_tokens
 
 
 class ForecastOverLimit(ConfigError):

@@ -7,16 +7,15 @@ import textwrap
 
 import pytest
 
-from pipeline.source import chunking
 from pipeline.source.chunking import (
     Chunk,
     ModulePlan,
     check_coverage,
     chunk_module,
     cut_module,
-    estimate_tokens,
     plan_file,
 )
+from pipeline.source.cutter import Cutter, estimate_tokens
 from pipeline.source.files import SkippedFile, SkipReason, SourceFile
 from pipeline.source.splicing import splice
 
@@ -388,19 +387,19 @@ FOOLS_THE_GUESS = {"triple quote inside a plain string"}  # proven wrong, so the
 def test_proven_spans_equal_the_codegen_spans(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     text = TRICKY[name]
     data = text.encode()
-    record = chunking._Cutter._record_spans
+    record = Cutter._record_spans
     fallbacks: list[str] = []
 
-    def spy(cutter: chunking._Cutter) -> None:
+    def spy(cutter: Cutter) -> None:
         fallbacks.append(name)
         record(cutter)
 
-    monkeypatch.setattr(chunking._Cutter, "_record_spans", spy)
+    monkeypatch.setattr(Cutter, "_record_spans", spy)
     for budget in (2000, 5):  # whole classes, then split ones
         plan = cut_module("m.py", text, budget)
         check_coverage(plan, len(data))
         with monkeypatch.context() as patch:  # every level goes to the codegen fallback
-            patch.setattr(chunking._Cutter, "level", lambda *args: None)
+            patch.setattr(Cutter, "level", lambda *args: None)
             reference = cut_module("m.py", text, budget)
         assert _spans(plan) == _spans(reference)
         assert [c.text for c in plan.chunks] == [c.text for c in reference.chunks]
