@@ -1,4 +1,5 @@
-"""The house rule on imports: cli -> flows -> pipeline, never upwards; no Prefect (or CLI) in pipeline/."""
+"""The house rules on imports, checked file by file: cli -> flows -> pipeline, never upwards; inside
+pipeline/, each part imports only the parts below it (docs/architecture.md draws the same table)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,39 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+BASE = {"errors", "paths", "config"}  # the floor every part may stand on
+
+# What each part of pipeline/ may import of pipeline/: a part (`judge`) or one module of it
+# (`judge.thinking`). A part always may import itself.
+ALLOWED: dict[str, set[str]] = {
+    "errors": set(),
+    "paths": {"errors"},
+    "config": {"errors", "paths"},
+    "codemods": set(),
+    "repository": BASE | {"model.redact"},
+    "source": BASE | {"repository"},
+    "judge": BASE | {"source"},
+    "model": BASE | {"judge.thinking"},
+    "recipes": BASE | {"source", "judge"},
+    "engines": BASE | {"source", "judge", "recipes", "model", "codemods"},
+    "gates": BASE | {"source", "judge", "engines", "repository"},
+    "report": BASE | {"judge.verdicts", "run.ledger", "model.prices", "fleet.result"},
+    "run": BASE
+    | {"source", "judge", "recipes", "model", "engines", "codemods", "gates"}
+    | {"report", "repository"},
+    "fleet": BASE | {"repository", "run", "report"},
+    "__init__": {"source", "model", "judge", "recipes", "engines", "run", "config"},
+}
+
+# Third-party packages only some parts may import (anything not listed: any part).
+ONLY_IN: dict[str, set[str]] = {
+    "httpx": {"model"},
+    "jinja2": {"report"},
+    "markupsafe": {"report"},
+    "pygments": {"report"},
+    "yaml": {"recipes"},
+}
+CLI_MODULES = {"cli.py", "fleet_command.py"}  # the Typer app and its commands: the top floor
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -17,13 +51,58 @@ def imported_modules(path: Path) -> set[str]:
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            names.add(node.module)
+            if node.module == "pipeline":  # from pipeline import repository
+                names.update(f"pipeline.{alias.name}" for alias in node.names)
+            else:
+                names.add(node.module)
     return names
 
 
-@pytest.mark.parametrize(
-    "path", sorted((ROOT / "pipeline").rglob("*.py")), ids=lambda p: str(p.relative_to(ROOT))
-)
+def part_of(path: Path) -> str:
+    """pipeline/judge/replies.py -> judge; pipeline/config.py -> config; pipeline/__init__.py."""
+    relative = path.relative_to(ROOT / "pipeline")
+    return relative.parts[0] if len(relative.parts) > 1 else relative.stem
+
+
+def allows(part: str, target: str) -> bool:
+    """Whether `part` may import pipeline module `target` (`pipeline.judge.thinking`)."""
+    names = target.split(".")[1:]
+    if not names or names[0] == part:
+        return True
+    rules = ALLOWED[part]
+    return names[0] in rules or ".".join(names[:2]) in rules
+
+
+PIPELINE_FILES = sorted((ROOT / "pipeline").rglob("*.py"))
+FLOWS_FILES = sorted((ROOT / "flows").glob("*.py"))
+
+
+def _id(path: Path) -> str:
+    return str(path.relative_to(ROOT))
+
+
+def test_every_part_of_pipeline_has_a_rule() -> None:
+    parts = {part_of(p) for p in PIPELINE_FILES}
+    assert parts <= ALLOWED.keys(), f"no import rule for {sorted(parts - ALLOWED.keys())}"
+
+
+@pytest.mark.parametrize("path", PIPELINE_FILES, ids=_id)
+def test_each_part_imports_only_the_parts_below_it(path: Path) -> None:
+    part = part_of(path)
+    inside = [m for m in imported_modules(path) if m.split(".")[0] == "pipeline"]
+    upward = sorted(m for m in inside if not allows(part, m))
+    assert not upward, f"{_id(path)} ({part}) may not import {upward}"
+
+
+@pytest.mark.parametrize("path", PIPELINE_FILES, ids=_id)
+def test_third_party_packages_stay_in_their_part(path: Path) -> None:
+    part = part_of(path)
+    roots = {m.split(".")[0] for m in imported_modules(path)}
+    misplaced = sorted(r for r in roots if r in ONLY_IN and part not in ONLY_IN[r])
+    assert not misplaced, f"{_id(path)} ({part}) imports {misplaced}"
+
+
+@pytest.mark.parametrize("path", PIPELINE_FILES, ids=_id)
 def test_pipeline_never_imports_flows_prefect_or_the_cli(path: Path) -> None:
     forbidden = {
         name
@@ -34,9 +113,22 @@ def test_pipeline_never_imports_flows_prefect_or_the_cli(path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "path",
-    sorted(p for p in (ROOT / "flows").glob("*.py") if p.name != "cli.py"),
-    ids=lambda p: p.name,
+    "path", [p for p in FLOWS_FILES if p.name not in CLI_MODULES], ids=lambda p: p.name
 )
 def test_flows_never_import_the_cli(path: Path) -> None:
-    assert "flows.cli" not in imported_modules(path)
+    names = imported_modules(path)
+    assert "flows.cli" not in names
+    assert not {n for n in names if n.split(".")[0] == "typer"}, f"{path.name} imports typer"
+
+
+def test_the_rules_catch_an_upward_import(tmp_path: Path) -> None:
+    """The checker itself: an upward import and a stray package are named, a downward one is not."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "from pipeline.run.steps import plan\nimport httpx\nfrom pipeline import errors\n"
+    )
+    names = imported_modules(probe)
+    assert names == {"pipeline.run.steps", "httpx", "pipeline.errors"}
+    assert not allows("judge", "pipeline.run.steps") and allows("judge", "pipeline.errors")
+    assert allows("report", "pipeline.run.ledger") and not allows("report", "pipeline.run.steps")
+    assert "judge" not in ONLY_IN["httpx"]

@@ -1,4 +1,5 @@
 """Talking to an OpenAI-compatible model: the client over httpx, completions, response parsing, SSE,
-the sharded transport, the run's limiter, the response cache, redaction and the client's errors.
-Imports nothing else of pipeline's but `pipeline.errors` and `pipeline.judge.thinking`.
+the sharded transport, the run's limiter, the response cache, prices, redaction and the client's errors.
+May import the floor (`pipeline.errors`, `paths`, `config`) and `pipeline.judge.thinking` only; the one
+part that imports httpx.
 """

@@ -1,3 +1,4 @@
 """Recipes: loading `prompts/*.md`, selectors that decide which chunks are sent, rendering messages.
-Imports `pipeline.source` and `pipeline.judge`.
+May import `pipeline.source`, `pipeline.judge` and the floor (`errors`, `paths`, `config`); the one part
+that imports PyYAML.
 """
