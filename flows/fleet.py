@@ -31,6 +31,7 @@ from prefect.client.schemas.filters import (
     ArtifactFilterKey,
 )
 from prefect.concurrency.asyncio import concurrency
+from prefect.context import FlowRunContext
 from prefect.deployments.flow_runs import arun_deployment
 
 from flows.refactor import new_run_id, refactor_repo
@@ -150,6 +151,9 @@ async def refactor_fleet(job: FleetJob) -> FleetRun:
 
 
 async def _artifact(markdown: str) -> None:
+    """fleet.md as a Markdown artifact of the parent flow run (nothing outside a run)."""
+    if FlowRunContext.get() is None:
+        return
     with contextlib.suppress(Exception):  # an artifact is a convenience; fleet.md is the record
         await acreate_markdown_artifact(
             markdown, key="codemill-fleet", description="codemill fleet"

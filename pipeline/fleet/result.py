@@ -120,17 +120,16 @@ def combined(parts: Iterable[RepoResult], **override: Any) -> RepoResult:
     """One repository's result from its shards' results: counts summed, the slowest shard's time."""
     rows = list(parts)
     first = rows[0]
-    return replace(
-        first,
-        files_changed=sum(r.files_changed for r in rows),
-        accepted=sum(r.accepted for r in rows),
-        rejected=sum(r.rejected for r in rows),
-        tokens=sum(r.tokens for r in rows),
-        cost_usd=sum(r.cost_usd for r in rows),
-        seconds=max(r.seconds for r in rows),
-        shards=len(rows),
-        **override,
-    )
+    sums: dict[str, Any] = {
+        "files_changed": sum(r.files_changed for r in rows),
+        "accepted": sum(r.accepted for r in rows),
+        "rejected": sum(r.rejected for r in rows),
+        "tokens": sum(r.tokens for r in rows),
+        "cost_usd": sum(r.cost_usd for r in rows),
+        "seconds": max(r.seconds for r in rows),
+        "shards": len(rows),
+    }
+    return replace(first, **{**sums, **override})
 
 
 EXIT_PRECEDENCE = (3, 5, 6, 1, 2)  # provider refused, unreachable, push failed, internal, usage

@@ -120,7 +120,7 @@ def fleet(
         cli, "fleet", str(fleet_file), "--recipe", "modernize", "--pool", POOL,
         "--fleet-concurrency", str(LIMIT), "--max-repos-in-flight", "3", "--limit-name", "fleet-test",
         "--set", "engine=llm", "--set", f"base_url={server.base_url}", *args,
-        cwd=fleet_file.parent, timeout=600,
+        cwd=fleet_file.parent, timeout=1200,
     )  # fmt: skip
 
 
