@@ -1,8 +1,9 @@
 """codemill's library: everything that decides what a file becomes, with no Prefect import.
 
 The orchestration layer (`flows/`) calls into these modules; nothing here imports `flows/`. The names below
-are the public face; each lives in a small module with one job (see ARCHITECTURE.md for the layout). They load
-on first use, so importing one module (the validator, say) does not pull in the HTTP client or GitPython.
+are the public face; each lives in a small module with one job (docs/architecture.md draws the layout).
+They load on first use, so importing one module (the validator, say) does not pull in the HTTP client
+or GitPython.
 """
 
 from __future__ import annotations

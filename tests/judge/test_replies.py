@@ -156,7 +156,7 @@ def test_extract_code_table(
 
 
 def test_model_api_response_example() -> None:
-    """The response shape of MODEL_API.md, with a code answer in the message content."""
+    """The response shape of docs/provider.md, with a code answer in the message content."""
     body = {
         "id": "x",
         "object": "chat.completion",

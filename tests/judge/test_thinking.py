@@ -1,4 +1,4 @@
-"""split_think: every think-block variant of MODEL_API.md; answers keep their indentation."""
+"""split_think: every think-block variant of docs/provider.md; answers keep their indentation."""
 
 from __future__ import annotations
 
