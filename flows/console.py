@@ -1,15 +1,17 @@
 """What a person sees while a run goes: a Rich progress bar on a terminal, a short line every few seconds
-elsewhere (CI logs), and a Prefect progress artifact that moves while chunks finish."""
+elsewhere (CI logs), and the completed fraction handed to a publisher (under Prefect, a progress artifact).
+
+No Prefect here: a local run imports this module too.
+"""
 
 from __future__ import annotations
 
 import sys
 import threading
 import time
+from collections.abc import Callable
 from types import TracebackType
-from uuid import UUID
 
-from prefect.artifacts import update_progress_artifact
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -24,7 +26,8 @@ from pipeline.config import RunConfig
 from pipeline.run.progress import RunCounter, Snapshot
 from pipeline.run.steps import Plan
 
-ARTIFACT_EVERY_S = 2.0
+PUBLISH_EVERY_S = 2.0
+Publish = Callable[[float], None]  # the completed fraction, 0..1
 
 
 def announce_start(config: RunConfig, recipe: str, engine: str, plan: Plan) -> None:
@@ -53,13 +56,13 @@ class ProgressDisplay:
         enabled: bool = True,
         interactive: bool | None = None,
         line_every_s: float = 5.0,
-        artifact_id: UUID | None = None,
+        publish: Publish | None = None,
     ) -> None:
         self.counter = counter
         self.enabled = enabled
         self.interactive = sys.stderr.isatty() if interactive is None else interactive
         self.line_every_s = line_every_s
-        self._artifact_id = artifact_id
+        self._publish = publish
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._console = Console(stderr=True)
@@ -99,18 +102,18 @@ class ProgressDisplay:
 
     def _loop(self) -> None:
         tick = 0.2 if self._bar is not None else self.line_every_s
-        last_artifact = 0.0
+        last_published = 0.0
         while not self._stop.wait(tick):
             snap = self.counter.snapshot()
             self._render(snap, final=False)
             now = time.monotonic()
-            if now - last_artifact >= ARTIFACT_EVERY_S:
-                last_artifact = now
-                self._update_artifact(snap)
+            if now - last_published >= PUBLISH_EVERY_S:
+                last_published = now
+                self._published(snap)
 
     def _render(self, snap: Snapshot, *, final: bool) -> None:
         if final:
-            self._update_artifact(snap)
+            self._published(snap)
         if not self.enabled:
             return
         if self._bar is not None and self._task_id is not None:
@@ -125,10 +128,25 @@ class ProgressDisplay:
             self._last_line = line  # off a terminal, a line only when something changed
             print(f"codemill: {line}", file=sys.stderr, flush=True)
 
-    def _update_artifact(self, snap: Snapshot) -> None:
-        if self._artifact_id is None or not snap.total:
+    def _published(self, snap: Snapshot) -> None:
+        if self._publish is None or not snap.total:
             return
-        try:  # from this thread, always the synchronous client
-            update_progress_artifact(self._artifact_id, 100.0 * snap.done / snap.total, _sync=True)  # type: ignore[call-arg]
-        except Exception:  # an artifact is a convenience; the ledger is the record of the run
-            self._artifact_id = None
+        try:
+            self._publish(snap.done / snap.total)
+        except (
+            Exception
+        ):  # a published progress is a convenience; the ledger is the record of the run
+            self._publish = None
+
+
+class TerminalView:
+    """The View of a run started from the command line: the start line, then the progress display."""
+
+    def __init__(self, show_progress: bool = True) -> None:
+        self.show_progress = show_progress
+
+    def started(self, config: RunConfig, recipe: str, engine: str, plan: Plan) -> None:
+        announce_start(config, recipe, engine, plan)
+
+    def watching(self, counter: RunCounter, publish: Publish | None) -> ProgressDisplay:
+        return ProgressDisplay(counter, enabled=self.show_progress, publish=publish)

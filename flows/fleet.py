@@ -34,7 +34,7 @@ from prefect.concurrency.asyncio import concurrency
 from prefect.context import FlowRunContext
 from prefect.deployments.flow_runs import arun_deployment
 
-from flows.refactor import new_run_id, refactor_repo
+from flows.refactor import refactor_repo
 from pipeline.errors import CodemillError
 from pipeline.fleet import memory
 from pipeline.fleet.budget import FleetBudget
@@ -45,6 +45,7 @@ from pipeline.fleet.plan import Member, Work
 from pipeline.fleet.result import RepoResult, RepoStatus, fleet_exit_code
 from pipeline.model.limiter import SHARED_SLOT
 from pipeline.report.fleet import FleetRun, fleet_markdown, write_fleet_report
+from pipeline.run.execute import new_run_id
 
 MEMBER_FLOW = "codemill-fleet-member"
 RESULT_KEY = "codemill-fleet-result"

@@ -26,7 +26,6 @@ from prefect.utilities.annotations import quote
 
 from flows import schedule
 from flows.fleet import MEMBER_FLOW, FleetJob, fleet_member, refactor_fleet
-from flows.refactor import new_run_id
 from pipeline.config import ConfigError, check_setting
 from pipeline.fleet import memory
 from pipeline.fleet.budget import FleetBudget
@@ -36,6 +35,7 @@ from pipeline.fleet.plan import FleetOptions, ShardBy, plan_fleet
 from pipeline.paths import state_dir
 from pipeline.recipes.loading import Recipe, load_recipe
 from pipeline.report.fleet import FleetRun
+from pipeline.run.execute import new_run_id
 
 DEFAULT_LIMIT = "codemill-provider"
 

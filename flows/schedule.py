@@ -20,18 +20,15 @@ from prefect.deployments.runner import RunnerDeployment
 from prefect.settings import PREFECT_API_URL
 from prefect.types.entrypoint import EntrypointType
 
+from flows.orchestrator import START_SERVER
 from flows.refactor import refactor_repo
 from pipeline import repository
 from pipeline.config import ConfigError, load_config
 from pipeline.errors import UsageError
+from pipeline.model.redact import redact_url
 from pipeline.paths import repo_key
 from pipeline.recipes.loading import load_recipe
 from pipeline.run.steps import choose_engine
-
-START_SERVER = (
-    "run `prefect server start` in another shell, then "
-    "`export PREFECT_API_URL=http://127.0.0.1:4200/api`"
-)
 
 
 class ScheduleError(UsageError):
@@ -46,7 +43,7 @@ async def scheduled_refactor(
     root = Path(repo)
     config = load_config(root, settings, os.environ)
     result = await refactor_repo(config, [str(root)], show_progress=False, since=since)
-    if result.fatal:
+    if result.partial:
         raise RuntimeError(f"codemill run {result.run_id} stopped: {result.stop_reason}")
     return {
         "run_id": result.run_id,
@@ -97,6 +94,11 @@ def deployments_for(
         repo = repository.open_repository(path)
         root = Path(str(repo.working_tree_dir)).resolve()
         config = load_config(root, settings, os.environ)
+        if config.push is not None and redact_url(config.push) != config.push:
+            raise ScheduleError(
+                f"--push {redact_url(config.push)} holds credentials, and a deployment's parameters are "
+                "stored by Prefect: push to a remote configured in the repository instead"
+            )
         recipe = load_recipe(config.recipe)
         choose_engine(config, recipe, os.environ)
         try:

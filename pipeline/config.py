@@ -155,6 +155,13 @@ def _str(value: object) -> str:
     return value.strip()
 
 
+def _http_url(value: object) -> str:
+    url = _str(value)
+    if not re.match(r"https?://[^/\s]", url, re.IGNORECASE):
+        raise ValueError("must start with http:// or https:// and name a host")
+    return url
+
+
 def _choice(*choices: str) -> Callable[[object], str]:
     def parse(value: object) -> str:
         if value not in choices:
@@ -217,7 +224,7 @@ _PARSERS: dict[str, Callable[[object], Any]] = {
     "recipe": _str,
     "engine": _choice("auto", "llm", "codemod"),
     "model": _str,
-    "base_url": _str,
+    "base_url": _http_url,
     "api_key_env": _str,
     "concurrency": _int(1),
     "rpm": _optional(_int(1)),

@@ -12,7 +12,7 @@ The hierarchy (exit code on the right; a class without one inherits its parent's
     - GitOpsError                       pipeline.repository: a git operation refused or failed
       · NotARepositoryError, BareRepositoryError, EmptyRepositoryError, UnknownBaseError,
         InvalidBranchError, BranchExistsError, BranchCheckedOutError, BadChangeError,
-        UnknownRemoteError, CommitError, PushError
+        UnknownRemoteError, CommitError
       · CacheError                      pipeline.fleet.cache: the fleet's repository cache failed
     - GateError                         pipeline.gates.scratch: a gate cannot run on this input
       · BadEditError, BaseTestsFail (pipeline.gates.suite)
@@ -22,10 +22,12 @@ The hierarchy (exit code on the right; a class without one inherits its parent's
     - ReportError                       pipeline.paths: a report or state cannot be written there
     - FleetStateError                   pipeline.fleet.memory: a fleet's memory cannot be used
     - ScheduleError                     flows.schedule: a schedule or deployment cannot be set up
+  + PushError                       6   pipeline.repository: the branch is committed; its push was refused
   + CodemillModelError              1   pipeline.model.errors draws its own tree; per chunk, mostly
     + FatalModelError               3   every later request would fail the same way: stop the run
       · BadRequest, AuthenticationError, InsufficientCredits,
         FatalProposalError (pipeline.engines.proposal)
+      - ProviderUnreachable         5   pipeline.model.breaker: the endpoint cannot be reached
   - CodemodError                        pipeline.engines.codemod_module: a codemod failed on a file
   - ChunkMappingError                   pipeline.engines.codemod_module: a change no chunk covers
   - ChunkingError                       pipeline.source.spans: libcst cannot regenerate a module
@@ -48,6 +50,9 @@ class ExitCode(IntEnum):
     USAGE = 2
     PROVIDER = 3
     CHANGES = 4
+    UNREACHABLE = 5  # the model endpoint cannot be reached, or chunks failed for provider reasons
+    PUSH_FAILED = 6  # the branch is committed and the report written; the push was refused
+    SIGNAL_BASE = 128  # interrupted: 128 + the signal's number (130 SIGINT, 143 SIGTERM)
 
 
 class CodemillError(Exception):

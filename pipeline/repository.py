@@ -16,11 +16,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
+from typing import ClassVar
 
 import git
 
 from pipeline.config import CommitPer
-from pipeline.errors import UsageError
+from pipeline.errors import CodemillError, ExitCode, UsageError
 from pipeline.model.redact import redact_text, redact_url
 
 FALLBACK_NAME = "codemill"
@@ -73,8 +74,10 @@ class CommitError(GitOpsError):
     """git failed while writing or committing in the temporary worktree."""
 
 
-class PushError(GitOpsError):
+class PushError(CodemillError):
     """The branch was committed but the push failed; `result` holds the local branch and commits."""
+
+    exit_code: ClassVar[int] = ExitCode.PUSH_FAILED
 
     def __init__(self, message: str, result: CommitResult) -> None:
         super().__init__(message)

@@ -89,7 +89,7 @@ def test_no_public_error_class_derives_from_a_builtin_exception(folder: str) -> 
         (RecipeError, 2),
         (SourceError, 2),
         (UnknownBaseError, 2),
-        (PushError, 2),
+        (PushError, 6),
         (GateError, 2),
         (BadEditError, 2),
         (BaseTestsFail, 2),

@@ -53,7 +53,7 @@ class _Server:
 
     def __init__(self, python: str) -> None:
         self._proc = subprocess.Popen(
-            [python, "-I", str(_SERVER)],
+            [python, "-I", str(_SERVER), str(os.getpid())],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,

@@ -1,6 +1,6 @@
 """Fork server for the import gate: each request imports one module in a fresh forked child.
 
-Run as a script (`python -I import_server.py`); it imports nothing beyond what the interpreter
+Run as a script (`python -I import_server.py PARENT_PID`); it imports nothing beyond what the interpreter
 loads at startup, so a forked child has no module of the checked repository cached and no extra
 module that could shadow one. Protocol, one line each way over stdin/stdout:
 
@@ -8,7 +8,9 @@ module that could shadow one. Protocol, one line each way over stdin/stdout:
     answer    "ok" | "fail\\t<last line of the exception>" | "timeout" | "died\\t<how>"
 
 The child runs in its own process group with stdin/stdout/stderr on /dev/null (a module that prints
-or reads cannot disturb the protocol); on timeout the whole group is killed.
+or reads cannot disturb the protocol); on timeout the whole group is killed. The server never outlives
+codemill: it ends when its stdin closes, and while a child runs it watches its parent pid, so even after
+kill -9 of codemill the child's group is killed within a poll and the server exits.
 """
 
 import os
@@ -16,6 +18,7 @@ import sys
 import time
 
 _MAX_MESSAGE = 4000
+_PARENT = [0]  # codemill's pid, from argv: when the parent changes, codemill has died
 
 
 def _describe(exc: BaseException) -> str:
@@ -59,6 +62,9 @@ def _wait(pid: int, timeout: float) -> int | None:
             return status
         if time.monotonic() >= deadline:
             return None
+        if os.getppid() != _PARENT[0]:  # codemill died: take the child with us
+            _kill(pid)
+            os._exit(1)
         time.sleep(pause)
         pause = min(pause * 2, 0.01)
 
@@ -103,6 +109,7 @@ def _check(timeout: float, roots: str, module: str) -> str:
 def main() -> None:
     """Answer import requests until stdin closes."""
     sys.dont_write_bytecode = True
+    _PARENT[0] = int(sys.argv[1]) if len(sys.argv) > 1 else os.getppid()
     for line in sys.stdin:
         timeout, roots, module = line.rstrip("\n").split("\t")
         answer = _check(float(timeout), roots, module)

@@ -26,6 +26,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +44,8 @@ from pipeline.gates.scratch import (
     scratch_worktree,
 )
 from pipeline.judge.verdicts import Reason
+
+REAPER = Path(__file__).with_name("lifetime.py")  # runs the command; its group dies with codemill
 
 _PYTEST_SUMMARY = re.compile(r"^(?:FAILED|ERROR) (?!\()(.+?)(?: - .*)?$")
 _PYTEST_VERBOSE = re.compile(r"^(\S+::\S+) (?:FAILED|ERROR)\b")
@@ -125,12 +128,11 @@ def _last_line(output: str) -> str:
 
 
 def _run_command(tree: Path, command: str, timeout: float, paths: Sequence[str]) -> TestRun:
-    """Run the shell command in the worktree; kill its whole process group on timeout."""
+    """Run the shell command in the worktree; kill its whole process group on timeout or interrupt."""
     started = time.perf_counter()
     env = child_environment(PYTHONDONTWRITEBYTECODE="1")
-    proc = subprocess.Popen(
-        command,
-        shell=True,
+    proc = subprocess.Popen(  # the reaper leads the group and takes it down if codemill dies
+        [sys.executable, "-I", str(REAPER), str(os.getpid()), command],
         cwd=tree,
         env=env,
         stdin=subprocess.DEVNULL,

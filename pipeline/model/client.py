@@ -35,6 +35,7 @@ from pipeline.config import (
     temperature_error,
 )
 from pipeline.model.attempts import OK, Attempt, AttemptObserver
+from pipeline.model.breaker import CircuitBreaker
 from pipeline.model.completion import Completion
 from pipeline.model.context import fit_max_tokens
 from pipeline.model.errors import (
@@ -158,6 +159,7 @@ class ChatClient:
         *,
         api_key: str | None,
         limiter: Limiter | None = None,
+        breaker: CircuitBreaker | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
@@ -167,6 +169,7 @@ class ChatClient:
             raise ValueError(f"max_attempts must be at least 1, got {settings.max_attempts}")
         self.settings = settings
         self.limiter = limiter
+        self.breaker = breaker or CircuitBreaker()
         self._api_key = api_key
         self._sleep = sleep
         self._rng = rng or random.Random()
@@ -241,6 +244,7 @@ class ChatClient:
         while True:
             attempt += 1
             sent_at: list[float] = []  # when the attempt got its slot and was sent
+            self.breaker.check()
             try:
                 completion = await self._attempt_with_slot(
                     body, request_id, estimate, admit, sent_at
@@ -274,6 +278,7 @@ class ChatClient:
                 delay,
                 last,
             )
+            self.breaker.check()
             await self._sleep(delay)
             waited += delay
 
@@ -335,13 +340,19 @@ class ChatClient:
                 self._url, json=body, headers={"x-client-request-id": request_id}
             )
             text = response.text
+        except httpx.ConnectTimeout as exc:
+            self.breaker.unreachable(type(exc).__name__)
+            raise ModelTimeout(type(exc).__name__) from None
         except httpx.TimeoutException as exc:
             raise ModelTimeout(type(exc).__name__) from None
         except (httpx.TransportError, httpx.StreamError) as exc:
             detail = redact(f"{type(exc).__name__}: {exc}".rstrip(": "), self._api_key)
+            if isinstance(exc, httpx.ConnectError):
+                self.breaker.unreachable(detail)
             if body.get("stream") and isinstance(exc, httpx.RemoteProtocolError):
                 raise StreamCut(detail) from None
             raise ConnectionDropped(detail) from None
+        self.breaker.reached()
         if response.status_code != 200:
             raise self._redacted(status_error(response, text, self.settings.api_key_env))
         try:
@@ -375,6 +386,7 @@ class ChatClient:
             headers={"x-client-request-id": request_id, "Accept": "text/event-stream"},
             timeout=timeout,
         ) as response:
+            self.breaker.reached()
             if response.status_code != 200:
                 text = (await response.aread()).decode("utf-8", "replace")
                 raise self._redacted(status_error(response, text, self.settings.api_key_env))

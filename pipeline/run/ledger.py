@@ -3,7 +3,7 @@
 ledger.jsonl holds one JSON object per line, each with a "record" field:
   {"record": "run", run_id, recipe, engine, model, base_commit, started}  first line, at start
   {"record": "row", ...every LedgerRow field...}                         a chunk or a skipped file
-  {"record": "end", finished, stop_reason}                               last line, by finish()
+  {"record": "end", finished, stop_reason, outcome}                      last line, by finish()
 A crashed run has no "end" line (maybe a half-written last line, which reading drops); every line
 written before the crash is kept. There is no field for an API key, on purpose.
 """
@@ -131,6 +131,7 @@ class RunMeta:
     started: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     finished: str | None = None
     stop_reason: str | None = None  # e.g. "max-cost reached", or the fatal error's sentence
+    outcome: str | None = None  # "done", "stopped" (early, by a limit or an error) or "interrupted"
     gates: dict[str, str] = field(
         default_factory=dict
     )  # gate name -> what it did (runs, time, drops)
@@ -187,13 +188,14 @@ class Ledger:
 
     def _start_fields(self) -> dict[str, Any]:
         data = dataclasses.asdict(self.meta)
-        del data["finished"], data["stop_reason"], data["gates"]
+        del data["finished"], data["stop_reason"], data["outcome"], data["gates"]
         return data
 
     def _end_fields(self) -> dict[str, Any]:
         return {
             "finished": self.meta.finished,
             "stop_reason": self.meta.stop_reason,
+            "outcome": self.meta.outcome,
             "gates": self.meta.gates,
         }
 
@@ -224,11 +226,12 @@ class Ledger:
                     return
         raise LedgerError(f"no ledger row for {row.path}::{row.chunk} at line {row.start_line}")
 
-    def finish(self, stop_reason: str | None = None) -> None:
+    def finish(self, stop_reason: str | None = None, outcome: str | None = None) -> None:
         """Mark the run finished (with why it stopped early, if it did) and close the stream."""
         with self._lock:
             self.meta.finished = datetime.now(UTC).isoformat(timespec="seconds")
             self.meta.stop_reason = stop_reason
+            self.meta.outcome = outcome or ("stopped" if stop_reason else "done")
         self.close()
 
     def close(self) -> None:
@@ -312,6 +315,7 @@ class Ledger:
                 elif record == "end":
                     ledger.meta.finished = data["finished"]
                     ledger.meta.stop_reason = data["stop_reason"]
+                    ledger.meta.outcome = data.get("outcome")
                     ledger.meta.gates = data.get("gates", {})
                 else:
                     raise ValueError(f"unknown record {record!r}")

@@ -1,7 +1,8 @@
-"""A run's steps as plain functions: plan, refactor a shard, assemble. The Prefect flow only sequences them.
+"""A run's steps as plain functions: plan, refactor a shard, assemble, gate, apply, report.
 
-Keeping the steps here (and not in `flows/`) means the whole run is testable without Prefect, and the flow
-stays a thin description of what runs where.
+`pipeline.run.execute` sequences them and makes every decision; a `pipeline.run.executor.Steps` says how each
+one is executed (in-process, or as a Prefect task). Keeping them here means a whole run is testable without
+Prefect.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from pipeline.config import ConfigError, RunConfig
 from pipeline.engines.codemod_files import CodemodFileEngine
 from pipeline.engines.model_engine import LLMEngine
 from pipeline.engines.proposal import FatalProposalError, Proposal
+from pipeline.gates.combined import GateSettings, run_gates
 from pipeline.judge.verdicts import Reason, Status, Verdict
 from pipeline.paths import state_file
 from pipeline.recipes.loading import Recipe, load_recipe
+from pipeline.report import directory as reports
 from pipeline.run import state
 from pipeline.run.ledger import Ledger, LedgerRow
 from pipeline.run.state import LastRun, Since
@@ -28,6 +31,7 @@ from pipeline.source.files import SkippedFile, SkipReason, SourceFile, list_sour
 from pipeline.source.splicing import splice
 
 Record = Callable[[Proposal], None]
+Changes = dict[str, tuple[bytes, bytes]]  # repo-relative path -> (bytes before, bytes after)
 CODEMOD_MODEL = "libcst-codemods"  # the "model" a codemod run records in its ledger and commits
 
 
@@ -248,3 +252,58 @@ def record_skipped(run_id: str, ledger: Ledger, skipped: Iterable[SkippedFile]) 
     """One ledger row per file the run left out, with its reason."""
     for item in skipped:
         ledger.append(LedgerRow.for_skipped_file(run_id, item.path, str(item.reason), item.detail))
+
+
+def gate(
+    config: RunConfig,
+    engine: str,
+    base_commit: str,
+    changes: Changes,
+    proposals: list[Proposal],
+    ledger: Ledger,
+) -> Changes:
+    """Import check and test gate over the assembled changes; the ledger records every decision."""
+    repo = repository.open_repository(config.repo)
+    report = run_gates(repo, base_commit, changes, proposals, GateSettings.for_run(config, engine))
+    record_gates(ledger, ledger.meta.run_id, proposals, engine=engine)
+    ledger.meta.gates.update(report.summary)
+    return report.changes
+
+
+@dataclass(frozen=True)
+class ApplyRequest:
+    """What to commit: the run's accepted files on `branch` from `base_commit`, with the run's trailers."""
+
+    branch: str
+    base_commit: str
+    changes: Mapping[str, bytes]  # repo-relative path -> new bytes
+    recipe: str
+    model: str
+    run_id: str
+
+
+def apply(config: RunConfig, request: ApplyRequest) -> repository.CommitResult:
+    """Commit the accepted files on a new branch in a separate worktree, and push if the config says so."""
+    return repository.commit_changes(
+        repository.open_repository(config.repo),
+        base=request.base_commit,
+        branch=request.branch,
+        changes=request.changes,
+        recipe=request.recipe,
+        model=request.model,
+        run_id=request.run_id,
+        commit_per=config.commit_per,
+        force_branch=config.force_branch,
+        push=config.push,
+    )
+
+
+def report(report_dir: Path, ledger: Ledger, changes: Changes, patch: str) -> reports.ReportPaths:
+    """Write the run's report directory: patch, summary, ledger, JUnit and HTML."""
+    return reports.write_report_dir(report_dir, ledger, changes, patch=patch)
+
+
+def repo_root(paths: Sequence[Path]) -> Path:
+    """The working tree of the repository holding the first path (the current directory if none)."""
+    repo = repository.open_repository(paths[0] if paths else Path.cwd())
+    return Path(str(repo.working_tree_dir))

@@ -1,0 +1,105 @@
+"""The model path through the CLI against the loopback fake: wall time against the ideal plus start-up.
+
+A generated repository of FILES x FUNCTIONS one-chunk functions, `codemill run --dry-run --engine llm
+--no-cache --orchestrator local` against the fake model server (its own process, fixed latency L, echo
+answers: every chunk is judged "unchanged"). Ideal model time is ceil(chunks / C) x L. Start-up (and the
+tail: gates, report) is measured in the same session as the wall time of the same command over a one-chunk
+repository minus one latency. Target: wall <= 1.10 x (ideal + start-up).
+
+    python bench/model_path.py [--files 20] [--functions 26] [--concurrency 16] [--latency 0.5] [--reps 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CODEMILL = str(Path(sys.executable).parent / "codemill")
+FAKE = ROOT / "tests" / "support" / "fake_model_server.py"
+
+
+def start_fake(latency: float) -> tuple[subprocess.Popen[str], str]:
+    """The fake model server in its own process; it and its base URL."""
+    proc = subprocess.Popen(
+        [sys.executable, str(FAKE), "--port", "0", "--latency", str(latency)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    match = re.search(r"http://\S+", proc.stdout.readline())
+    if not match:
+        proc.kill()
+        raise RuntimeError("the fake model server did not start")
+    return proc, match.group(0)
+
+
+def make_repo(root: Path, files: int, functions: int) -> Path:
+    """A committed repository of `files` modules with `functions` small functions each."""
+    root.mkdir(parents=True)
+    for i in range(files):
+        body = "".join(f"def f{i}_{j}(x):\n    return x + {j}\n\n\n" for j in range(functions))
+        (root / f"m{i}.py").write_text(body, encoding="utf-8")
+    ident = ["-c", "user.name=bench", "-c", "user.email=bench@example.invalid"]
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "bench"]):
+        subprocess.run(["git", *ident, *args], cwd=root, check=True)
+    return root
+
+
+def timed_run(repo: Path, base_url: str, concurrency: int, home: Path) -> float:
+    """Wall seconds of one dry run through the CLI (it must succeed)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_API", "CODEMILL_"))}
+    env.update(AIMLAPI_API_KEY="bench-key", CODEMILL_STATE_DIR=str(home), XDG_CACHE_HOME=str(home))
+    args = ["run", ".", "--dry-run", "--engine", "llm", "--no-cache", "--no-progress"]
+    args += ["--orchestrator", "local", "--base-url", base_url, "--concurrency", str(concurrency)]
+    started = time.perf_counter()
+    done = subprocess.run([CODEMILL, *args], cwd=repo, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr[-2000:])
+    return wall
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--files", type=int, default=20)
+    parser.add_argument("--functions", type=int, default=26)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--latency", type=float, default=0.5)
+    parser.add_argument("--reps", type=int, default=2)
+    args = parser.parse_args()
+    chunks = args.files * args.functions
+    ideal = math.ceil(chunks / args.concurrency) * args.latency
+    server, url = start_fake(args.latency)
+    try:
+        with tempfile.TemporaryDirectory(prefix="codemill-bench-") as tmp:
+            big = make_repo(Path(tmp) / "big", args.files, args.functions)
+            small = make_repo(Path(tmp) / "small", 1, 1)
+            home = Path(tmp) / "home"
+            startups, walls = [], []
+            for _ in range(args.reps):
+                startups.append(timed_run(small, url, args.concurrency, home) - args.latency)
+                walls.append(timed_run(big, url, args.concurrency, home))
+    finally:
+        server.terminate()
+        server.wait()
+    startup, wall = min(startups), min(walls)
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
+    print(f"chunks {chunks}, concurrency {args.concurrency}, latency {args.latency} s")
+    print(f"ideal model time {ideal:.2f} s; start-up + tail {startup:.2f} s (best of {args.reps})")
+    print(
+        f"wall {wall:.2f} s (best of {args.reps}); ratio to ideal + start-up: "
+        f"{wall / (ideal + startup):.3f} (target <= 1.10)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,193 @@
+"""`codemill run`: its options (declared once, in `flows.options`), the orchestrator, the outcome printed.
+
+A local run (no Prefect API configured, or `--orchestrator local`) executes `pipeline.run.execute_run`
+in-process and never imports Prefect; a Prefect run calls the `refactor_repo` flow, which runs the same
+steps as tasks. The first line says which; the last says where the report is.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from flows.exits import DebugFlag
+from flows.options import run_parameters, settings_from
+
+if TYPE_CHECKING:
+    from pipeline.config import RunConfig
+    from pipeline.run.result import RunResult
+
+Paths = Annotated[
+    list[Path], typer.Argument(help="Files or directories inside one git repository.")
+]
+
+
+def run(
+    paths: Paths,
+    *,
+    orchestrator: Annotated[
+        str, typer.Option(help="auto (Prefect when an API is configured) | local | prefect.")
+    ] = "auto",
+    progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+    since: Annotated[
+        str | None, typer.Option(help="last-run or a git ref: only files changed since then.")
+    ] = None,
+    fail_on_changes: Annotated[
+        bool, typer.Option("--fail-on-changes", help="Exit 4 when the run finds changes (CI).")
+    ] = False,
+    junit: Annotated[Path | None, typer.Option(help="Also write the JUnit report here.")] = None,
+    estimate: Annotated[
+        bool,
+        typer.Option("--estimate", help="Print the cost forecast and stop; nothing is sent."),
+    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    **options: Any,
+) -> None:
+    """Refactor PATHS with a recipe: a new branch, or with --dry-run a report only."""
+    from flows.orchestrator import choose
+    from pipeline.config import load_config
+    from pipeline.run.steps import repo_root
+
+    DebugFlag.on = debug
+    root = repo_root(paths)
+    config = load_config(root, settings_from(options), os.environ)
+    if estimate:
+        from pipeline.run.estimate import forecast_lines  # the engines load only when needed
+
+        for line in forecast_lines(config, [str(p) for p in paths], since, os.environ):
+            typer.echo(f"codemill: {line}")
+        return
+    which, why = choose(orchestrator, os.environ)
+    typer.echo(f"codemill: orchestrator {which} ({why})", err=True)
+    targets = [str(p) for p in paths]
+    finish = Finish(junit, fail_on_changes)
+    if which == "local":
+        result = local_run(config, targets, progress, since)
+    else:
+        result = prefect_run(config, targets, progress, since, finish)
+    raise typer.Exit(finish(result))
+
+
+_own = inspect.signature(run, eval_str=True)
+run.__signature__ = _own.replace(  # type: ignore[attr-defined]
+    parameters=[p for p in _own.parameters.values() if p.name != "options"] + run_parameters()
+)
+
+
+class Finish:
+    """The run's last words, the same however it ended: CI outputs, the outcome printed, the exit code."""
+
+    def __init__(self, junit: Path | None, fail_on_changes: bool) -> None:
+        self.junit = junit
+        self.fail_on_changes = fail_on_changes
+
+    def __call__(self, result: RunResult) -> int:
+        from pipeline.report import ci
+
+        if self.junit is not None:
+            ci.copy_junit(result.report_dir, self.junit)
+        ci.append_step_summary(result.report_dir, os.environ)
+        code = announce(result)
+        if code == 0 and self.fail_on_changes and result.changed_files:
+            typer.echo(f"codemill: {len(result.changed_files)} files would change", err=True)
+            code = 4
+        return code
+
+    def without_api(self, result: RunResult, why: str) -> None:
+        """The Prefect API was lost mid-run: the report is written; end now, not when Prefect gives up."""
+        typer.echo(f"codemill: lost the Prefect API ({why}); the run went on without it", err=True)
+        code = self(result)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def local_run(config: RunConfig, paths: list[str], progress: bool, since: str | None) -> RunResult:
+    """The run in this process: no orchestrator, no server, no Prefect import."""
+    import asyncio
+
+    from flows.console import TerminalView
+    from pipeline.run.execute import execute_run
+    from pipeline.run.executor import LocalSteps
+
+    view = TerminalView(progress)
+    return asyncio.run(execute_run(config, paths, steps=LocalSteps(), view=view, since=since))
+
+
+def prefect_run(
+    config: RunConfig, paths: list[str], progress: bool, since: str | None, finish: Finish
+) -> RunResult:
+    """The run as the `refactor_repo` flow, against the configured Prefect API."""
+    import asyncio
+
+    from flows.orchestrator import quiet_prefect
+
+    quiet_prefect()
+    from flows.refactor import refactor_repo, when_api_lost
+    from pipeline.run.execute import new_run_id
+
+    when_api_lost.append(finish.without_api)
+
+    flow_run = refactor_repo(
+        config, paths, run_id=new_run_id(), show_progress=progress, since=since
+    )
+    return asyncio.run(flow_run)
+
+
+def announce(result: RunResult) -> int:
+    """Print the run's outcome; its exit code."""
+    from pipeline.model.prices import cost_text
+
+    t = result.totals
+    counts = ", ".join(f"{n} {status}" for status, n in t.by_status.items()) or "no chunks"
+    echo = typer.echo
+    echo(f"codemill: recipe {result.recipe}, engine {result.engine}, model {result.model}")
+    if result.since_note:
+        echo(f"codemill: --since: {result.since_note}")
+    echo(
+        f"codemill: {counts}; {len(result.changed_files)} files changed, "
+        f"{result.skipped_files} files skipped"
+    )
+    echo(
+        f"codemill: {t.usage.tokens:,} tokens"
+        f"{f' ({t.usage.unreported} answers reported no token counts)' if t.usage.unreported else ''}, "
+        f"{cost_text(t.usage.cost_usd, t.usage.unpriced)}, {t.cached_rows} cache hits"
+    )
+    if result.uncommitted:
+        echo(
+            f"codemill: {len(result.uncommitted)} files have uncommitted changes; the run read "
+            "them as committed at the base and left your working tree alone"
+        )
+    announce_ending(result)
+    echo(f"codemill: report {result.report_dir}")
+    return result.exit_code
+
+
+def announce_ending(result: RunResult) -> None:
+    """How the run ended, when that is more than "done": stops, failures, branch, push."""
+    echo = typer.echo
+    if result.stop_reason:
+        echo(f"codemill: stopped early: {result.stop_reason}", err=True)
+    for chunk in result.provider_failed[:20]:
+        echo(f"codemill: failed for provider reasons: {chunk}", err=True)
+    if result.same_as is not None:
+        held = f" (branch {result.same_as.branch})" if result.same_as.branch else ""
+        echo(f"codemill: same change as run {result.same_as.run_id}{held}; no new branch made")
+    elif result.branch and result.commits:
+        pushed = " and pushed" if result.pushed else ""
+        echo(f"codemill: branch {result.branch}: {len(result.commits)} commits{pushed}")
+    elif result.branch and result.partial and result.changed_files:
+        echo(
+            "codemill: no branch was made because the run did not finish; after review, "
+            f"`codemill apply --partial {result.report_dir}` makes it from the report",
+            err=True,
+        )
+    elif result.branch:
+        echo("codemill: nothing to commit, no branch made")
+    if result.push_error:
+        echo(f"codemill: {result.push_error}", err=True)

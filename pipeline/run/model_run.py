@@ -1,0 +1,93 @@
+"""The model engine's part of a run: one client, one cache, one limiter, one breaker, every shard concurrent.
+
+How each shard is executed is the `Steps`' business; what stops the run (a fatal provider error, an
+unreachable endpoint, the cost limit) is decided here and handed back as a `ModelStop`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from pipeline.config import RunConfig
+from pipeline.engines.model_engine import LLMEngine
+from pipeline.engines.spend import RunStop, SpendMeter, usd
+from pipeline.judge.policy import Policy
+from pipeline.model.attempts import AttemptObserver
+from pipeline.model.breaker import CircuitBreaker
+from pipeline.model.cache import ResponseCache
+from pipeline.model.client import ChatClient, ModelSettings, api_key_from_env
+from pipeline.model.limiter import Limiter
+from pipeline.paths import default_cache_path
+from pipeline.recipes.loading import Recipe
+from pipeline.run.estimate import check_max_cost, forecast_run, run_prices
+from pipeline.run.executor import Steps
+from pipeline.run.steps import FilePlan, Plan, Record
+
+
+@dataclass(frozen=True)
+class ModelStop:
+    """Why the model part ended early; `fatal` stops the run (no branch), `unreachable` means exit 5."""
+
+    reason: str | None = None
+    fatal: bool = False
+    unreachable: bool = False
+
+
+def refuse_over_budget(
+    config: RunConfig, recipe: Recipe, plan: Plan, env: Mapping[str, str]
+) -> None:
+    """Refuse the run before any request when its cost forecast is over --max-cost (unless --force)."""
+    if config.max_cost is None or config.force:
+        return
+    cache = None if config.no_cache else ResponseCache(config.cache_path or default_cache_path(env))
+    try:
+        check_max_cost(forecast_run(config, recipe, plan.files, cache), config, force=config.force)
+    finally:
+        if cache is not None:
+            cache.close()
+
+
+async def refactor_with_model(
+    config: RunConfig,
+    recipe: Recipe,
+    policy: Policy,
+    limiter: Limiter,
+    shards: list[list[FilePlan]],
+    record: Record,
+    steps: Steps,
+    env: Mapping[str, str],
+    observer: AttemptObserver,
+) -> ModelStop:
+    """Every shard on this loop through the run's one client; how the model part ended."""
+    settings = ModelSettings.from_config(config)
+    cache = None if config.no_cache else ResponseCache(config.cache_path or default_cache_path(env))
+    meter, stop, breaker = SpendMeter(config.max_cost), RunStop(), CircuitBreaker()
+    key = api_key_from_env(settings, env)
+    client = ChatClient(settings, api_key=key, limiter=limiter, breaker=breaker, observer=observer)
+    try:
+        async with client:
+            engine = LLMEngine(
+                client,
+                recipe,
+                policy,
+                cache=cache,
+                refresh_cache=config.refresh_cache,
+                repair_turns=config.repair_turns,
+                meter=meter,
+                stop=stop,
+                prices=run_prices(config),
+            )
+            await asyncio.gather(
+                *(steps.refactor_llm(engine, i, shard, record) for i, shard in enumerate(shards))
+            )
+    finally:
+        if cache is not None:
+            cache.close()
+    if stop.reason is not None:
+        return ModelStop(stop.reason, fatal=True, unreachable=breaker.tripped)
+    if meter.exhausted:
+        limit = usd(meter.max_cost or 0.0)
+        return ModelStop(f"max cost {limit} reached: no new request was sent after it")
+    return ModelStop()

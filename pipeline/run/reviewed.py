@@ -1,0 +1,70 @@
+"""A finished run, reviewed: its report rendered again, or its changes committed without the model.
+
+`apply` commits through the run's own apply step, and refuses a partial run (interrupted, stopped early,
+or killed with no end record) unless asked with --partial: half a change set must never land unnoticed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pipeline import repository
+from pipeline.config import load_config
+from pipeline.run import steps
+from pipeline.run.ledger import RunMeta
+from pipeline.run.replay import Replay, ReplayError, read_ledger, replay
+from pipeline.run.steps import CODEMOD_MODEL, ApplyRequest, repo_root
+
+
+def replayed(run_dir: Path, repo: Path) -> tuple[Path, Replay]:
+    """The repository root and the run rebuilt from its ledger on its base commit."""
+    root = repo_root([repo])
+    config = load_config(root, {}, os.environ)
+    ledger = read_ledger(run_dir)
+    return root, replay(root, ledger, ledger.meta.budget or config.budget)
+
+
+def partial_reason(meta: RunMeta) -> str | None:
+    """Why the run's ledger holds only part of its work, if it does."""
+    if meta.finished is None:
+        return "has no end record (it was killed or crashed)"
+    if meta.outcome == "interrupted":
+        return "was interrupted"
+    if meta.outcome == "stopped":
+        return f"stopped early ({meta.stop_reason})"
+    return None
+
+
+def apply_reviewed(
+    run_dir: Path,
+    repo: Path,
+    settings: Mapping[str, object],
+    *,
+    branch: str | None,
+    partial: bool,
+) -> repository.CommitResult | None:
+    """Commit the run's accepted changes on a new branch; None when it accepted none."""
+    root, again = replayed(run_dir, repo)
+    meta = again.ledger.meta
+    why = partial_reason(meta)
+    if why is not None and not partial:
+        raise ReplayError(
+            f"run {meta.run_id} {why}: its changes are partial; "
+            "pass --partial to commit them anyway"
+        )
+    if not again.changes:
+        return None
+    config = load_config(root, settings, os.environ)
+    name = branch or repository.default_branch_name(meta.recipe, datetime.now(UTC))
+    request = ApplyRequest(
+        name,
+        again.base_commit,
+        {path: after for path, (_, after) in again.changes.items()},
+        meta.recipe,
+        meta.model or CODEMOD_MODEL,
+        meta.run_id,
+    )
+    return steps.apply(config, request)

@@ -1,0 +1,104 @@
+"""A whole run in-process (no orchestrator): the run's decisions, its end record, and a stop signal."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+from support.gitrepo import git, make_repo
+
+from pipeline.config import RunConfig
+from pipeline.engines.codemod_files import CodemodFileEngine
+from pipeline.paths import state_file
+from pipeline.run.execute import execute_run
+from pipeline.run.executor import LocalSteps, QuietView
+from pipeline.run.result import RunResult
+from pipeline.run.steps import FilePlan, Record
+
+FILES = {
+    f"m{i}.py": f"def f(x):\n    return 'v%s' % x\n\n\ndef g():\n    return {i}\n" for i in range(4)
+}
+
+
+def run(config: RunConfig, env: dict[str, str], steps: LocalSteps | None = None) -> RunResult:
+    work = execute_run(config, ["."], steps=steps or LocalSteps(), view=QuietView(), env=env)
+    return asyncio.run(work)
+
+
+def end_record(result: RunResult) -> dict[str, object]:
+    last = (result.report_dir / "ledger.jsonl").read_text(encoding="utf-8").splitlines()[-1]
+    record: dict[str, object] = json.loads(last)
+    assert record["record"] == "end"
+    return record
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {"CODEMILL_STATE_DIR": str(tmp_path / "state")}
+
+
+def config_for(repo: Path, tmp_path: Path, **settings: object) -> RunConfig:
+    return RunConfig(repo=repo, engine="codemod", report_dir=tmp_path / "reports", **settings)  # type: ignore[arg-type]
+
+
+def test_a_finished_run_commits_saves_state_and_ends_done(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    repo = make_repo(tmp_path / "repo", FILES)
+    result = run(config_for(repo, tmp_path, branch="cm/done", import_check=False), env)
+    assert result.exit_code == 0 and not result.partial
+    assert result.changed_files == sorted(FILES) and len(result.commits) == 4
+    assert end_record(result)["outcome"] == "done"
+    assert state_file(repo, "modernize", env).is_file()
+
+
+class InterruptedSteps(LocalSteps):
+    """Sends the run a signal after the first shard of files, as a terminal would."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+
+    def refactor_codemod(
+        self, engine: CodemodFileEngine, index: int, files: list[FilePlan], record: Record
+    ) -> None:
+        super().refactor_codemod(engine, index, files[:1], record)
+        os.kill(os.getpid(), self.signum)
+        super().refactor_codemod(engine, index, files[1:], record)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_stop_signal_ends_the_run_partial_with_no_branch_and_no_state(
+    tmp_path: Path, env: dict[str, str], signum: int
+) -> None:
+    repo = make_repo(tmp_path / "repo", FILES)
+    config = config_for(repo, tmp_path, branch="cm/stopped", import_check=False)
+    result = run(config, env, InterruptedSteps(signum))
+    assert result.interrupted == signum and result.partial
+    assert result.exit_code == 128 + signum
+    assert len(result.changed_files) == 1  # what was accepted before the signal, and nothing after
+    end = end_record(result)
+    assert end["outcome"] == "interrupted"
+    assert f"interrupted by {signal.Signals(signum).name}" in str(end["stop_reason"])
+    patch = (result.report_dir / "changes.patch").read_text(encoding="utf-8")
+    assert patch.count("diff --git") == 1
+    assert git(repo, "branch", "--list", "cm/stopped") == "" and not result.commits
+    assert not state_file(repo, "modernize", env).exists()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers given back
+
+
+def test_exit_codes_follow_how_the_run_ended(tmp_path: Path) -> None:
+    from pipeline.run.ledger import Ledger, RunMeta
+
+    totals = Ledger(RunMeta("r", "modernize", "llm", "m", "abc")).totals()
+    done = RunResult("r", "modernize", "llm", "m", tmp_path, totals, [], 0, [])
+    assert done.exit_code == 0
+    assert RunResult(**{**vars(done), "push_error": "refused"}).exit_code == 6
+    assert RunResult(**{**vars(done), "fatal": True}).exit_code == 3
+    assert RunResult(**{**vars(done), "provider_failed": ["m.py::f"]}).exit_code == 5
+    unreachable = RunResult(**{**vars(done), "fatal": True, "unreachable": True})
+    assert unreachable.exit_code == 5
+    assert RunResult(**{**vars(unreachable), "interrupted": signal.SIGTERM}).exit_code == 143
