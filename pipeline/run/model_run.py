@@ -35,13 +35,20 @@ class ModelStop:
     unreachable: bool = False
 
 
+def open_cache(config: RunConfig, env: Mapping[str, str]) -> ResponseCache | None:
+    """The run's response cache, or None with --no-cache."""
+    if config.no_cache:
+        return None
+    return ResponseCache(config.cache_path or default_cache_path(env))
+
+
 def refuse_over_budget(
     config: RunConfig, recipe: Recipe, plan: Plan, env: Mapping[str, str]
 ) -> None:
     """Refuse the run before any request when its cost forecast is over --max-cost (unless --force)."""
     if config.max_cost is None or config.force:
         return
-    cache = None if config.no_cache else ResponseCache(config.cache_path or default_cache_path(env))
+    cache = open_cache(config, env)
     try:
         check_max_cost(forecast_run(config, recipe, plan.files, cache), config, force=config.force)
     finally:
@@ -62,7 +69,7 @@ async def refactor_with_model(
 ) -> ModelStop:
     """Every shard on this loop through the run's one client; how the model part ended."""
     settings = ModelSettings.from_config(config)
-    cache = None if config.no_cache else ResponseCache(config.cache_path or default_cache_path(env))
+    cache = open_cache(config, env)
     meter, stop, breaker = SpendMeter(config.max_cost), RunStop(), CircuitBreaker()
     key = api_key_from_env(settings, env)
     client = ChatClient(settings, api_key=key, limiter=limiter, breaker=breaker, observer=observer)
