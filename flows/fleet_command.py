@@ -9,7 +9,6 @@ from typing import Annotated
 import typer
 
 from pipeline.errors import CodemillError, ExitCode
-from pipeline.run.state import LAST_RUN
 
 
 def fleet(
@@ -31,7 +30,7 @@ def fleet(
     shard_by: Annotated[str, typer.Option(help="none | paths: split repositories.")] = "none",
     shards: Annotated[int, typer.Option(help="Shards per repository with --shard-by paths.")] = 2,
     since: Annotated[
-        str | None, typer.Option(help=f"{LAST_RUN} or a git ref, per repository.")
+        str | None, typer.Option(help="last-run or a git ref, per repository.")
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Reports only; no branch.")] = False,
     push: Annotated[str | None, typer.Option(help="Remote to push each branch to.")] = None,
