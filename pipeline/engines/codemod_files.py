@@ -16,8 +16,9 @@ from pipeline.engines.codemod_module import (
     proposals_for_chunks,
 )
 from pipeline.engines.proposal import Proposal, has_future_annotations
+from pipeline.judge.names import module_names
 from pipeline.judge.policy import Policy
-from pipeline.judge.validation import validate
+from pipeline.judge.validation import judge_answer
 from pipeline.judge.verdicts import Reason, Status, Verdict
 from pipeline.model.completion import Usage
 from pipeline.recipes.loading import Recipe
@@ -53,14 +54,17 @@ class CodemodFileEngine:
             return [Proposal(chunk, verdict, usage=Usage(attempts=1)) for chunk in chunks]
         elapsed = (time.perf_counter() - started) / max(len(pairs), 1)
         proposals = []
+        names = module_names(new_text)  # the codemods' module: an import they add counts
         for chunk, proposed in pairs:
-            verdict = validate(
+            judged = judge_answer(
                 chunk,
                 proposed,
                 policy=self.policy,
                 module_has_future_annotations=has_future_annotations(chunk),
+                names=names,
             )
-            new = proposed if verdict.status is Status.ACCEPTED else None
+            verdict = judged.verdict
+            new = judged.text if verdict.status is Status.ACCEPTED else None
             usage = Usage(attempts=1, latency_s=elapsed)
             proposals.append(Proposal(chunk, verdict, new, usage=usage))
         return proposals

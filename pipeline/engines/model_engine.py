@@ -12,9 +12,10 @@ from collections.abc import Mapping, Sequence
 from pipeline.config import RunConfig
 from pipeline.engines.proposal import FatalProposalError, Proposal, has_future_annotations
 from pipeline.engines.spend import RunStop, SpendMeter, usd
+from pipeline.judge.names import ModuleNames
 from pipeline.judge.policy import Policy
 from pipeline.judge.replies import extract_code
-from pipeline.judge.validation import validate
+from pipeline.judge.validation import judge_answer
 from pipeline.judge.verdicts import Reason, Status, Verdict
 from pipeline.model.cache import ResponseCache
 from pipeline.model.client import ChatClient
@@ -66,6 +67,7 @@ class LLMEngine:
         self.repair_turns = repair_turns
         self.meter = meter or SpendMeter()
         self.stop = stop or RunStop()
+        self._names: dict[str, ModuleNames] = {}  # path -> the base module's bindings
         self._params = recipe.params.request_fields()
 
     @classmethod
@@ -91,8 +93,14 @@ class LLMEngine:
             stop=stop,
         )
 
-    async def refactor(self, chunk: Chunk) -> Proposal:
-        """Ask for a new version of the chunk; raises FatalProposalError only for run-ending errors."""
+    async def refactor(self, chunk: Chunk, names: ModuleNames | None = None) -> Proposal:
+        """Ask for a new version of the chunk; raises FatalProposalError only for run-ending errors.
+
+        `names` are the base module's bindings (`pipeline.judge.names.module_names`, once per file):
+        without them, undefined names are not checked. Kept per path for later (gate) turns.
+        """
+        if names is not None:
+            self._names[chunk.path] = names
         proposal = Proposal(chunk, Verdict.unchanged(), model=self.client.settings.model)
         messages = self.recipe.render_messages(chunk, target_python=self.policy.target_python)
         proposal.forecast = forecast_request(messages, chunk.text)
@@ -144,7 +152,8 @@ class LLMEngine:
     ) -> bool:
         """Judge the answer into the proposal; True when it is final (not a rejection to repair)."""
         future = has_future_annotations(proposal.chunk)
-        code, verdict = self._judge(proposal.chunk, completion, future)
+        names = self._names.get(proposal.chunk.path)
+        code, verdict = self._judge(proposal.chunk, completion, future, names)
         proposal.verdict = verdict
         proposal.turns[-1]["verdict"] = str(verdict.reason or verdict.status)
         answer = {"role": "assistant", "content": completion.content}  # its think block kept
@@ -197,17 +206,18 @@ class LLMEngine:
         return completion
 
     def _judge(
-        self, chunk: Chunk, completion: Completion, future: bool
+        self, chunk: Chunk, completion: Completion, future: bool, names: ModuleNames | None
     ) -> tuple[str | None, Verdict]:
         extraction = extract_code(completion.content, finish_reason=completion.finish_reason)
         if extraction.code is None:
             reason = extraction.reason or Reason.NO_CODE
             return None, Verdict.rejected(reason, extraction.detail)
-        verdict = validate(
+        judged = judge_answer(
             chunk,
             extraction.code,
             policy=self.policy,
             finish_reason=completion.finish_reason,
             module_has_future_annotations=future,
+            names=names,
         )
-        return extraction.code, verdict
+        return judged.text, judged.verdict

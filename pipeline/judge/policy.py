@@ -15,6 +15,8 @@ class Allowances:
     signatures: bool = False  # change parameter names, order, kinds or defaults
     new_definitions: bool = False  # add new top-level (or class-level) helper definitions
     imports: bool = False  # add imports
+    definitions_removed: bool = False  # remove a definition of the chunk's own level
+    scope: str = "any"  # what kind of change the answer may make (pipeline.judge.scope.SCOPES)
 
 
 @dataclass(frozen=True)

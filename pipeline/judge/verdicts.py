@@ -33,6 +33,9 @@ class Reason(StrEnum):
     LAZY = "lazy"
     TARGET_SYNTAX = "target-syntax"
     RUNTIME_ANNOTATION = "runtime-annotation"
+    UNDEFINED_NAME = "undefined-name"
+    INDENTATION_CHANGED = "indentation-changed"
+    OUT_OF_SCOPE = "out-of-scope"
     # safety gates
     BREAKS_IMPORT = "breaks-import"
     BREAKS_TESTS = "breaks-tests"

@@ -5,6 +5,7 @@ A recipe file looks like::
     ---
     name: modernize
     description: one line
+    scope: modernize     # what an answer may change (pipeline.judge.scope); default `any`
     model: {temperature: 0.2, top_p: 0.95, max_tokens: 8192, seed: 7}
     select: {kinds: [function, method], regex: ['%'], libcst_matchers: [has_percent_format]}
     allow: {annotations: true}
@@ -44,6 +45,7 @@ from libcst.codemod import Codemod
 from pipeline.config import DEFAULT_TARGET_PYTHON, temperature_error
 from pipeline.errors import UsageError
 from pipeline.judge.policy import Allowances
+from pipeline.judge.scope import SCOPES
 from pipeline.source.chunking import Chunk, ChunkKind
 
 
@@ -331,10 +333,12 @@ class Recipe:
 
 # --- loading ---
 
-_TOP_KEYS = frozenset({"name", "description", "model", "select", "allow", "codemods"})
+_TOP_KEYS = frozenset({"name", "description", "scope", "model", "select", "allow", "codemods"})
 _MODEL_KEYS = frozenset({"temperature", "top_p", "max_tokens", "seed"})
 _SELECT_KEYS = frozenset({"kinds", "regex", "libcst_matchers"})
-_ALLOW_KEYS = frozenset({"annotations", "signatures", "new_definitions", "imports"})
+_ALLOW_KEYS = frozenset(
+    {"annotations", "signatures", "new_definitions", "imports", "definitions_removed"}
+)
 _SECTION = re.compile(r"^## (System|User|Repair)[ \t]*$", re.MULTILINE)
 
 
@@ -444,12 +448,18 @@ def _selectors(raw: Mapping[str, Any], where: str) -> Selectors:
     return Selectors(frozenset(kinds), tuple(patterns), matchers)
 
 
-def _allowances(raw: Mapping[str, Any], where: str) -> Allowances:
+def _allowances(raw: Mapping[str, Any], scope: object, where: str) -> Allowances:
+    """The `allow` mapping and the recipe's `scope` (what kind of change an answer may make)."""
     _unknown(raw, _ALLOW_KEYS, "allow", where)
     for key, value in raw.items():
         if not isinstance(value, bool):
             raise RecipeError(f"{where}: `allow.{key}` must be true or false, got {value!r}")
-    return Allowances(**raw)
+    scope = "any" if scope is None else scope  # a recipe from before `scope` existed
+    if scope not in SCOPES:
+        raise RecipeError(
+            f"{where}: unknown `scope` {scope!r} (known: {', '.join(sorted(SCOPES))})"
+        )
+    return Allowances(**raw, scope=str(scope))
 
 
 def _template(text: str, section: str, allowed: frozenset[str], where: str) -> str:
@@ -521,7 +531,9 @@ def parse_recipe(text: str, source: str) -> Recipe:
         user_template=_template(user, "User", RUN_PLACEHOLDERS | CHUNK_PLACEHOLDERS, where),
         params=_params(_mapping(meta.get("model"), "model", where), where),
         selectors=_selectors(_mapping(meta.get("select"), "select", where), where),
-        allowances=_allowances(_mapping(meta.get("allow"), "allow", where), where),
+        allowances=_allowances(
+            _mapping(meta.get("allow"), "allow", where), meta.get("scope"), where
+        ),
         codemods=codemods,
         source=source,
         repair_template=_template(

@@ -19,6 +19,7 @@ from pipeline.engines.codemod_files import CodemodFileEngine
 from pipeline.engines.model_engine import LLMEngine
 from pipeline.engines.proposal import FatalProposalError, Proposal
 from pipeline.gates.combined import GateSettings, run_gates
+from pipeline.judge.names import module_names
 from pipeline.judge.verdicts import Reason, Status, Verdict
 from pipeline.paths import state_file
 from pipeline.recipes.loading import Recipe, load_recipe
@@ -175,17 +176,17 @@ def not_selected(chunk: Chunk, recipe: Recipe) -> Proposal:
 async def refactor_shard_llm(engine: LLMEngine, files: Sequence[FilePlan], record: Record) -> None:
     """Every chunk of the shard as a coroutine; the engine's client carries the run's one limiter."""
 
-    async def one(chunk: Chunk) -> None:
+    async def one(chunk: Chunk, text: str) -> None:
         if not engine.recipe.selects(chunk):
             record(not_selected(chunk, engine.recipe))
             return
         try:
-            proposal = await engine.refactor(chunk)
+            proposal = await engine.refactor(chunk, names=module_names(text))
         except FatalProposalError as exc:  # the run stops; this chunk's record keeps what it cost
             proposal = exc.proposal
         record(proposal)
 
-    await asyncio.gather(*(one(chunk) for plan in files for chunk in plan.chunks))
+    await asyncio.gather(*(one(chunk, plan.source.text) for plan in files for chunk in plan.chunks))
 
 
 def refactor_shard_codemod(

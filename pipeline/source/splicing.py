@@ -4,7 +4,7 @@ Spans index the original file bytes (BOM included) and `splice` encodes with `Ch
 chunk ends with a newline exactly when its original region did (only the last chunk of a file
 without a final newline does not); `splice` keeps it that way. A replacement is dedented text with
 "\\n" newlines (the convention in `pipeline.source.layout`); `render` re-indents it and writes the chunk's
-own newline.
+own newline (line by line from the original when the chunk mixes newlines).
 """
 
 from __future__ import annotations
@@ -12,18 +12,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pipeline.source.chunking import Chunk
-from pipeline.source.layout import lf, reindent
+from pipeline.source.layout import NEWLINE, lf, reindent
 
 
 def render(chunk: Chunk, replacement: str) -> bytes:
     """The bytes that replace the chunk's span: re-indented, the file's newline and encoding."""
-    text = lf(replacement) if chunk.newline else replacement
+    text = lf(replacement)
     if chunk.text.endswith("\n") and not text.endswith("\n"):
         text += "\n"
     elif not chunk.text.endswith("\n"):
         text = text.rstrip("\n")
     text = reindent(text, chunk.indent)
-    if chunk.newline not in ("\n", ""):
+    if not chunk.newline:
+        text = mixed_newlines(chunk.text, text)
+    elif chunk.newline != "\n":
         text = text.replace("\n", chunk.newline)
     try:
         return text.encode(chunk.encoding)
@@ -32,6 +34,19 @@ def render(chunk: Chunk, replacement: str) -> bytes:
             f"{chunk.path}: {chunk.name}: the replacement cannot be written in {chunk.encoding}: "
             f"{exc.reason} at character {exc.start}"
         ) from exc
+
+
+def mixed_newlines(original: str, text: str) -> str:
+    """`text` ("\\n" newlines) written with the newlines of `original`, a chunk whose newlines mix.
+
+    Line by line when the line count is kept; otherwise every line gets the chunk's dominant newline.
+    """
+    endings = NEWLINE.findall(original)
+    lines = text.split("\n")
+    if len(lines) - 1 != len(endings):
+        dominant = max(sorted(set(endings)), key=endings.count) if endings else "\n"
+        return dominant.join(lines)
+    return "".join(line + ending for line, ending in zip(lines, [*endings, ""], strict=True))
 
 
 def splice(data: bytes, replacements: Sequence[tuple[Chunk, str]]) -> bytes:

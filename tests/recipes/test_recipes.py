@@ -17,6 +17,7 @@ from pipeline.recipes.loading import (
     RecipeError,
     builtin_recipes,
     load_recipe,
+    parse_recipe,
 )
 from pipeline.source.chunking import Chunk, chunk_module
 
@@ -50,9 +51,25 @@ def test_every_builtin_loads(recipes: dict[str, Recipe]) -> None:
         assert 0 < recipe.params.temperature <= 1
         assert recipe.params.max_tokens >= 8192  # reasoning tokens count against it
         assert load_recipe(recipe.name) == recipe
-    assert recipes["type-hints"].allowances == Allowances(annotations=True)
-    assert recipes["simplify"].allowances == Allowances()
+    assert recipes["type-hints"].allowances == Allowances(annotations=True, scope="annotations")
+    assert recipes["simplify"].allowances == Allowances(scope="code")
     assert len(recipes["modernize"].codemods) == 8
+    scopes = {name: recipe.allowances.scope for name, recipe in recipes.items()}
+    assert scopes == {
+        "docstrings": "docstrings",
+        "modernize": "modernize",
+        "simplify": "code",
+        "type-hints": "annotations",
+        "unittest-to-pytest": "assertions",
+    }
+
+
+def test_a_recipe_declares_a_known_scope() -> None:
+    head = "---\nname: x\ndescription: y\n{}---\n## System\ns\n## User\n$chunk\n"
+    assert parse_recipe(head.format("scope: docstrings\n"), "r.md").allowances.scope == "docstrings"
+    assert parse_recipe(head.format(""), "r.md").allowances.scope == "any"
+    with pytest.raises(RecipeError, match="unknown `scope` 'everything'"):
+        parse_recipe(head.format("scope: everything\n"), "r.md")
 
 
 @pytest.mark.parametrize("name", sorted(BUILTINS))

@@ -182,9 +182,11 @@ def test_mixed_newlines_round_trip_and_keep_members_whole() -> None:
     assert roundtrip(data, text) == data
     chunks = split(text)
     assert chunks["C"].kind == "class" and chunks["C"].newline == ""
-    assert chunks["f"].newline == ""  # "\n" and "\r\n" inside it: written back as given
+    assert chunks["f"].newline == ""  # "\n" and "\r\n" inside it: the original's, line by line
     out = splice(data, [(chunks["f"], "def f():\r\n    return 2\n")])
-    assert out.endswith(b"def f():\r\n    return 2\n")
+    assert out.endswith(b"def f():\n    return 2\r\n")
+    out = splice(data, [(chunks["f"], "def f():\n    x = 2\n    return x\n")])
+    assert out.endswith(b"def f():\n    x = 2\n    return x\n")  # the dominant one (a tie: "\n")
 
 
 def test_comment_at_column_zero_inside_a_statements_run_keeps_the_class_whole() -> None:
