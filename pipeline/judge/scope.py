@@ -48,8 +48,11 @@ def out_of_scope(scope: str, original: str, proposed: str) -> tuple[int, str] | 
         if found is None and _annotations(new) <= _annotations(old):
             return 1, "adds no annotation"
         return found
-    allowed = _modernize if scope == "modernize" else _assertion
-    return _first_difference(old, new, allowed)
+    if scope == "modernize":  # typing imports the rewrites no longer need may go
+        return _first_difference(
+            _stripped(old, _typing_import), _stripped(new, _typing_import), _modernize
+        )
+    return _first_difference(old, new, _assertion)
 
 
 def _first_difference(old: ast.AST, new: ast.AST, allowed: _Allowed) -> tuple[int, str] | None:
@@ -77,7 +80,7 @@ def _compare(
             if found is not None:
                 return found
         if len(a) != len(b):
-            extra = (b or a)[min(len(a), len(b))] if max(len(a), len(b)) else new
+            extra = (b if len(b) > len(a) else a)[min(len(a), len(b))]
             node = extra if isinstance(extra, ast.AST) else new
             return _line(node, old), "adds or removes code"
         return None
@@ -123,6 +126,16 @@ def _is_docstring(statement: ast.stmt) -> bool:
         and isinstance(statement.value, ast.Constant)
         and isinstance(statement.value.value, str)
     )
+
+
+def _typing_import(node: ast.AST) -> ast.AST:
+    if isinstance(node, _OWNERS):
+        node.body = [
+            statement
+            for statement in node.body
+            if not (isinstance(statement, ast.ImportFrom) and statement.module == "typing")
+        ] or [ast.Pass()]
+    return node
 
 
 def _annotation(node: ast.AST) -> ast.AST:
@@ -192,6 +205,8 @@ def _is_str(node: ast.AST) -> bool:
 
 def _to_fstring(old: ast.AST, new: ast.AST) -> bool:
     """`"..." % x` or `"...".format(...)` become an f-string (or a plain string) over the same names."""
+    if isinstance(old, ast.JoinedStr) and isinstance(new, ast.Constant):  # f"text" -> "text"
+        return all(isinstance(v, ast.Constant) for v in old.values)
     percent = isinstance(old, ast.BinOp) and isinstance(old.op, ast.Mod) and _is_str(old.left)
     fmt = (
         isinstance(old, ast.Call)

@@ -225,6 +225,76 @@ def echo_handler(body: dict[str, Any], headers: dict[str, str]) -> FakeReply:
     return FakeReply.completion(content)
 
 
+def _chunk_of(body: dict[str, Any]) -> str:
+    """The chunk the request asks about: the last ```python block of the first user message."""
+    user = [m for m in body.get("messages", []) if m.get("role") == "user"]
+    blocks = _PY_BLOCK.findall(str(user[0].get("content", ""))) if user else []
+    return blocks[-1] if blocks else ""
+
+
+def _into_body(code: str, lines: str) -> str:
+    """`lines` inserted as the first statements of the chunk's first block (indented like it)."""
+    match = re.search(r":[ \t]*\n([ \t]+)(?=\S)", code)
+    if match is None:
+        return code + lines
+    indent = match.group(1)
+    body = "".join(indent + line + "\n" for line in lines.splitlines())
+    return code[: match.end(0) - len(indent)] + body + code[match.end(0) - len(indent) :]
+
+
+def _fenced(code: str) -> str:
+    return f"<think>\nDone.\n</think>\n\n```python\n{code.rstrip(chr(10))}\n```"
+
+
+BROKEN_ANSWERS: dict[str, Callable[[str], str]] = {
+    "syntax-error": lambda code: _fenced(code + "def (:\n"),
+    "definition-removed": lambda code: _fenced("pass\n"),
+    "elided-body": lambda code: _fenced(
+        re.sub(
+            r"(:[ \t]*\n)([ \t]+)\S.*", r"\1\2# rest of code unchanged", code, count=1, flags=re.S
+        )
+    ),
+    "prose-only": lambda code: (
+        "I would rename a few variables and add comments to make this clearer."
+    ),
+    "think-only": lambda code: "<think>\nThe function is fine as it is.\n</think>",
+    "renamed-parameter": lambda code: _fenced(
+        re.sub(r"(def \w+\((?:self, )?)(\w+)", r"\1\2_renamed", code, count=1)
+    ),
+    "async-def": lambda code: _fenced(re.sub(r"^def ", "async def ", code, count=1, flags=re.M)),
+    "dropped-decorator": lambda code: _fenced(re.sub(r"^@.*\n", "", code, flags=re.M)),
+    "new-helper": lambda code: _fenced(code + "\n\ndef codemill_helper():\n    return 1\n"),
+    "two-blocks": lambda code: _fenced(code) + "\n\nOr:\n\n" + _fenced(code + "# variant\nx = 1\n"),
+    "think-draft": lambda code: (
+        f"<think>\nA draft:\n```python\ndef broken(:\n```\n</think>\n\n{_fenced(code)}"
+    ),
+    "undefined-name": lambda code: _fenced(_into_body(code, "codemill_undefined_name()")),
+    "tabs": lambda code: _fenced(
+        re.sub(r"^((?:    )+)", lambda m: "\t" * (len(m.group(1)) // 4), code, flags=re.M)
+    ),
+    "type-statement": lambda code: _fenced("type CodemillAlias = int\n" + code),
+    "out-of-scope": lambda code: _fenced(
+        _into_body(code, '"""Do the thing."""\ncodemill_local = 0')
+    ),
+}
+"""One way of answering every chunk badly, by name: the chunk asked about -> the whole reply."""
+
+
+def broken_answer_handler(mode: str) -> Handler:
+    """A handler answering every chunk in the broken way `mode` names (see BROKEN_ANSWERS).
+
+    `truncated` answers the chunk itself but with finish_reason "length".
+    """
+
+    def handler(body: dict[str, Any], headers: dict[str, str]) -> FakeReply:
+        code = _chunk_of(body)
+        if mode == "truncated":
+            return FakeReply.completion(_fenced(code), finish_reason="length")
+        return FakeReply.completion(BROKEN_ANSWERS[mode](code))
+
+    return handler
+
+
 @dataclass
 class RecordedRequest:
     """What the server received: method, path, headers (lower-cased names) and the JSON body."""
