@@ -82,7 +82,7 @@ async def fleet_member(
             )
         finally:
             SHARED_SLOT.reset(token)
-        result = result_of(part, run, time.monotonic() - started, 3 if run.fatal else 0)
+        result = result_of(part, run, time.monotonic() - started, run.exit_code)
     except CodemillError as exc:
         result = failed(part, str(exc), exc.exit_code, time.monotonic() - started)
     except Exception as exc:  # the fleet goes on; this repository says what went wrong
