@@ -167,9 +167,6 @@ def test_a_failed_push_to_a_url_shows_its_password_nowhere(tmp_path: Path, cli: 
     assert not leaks([password], done=[done], roots=[cli.home], repos=[repo])
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 9, 'local': secrets out of flow parameters; remove when it lands"
-)
 def test_a_push_url_password_never_reaches_prefect(
     tmp_path: Path, cli: CliEnv, prefect_api: str, prefect_home: Path
 ) -> None:
