@@ -13,7 +13,7 @@ from pipeline.config import IMPORT_TIMEOUT, TEST_TIMEOUT, RunConfig
 from pipeline.engines.proposal import Proposal
 from pipeline.gates.import_check import check_imports
 from pipeline.gates.scratch import ChunkEdit
-from pipeline.gates.suite import run_test_gate
+from pipeline.gates.suite import TestRun, failure_excerpt, run_test_gate
 from pipeline.judge.verdicts import Reason, Status, Verdict
 from pipeline.source.splicing import render
 
@@ -51,6 +51,9 @@ class GateReport:
 
     changes: Changes
     summary: dict[str, str] = field(default_factory=dict)
+    base_run: TestRun | None = (
+        None  # the test command on the base (a gate turn's run compares to it)
+    )
 
 
 def chunk_id(proposal: Proposal) -> str:
@@ -112,6 +115,7 @@ def _import_gate(
         failed += 1
         for proposal in owners:
             _reject(proposal, "import", Reason.BREAKS_IMPORT, result.detail)
+            proposal.gate_failure = result.detail
         del report.changes[path]
     report.summary["import"] = f"{len(results)} modules checked, {failed} broke their import"
 
@@ -152,6 +156,8 @@ def _test_gate(
                 _pass([proposal], "tests")
             else:
                 _reject(proposal, "tests", Reason.BREAKS_TESTS, decision.detail)
+                proposal.gate_failure = failure_excerpt(decision.evidence, proposal.chunk.path)
+    report.base_run = result.history[0] if result.history else None
     # The gate's kept set, already built from the same chunk edits: changed files only.
     report.changes = {path: (report.changes[path][0], data) for path, data in result.files.items()}
     report.summary["tests"] = (

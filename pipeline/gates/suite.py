@@ -52,6 +52,8 @@ _PYTEST_VERBOSE = re.compile(r"^(\S+::\S+) (?:FAILED|ERROR)\b")
 _UNITTEST = re.compile(r"^(?:FAIL|ERROR): (\S+) \(([^)]+)\)")
 _TAIL_CHARS = 300
 OUTPUT_CHARS = 20_000
+EXCERPT_CHARS = 2_000  # a gate turn's failure, trimmed to what explains it
+_SECTION = re.compile(r"^_{3,} (.+?) _{3,}$")  # pytest's header of one failure's report
 
 
 class BaseTestsFail(GateError):
@@ -120,6 +122,24 @@ def failing_tests(output: str) -> tuple[str, ...]:
         if test_id and test_id not in found:
             found.append(test_id)
     return tuple(found)
+
+
+def failure_excerpt(output: str, path: str) -> str:
+    """The failing test's id, its `E` lines and the frames in `path` (pytest's report), else the
+    output's last lines; at most EXCERPT_CHARS."""
+    failing = failing_tests(output)
+    lines = output.splitlines()
+    kept: list[str] = [f"failing test: {failing[0]}"] if failing else []
+    inside = False
+    for line in lines:
+        if (match := _SECTION.match(line.strip())) is not None:
+            inside = bool(failing) and match.group(1) in failing[0]
+            continue
+        if inside and (line.startswith(("E ", ">")) or path in line):
+            kept.append(line.rstrip())
+    if len(kept) <= 1:
+        kept += [ln.rstrip() for ln in lines[-12:] if ln.strip()]
+    return "\n".join(kept)[-EXCERPT_CHARS:]
 
 
 def _last_line(output: str) -> str:

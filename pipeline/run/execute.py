@@ -17,6 +17,7 @@ from pipeline import repository
 from pipeline.config import RunConfig
 from pipeline.engines.codemod_files import CodemodFileEngine
 from pipeline.engines.proposal import Proposal
+from pipeline.gates.repair import dropped_by_gates
 from pipeline.judge.policy import Policy
 from pipeline.judge.verdicts import Reason, Status
 from pipeline.model.limiter import Limiter
@@ -25,7 +26,12 @@ from pipeline.report.patch import unified_patch
 from pipeline.run import state
 from pipeline.run.executor import Steps, View
 from pipeline.run.ledger import Ledger, RunMeta
-from pipeline.run.model_run import ModelStop, refactor_with_model, refuse_over_budget
+from pipeline.run.model_run import (
+    ModelStop,
+    refactor_with_model,
+    refuse_over_budget,
+    repair_with_model,
+)
 from pipeline.run.progress import RunCounter
 from pipeline.run.result import RunResult
 from pipeline.run.signals import Interrupts
@@ -36,6 +42,7 @@ from pipeline.run.steps import (
     RunSetup,
     ledger_row,
     prepare_run,
+    record_gates,
     record_skipped,
     shard_files,
 )
@@ -168,7 +175,7 @@ class Execution:
             return changes
         try:
             with self.interrupts.raising():
-                return self.steps.gate(
+                gated = self.steps.gate(
                     self.config,
                     self.setup.engine,
                     self.setup.base_commit,
@@ -176,8 +183,31 @@ class Execution:
                     self.proposals,
                     self.ledger,
                 )
+                return self.repaired(changes, gated)
         except KeyboardInterrupt:
             return changes
+
+    def repaired(self, assembled: Changes, gated: Changes) -> Changes:
+        """The gated changes after gate turns for the model chunks the gates dropped (--gate-repairs)."""
+        config, setup = self.config, self.setup
+        if setup.engine != "llm" or not config.gate_repairs or self.stop.fatal:
+            return gated
+        if not dropped_by_gates(self.proposals):
+            return gated
+        before = {path: old for path, (old, _) in assembled.items()}
+        report = repair_with_model(
+            config,
+            setup.recipe,
+            self.policy(),
+            setup.base_commit,
+            before,
+            self.proposals,
+            self.env,
+            self.counter.attempt,
+        )
+        record_gates(self.ledger, self.run_id, self.proposals, engine=setup.engine)
+        self.ledger.meta.gates["gate-repairs"] = report.summary()
+        return report.changes
 
     def provider_failed(self) -> list[str]:
         """The chunks that failed for provider reasons after their retries: `path::name`."""

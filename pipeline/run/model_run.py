@@ -7,17 +7,23 @@ unreachable endpoint, the cost limit) is decided here and handed back as a `Mode
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from pipeline import repository
 from pipeline.config import RunConfig
 from pipeline.engines.model_engine import LLMEngine
+from pipeline.engines.proposal import Proposal
 from pipeline.engines.spend import RunStop, SpendMeter, usd
+from pipeline.gates.combined import GateSettings
+from pipeline.gates.repair import RepairReport, repair_after_gates
 from pipeline.judge.policy import Policy
 from pipeline.model.attempts import AttemptObserver
 from pipeline.model.breaker import CircuitBreaker
 from pipeline.model.cache import ResponseCache
 from pipeline.model.client import ChatClient, ModelSettings, api_key_from_env
+from pipeline.model.completion import Usage
 from pipeline.model.limiter import Limiter
 from pipeline.paths import default_cache_path
 from pipeline.recipes.loading import Recipe
@@ -54,6 +60,56 @@ def refuse_over_budget(
     finally:
         if cache is not None:
             cache.close()
+
+
+def repair_with_model(
+    config: RunConfig,
+    recipe: Recipe,
+    policy: Policy,
+    base_commit: str,
+    before: Mapping[str, bytes],
+    proposals: Sequence[Proposal],
+    env: Mapping[str, str],
+    observer: AttemptObserver,
+) -> RepairReport:
+    """Gate turns for the model chunks the gates dropped: one client for them all, on a loop of its own
+    (the run's steps after refactoring are synchronous)."""
+
+    async def repair() -> RepairReport:
+        settings = ModelSettings.from_config(config)
+        spent = sum((p.usage for p in proposals), Usage()).cost_usd
+        cache = open_cache(config, env)
+        limiter = Limiter(config.concurrency, rpm=config.rpm, tpm=config.tpm)
+        key = api_key_from_env(settings, env)
+        try:
+            async with ChatClient(
+                settings, api_key=key, limiter=limiter, observer=observer
+            ) as client:
+                engine = LLMEngine(
+                    client,
+                    recipe,
+                    policy,
+                    cache=cache,
+                    refresh_cache=config.refresh_cache,
+                    meter=SpendMeter(config.max_cost, spent),
+                    prices=run_prices(config),
+                )
+                return await repair_after_gates(
+                    engine,
+                    repository.open_repository(config.repo),
+                    base_commit,
+                    before,
+                    proposals,
+                    GateSettings.for_run(config, "llm"),
+                    rounds=config.gate_repairs,
+                    base_run=None,
+                )
+        finally:
+            if cache is not None:
+                cache.close()
+
+    with ThreadPoolExecutor(1, thread_name_prefix="codemill-gate-repairs") as pool:
+        return pool.submit(asyncio.run, repair()).result()
 
 
 async def refactor_with_model(
