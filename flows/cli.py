@@ -9,14 +9,37 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from flows import fleet_command, run_command, schedule_commands
 from flows.exits import EXIT_CODES_HELP, DebugFlag, fail
 
+
+class CodemillGroup(TyperGroup):
+    """The command group that turns every error into one line and its exit code, for every command."""
+
+    def invoke(self, ctx: Any) -> Any:  # a click Context of the copy of click typer ships
+        from pipeline.errors import CodemillError
+
+        try:
+            return super().invoke(ctx)
+        except CodemillError as exc:
+            raise typer.Exit(fail(str(exc), int(exc.exit_code))) from None
+        except (typer.Exit, typer.Abort, typer.TyperException, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # an internal failure: one line, the traceback only with --debug
+            if DebugFlag.on:
+                import traceback
+
+                traceback.print_exc()
+            raise typer.Exit(fail(f"internal error: {type(exc).__name__}: {exc}", 1)) from None
+
+
 app = typer.Typer(
+    cls=CodemillGroup,
     name="codemill",
     help="Refactor Python repositories in batch with a language model (or libcst codemods offline).",
     epilog=EXIT_CODES_HELP,
@@ -105,19 +128,9 @@ def apply(
 
 
 def main() -> None:
-    """Console entry point: one line for every error, the exit code it means."""
-    from pipeline.errors import CodemillError
-
+    """Console entry point (errors become one line in CodemillGroup.invoke)."""
     try:
         app()
-    except CodemillError as exc:
-        raise SystemExit(fail(str(exc), int(exc.exit_code))) from None
     except KeyboardInterrupt:
         typer.echo("codemill: interrupted", err=True)
         sys.exit(130)
-    except Exception as exc:  # an internal failure: one line, the traceback only with --debug
-        if DebugFlag.on:
-            import traceback
-
-            traceback.print_exc()
-        raise SystemExit(fail(f"internal error: {type(exc).__name__}: {exc}", 1)) from None

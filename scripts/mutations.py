@@ -110,8 +110,8 @@ MUTATIONS = (
     Mutation(
         "an internal failure exits 2",
         "flows/cli.py",
-        'raise SystemExit(fail(f"internal error: {type(exc).__name__}: {exc}", 1))',
-        'raise SystemExit(fail(f"internal error: {type(exc).__name__}: {exc}", 2))',
+        'raise typer.Exit(fail(f"internal error: {type(exc).__name__}: {exc}", 1))',
+        'raise typer.Exit(fail(f"internal error: {type(exc).__name__}: {exc}", 2))',
         (f"{CLI_RUN}::test_an_internal_failure_exits_1_and_debug_shows_the_traceback",),
     ),
     Mutation(
