@@ -89,7 +89,9 @@ def main() -> None:
     with_checks = min(_time(cases, checked, True) for _ in range(3))
     without = min(_time(cases, plain, False) for _ in range(3))
     ratio = with_checks / without
-    print(f"validation: {with_checks:.3f}s with the new checks, {without:.3f}s without: {ratio:.3f}")
+    print(
+        f"validation: {with_checks:.3f}s with the new checks, {without:.3f}s without: {ratio:.3f}"
+    )
 
 
 def _time(cases: list[tuple[Chunk, str, str]], policy: Policy, with_names: bool) -> float:
