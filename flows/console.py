@@ -40,7 +40,7 @@ def announce_start(config: RunConfig, recipe: str, engine: str, plan: Plan) -> N
         how = f"libcst codemods (offline: {config.api_key_env} is not set)"
     print(
         f"codemill: recipe {recipe}, engine {engine}, {how}; {len(plan.files)} files, "
-        f"{plan.chunk_count} chunks, {len(plan.skipped)} files left out",
+        f"{plan.chunk_count if plan.chunked else 'their'} chunks, {len(plan.skipped)} files left out",
         file=sys.stderr,
         flush=True,
     )

@@ -53,6 +53,7 @@ SETTING_OPTIONS = (
     RunOption("base_url", str, "OpenAI-compatible base URL (http:// or https://)."),
     RunOption("api_key_env", str, "Variable holding the API key."),
     RunOption("concurrency", int, "Requests in flight, run-wide."),
+    RunOption("jobs", int, "Worker processes for the files (default: every core)."),
     RunOption("rpm", int, "Requests-per-minute cap."),
     RunOption("tpm", int, "Tokens-per-minute cap."),
     RunOption("include", list[str], "Glob of paths to include."),

@@ -34,7 +34,7 @@ from pipeline.run.execute import execute_run
 from pipeline.run.executor import LocalSteps
 from pipeline.run.ledger import Ledger
 from pipeline.run.result import RunResult
-from pipeline.run.steps import ApplyRequest, Changes, FilePlan, Plan, Record
+from pipeline.run.steps import ApplyRequest, Changes, FilePlan, LeftOut, Plan, Record
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -48,8 +48,10 @@ def opaque(value: T) -> T:
 
 
 @task(name="plan", cache_policy=NONE)
-def plan_task(config: RunConfig, paths: Sequence[str], only: frozenset[str] | None) -> Plan:
-    return steps.plan_run(config, paths, only=only)
+def plan_task(
+    config: RunConfig, paths: Sequence[str], only: frozenset[str] | None, chunk: bool
+) -> Plan:
+    return steps.plan_run(config, paths, only=only, chunk=chunk)
 
 
 @task(name="refactor-shard-llm", cache_policy=NONE, task_run_name="refactor-shard-{index}")
@@ -59,11 +61,11 @@ async def llm_shard_task(
     await steps.refactor_shard_llm(engine, files, record)
 
 
-@task(name="refactor-shard-codemod", cache_policy=NONE, task_run_name="refactor-shard-{index}")
-def codemod_shard_task(
-    engine: CodemodFileEngine, index: int, files: list[FilePlan], record: Record
+@task(name="refactor-codemod", cache_policy=NONE)
+def codemod_task(
+    engine: CodemodFileEngine, files: list[FilePlan], record: Record, left_out: LeftOut, jobs: int
 ) -> None:
-    steps.refactor_shard_codemod(engine, files, record)
+    steps.refactor_codemod(engine, files, record, left_out, jobs=jobs)
 
 
 @task(name="assemble", cache_policy=NONE)
@@ -135,10 +137,13 @@ class PrefectSteps(LocalSteps):
             log.warning("the Prefect API is gone (%s); the run goes on without it", self.lost)
             return direct()
 
-    def plan(self, config: RunConfig, paths: Sequence[str], only: frozenset[str] | None) -> Plan:
+    def plan(
+        self, config: RunConfig, paths: Sequence[str], only: frozenset[str] | None, chunk: bool
+    ) -> Plan:
         direct = super().plan
         return self._task(
-            lambda: plan_task(config, paths, only), lambda: direct(config, paths, only)
+            lambda: plan_task(config, paths, only, chunk),
+            lambda: direct(config, paths, only, chunk),
         )
 
     async def refactor_llm(
@@ -154,12 +159,19 @@ class PrefectSteps(LocalSteps):
         await super().refactor_llm(engine, index, files, record)
 
     def refactor_codemod(
-        self, engine: CodemodFileEngine, index: int, files: list[FilePlan], record: Record
+        self,
+        engine: CodemodFileEngine,
+        files: list[FilePlan],
+        record: Record,
+        left_out: LeftOut,
+        jobs: int,
     ) -> None:
         direct = super().refactor_codemod
         self._task(
-            lambda: codemod_shard_task(opaque(engine), index, opaque(files), opaque(record)),
-            lambda: direct(engine, index, files, record),
+            lambda: codemod_task(
+                opaque(engine), opaque(files), opaque(record), opaque(left_out), jobs
+            ),
+            lambda: direct(engine, files, record, left_out, jobs),
         )
 
     def assemble(self, files: list[FilePlan], proposals: list[Proposal]) -> Changes:

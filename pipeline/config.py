@@ -95,6 +95,10 @@ class RunConfig:
     ] = ()  # [tool.codemill.prices]: model, input, output
     gate_repairs: int = 1  # model turns for a chunk the import check or the test gate dropped
     force: bool = False  # run even when the cost forecast is over max_cost
+    jobs: int | None = (
+        None  # worker processes for per-file work (cutting, codemods); None: every core
+    )
+    prefilter: bool = True  # a file no codemod's trigger matches is never parsed (off: benchmarks)
 
 
 def child_environment(**extra: str) -> dict[str, str]:
@@ -260,6 +264,8 @@ _PARSERS: dict[str, Callable[[object], Any]] = {
     "prices": _prices,
     "gate_repairs": _int(0),
     "force": _bool,
+    "jobs": _optional(_int(1)),
+    "prefilter": _bool,
 }
 SETTINGS = frozenset(_PARSERS)
 

@@ -1,12 +1,18 @@
 """The codemod engine over whole files: run a recipe's libcst codemods, then judge each chunk's share.
 
-An engine never writes a file: it returns, per chunk, the proposed text and the verdict on it.
+An engine never writes a file: it returns, per chunk, the proposed text and the verdict on it. One file
+costs one parse at most: the chunks, the codemods and the new module's chunks all come from that tree,
+and a file no codemod's trigger matches is never parsed. `refactor_source` is what a worker process runs
+(`pipeline.run.parallel`): a SourceFile in, a small picklable FileOutcome out.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
+
+import libcst as cst
 
 from pipeline.config import RunConfig
 from pipeline.engines.codemod_module import (
@@ -22,8 +28,18 @@ from pipeline.judge.validation import judge_answer
 from pipeline.judge.verdicts import Reason, Status, Verdict
 from pipeline.model.completion import Usage
 from pipeline.recipes.loading import Recipe
-from pipeline.source.chunking import Chunk
-from pipeline.source.files import SourceFile
+from pipeline.source.chunking import Chunk, chunks_of, parse_source, plan_parsed
+from pipeline.source.files import SkippedFile, SkipReason, SourceFile
+from pipeline.source.spans import ChunkingError
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """What the codemod engine made of one file: a proposal per chunk, or why it was left out."""
+
+    path: str
+    proposals: tuple[Proposal, ...] = ()
+    skipped: SkippedFile | None = None
 
 
 class CodemodFileEngine:
@@ -31,25 +47,64 @@ class CodemodFileEngine:
 
     name = "codemod"
 
-    def __init__(self, recipe: Recipe, policy: Policy, *, budget: int) -> None:
-        self.engine = CodemodEngine(recipe)
+    def __init__(
+        self, recipe: Recipe, policy: Policy, *, budget: int, prefilter: bool = True
+    ) -> None:
+        self.engine = CodemodEngine(recipe, prefilter=prefilter)
         self.policy = policy
         self.budget = budget
 
     @classmethod
     def from_config(cls, recipe: Recipe, policy: Policy, config: RunConfig) -> CodemodFileEngine:
-        """The engine a run's config asks for (its chunk budget)."""
-        return cls(recipe, policy, budget=config.budget)
+        """The engine a run's config asks for (its chunk budget, its prefilter)."""
+        return cls(recipe, policy, budget=config.budget, prefilter=config.prefilter)
 
-    def refactor_file(self, source: SourceFile, chunks: Sequence[Chunk]) -> list[Proposal]:
+    def refactor_source(self, source: SourceFile) -> FileOutcome:
+        """The file's outcome: no trigger (never parsed), does not parse or chunk, or its proposals."""
+        if not self.engine.may_change(source.text):
+            detail = (
+                f"no codemod of recipe {self.engine.recipe.name} can change it (no trigger matched)"
+            )
+            return FileOutcome(
+                source.path, skipped=SkippedFile(source.path, SkipReason.NO_TRIGGER, detail)
+            )
+        tree = parse_source(source)
+        if isinstance(tree, SkippedFile):
+            return FileOutcome(source.path, skipped=tree)
+        chunks = chunks_of(source, tree, self.budget)
+        if isinstance(chunks, SkippedFile):
+            return FileOutcome(source.path, skipped=chunks)
+        return FileOutcome(source.path, tuple(self.refactor_tree(source, tree, chunks)))
+
+    def crashed(self, source: SourceFile) -> FileOutcome:
+        """The outcome of a file whose worker process died on it: nothing of it changes."""
+        detail = "the worker process died while the codemods ran on this file; nothing was changed"
+        return FileOutcome(
+            source.path, skipped=SkippedFile(source.path, SkipReason.CRASHED, detail)
+        )
+
+    def refactor_tree(
+        self, source: SourceFile, tree: cst.Module, chunks: Sequence[Chunk]
+    ) -> list[Proposal]:
         """One Proposal per chunk (merged chunks where the codemods moved a boundary)."""
         started = time.perf_counter()
         try:
-            new_text = self.engine.refactor_file(source.path, source.text)
+            new_tree, new_text = self.engine.refactor_tree(source.path, tree, source.text)
+            if new_text == source.text:  # every chunk unchanged: nothing to map or judge
+                each = (time.perf_counter() - started) / len(chunks)
+                usage = Usage(attempts=1, latency_s=each)
+                return [Proposal(c, Verdict.unchanged(), usage=usage) for c in chunks]
             pairs = proposals_for_chunks(
-                chunks, new_text, old_text=source.text, budget=self.budget, bom=source.bom
+                chunks,
+                new_text,
+                old_text=source.text,
+                budget=self.budget,
+                bom=source.bom,
+                chunker=lambda p, t, b: list(
+                    plan_parsed(p, t, new_tree, b, encoding=source.encoding, bom=source.bom).chunks
+                ),
             )
-        except (CodemodError, ChunkMappingError) as exc:
+        except (CodemodError, ChunkMappingError, ChunkingError) as exc:
             verdict = Verdict.rejected(Reason.CODEMOD_ERROR, str(exc))
             return [Proposal(chunk, verdict, usage=Usage(attempts=1)) for chunk in chunks]
         elapsed = (time.perf_counter() - started) / max(len(pairs), 1)

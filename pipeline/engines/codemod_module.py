@@ -7,13 +7,16 @@ from the model.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
-from collections.abc import Callable, Sequence
+import functools
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 
 import libcst as cst
-from libcst.codemod import CodemodContext, SkipFile
+from libcst.codemod import Codemod, CodemodContext, SkipFile
+from libcst.metadata import MetadataWrapper
 
 from pipeline.codemods.triggers import trigger_for
 from pipeline.errors import CodemillError
@@ -45,11 +48,21 @@ def module_names(path: str) -> tuple[str, str]:
 
 
 class CodemodEngine:
-    """Apply a recipe's codemods, in order, to whole modules."""
+    """Apply a recipe's codemods, in order, to whole modules.
 
-    def __init__(self, recipe: Recipe) -> None:
+    With `prefilter`, a codemod whose cheap trigger (`pipeline.codemods.triggers`) the module's text fails
+    is skipped, and a module no codemod can change is never parsed at all (`may_change`).
+    """
+
+    def __init__(self, recipe: Recipe, *, prefilter: bool = True) -> None:
         self.recipe = recipe
+        self.prefilter = prefilter
         self._classes = [(name, resolve_codemod(name)) for name in recipe.codemods]
+        self._triggers = [trigger_for(name) if prefilter else None for name in recipe.codemods]
+
+    def may_change(self, text: str) -> bool:
+        """False when every codemod has a trigger and the text passes none: nothing can change."""
+        return any(trigger is None or trigger.search(text) for trigger in self._triggers)
 
     def refactor_file(self, path: str, text: str) -> str:
         """The module after every codemod; CodemodError (and no partial result) when one fails."""
@@ -57,23 +70,53 @@ class CodemodEngine:
             tree = cst.parse_module(text)
         except cst.ParserSyntaxError as exc:
             raise CodemodError("(parse)", path, str(exc).splitlines()[0]) from None
+        return self.refactor_tree(path, tree, text)[1]
+
+    def refactor_tree(self, path: str, tree: cst.Module, text: str) -> tuple[cst.Module, str]:
+        """The module after every codemod and its code, from `tree` as parsed from `text` (kept as is)."""
         module, package = module_names(path)
-        code = text
-        for name, cls in self._classes:
-            trigger = trigger_for(name)
+        code, fresh = text, True
+        for (name, cls), trigger in zip(self._classes, self._triggers, strict=True):
             if trigger is not None and not trigger.search(code):
                 continue  # cannot change this module: skip the costly scope analysis
             context = CodemodContext(
                 filename=path, full_module_name=module, full_package_name=package
             )
             try:
-                tree = cls(context).transform_module(tree)
+                tree = _transform(cls(context), tree, fresh=fresh)
             except SkipFile:
                 continue
             except Exception as exc:  # a codemod's own bug or refusal: report it, change nothing
                 raise CodemodError(name, path, f"{type(exc).__name__}: {exc}") from exc
-            code = tree.code
-        return code
+            code, fresh = tree.code, False
+        return tree, code
+
+
+def _transform(command: Codemod, tree: cst.Module, *, fresh: bool) -> cst.Module:
+    """`command.transform_module(tree)`, without its defensive deep copy when `tree` is fresh.
+
+    libcst copies the tree so that no node object occurs twice (metadata is keyed by node); a tree just
+    made by the parser has no shared nodes, so the copy (it costs about as much as the parse) buys
+    nothing there. Only the copy is skipped: libcst's own transform_module still runs, with the import
+    clean-up passes after it. A tree a codemod made may share nodes: it goes the usual way.
+    """
+    hook = "_handle_metadata_reference"  # where libcst wraps (and copies) the tree
+    if fresh and not command.should_allow_multiple_passes() and hasattr(command, hook):
+        setattr(command, hook, functools.partial(_uncopied, command))
+    return command.transform_module(tree)
+
+
+@contextlib.contextmanager
+def _uncopied(command: Codemod, module: cst.Module) -> Iterator[cst.Module]:
+    """libcst's `Codemod._handle_metadata_reference` (no full-repo metadata here), minus the copy."""
+    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+    previous = command.context
+    with command.resolve(wrapper):
+        command.context = replace(previous, wrapper=wrapper)
+        try:
+            yield wrapper.module
+        finally:
+            command.context = previous
 
 
 # --- mapping a new module back to the old chunks ---

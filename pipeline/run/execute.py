@@ -45,7 +45,9 @@ from pipeline.run.steps import (
     record_gates,
     record_skipped,
     shard_files,
+    worker_count,
 )
+from pipeline.source.files import SkippedFile
 
 FILES_PER_SHARD = 64
 MAX_SHARDS = 16
@@ -116,13 +118,18 @@ class Execution:
         """List and chunk the files (a stop signal here leaves an empty, partial run)."""
         try:
             with self.interrupts.raising():
-                self.plan_ = self.steps.plan(self.config, paths, self.setup.scope.only)
+                chunk = self.setup.engine == "llm"  # the codemod engine cuts in its workers
+                self.plan_ = self.steps.plan(self.config, paths, self.setup.scope.only, chunk)
         except KeyboardInterrupt:
             return
         if self.setup.engine == "llm":
             refuse_over_budget(self.config, self.setup.recipe, self.plan_, self.env)
         record_skipped(self.run_id, self.ledger, self.plan_.skipped)
         self.view.started(self.config, self.setup.recipe.name, self.setup.engine, self.plan_)
+
+    def left_out(self, item: SkippedFile) -> None:
+        """A file the engine left out (no trigger matched, does not parse): its one ledger row."""
+        record_skipped(self.run_id, self.ledger, [item])
 
     def record(self, proposal: Proposal) -> None:
         """One chunk's fate: into the proposals, the ledger and the live counts."""
@@ -155,13 +162,15 @@ class Execution:
                 )
                 self.stop = await self.interrupts.cancelling(work) or self.stop
             else:
-                codemods = CodemodFileEngine(
-                    self.setup.recipe, self.policy(), budget=self.config.budget
+                codemods = CodemodFileEngine.from_config(
+                    self.setup.recipe, self.policy(), self.config
                 )
+                jobs = worker_count(self.config)
                 try:
-                    with self.interrupts.raising():
-                        for index, shard in enumerate(shards):
-                            self.steps.refactor_codemod(codemods, index, shard, self.record)
+                    with self.interrupts.raising():  # the workers are killed with the step
+                        self.steps.refactor_codemod(
+                            codemods, self.plan_.files, self.record, self.left_out, jobs
+                        )
                 except KeyboardInterrupt:
                     pass
 

@@ -21,7 +21,7 @@ from pipeline.report.directory import ReportPaths
 from pipeline.run import steps
 from pipeline.run.ledger import Ledger
 from pipeline.run.progress import RunCounter
-from pipeline.run.steps import Changes, FilePlan, Plan, Record
+from pipeline.run.steps import Changes, FilePlan, LeftOut, Plan, Record
 
 
 class Steps(Protocol):
@@ -30,7 +30,7 @@ class Steps(Protocol):
     name: str  # the orchestrator, as the run's first line names it
 
     def plan(
-        self, config: RunConfig, paths: Sequence[str], only: frozenset[str] | None
+        self, config: RunConfig, paths: Sequence[str], only: frozenset[str] | None, chunk: bool
     ) -> Plan: ...
 
     async def refactor_llm(
@@ -38,7 +38,12 @@ class Steps(Protocol):
     ) -> None: ...
 
     def refactor_codemod(
-        self, engine: CodemodFileEngine, index: int, files: list[FilePlan], record: Record
+        self,
+        engine: CodemodFileEngine,
+        files: list[FilePlan],
+        record: Record,
+        left_out: LeftOut,
+        jobs: int,
     ) -> None: ...
 
     def assemble(self, files: list[FilePlan], proposals: list[Proposal]) -> Changes: ...
@@ -91,8 +96,10 @@ class LocalSteps:
 
     name = "local"
 
-    def plan(self, config: RunConfig, paths: Sequence[str], only: frozenset[str] | None) -> Plan:
-        return steps.plan_run(config, paths, only=only)
+    def plan(
+        self, config: RunConfig, paths: Sequence[str], only: frozenset[str] | None, chunk: bool
+    ) -> Plan:
+        return steps.plan_run(config, paths, only=only, chunk=chunk)
 
     async def refactor_llm(
         self, engine: LLMEngine, index: int, files: list[FilePlan], record: Record
@@ -100,9 +107,14 @@ class LocalSteps:
         await steps.refactor_shard_llm(engine, files, record)
 
     def refactor_codemod(
-        self, engine: CodemodFileEngine, index: int, files: list[FilePlan], record: Record
+        self,
+        engine: CodemodFileEngine,
+        files: list[FilePlan],
+        record: Record,
+        left_out: LeftOut,
+        jobs: int,
     ) -> None:
-        steps.refactor_shard_codemod(engine, files, record)
+        steps.refactor_codemod(engine, files, record, left_out, jobs=jobs)
 
     def assemble(self, files: list[FilePlan], proposals: list[Proposal]) -> Changes:
         return steps.assemble(files, proposals)

@@ -8,6 +8,7 @@ Prefect.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,12 +27,14 @@ from pipeline.recipes.loading import Recipe, load_recipe
 from pipeline.report import directory as reports
 from pipeline.run import state
 from pipeline.run.ledger import Ledger, LedgerRow
+from pipeline.run.parallel import available_cores, ordered_map
 from pipeline.run.state import LastRun, Since
 from pipeline.source.chunking import Chunk, plan_file
 from pipeline.source.files import SkippedFile, SkipReason, SourceFile, list_sources
 from pipeline.source.splicing import splice
 
 Record = Callable[[Proposal], None]
+LeftOut = Callable[[SkippedFile], None]  # told of each file the engine left out, with its reason
 Changes = dict[str, tuple[bytes, bytes]]  # repo-relative path -> (bytes before, bytes after)
 CODEMOD_MODEL = "libcst-codemods"  # the "model" a codemod run records in its ledger and commits
 
@@ -52,6 +55,7 @@ class Plan:
     files: list[FilePlan]
     skipped: list[SkippedFile]
     uncommitted: list[str] = field(default_factory=list)
+    chunked: bool = True  # False: files are cut later, in the codemod engine's workers
 
     @property
     def chunk_count(self) -> int:
@@ -120,8 +124,18 @@ def choose_engine(config: RunConfig, recipe: Recipe, env: Mapping[str, str]) -> 
     return "llm"
 
 
-def plan_run(config: RunConfig, paths: Sequence[str], *, only: Iterable[str] | None = None) -> Plan:
-    """List the run's files at the base commit and cut each into chunks; unusable files are skipped."""
+def plan_run(
+    config: RunConfig,
+    paths: Sequence[str],
+    *,
+    only: Iterable[str] | None = None,
+    chunk: bool = True,
+) -> Plan:
+    """List the run's files at the base commit and cut each into chunks; unusable files are skipped.
+
+    The files are cut on `config.jobs` worker processes. `chunk=False` (the codemod engine) lists them
+    only: each is cut in the worker that runs the codemods, after its trigger test, from the same parse.
+    """
     sources = list_sources(
         config.repo,
         paths,
@@ -131,26 +145,29 @@ def plan_run(config: RunConfig, paths: Sequence[str], *, only: Iterable[str] | N
         max_bytes=config.max_bytes,
         only=None if only is None else set(only),
     )
-    files: list[FilePlan] = []
     skipped = list(sources.skipped)
-    for source in sources.files:
-        planned = plan_file(source, config.budget)
-        if isinstance(planned, SkippedFile):
-            skipped.append(planned)
-        elif not planned:  # still a file of the run: its ledger row says why nothing was sent
-            skipped.append(
-                SkippedFile(source.path, SkipReason.NO_STATEMENTS, _no_statements(source))
-            )
+    if not chunk:
+        files = [FilePlan(source, ()) for source in sources.files]
+        return Plan(sources.base_commit, files, skipped, list(sources.uncommitted), chunked=False)
+    files = []
+    cut = functools.partial(plan_file, budget=config.budget)
+    planned = ordered_map(cut, sources.files, jobs=worker_count(config), crashed=_crashed_cutting)
+    for source, chunks in zip(sources.files, planned, strict=True):
+        if isinstance(chunks, SkippedFile):
+            skipped.append(chunks)
         else:
-            files.append(FilePlan(source, tuple(planned)))
+            files.append(FilePlan(source, tuple(chunks)))
     return Plan(sources.base_commit, files, skipped, list(sources.uncommitted))
 
 
-def _no_statements(source: SourceFile) -> str:
-    """Why a file gave no chunk: it is empty, or holds only comments and blank lines."""
-    if not source.text.strip():
-        return "empty file: nothing to refactor"
-    return "only comments and blank lines: nothing to refactor"
+def worker_count(config: RunConfig) -> int:
+    """How many worker processes the run's per-file work uses: `--jobs`, else every core."""
+    return config.jobs or available_cores()
+
+
+def _crashed_cutting(source: SourceFile) -> SkippedFile:
+    detail = "the worker process died while cutting this file into chunks"
+    return SkippedFile(source.path, SkipReason.CRASHED, detail)
 
 
 def shard_files(files: Sequence[FilePlan], shards: int) -> list[list[FilePlan]]:
@@ -189,12 +206,24 @@ async def refactor_shard_llm(engine: LLMEngine, files: Sequence[FilePlan], recor
     await asyncio.gather(*(one(chunk, plan.source.text) for plan in files for chunk in plan.chunks))
 
 
-def refactor_shard_codemod(
-    engine: CodemodFileEngine, files: Sequence[FilePlan], record: Record
+def refactor_codemod(
+    engine: CodemodFileEngine,
+    files: Sequence[FilePlan],
+    record: Record,
+    left_out: LeftOut,
+    *,
+    jobs: int,
 ) -> None:
-    """Whole-file codemods, then each chunk's share judged like a model answer."""
-    for plan in files:
-        for proposal in engine.refactor_file(plan.source, plan.chunks):
+    """Every file through the codemods on `jobs` worker processes, recorded in file order.
+
+    A file whose chunks are judged gives `record` one proposal per chunk; a file left out (no trigger
+    matched, it does not parse, its worker died) gives `left_out` its reason: every file is recorded.
+    """
+    sources = [plan.source for plan in files]
+    for outcome in ordered_map(engine.refactor_source, sources, jobs=jobs, crashed=engine.crashed):
+        if outcome.skipped is not None:
+            left_out(outcome.skipped)
+        for proposal in outcome.proposals:
             record(proposal)
 
 

@@ -165,18 +165,47 @@ def chunk_module(
 
 
 def plan_file(src: SourceFile, budget: int = DEFAULT_BUDGET) -> list[Chunk] | SkippedFile:
-    """The chunks of one source file, or the reason it is skipped (it does not parse)."""
+    """The chunks of one source file, or the reason it is skipped (it does not parse, or is empty)."""
+    tree = parse_source(src)
+    return tree if isinstance(tree, SkippedFile) else chunks_of(src, tree, budget)
+
+
+def parse_source(src: SourceFile) -> cst.Module | SkippedFile:
+    """The file's libcst module (guarded: `pipeline.source.guard`), or the parse-error skip saying why."""
     try:
-        return chunk_module(src.path, src.text, budget, encoding=src.encoding, bom=src.bom)
+        return guarded_parse(src.text)
     except cst.ParserSyntaxError as exc:
         return SkippedFile(src.path, SkipReason.PARSE_ERROR, _syntax_error_detail(src, exc))
-    except ChunkingError as exc:
-        return SkippedFile(src.path, SkipReason.PARSE_ERROR, str(exc))
     except UnsafeParse as exc:
         return SkippedFile(src.path, SkipReason.PARSE_ERROR, str(exc))
     except RecursionError:
-        detail = "nested too deeply to cut into chunks (RecursionError)"
-        return SkippedFile(src.path, SkipReason.PARSE_ERROR, detail)
+        return SkippedFile(src.path, SkipReason.PARSE_ERROR, _TOO_DEEP)
+
+
+def chunks_of(
+    src: SourceFile, tree: cst.Module, budget: int = DEFAULT_BUDGET
+) -> list[Chunk] | SkippedFile:
+    """The chunks of a file already parsed into `tree`, or why none: it cannot be cut losslessly, or
+    it holds no statement (every file of a run ends in the ledger with a reason)."""
+    try:
+        plan = plan_parsed(src.path, src.text, tree, budget, encoding=src.encoding, bom=src.bom)
+    except ChunkingError as exc:
+        return SkippedFile(src.path, SkipReason.PARSE_ERROR, str(exc))
+    except RecursionError:
+        return SkippedFile(src.path, SkipReason.PARSE_ERROR, _TOO_DEEP)
+    if not plan.chunks:
+        return SkippedFile(src.path, SkipReason.NO_STATEMENTS, _no_statements(src))
+    return list(plan.chunks)
+
+
+_TOO_DEEP = "nested too deeply to cut into chunks (RecursionError)"
+
+
+def _no_statements(source: SourceFile) -> str:
+    """Why a file gave no chunk: it is empty, or holds only comments and blank lines."""
+    if not source.text.strip():
+        return "empty file: nothing to refactor"
+    return "only comments and blank lines: nothing to refactor"
 
 
 def _syntax_error_detail(src: SourceFile, exc: cst.ParserSyntaxError) -> str:

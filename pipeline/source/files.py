@@ -55,6 +55,8 @@ class SkipReason(StrEnum):
     SUBMODULE = "submodule"
     STUB = "stub"
     PARSE_ERROR = "parse-error"
+    NO_TRIGGER = "no-trigger"  # no codemod of the recipe can change it: never parsed
+    CRASHED = "worker-crashed"  # the worker process died on it (native crash, out of memory)
     NO_STATEMENTS = "no-statements"  # empty, or only comments and blank lines: nothing to send
 
 

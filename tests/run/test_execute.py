@@ -17,7 +17,7 @@ from pipeline.paths import state_file
 from pipeline.run.execute import execute_run
 from pipeline.run.executor import LocalSteps, QuietView
 from pipeline.run.result import RunResult
-from pipeline.run.steps import FilePlan, Record
+from pipeline.run.steps import FilePlan, LeftOut, Record
 
 FILES = {
     f"m{i}.py": f"def f(x):\n    return 'v%s' % x\n\n\ndef g():\n    return {i}\n" for i in range(4)
@@ -63,11 +63,16 @@ class InterruptedSteps(LocalSteps):
         self.signum = signum
 
     def refactor_codemod(
-        self, engine: CodemodFileEngine, index: int, files: list[FilePlan], record: Record
+        self,
+        engine: CodemodFileEngine,
+        files: list[FilePlan],
+        record: Record,
+        left_out: LeftOut,
+        jobs: int,
     ) -> None:
-        super().refactor_codemod(engine, index, files[:1], record)
+        super().refactor_codemod(engine, files[:1], record, left_out, jobs)
         os.kill(os.getpid(), self.signum)
-        super().refactor_codemod(engine, index, files[1:], record)
+        super().refactor_codemod(engine, files[1:], record, left_out, jobs)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])

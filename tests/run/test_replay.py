@@ -17,7 +17,7 @@ from pipeline.judge.verdicts import Verdict
 from pipeline.recipes.loading import load_recipe
 from pipeline.run.ledger import Ledger, LedgerRow, RunMeta
 from pipeline.run.replay import ReplayError, read_ledger, replay
-from pipeline.run.steps import assemble, ledger_row, plan_run, refactor_shard_codemod
+from pipeline.run.steps import assemble, ledger_row, plan_run, record_skipped, refactor_codemod
 from pipeline.source.chunking import chunk_module
 
 BUDGET = 2000
@@ -37,7 +37,7 @@ def _run(repo: Path, run_dir: Path) -> tuple[Ledger, dict[str, tuple[bytes, byte
     """A real offline run's ledger (streamed to run_dir) and the changes the runner assembled."""
     config = RunConfig(repo=repo, recipe="modernize", engine="codemod", budget=BUDGET)
     recipe = load_recipe("modernize")
-    plan = plan_run(config, ["."])
+    plan = plan_run(config, ["."], chunk=False)
     run_dir.mkdir(parents=True)
     ledger = Ledger(
         RunMeta("run-1", "modernize", "codemod", "libcst-codemods", plan.base_commit),
@@ -50,7 +50,9 @@ def _run(repo: Path, run_dir: Path) -> tuple[Ledger, dict[str, tuple[bytes, byte
         ledger.append(ledger_row("run-1", proposal, engine="codemod", concurrency_limit=None))
 
     engine = CodemodFileEngine(recipe, Policy(recipe.allowances, (3, 11)), budget=BUDGET)
-    refactor_shard_codemod(engine, plan.files, record)
+    refactor_codemod(
+        engine, plan.files, record, lambda s: record_skipped("run-1", ledger, [s]), jobs=2
+    )
     ledger.finish()
     return ledger, assemble(plan.files, proposals)
 

@@ -30,7 +30,7 @@ from pipeline.run.steps import (
     plan_run,
     record_gates,
     record_skipped,
-    refactor_shard_codemod,
+    refactor_codemod,
     refactor_shard_llm,
     shard_files,
 )
@@ -347,8 +347,10 @@ def test_a_codemod_shard_records_one_proposal_per_chunk() -> None:
     files = [file_plan("greetings.py", GREETINGS), file_plan("pkg/math.py", MATH)]
     engine = CodemodFileEngine(MODERNIZE, POLICY, budget=2000)
     recorded: list[Proposal] = []
-    refactor_shard_codemod(engine, files, recorded.append)
+    left_out: list[SkippedFile] = []
+    refactor_codemod(engine, files, recorded.append, left_out.append, jobs=2)
 
+    assert not left_out
     assert len(recorded) == sum(len(f.chunks) for f in files)
     accepted = {p.chunk.name: p.new_text for p in recorded if p.verdict.status is Status.ACCEPTED}
     assert accepted == {

@@ -1,0 +1,155 @@
+"""The codemod engine per file, as a worker runs it: the prefilter (a file no trigger matches is never
+parsed), one parse per file for the whole stage, libcst's copy skipped only where it buys nothing, and
+the same ledger and patch with any number of jobs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import libcst as cst
+import pytest
+from libcst.codemod import CodemodContext
+
+from pipeline.engines.codemod_files import CodemodFileEngine
+from pipeline.engines.codemod_module import _transform
+from pipeline.engines.proposal import Proposal
+from pipeline.judge.policy import Policy
+from pipeline.judge.verdicts import Status
+from pipeline.recipes.loading import load_recipe, resolve_codemod
+from pipeline.run.ledger import LedgerRow
+from pipeline.run.steps import assemble, ledger_row, plan_run, refactor_codemod
+from pipeline.source.files import SkippedFile, SkipReason, SourceFile
+from tests.support.gitrepo import make_repo
+
+MODERNIZE = load_recipe("modernize")
+PERCENT = replace(
+    MODERNIZE,
+    codemods=(
+        "libcst.codemod.commands.convert_percent_format_to_fstring.ConvertPercentFormatStringCommand",
+    ),
+)
+LEGACY = Path(__file__).resolve().parents[2] / "examples" / "legacy_app"
+CHANGED = 'def f(x):\n    return "x=%s" % x\n\n\nclass C:\n    pass\n'
+PLAIN = "def f(x):\n    return x\n\n\nclass C:\n    pass\n"
+
+
+def source(path: str, text: str) -> SourceFile:
+    return SourceFile(path, text.encode(), text)
+
+
+@pytest.fixture
+def parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every text libcst.parse_module is called with, in this process."""
+    seen: list[str] = []
+    real: Callable[..., cst.Module] = cst.parse_module
+
+    def counting(text: str, *args: object, **kwargs: object) -> cst.Module:
+        seen.append(text)
+        return real(text, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(cst, "parse_module", counting)
+    return seen
+
+
+def engine(recipe: object = PERCENT, **kwargs: object) -> CodemodFileEngine:
+    return CodemodFileEngine(recipe, Policy(), budget=2000, **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_file_no_trigger_matches_is_never_parsed_and_still_recorded(parses: list[str]) -> None:
+    outcome = engine().refactor_source(source("plain.py", PLAIN))
+
+    assert parses == []
+    assert outcome.proposals == ()
+    assert outcome.skipped is not None and outcome.skipped.reason is SkipReason.NO_TRIGGER
+    assert "recipe modernize" in outcome.skipped.detail
+
+
+def test_without_the_prefilter_the_same_file_is_parsed_and_every_chunk_recorded(
+    parses: list[str],
+) -> None:
+    outcome = engine(prefilter=False).refactor_source(source("plain.py", PLAIN))
+
+    assert parses == [PLAIN]
+    assert outcome.skipped is None
+    assert [(p.chunk.name, p.verdict.status) for p in outcome.proposals] == [
+        ("f", Status.UNCHANGED),
+        ("C", Status.UNCHANGED),
+    ]
+
+
+def test_a_changed_file_is_parsed_once_for_chunks_codemods_and_new_chunks(
+    parses: list[str],
+) -> None:
+    outcome = engine().refactor_source(source("m.py", CHANGED))
+
+    assert parses.count(CHANGED) == 1  # validation parses the changed chunk only, never the file
+    assert all(len(text) < len(CHANGED) for text in parses if text != CHANGED)
+    [f, c] = outcome.proposals
+    assert (f.verdict.status, f.new_text) == (Status.ACCEPTED, 'def f(x):\n    return f"x={x}"\n')
+    assert c.verdict.status is Status.UNCHANGED
+
+
+def test_a_file_that_does_not_parse_is_left_out_with_its_line() -> None:
+    outcome = engine().refactor_source(source("bad.py", "x = '%s' %\n"))
+
+    assert outcome.skipped is not None and outcome.skipped.reason is SkipReason.PARSE_ERROR
+    assert "line 1" in outcome.skipped.detail
+
+
+@pytest.mark.parametrize("dotted", MODERNIZE.codemods)
+def test_skipping_the_copy_on_a_fresh_tree_changes_nothing_in_the_result(dotted: str) -> None:
+    command = resolve_codemod(dotted)
+    for path in (LEGACY / "legacy_app" / "orders.py", LEGACY / "legacy_app" / "models.py"):
+        text = path.read_text(encoding="utf-8")
+        tree = cst.parse_module(text)
+        ours = _transform(command(CodemodContext(filename=str(path))), tree, fresh=True).code
+        libcsts = command(CodemodContext(filename=str(path))).transform_module(tree).code
+        assert ours == libcsts, path
+        assert tree.code == text  # the parsed tree itself is left as it was
+
+
+def _run(repo: Path, jobs: int) -> tuple[list[dict[str, object]], dict[str, tuple[bytes, bytes]]]:
+    from pipeline.config import RunConfig
+
+    plan = plan_run(RunConfig(repo=repo, jobs=jobs), ["."], chunk=False)
+    proposals: list[Proposal] = []
+    rows: list[LedgerRow] = []
+
+    def record(proposal: Proposal) -> None:
+        proposals.append(proposal)
+        rows.append(ledger_row("r", proposal, engine="codemod", concurrency_limit=None))
+
+    def left_out(item: SkippedFile) -> None:
+        rows.append(LedgerRow.for_skipped_file("r", item.path, str(item.reason), item.detail))
+
+    recipe = replace(
+        PERCENT, codemods=(*PERCENT.codemods, "pipeline.codemods.RemoveObjectBaseCommand")
+    )
+    refactor_codemod(engine(recipe), plan.files, record, left_out, jobs=jobs)
+    shown = [{k: v for k, v in r.to_json().items() if k != "latency_s"} for r in rows]
+    return shown, assemble(plan.files, proposals)
+
+
+FILES = {
+    "a.py": CHANGED,
+    "b.py": PLAIN,
+    "pkg/c.py": "class D(object):\n    def m(self):\n        return 'c%d' % 1\n",
+    "pkg/broken.py": "def f(:\n    return '%s' % 1\n",
+    "pkg/d.py": 'X = "%s items" % 5\nY = 2\n',
+}
+
+
+def test_the_ledger_and_the_changes_are_the_same_with_one_job_or_three(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo", FILES)
+
+    one, three = _run(repo, 1), _run(repo, 3)
+
+    assert one == three
+    rows, changes = one
+    assert sorted(changes) == ["a.py", "pkg/c.py", "pkg/d.py"]
+    assert {r["path"]: r["reason"] for r in rows if r["kind"] == "file"} == {
+        "b.py": "no-trigger",
+        "pkg/broken.py": "parse-error",
+    }
