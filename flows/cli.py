@@ -7,6 +7,7 @@ Commands import what they need when they run, so `--help`, `recipes` and `show-r
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -98,7 +99,7 @@ def report(
     from pipeline.report.directory import write_report_dir
     from pipeline.run.reviewed import replayed
 
-    _, again = replayed(run_dir, repo)
+    _, again = replayed(run_dir, repo, os.environ)
     paths = write_report_dir(out or run_dir, again.ledger, again.changes)
     typer.echo(f"codemill: {len(again.changes)} files changed; report {paths.directory}")
 
@@ -119,7 +120,7 @@ def apply(
     from pipeline.run.reviewed import apply_reviewed
 
     settings = {"push": push, "force_branch": force_branch or None, "commit_per": commit_per}
-    done = apply_reviewed(run_dir, repo, settings, branch=branch, partial=partial)
+    done = apply_reviewed(run_dir, repo, settings, branch=branch, partial=partial, env=os.environ)
     if done is None:
         typer.echo("codemill: the run accepted no change; no branch made")
         return

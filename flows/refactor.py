@@ -10,6 +10,7 @@ written as always (artifacts are best-effort).
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar, cast
@@ -290,7 +291,9 @@ async def _refactor_repo(
     """
     steps = PrefectSteps()
     view = TerminalView(show_progress)
-    result = await execute_run(config, paths, steps=steps, view=view, run_id=run_id, since=since)
+    result = await execute_run(
+        config, paths, steps=steps, view=view, run_id=run_id, since=since, env=os.environ
+    )
     if steps.lost is not None:
         for hook in when_api_lost:
             hook(result, steps.lost)

@@ -116,7 +116,9 @@ def local_run(config: RunConfig, paths: list[str], progress: bool, since: str | 
     from pipeline.run.executor import LocalSteps
 
     view = TerminalView(progress)
-    return asyncio.run(execute_run(config, paths, steps=LocalSteps(), view=view, since=since))
+    return asyncio.run(
+        execute_run(config, paths, steps=LocalSteps(), view=view, since=since, env=os.environ)
+    )
 
 
 def prefect_run(

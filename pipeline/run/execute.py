@@ -7,7 +7,6 @@ executed (`LocalSteps` in-process, the Prefect adapter as tasks); the `View` wha
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -74,7 +73,7 @@ async def execute_run(
     view: View,
     run_id: str | None = None,
     since: str | None = None,
-    env: Mapping[str, str] = os.environ,
+    env: Mapping[str, str],
 ) -> RunResult:
     """Run `config.recipe` over `paths`; SIGINT/SIGTERM end it early with a partial report."""
     with Interrupts() as interrupts:

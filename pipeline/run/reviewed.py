@@ -6,7 +6,6 @@ or killed with no end record) unless asked with --partial: half a change set mus
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,10 +18,10 @@ from pipeline.run.replay import Replay, ReplayError, read_ledger, replay
 from pipeline.run.steps import CODEMOD_MODEL, ApplyRequest, repo_root
 
 
-def replayed(run_dir: Path, repo: Path) -> tuple[Path, Replay]:
+def replayed(run_dir: Path, repo: Path, env: Mapping[str, str]) -> tuple[Path, Replay]:
     """The repository root and the run rebuilt from its ledger on its base commit."""
     root = repo_root([repo])
-    config = load_config(root, {}, os.environ)
+    config = load_config(root, {}, env)
     ledger = read_ledger(run_dir)
     return root, replay(root, ledger, ledger.meta.budget or config.budget)
 
@@ -45,9 +44,10 @@ def apply_reviewed(
     *,
     branch: str | None,
     partial: bool,
+    env: Mapping[str, str],
 ) -> repository.CommitResult | None:
     """Commit the run's accepted changes on a new branch; None when it accepted none."""
-    root, again = replayed(run_dir, repo)
+    root, again = replayed(run_dir, repo, env)
     meta = again.ledger.meta
     why = partial_reason(meta)
     if why is not None and not partial:
@@ -57,7 +57,7 @@ def apply_reviewed(
         )
     if not again.changes:
         return None
-    config = load_config(root, settings, os.environ)
+    config = load_config(root, settings, env)
     name = branch or repository.default_branch_name(meta.recipe, datetime.now(UTC))
     request = ApplyRequest(
         name,
