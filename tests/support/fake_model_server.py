@@ -242,6 +242,14 @@ def _into_body(code: str, lines: str) -> str:
     return code[: match.end(0) - len(indent)] + body + code[match.end(0) - len(indent) :]
 
 
+def _into_first_function(code: str, lines: str) -> str:
+    """`lines` inserted as the first statements of the chunk's first function body (else its first block)."""
+    match = re.search(r"^[ \t]*(?:async[ \t]+)?def [^\n]*:[ \t]*\n", code, flags=re.M)
+    if match is None:
+        return _into_body(code, lines)
+    return code[: match.start()] + _into_body(code[match.start() :], lines)
+
+
 def _fenced(code: str) -> str:
     return f"<think>\nDone.\n</think>\n\n```python\n{code.rstrip(chr(10))}\n```"
 
@@ -251,7 +259,11 @@ BROKEN_ANSWERS: dict[str, Callable[[str], str]] = {
     "definition-removed": lambda code: _fenced("pass\n"),
     "elided-body": lambda code: _fenced(
         re.sub(
-            r"(:[ \t]*\n)([ \t]+)\S.*", r"\1\2# rest of code unchanged", code, count=1, flags=re.S
+            r"(:[ \t]*\n)([ \t]+)\S.*",
+            r"\1\2pass  # rest of code unchanged\n",
+            code,
+            count=1,
+            flags=re.S,
         )
     ),
     "prose-only": lambda code: (
@@ -275,6 +287,9 @@ BROKEN_ANSWERS: dict[str, Callable[[str], str]] = {
     "type-statement": lambda code: _fenced("type CodemillAlias = int\n" + code),
     "out-of-scope": lambda code: _fenced(
         _into_body(code, '"""Do the thing."""\ncodemill_local = 0')
+    ),
+    "out-of-scope-in-a-method": lambda code: _fenced(
+        _into_first_function(code, "codemill_local = 0")
     ),
 }
 """One way of answering every chunk badly, by name: the chunk asked about -> the whole reply."""
