@@ -198,6 +198,31 @@ def _uncommitted(repo: git.Repo, base: str, scope: list[str], wanted: re.Pattern
     return sorted({p for p in changed + untracked if wanted.search(p)})
 
 
+def _read_entry(
+    item: git.objects.base.IndexObject, path: str, *, max_bytes: int, include_stubs: bool
+) -> SourceFile | SkippedFile | None:
+    """One tree entry read as a source file, or the reason it is skipped; None when it is not Python."""
+    if item.mode == _SUBMODULE_MODE or isinstance(item, git.Submodule):
+        detail = "a git submodule: its files belong to another repository; not followed"
+        return SkippedFile(path, SkipReason.SUBMODULE, detail)
+    if not isinstance(item, git.Blob) or not path.endswith((".py", ".pyi")):
+        return None
+    if item.mode == _SYMLINK_MODE:
+        target = item.data_stream.read().decode("utf-8", "replace")
+        return SkippedFile(path, SkipReason.SYMLINK, f"a symbolic link to {target}; not followed")
+    if path.endswith(".pyi") and not include_stubs:
+        detail = "a type stub (.pyi); stubs are included only on request"
+        return SkippedFile(path, SkipReason.STUB, detail)
+    if item.size > max_bytes:
+        detail = f"{item.size} bytes, over the limit of {max_bytes}"
+        return SkippedFile(path, SkipReason.TOO_LARGE, detail)
+    data = item.data_stream.read()
+    if _generated(data):
+        detail = f"marked @generated in its first {_GENERATED_LINES} lines"
+        return SkippedFile(path, SkipReason.GENERATED, detail)
+    return _decode(path, data)
+
+
 def list_sources(
     repo_root: Path,
     paths: Sequence[str] = (".",),
@@ -231,33 +256,11 @@ def list_sources(
             path = str(item.path)
             if path in files or path in skipped or not selected(path):
                 continue
-            if item.mode == _SUBMODULE_MODE or isinstance(item, git.Submodule):
-                detail = "a git submodule: its files belong to another repository; not followed"
-                skipped[path] = SkippedFile(path, SkipReason.SUBMODULE, detail)
-                continue
-            if not isinstance(item, git.Blob) or not path.endswith((".py", ".pyi")):
-                continue
-            if item.mode == _SYMLINK_MODE:
-                target = item.data_stream.read().decode("utf-8", "replace")
-                detail = f"a symbolic link to {target}; not followed"
-                skipped[path] = SkippedFile(path, SkipReason.SYMLINK, detail)
-            elif path.endswith(".pyi") and not include_stubs:
-                detail = "a type stub (.pyi); stubs are included only on request"
-                skipped[path] = SkippedFile(path, SkipReason.STUB, detail)
-            elif item.size > max_bytes:
-                detail = f"{item.size} bytes, over the limit of {max_bytes}"
-                skipped[path] = SkippedFile(path, SkipReason.TOO_LARGE, detail)
-            else:
-                data = item.data_stream.read()
-                if _generated(data):
-                    detail = f"marked @generated in its first {_GENERATED_LINES} lines"
-                    skipped[path] = SkippedFile(path, SkipReason.GENERATED, detail)
-                    continue
-                decoded = _decode(path, data)
-                if isinstance(decoded, SkippedFile):
-                    skipped[path] = decoded
-                else:
-                    files[path] = decoded
+            entry = _read_entry(item, path, max_bytes=max_bytes, include_stubs=include_stubs)
+            if isinstance(entry, SkippedFile):
+                skipped[path] = entry
+            elif entry is not None:
+                files[path] = entry
     suffix = r"\.pyi?\Z" if include_stubs else r"\.py\Z"
     wanted = re.compile(suffix)
     uncommitted = [p for p in _uncommitted(repo, commit.hexsha, scope, wanted) if selected(p)]
