@@ -268,6 +268,12 @@ def commit_changes(
     result = CommitResult(branch, commits)
     if push is None:
         return result
+    return _push(repo, result, push, force_branch=force_branch)
+
+
+def _push(repo: git.Repo, result: CommitResult, push: str, *, force_branch: bool) -> CommitResult:
+    """Push the committed branch to `push`; a failure keeps the commits and says so, redacted."""
+    branch, commits = result.branch, result.commits
     spec = f"{'+' if force_branch else ''}refs/heads/{branch}:refs/heads/{branch}"
     status, _, err = repo.git.execute(
         ["git", "push", "--quiet", "--", push, spec],
@@ -325,24 +331,36 @@ def _commit_in_worktree(
             changed = [p for p in staged.split("\0") if p]
             if not changed:
                 continue  # the new bytes equal the base: nothing to commit for this group
-            if commit_per == "file":
-                message = _message(f"refactor({recipe}): {group[0]}", "", recipe, model, run_id)
-            else:
-                noun = "file" if len(changed) == 1 else "files"
-                body = "".join(f"- {p}\n" for p in changed) + "\n"
-                message = _message(
-                    f"refactor({recipe}): {len(changed)} {noun}", body, recipe, model, run_id
-                )
+            message = _group_message(group, changed, commit_per, recipe, model, run_id)
             _run(wt, "commit", "--no-verify", "--quiet", "-m", message, env=env, error=CommitError)
         listing = _run(wt, "rev-list", "--reverse", f"{base_sha}..HEAD", error=CommitError)
         return listing.split()
     finally:
-        if added:
-            repo.git.execute(
-                ["git", "worktree", "remove", "--force", str(tree)], with_exceptions=False
-            )
-        shutil.rmtree(holder, ignore_errors=True)
-        repo.git.execute(["git", "worktree", "prune"], with_exceptions=False)
+        _remove_worktree(repo, holder, tree if added else None)
+
+
+def _group_message(
+    group: list[str],
+    changed: list[str],
+    commit_per: CommitPer,
+    recipe: str,
+    model: str,
+    run_id: str,
+) -> str:
+    """The commit message for one group: the file's path, or a count and list of the run's files."""
+    if commit_per == "file":
+        return _message(f"refactor({recipe}): {group[0]}", "", recipe, model, run_id)
+    noun = "file" if len(changed) == 1 else "files"
+    body = "".join(f"- {p}\n" for p in changed) + "\n"
+    return _message(f"refactor({recipe}): {len(changed)} {noun}", body, recipe, model, run_id)
+
+
+def _remove_worktree(repo: git.Repo, holder: Path, tree: Path | None) -> None:
+    """Remove the temporary worktree (if it was added) and its holder directory; never raise."""
+    if tree is not None:
+        repo.git.execute(["git", "worktree", "remove", "--force", str(tree)], with_exceptions=False)
+    shutil.rmtree(holder, ignore_errors=True)
+    repo.git.execute(["git", "worktree", "prune"], with_exceptions=False)
 
 
 def _write(target: Path, data: bytes, mode: int) -> None:
