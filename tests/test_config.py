@@ -9,13 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import (
-    SETTINGS,
-    ConfigError,
-    RunConfig,
-    load_config,
-    target_python_from_requires,
-)
+from pipeline.config import SETTINGS, ConfigError, RunConfig, load_config
+from pipeline.python_versions import target_python_from_requires
 
 
 def write_pyproject(root: Path, body: str) -> Path:

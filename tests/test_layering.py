@@ -16,7 +16,8 @@ BASE = {"errors", "paths", "config"}  # the floor every part may stand on
 ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "paths": {"errors"},
-    "config": {"errors", "paths"},
+    "python_versions": set(),
+    "config": {"errors", "paths", "python_versions"},
     "codemods": set(),
     "repository": BASE | {"model.redact"},
     "source": BASE | {"repository"},
