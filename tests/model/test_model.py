@@ -404,7 +404,9 @@ def test_mock_transport_sees_the_same_body_as_build_request_body() -> None:
 @pytest.mark.parametrize("stream", [False, True])
 def test_sharded_pool_serves_full_concurrency_and_reuses_connections(stream: bool) -> None:
     limiter = Limiter(24)  # three pools of 8 connections behind one AsyncClient
-    with FakeModelServer(latency=0.05) as server:
+    with FakeModelServer(
+        latency=0.5
+    ) as server:  # long enough that all 24 overlap on a loaded machine
         settings = ModelSettings(base_url=server.base_url, stream=stream)
 
         async def run() -> None:
