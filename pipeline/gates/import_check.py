@@ -139,6 +139,16 @@ def _check_one(
     return ImportResult(path, module, False, Reason.BREAKS_IMPORT, message, seconds)
 
 
+def _check_arguments(timeout: float, jobs: int) -> None:
+    """Refuse, before any worktree is made, a platform without fork and a bad timeout or job count."""
+    if not hasattr(os, "fork"):
+        raise GateError("the import gate needs os.fork (Linux or macOS)")
+    if timeout <= 0:
+        raise GateError(f"the import timeout must be positive, not {timeout:g}")
+    if jobs < 1:
+        raise GateError(f"jobs must be at least 1, not {jobs}")
+
+
 def check_imports(
     repo: git.Repo,
     base: str,
@@ -149,12 +159,7 @@ def check_imports(
     jobs: int = 2,
 ) -> dict[str, ImportResult]:
     """Import each changed module against base + its own change only; one result per path."""
-    if not hasattr(os, "fork"):
-        raise GateError("the import gate needs os.fork (Linux or macOS)")
-    if timeout <= 0:
-        raise GateError(f"the import timeout must be positive, not {timeout:g}")
-    if jobs < 1:
-        raise GateError(f"jobs must be at least 1, not {jobs}")
+    _check_arguments(timeout, jobs)
     paths = sorted(changes)
     for path in paths:
         check_path(path)

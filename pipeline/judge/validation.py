@@ -101,6 +101,17 @@ def judge_answer(
     return Judgement(relaid.text, verdict)
 
 
+def _parse(proposed: str, at: At) -> cst.Module | Verdict:
+    """The proposal's module, or the syntax rejection that names the line in the file."""
+    try:
+        return guarded_parse(proposed)
+    except cst.ParserSyntaxError as e:
+        msg = _PARSER_PREFIX.sub("", e.message).rstrip(".")
+        return Verdict.rejected(Reason.SYNTAX, f"Syntax error at line {at(e.raw_line)}: {msg}.")
+    except UnsafeParse as e:
+        return Verdict.rejected(Reason.SYNTAX, f"The answer cannot be parsed safely: {e}.")
+
+
 def _verdict(
     chunk: Chunk,
     original: str,
@@ -112,13 +123,9 @@ def _verdict(
     def at(line: int) -> int:
         return chunk.start_line - 1 + line
 
-    try:
-        module = guarded_parse(proposed)
-    except cst.ParserSyntaxError as e:
-        msg = _PARSER_PREFIX.sub("", e.message).rstrip(".")
-        return Verdict.rejected(Reason.SYNTAX, f"Syntax error at line {at(e.raw_line)}: {msg}.")
-    except UnsafeParse as e:
-        return Verdict.rejected(Reason.SYNTAX, f"The answer cannot be parsed safely: {e}.")
+    module = _parse(proposed, at)
+    if isinstance(module, Verdict):
+        return module
     positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
     target = policy.target_python
     # One traversal for every fact of the proposal.
