@@ -29,8 +29,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from fake_model_server import FakeModelServer  # noqa: E402
 
-from pipeline.model.client import ChatClient, ModelSettings  # noqa: E402
+from pipeline.model.client import ChatClient  # noqa: E402
 from pipeline.model.limiter import Limiter  # noqa: E402
+from pipeline.model.request import ModelSettings  # noqa: E402
 
 PROMPT = "Refactor this chunk.\n```python\ndef f(x):\n    return x + 1\n```"
 

@@ -21,10 +21,11 @@ if TYPE_CHECKING:
     from pipeline.judge.validation import validate
     from pipeline.judge.verdicts import Reason, Status, Verdict
     from pipeline.model.cache import ResponseCache
-    from pipeline.model.client import ChatClient, ModelSettings
+    from pipeline.model.client import ChatClient
     from pipeline.model.completion import Completion, Usage
     from pipeline.model.errors import CodemillModelError, FatalModelError, RetryableModelError
     from pipeline.model.limiter import Limiter
+    from pipeline.model.request import ModelSettings
     from pipeline.recipes.loading import Recipe, RecipeError, builtin_recipes, load_recipe
     from pipeline.run.ledger import Ledger, LedgerRow, RunMeta
     from pipeline.source.chunking import Chunk, ChunkContext, chunk_module, plan_file
@@ -46,7 +47,7 @@ _HOMES = {
     "Ledger": "pipeline.run.ledger",
     "LedgerRow": "pipeline.run.ledger",
     "Limiter": "pipeline.model.limiter",
-    "ModelSettings": "pipeline.model.client",
+    "ModelSettings": "pipeline.model.request",
     "Policy": "pipeline.judge.policy",
     "Proposal": "pipeline.engines.proposal",
     "Reason": "pipeline.judge.verdicts",

@@ -15,8 +15,9 @@ from pipeline.engines.codemod_files import CodemodFileEngine
 from pipeline.engines.model_engine import LLMEngine
 from pipeline.gates.combined import GateSettings
 from pipeline.judge.policy import Policy
-from pipeline.model.client import ChatClient, ModelSettings, build_request_body
+from pipeline.model.client import ChatClient
 from pipeline.model.limiter import Limiter
+from pipeline.model.request import ModelSettings, build_request_body
 from pipeline.recipes.loading import Recipe, RecipeError, load_recipe, parse_recipe
 from pipeline.source import chunking
 

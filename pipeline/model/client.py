@@ -4,8 +4,9 @@ Speaks the OpenAI-compatible `POST {base_url}/chat/completions` of the AI/ML API
 of any other compatible server (MiniMax, vLLM, SGLang, Ollama, llama.cpp). Sends only the fields the
 AI/ML API schema accepts, retries transient failures with full-jitter exponential backoff inside a
 total-wait budget, holds a limiter slot per HTTP attempt (released before each backoff sleep), and
-never lets the API key into a repr, log or error. Its helpers each have a module: the answer types
-(completion), reading bodies and errors (responses), the SSE reader (sse) and the pool (transport).
+never lets the API key into a repr, log or error. Its helpers each have a module: settings and the
+JSON body (request), the answer types (completion), reading bodies and errors (responses), the SSE
+reader (sse) and the pool (transport).
 """
 
 from __future__ import annotations
@@ -17,22 +18,13 @@ import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
 import httpx
 
 from pipeline.config import (
-    CONNECT_TIMEOUT,
-    DEFAULT_API_KEY_ENV,
-    DEFAULT_BASE_URL,
     DEFAULT_CONCURRENCY,
-    DEFAULT_CONTEXT_TOKENS,
-    DEFAULT_MODEL,
-    READ_TIMEOUT,
-    RunConfig,
-    temperature_error,
 )
 from pipeline.model.attempts import OK, Attempt, AttemptObserver
 from pipeline.model.breaker import CircuitBreaker
@@ -50,97 +42,14 @@ from pipeline.model.errors import (
 )
 from pipeline.model.limiter import Limiter
 from pipeline.model.redact import redact
+from pipeline.model.request import ModelSettings, build_request_body
 from pipeline.model.responses import check_base_resp, completion_from_body, status_error
 from pipeline.model.sse import StreamState
 from pipeline.model.transport import ShardedTransport
 
 log = logging.getLogger("codemill.model")
 
-ROLES = frozenset({"system", "user", "assistant", "tool"})
 Sleep = Callable[[float], Awaitable[None]]
-
-
-@dataclass(frozen=True)
-class ModelSettings:
-    """Where and how to call the model; holds the NAME of the key's env variable, never the key."""
-
-    base_url: str = DEFAULT_BASE_URL
-    model: str = DEFAULT_MODEL
-    api_key_env: str = DEFAULT_API_KEY_ENV
-    connect_timeout: float = CONNECT_TIMEOUT
-    read_timeout: float = READ_TIMEOUT
-    stream_idle_timeout: float = 120.0  # longest silence between two stream events
-    max_attempts: int = 6
-    max_total_wait: float = 300.0  # cap on the backoff sleep summed over a request's attempts
-    backoff_base: float = 1.0
-    backoff_cap: float = 60.0
-    stream: bool = False
-    pool_size: int | None = None  # connections kept; default: the limiter's concurrency
-    context_tokens: int = DEFAULT_CONTEXT_TOKENS  # the model's window: prompt + max_tokens fit it
-
-    @classmethod
-    def from_config(cls, config: RunConfig) -> ModelSettings:
-        """The client settings a run's config asks for (endpoint, model, key variable, timeouts)."""
-        return cls(
-            base_url=config.base_url,
-            model=config.model,
-            api_key_env=config.api_key_env,
-            connect_timeout=config.connect_timeout,
-            read_timeout=config.read_timeout,
-            stream=config.stream,
-            context_tokens=config.context_tokens,
-        )
-
-
-def api_key_from_env(settings: ModelSettings, env: Mapping[str, str]) -> str | None:
-    """The key from the environment variable the settings name, or None when unset or blank."""
-    value = env.get(settings.api_key_env, "").strip()
-    return value or None
-
-
-def build_request_body(
-    settings: ModelSettings,
-    messages: Sequence[Mapping[str, str]],
-    *,
-    max_tokens: int | None = None,
-    temperature: float | None = None,
-    top_p: float | None = None,
-    seed: int | None = None,
-    stream: bool | None = None,
-) -> dict[str, Any]:
-    """The JSON body: only fields the provider accepts (no stop/n/top_k/max_completion_tokens)."""
-    if not messages:
-        raise ValueError("a chat request needs at least one message")
-    out_messages: list[dict[str, str]] = []
-    for index, message in enumerate(messages):
-        role = message.get("role")
-        content = message.get("content")
-        if role not in ROLES:
-            raise ValueError(f"message {index} has role {role!r}; expected one of {sorted(ROLES)}")
-        if not isinstance(content, str):
-            raise ValueError(f"message {index} ({role}) has no text content")
-        out_messages.append(dict(message))
-    body: dict[str, Any] = {"model": settings.model, "messages": out_messages}
-    if max_tokens is not None:
-        if max_tokens < 1:
-            raise ValueError(f"max_tokens must be at least 1, got {max_tokens}")
-        body["max_tokens"] = max_tokens
-    if temperature is not None:
-        if why := temperature_error(temperature):
-            raise ValueError(f"temperature {why}")
-        body["temperature"] = temperature
-    if top_p is not None:
-        if not 0.01 <= top_p <= 1:
-            raise ValueError(f"top_p must be within 0.01..1, got {top_p}")
-        body["top_p"] = top_p
-    if seed is not None:
-        if seed < 1:
-            raise ValueError(f"seed must be at least 1, got {seed}")
-        body["seed"] = seed
-    if settings.stream if stream is None else stream:
-        body["stream"] = True
-        body["stream_options"] = {"include_usage": True}
-    return body
 
 
 def _admitted(admit: Callable[[], str | None] | None) -> None:
@@ -226,18 +135,9 @@ class ChatClient:
         the prompt and the answer fit the context window; ContextTooLong (nothing sent) when fewer than
         `min_answer_tokens` would be left. `on_attempt` hears of every HTTP attempt as it ends.
         """
-        max_tokens = fit_max_tokens(
-            messages, max_tokens, self.settings.context_tokens, min_answer_tokens
+        body, estimate = self._prepare(
+            messages, max_tokens, min_answer_tokens, temperature, top_p, seed
         )
-        body = build_request_body(
-            self.settings,
-            messages,
-            max_tokens=max_tokens,
-            temperature=temperature,
-            top_p=top_p,
-            seed=seed,
-        )
-        estimate = sum(len(m.get("content") or "") for m in messages) // 4 + (max_tokens or 0)
         request_id = uuid.uuid4().hex
         waited = 0.0
         attempt = 0
@@ -261,26 +161,63 @@ class ChatClient:
                 if self.limiter is not None:
                     self.limiter.on_success()
                 return completion
-            if last.rate_limited and self.limiter is not None:
-                self.limiter.on_rate_limited()
-            delay = self._backoff(attempt, last.retry_after)
-            retry = (
-                attempt < self.settings.max_attempts
-                and waited + delay <= self.settings.max_total_wait
+            waited += await self._wait_to_retry(
+                last, on_attempt, request_id, attempt, sent_at, waited
             )
-            self._tell(on_attempt, request_id, attempt, sent_at, last, retried=retry)
-            if not retry:
-                raise RetriesExhausted(last, attempt)
-            log.warning(
-                "model request %s attempt %d failed, retrying in %.2f s: %s",
-                request_id,
-                attempt,
-                delay,
-                last,
-            )
-            self.breaker.check()
-            await self._sleep(delay)
-            waited += delay
+
+    def _prepare(
+        self,
+        messages: Sequence[Mapping[str, str]],
+        max_tokens: int | None,
+        min_answer_tokens: int,
+        temperature: float | None,
+        top_p: float | None,
+        seed: int | None,
+    ) -> tuple[dict[str, Any], int]:
+        """The request body (max_tokens fitted to the context window) and its token estimate."""
+        max_tokens = fit_max_tokens(
+            messages, max_tokens, self.settings.context_tokens, min_answer_tokens
+        )
+        body = build_request_body(
+            self.settings,
+            messages,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            top_p=top_p,
+            seed=seed,
+        )
+        estimate = sum(len(m.get("content") or "") for m in messages) // 4 + (max_tokens or 0)
+        return body, estimate
+
+    async def _wait_to_retry(
+        self,
+        last: RetryableModelError,
+        on_attempt: AttemptObserver | None,
+        request_id: str,
+        attempt: int,
+        sent_at: list[float],
+        waited: float,
+    ) -> float:
+        """Sleep the backoff before the next attempt and return it; RetriesExhausted past the budget."""
+        if last.rate_limited and self.limiter is not None:
+            self.limiter.on_rate_limited()
+        delay = self._backoff(attempt, last.retry_after)
+        retry = (
+            attempt < self.settings.max_attempts and waited + delay <= self.settings.max_total_wait
+        )
+        self._tell(on_attempt, request_id, attempt, sent_at, last, retried=retry)
+        if not retry:
+            raise RetriesExhausted(last, attempt)
+        log.warning(
+            "model request %s attempt %d failed, retrying in %.2f s: %s",
+            request_id,
+            attempt,
+            delay,
+            last,
+        )
+        self.breaker.check()
+        await self._sleep(delay)
+        return delay
 
     def _tell(
         self,

@@ -22,9 +22,10 @@ from pipeline.judge.policy import Policy
 from pipeline.model.attempts import AttemptObserver
 from pipeline.model.breaker import CircuitBreaker
 from pipeline.model.cache import ResponseCache
-from pipeline.model.client import ChatClient, ModelSettings, api_key_from_env
+from pipeline.model.client import ChatClient
 from pipeline.model.completion import Usage
 from pipeline.model.limiter import Limiter
+from pipeline.model.request import ModelSettings, api_key_from_env
 from pipeline.paths import default_cache_path
 from pipeline.recipes.loading import Recipe
 from pipeline.run.estimate import check_max_cost, forecast_run, run_prices

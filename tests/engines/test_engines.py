@@ -18,9 +18,10 @@ from pipeline.engines.spend import RunStop, SpendMeter, usd
 from pipeline.judge.policy import Policy
 from pipeline.judge.verdicts import Reason, Status
 from pipeline.model.cache import ResponseCache
-from pipeline.model.client import ChatClient, ModelSettings
+from pipeline.model.client import ChatClient
 from pipeline.model.errors import FatalModelError
 from pipeline.model.limiter import Limiter
+from pipeline.model.request import ModelSettings
 from pipeline.recipes.loading import load_recipe
 from pipeline.source.chunking import Chunk, chunk_module
 

@@ -10,9 +10,10 @@ from contextlib import asynccontextmanager
 import pytest
 from support.fake_model_server import FakeModelServer
 
-from pipeline.model.client import ChatClient, ModelSettings
+from pipeline.model.client import ChatClient
 from pipeline.model.errors import RateLimited
 from pipeline.model.limiter import SHARED_SLOT, Limiter
+from pipeline.model.request import ModelSettings
 
 USER = [{"role": "user", "content": "```python\nx = 1\n```"}]
 

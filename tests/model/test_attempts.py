@@ -12,7 +12,8 @@ from pipeline.engines.proposal import Proposal
 from pipeline.judge.policy import Policy
 from pipeline.judge.verdicts import Reason, Status
 from pipeline.model.attempts import Attempt
-from pipeline.model.client import ChatClient, ModelSettings
+from pipeline.model.client import ChatClient
+from pipeline.model.request import ModelSettings
 from pipeline.recipes.loading import load_recipe
 from pipeline.run.progress import RunCounter
 from pipeline.run.steps import ledger_row

@@ -10,8 +10,9 @@ from support.fake_model_server import FakeModelServer
 from support.prefect_server import free_port
 
 from pipeline.model.breaker import CircuitBreaker, ProviderUnreachable
-from pipeline.model.client import ChatClient, ModelSettings
+from pipeline.model.client import ChatClient
 from pipeline.model.errors import FatalModelError
+from pipeline.model.request import ModelSettings
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 

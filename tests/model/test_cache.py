@@ -14,8 +14,9 @@ import pytest
 from support.fake_model_server import FakeModelServer, FakeReply
 
 from pipeline.model.cache import ResponseCache, endpoint_host, worth_caching
-from pipeline.model.client import ChatClient, ModelSettings
+from pipeline.model.client import ChatClient
 from pipeline.model.completion import Completion, Usage
+from pipeline.model.request import ModelSettings
 from pipeline.paths import default_cache_path
 
 KEY = "sk-cache-test-4242-SECRET"

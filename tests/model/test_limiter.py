@@ -9,8 +9,9 @@ import time
 import pytest
 from support.fake_model_server import FakeModelServer
 
-from pipeline.model.client import ChatClient, ModelSettings
+from pipeline.model.client import ChatClient
 from pipeline.model.limiter import Limiter
+from pipeline.model.request import ModelSettings
 
 USER = [{"role": "user", "content": "```python\nx = 1\n```"}]
 

@@ -16,10 +16,11 @@ import jsonschema
 import pytest
 from support.fake_model_server import FakeModelServer, FakeReply
 
-from pipeline.model.client import ChatClient, ModelSettings, api_key_from_env, build_request_body
+from pipeline.model.client import ChatClient
 from pipeline.model.completion import Completion, Usage
 from pipeline.model.errors import ConnectionDropped, ModelTimeout, RetriesExhausted
 from pipeline.model.limiter import Limiter
+from pipeline.model.request import ModelSettings, api_key_from_env, build_request_body
 from pipeline.model.responses import parse_retry_after
 
 SCHEMA_FILE = Path(__file__).parents[1] / "data" / "aimlapi-minimax-m2-1.openapi.json"

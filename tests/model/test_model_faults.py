@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from support.fake_model_server import FakeModelServer, FakeReply
 
-from pipeline.model.client import ChatClient, ModelSettings
+from pipeline.model.client import ChatClient
 from pipeline.model.completion import Completion
 from pipeline.model.errors import (
     AuthenticationError,
@@ -29,6 +29,7 @@ from pipeline.model.errors import (
     ServerError,
 )
 from pipeline.model.limiter import Limiter
+from pipeline.model.request import ModelSettings
 
 KEY = "sk-fault-test-key-7f3a9c"
 USER = [{"role": "user", "content": "Refactor:\n```python\nx = 1\n```"}]

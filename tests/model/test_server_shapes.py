@@ -16,10 +16,11 @@ from pipeline.engines.model_engine import LLMEngine
 from pipeline.engines.proposal import Proposal
 from pipeline.judge.policy import Policy
 from pipeline.judge.verdicts import Reason, Status
-from pipeline.model.client import ChatClient, ModelSettings
+from pipeline.model.client import ChatClient
 from pipeline.model.completion import Completion, Usage
 from pipeline.model.errors import BadRequest, ContextTooLong
 from pipeline.model.prices import MINIMAX_M2_1, cost_text, prices_for
+from pipeline.model.request import ModelSettings
 from pipeline.recipes.loading import load_recipe
 from pipeline.source.chunking import Chunk
 

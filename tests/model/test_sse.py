@@ -10,7 +10,7 @@ import httpx
 import pytest
 from support.fake_model_server import FakeModelServer, FakeReply
 
-from pipeline.model.client import ChatClient, ModelSettings
+from pipeline.model.client import ChatClient
 from pipeline.model.completion import Completion, Usage
 from pipeline.model.errors import (
     AuthenticationError,
@@ -21,6 +21,7 @@ from pipeline.model.errors import (
     RetriesExhausted,
     ServerError,
 )
+from pipeline.model.request import ModelSettings
 from pipeline.model.sse import StreamState
 
 KEY = "sk-sse-test-91ab-SECRET"

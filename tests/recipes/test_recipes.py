@@ -11,14 +11,14 @@ import pytest
 
 from pipeline.judge.policy import Allowances
 from pipeline.recipes.loading import (
-    CHUNK_PLACEHOLDERS,
-    MATCHERS,
     Recipe,
     RecipeError,
     builtin_recipes,
     load_recipe,
     parse_recipe,
 )
+from pipeline.recipes.rendering import CHUNK_PLACEHOLDERS
+from pipeline.recipes.selectors import MATCHERS
 from pipeline.source.chunking import Chunk, chunk_module
 
 LEGACY = Path(__file__).resolve().parents[2] / "examples" / "legacy_app"

@@ -17,9 +17,10 @@ from pipeline.engines.model_engine import LLMEngine
 from pipeline.engines.proposal import RUN_ONLY, Proposal
 from pipeline.judge.policy import Policy
 from pipeline.judge.verdicts import Reason, Status, Verdict
-from pipeline.model.client import ChatClient, ModelSettings
+from pipeline.model.client import ChatClient
 from pipeline.model.completion import Usage
 from pipeline.model.limiter import Limiter
+from pipeline.model.request import ModelSettings
 from pipeline.recipes.loading import Recipe, load_recipe
 from pipeline.run.ledger import Ledger, LedgerRow, RunMeta
 from pipeline.run.steps import (
