@@ -12,15 +12,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pipeline import repository
-from pipeline.config import load_config
+from pipeline.config import RunConfig, load_config
 from pipeline.fleet import cache
 from pipeline.fleet.plan import Member
 from pipeline.fleet.result import RepoResult, RepoStatus, combined
 from pipeline.fleet.shards import combine_ledgers, combined_changes
 from pipeline.paths import default_report_dir
 from pipeline.report.directory import write_report_dir
-from pipeline.report.patch import unified_patch
-from pipeline.run.ledger import RunMeta
+from pipeline.report.patch import Changes, unified_patch
+from pipeline.run import steps
+from pipeline.run.ledger import Ledger, RunMeta
 from pipeline.run.replay import read_ledger
 from pipeline.run.state import patch_fingerprint
 
@@ -48,31 +49,9 @@ def combine_shards(
     first = members[0]
     checkout = cache.checkout(first.source, first.key, cache_dir, first.base_commit)
     config = load_config(checkout.root, first.settings, env)
-    shard_meta = read_ledger(Path(parts[0].report)).meta
-    meta = RunMeta(
-        run_id,
-        shard_meta.recipe,
-        shard_meta.engine,
-        shard_meta.model,
-        first.base_commit,
-        budget=config.budget,
-    )
-    ledger = combine_ledgers(meta, [Path(p.report) for p in parts])
+    ledger = _combined_ledger(config, first.base_commit, parts, run_id)
     changes = combined_changes(checkout.root, ledger, config.budget)
-    done = repository.CommitResult("")
-    if changes and not config.dry_run:
-        done = repository.commit_changes(
-            repository.open_repository(checkout.root),
-            base=first.base_commit,
-            branch=config.branch or repository.default_branch_name(meta.recipe, datetime.now(UTC)),
-            changes={path: after for path, (_, after) in changes.items()},
-            recipe=meta.recipe,
-            model=meta.model or "",
-            run_id=run_id,
-            commit_per=config.commit_per,
-            force_branch=config.force_branch,
-            push=config.push,
-        )
+    done = _commit(config, first.base_commit, ledger.meta, changes)
     ledger.finish(None)
     patch = unified_patch(changes)
     report_dir = default_report_dir(checkout.root, run_id, env)
@@ -87,4 +66,34 @@ def combine_shards(
         pushed=done.pushed,
         report=str(report_dir),
         patch_sha256=patch_fingerprint(patch),
+    )
+
+
+def _combined_ledger(
+    config: RunConfig, base_commit: str, parts: Sequence[RepoResult], run_id: str
+) -> Ledger:
+    """The shards' ledgers as one, under a run record of the combined run."""
+    shard_meta = read_ledger(Path(parts[0].report)).meta
+    meta = RunMeta(
+        run_id,
+        shard_meta.recipe,
+        shard_meta.engine,
+        shard_meta.model,
+        base_commit,
+        budget=config.budget,
+    )
+    return combine_ledgers(meta, [Path(p.report) for p in parts])
+
+
+def _commit(
+    config: RunConfig, base_commit: str, meta: RunMeta, changes: Changes
+) -> repository.CommitResult:
+    """The combined change on one branch through the run's own apply step (none for a dry run)."""
+    if not changes or config.dry_run:
+        return repository.CommitResult("")
+    branch = config.branch or repository.default_branch_name(meta.recipe, datetime.now(UTC))
+    after = {path: new for path, (_, new) in changes.items()}
+    return steps.apply(
+        config,
+        steps.ApplyRequest(branch, base_commit, after, meta.recipe, meta.model or "", meta.run_id),
     )
