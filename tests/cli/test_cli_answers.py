@@ -49,8 +49,9 @@ OUT_OF_SCOPE = {  # recipe -> the broken answer: a test class's body may hold ne
 
 
 @pytest.fixture
-def cli(tmp_path: Path, prefect_api: str) -> CliEnv:
-    return make_cli_env(tmp_path / "home", prefect_api)
+def cli(tmp_path: Path) -> CliEnv:
+    """No Prefect API: these runs prove answers, not orchestration, so they run local (seconds cheaper)."""
+    return make_cli_env(tmp_path / "home", None)
 
 
 @pytest.fixture

@@ -61,8 +61,9 @@ RECIPES = {
 
 
 @pytest.fixture
-def cli(tmp_path: Path, prefect_api: str) -> CliEnv:
-    return make_cli_env(tmp_path / "home", prefect_api)
+def cli(tmp_path: Path) -> CliEnv:
+    """No Prefect API: these runs prove answers, not orchestration, so they run local (seconds cheaper)."""
+    return make_cli_env(tmp_path / "home", None)
 
 
 def test_every_model_recipe_end_to_end(tmp_path: Path, cli: CliEnv) -> None:
