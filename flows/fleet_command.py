@@ -69,28 +69,15 @@ def fleet(
 
     DebugFlag.on = debug
     overrides: dict[str, object] = dict(schedule.parse_sets(sets or []))
-    if dry_run:
-        overrides["dry_run"] = True
-    if push is not None:
-        overrides["push"] = push
+    overrides.update({"dry_run": True} if dry_run else {})
+    overrides.update({"push": push} if push is not None else {})
     request = FleetRequest(
-        fleet_file=fleet_file,
-        recipe=recipe,
-        pool=pool,
-        overrides=overrides,
-        max_repos_in_flight=max_repos_in_flight,
-        fleet_concurrency=fleet_concurrency,
-        limit=limit_name,
-        max_cost=max_cost,
-        shard_by=shard_by,
-        shards=shards,
-        since=since,
-        force=force,
-        fresh=fresh,
-        fail_on_changes=fail_on_changes,
-        report_dir=report_dir,
+        fleet_file=fleet_file, recipe=recipe, pool=pool, overrides=overrides,
+        max_repos_in_flight=max_repos_in_flight, fleet_concurrency=fleet_concurrency,
+        limit=limit_name, max_cost=max_cost, shard_by=shard_by, shards=shards, since=since,
+        force=force, fresh=fresh, fail_on_changes=fail_on_changes, report_dir=report_dir,
         cache_dir=cache_dir,
-    )
+    )  # fmt: skip
     run, where = run_fleet(request)
     raise typer.Exit(announce(run, where))
 
