@@ -113,7 +113,7 @@ class ProgressDisplay:
 
     def _render(self, snap: Snapshot, *, final: bool) -> None:
         if final:
-            self._published(snap)
+            self._published(snap, final=True)
         if not self.enabled:
             return
         if self._bar is not None and self._task_id is not None:
@@ -128,11 +128,14 @@ class ProgressDisplay:
             self._last_line = line  # off a terminal, a line only when something changed
             print(f"codemill: {line}", file=sys.stderr, flush=True)
 
-    def _published(self, snap: Snapshot) -> None:
-        if self._publish is None or not snap.total:
+    def _published(self, snap: Snapshot, *, final: bool = False) -> None:
+        # A codemod run cuts its chunks in the workers, so its total is unknown (0) until the end:
+        # nothing is published while it goes, and the whole of it once the display closes.
+        total = snap.total or (snap.done if final else 0)
+        if self._publish is None or not total:
             return
         try:
-            self._publish(snap.done / snap.total)
+            self._publish(snap.done / total)
         except (
             Exception
         ):  # a published progress is a convenience; the ledger is the record of the run
