@@ -199,6 +199,7 @@ def test_max_cost_lets_the_requests_in_flight_finish_commits_them_and_saves_no_s
             "4",
             "--max-cost",
             "0.0005",
+            "--force",  # past the up-front forecast: this is the budget stop while requests fly
             cwd=repo,
             extra_env={"AIMLAPI_API_KEY": KEY},
         )
