@@ -10,7 +10,6 @@ by kill -9 (Linux). `jobs == 1`, or a single item, runs in this process: no pool
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import itertools
 import multiprocessing
 import os
@@ -22,10 +21,11 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
+from pipeline.gates.lifetime import die_with_parent
+
 T = TypeVar("T")
 R = TypeVar("R")
 
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
 AHEAD_PER_JOB = 4  # items queued per worker: enough to keep each busy, few to cancel on a stop
 
 _work: Callable[[Any], Any] | None = None  # the worker's function, set once when it starts
@@ -123,11 +123,7 @@ def _start_worker(work: Callable[[Any], Any], parent: int) -> None:
     """In each worker, once: ignore SIGINT, die with the parent, remember the function to run."""
     global _work
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent:  # the run died before the request took effect
-        os._exit(1)
+    die_with_parent(parent)
     _work = work
 
 
