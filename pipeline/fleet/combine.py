@@ -1,5 +1,6 @@
 """The parent's last step for a sharded repository: the shards' dry runs made into the one run they stand
-for, with one ledger, one report and (unless the fleet is a dry run) one branch, pushed if asked.
+for, with one ledger, one report and (unless the fleet is a dry run) one branch, pushed if asked. The
+combined change is gated again as a whole (`pipeline.run.regate`): each shard proved only its own part.
 
 The shards' report directories must be readable here (one machine, or a shared state volume); a shard that
 did not finish cleanly leaves the repository without a branch, with that shard's reason.
@@ -16,12 +17,13 @@ from pipeline.config import RunConfig, load_config
 from pipeline.fleet import cache
 from pipeline.fleet.plan import Member
 from pipeline.fleet.result import RepoResult, RepoStatus, combined
-from pipeline.fleet.shards import combine_ledgers, combined_changes
+from pipeline.fleet.shards import combine_ledgers
 from pipeline.paths import default_report_dir
 from pipeline.report.directory import write_report_dir
 from pipeline.report.patch import Changes, unified_patch
 from pipeline.run import steps
 from pipeline.run.ledger import Ledger, RunMeta
+from pipeline.run.regate import gate_recorded
 from pipeline.run.replay import read_ledger
 from pipeline.run.state import patch_fingerprint
 
@@ -50,7 +52,7 @@ def combine_shards(
     checkout = cache.checkout(first.source, first.key, cache_dir, first.base_commit)
     config = load_config(checkout.root, first.settings, env)
     ledger = _combined_ledger(config, first.base_commit, parts, run_id)
-    changes = combined_changes(checkout.root, ledger, config.budget)
+    changes = gate_recorded(checkout.root, ledger, config)
     done = _commit(config, first.base_commit, ledger.meta, changes)
     ledger.finish(None)
     patch = unified_patch(changes)

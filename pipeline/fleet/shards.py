@@ -3,7 +3,8 @@ ledgers put back together into the one run they stand for.
 
 Shards are contiguous runs of the sorted paths (a package stays together as far as the sizes allow), of
 near-equal file counts. Each shard is a dry run; the fleet replays the shards' accepted chunks on the base
-commit (as `codemill apply` does), so the combined change is byte for byte what one run would have made.
+commit (as `codemill apply` does) and gates them together, so the combined change is what one run would
+have made.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from pipeline.run.ledger import Ledger, RunMeta
-from pipeline.run.replay import read_ledger, replay
+from pipeline.run.replay import read_ledger
 
 SOURCE_SUFFIXES = (".py", ".pyi")
 
@@ -47,10 +48,3 @@ def combine_ledgers(meta: RunMeta, report_dirs: Sequence[Path]) -> Ledger:
             combined.append(replace(row, run_id=meta.run_id))
         meta.gates.update(shard.meta.gates)
     return combined
-
-
-def combined_changes(
-    repo_root: Path, ledger: Ledger, budget: int
-) -> dict[str, tuple[bytes, bytes]]:
-    """The accepted chunks of a combined ledger spliced into their files at the base commit."""
-    return replay(repo_root, ledger, budget).changes

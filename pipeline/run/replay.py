@@ -75,7 +75,7 @@ def _spanning(data: bytes, chunks: list[Chunk], row: LedgerRow) -> Chunk | None:
 
 def _match(
     path: str, data: bytes, chunks: list[Chunk], rows: list[LedgerRow]
-) -> list[tuple[Chunk, str]]:
+) -> list[tuple[Chunk, LedgerRow]]:
     """Pair every row with its chunk by (digest, first line); ReplayError for a row with none."""
     by_key = {(c.digest, c.start_line): c for c in chunks}
     pairs = []
@@ -86,12 +86,38 @@ def _match(
                 f"{path}: chunk {row.chunk or '(statements)'} (lines {row.start_line}-{row.end_line}) "
                 "no longer matches the base file; run codemill again instead"
             )
-        pairs.append((chunk, row.new_text or ""))
+        pairs.append((chunk, row))
     return pairs
+
+
+@dataclass(frozen=True)
+class Matched:
+    """A run's accepted rows, each paired with its chunk of the base file: what a gate needs to judge them."""
+
+    base_commit: str
+    files: dict[str, tuple[bytes, list[tuple[Chunk, LedgerRow]]]]  # path -> (bytes at base, pairs)
+
+    def changes(self) -> Changes:
+        """Every row's text spliced into its file: path -> (bytes at base, bytes after), changed only."""
+        changes: Changes = {}
+        for path, (data, pairs) in sorted(self.files.items()):
+            try:
+                after = splice(data, [(chunk, row.new_text or "") for chunk, row in pairs])
+            except ValueError as exc:
+                raise ReplayError(str(exc)) from None
+            if after != data:
+                changes[path] = (data, after)
+        return changes
 
 
 def replay(repo_root: Path, ledger: Ledger, budget: int) -> Replay:
     """Rebuild the run's changes on its base commit in the repository at `repo_root`."""
+    matched = match_rows(repo_root, ledger, budget)
+    return Replay(ledger, matched.base_commit, matched.changes())
+
+
+def match_rows(repo_root: Path, ledger: Ledger, budget: int) -> Matched:
+    """The run's accepted rows matched to the chunks of their files at its base commit."""
     base = ledger.meta.base_commit
     if not base:
         raise ReplayError(
@@ -108,9 +134,8 @@ def replay(repo_root: Path, ledger: Ledger, budget: int) -> Replay:
     except repository.GitOpsError as exc:
         raise ReplayError(str(exc)) from None
     wanted = accepted_rows(ledger)
-    changes: Changes = {}
     if not wanted:
-        return Replay(ledger, base_sha, changes)
+        return Matched(base_sha, {})
     root = Path(str(repo.working_tree_dir))
     try:
         sources = list_sources(
@@ -119,6 +144,7 @@ def replay(repo_root: Path, ledger: Ledger, budget: int) -> Replay:
     except SourceError as exc:
         raise ReplayError(str(exc)) from None
     found = {s.path: s for s in sources.files}
+    files = {}
     for path in sorted(wanted):
         source = found.get(path)
         if source is None:
@@ -128,10 +154,5 @@ def replay(repo_root: Path, ledger: Ledger, budget: int) -> Replay:
         planned = plan_file(source, budget)
         if isinstance(planned, SkippedFile):
             raise ReplayError(f"{path} no longer parses at the base commit: {planned.detail}")
-        try:
-            after = splice(source.data, _match(path, source.data, planned, wanted[path]))
-        except ValueError as exc:
-            raise ReplayError(str(exc)) from None
-        if after != source.data:
-            changes[path] = (source.data, after)
-    return Replay(ledger, base_sha, changes)
+        files[path] = (source.data, _match(path, source.data, planned, wanted[path]))
+    return Matched(base_sha, files)

@@ -6,6 +6,8 @@ base files), and the combined branch must hold every file's change, whichever sh
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,11 +32,18 @@ def module(n: int) -> str:
     return "".join(f'def f{n}_{i}(x):\n    return "%s" % x\n\n\n' for i in range(2))
 
 
-def members(tmp_path: Path, shards: int) -> tuple[Path, list[Member]]:
-    work = make_repo(tmp_path / "src", {f"pkg/m{n}.py": module(n) for n in range(4)})
+def to_fstring(text: str) -> str:
+    return text.replace('"%s" % x', 'f"{x}"')
+
+
+def members(
+    tmp_path: Path, shards: int, files: dict[str, str] | None = None, top: str = ""
+) -> tuple[Path, list[Member]]:
+    files = files or {f"pkg/m{n}.py": module(n) for n in range(4)}
+    work = make_repo(tmp_path / "src", files)
     git(tmp_path, "clone", "-q", "--bare", str(work), str(tmp_path / "remote.git"))
     (tmp_path / "fleet.toml").write_text(
-        f'push = "origin"\n[[repo]]\nurl = "{(tmp_path / "remote.git").as_uri()}"\n'
+        f'push = "origin"\n{top}[[repo]]\nurl = "{(tmp_path / "remote.git").as_uri()}"\n'
     )
     options = FleetOptions("modernize", "t", shard_by="paths", shards=shards)
     [work_item] = plan_fleet(load_fleet(tmp_path / "fleet.toml"), options, tmp_path / "c", {}, None)
@@ -59,15 +68,16 @@ class Outcome:
     same_as: LastRun | None = None
 
 
-def shard_run(root: Path, member: Member, report: Path) -> RepoResult:
-    """What a shard's dry run leaves: a ledger whose accepted rows turn %-formats into f-strings."""
+def shard_run(
+    root: Path, member: Member, report: Path, edit: Callable[[str], str] = to_fstring
+) -> RepoResult:
+    """What a shard's dry run leaves: a ledger whose accepted rows are its chunks edited by `edit`."""
     sources = list_sources(root, [str(root / p) for p in member.paths], base=member.base_commit)
     ledger = Ledger(RunMeta(f"shard{member.shard}", "modernize", "llm", "m", member.base_commit))
     for source in sources.files:
         chunks = plan_file(source)
-        assert isinstance(chunks, list)
-        for chunk in chunks:
-            new = chunk.text.replace('"%s" % x', 'f"{x}"')
+        for chunk in chunks if isinstance(chunks, list) else []:  # an empty file has none
+            new = edit(chunk.text)
             verdict = Verdict(Status.ACCEPTED if new != chunk.text else Status.UNCHANGED)
             ledger.append(LedgerRow.for_chunk(ledger.meta.run_id, chunk, verdict, new_text=new))
     ledger.finish()
@@ -121,3 +131,33 @@ def test_shards_combine_into_the_one_branch_and_patch_a_single_run_makes(tmp_pat
     broken = combine_shards(shards, [parts[0], failed], cache_dir, ENV, "x")
     assert broken.status is RepoStatus.FAILED and broken.branch is None
     assert broken.reason == "a shard: git clone failed: gone" and broken.exit_code == 2
+
+
+PAIR = {
+    "pkg/__init__.py": "",
+    "pkg/a.py": "def f():\n    return 1\n",
+    "pkg/b.py": "def g():\n    return 2\n",
+    "check_pair.py": "from pkg.a import f\nfrom pkg.b import g\n\nassert (f(), g()) != (10, 20)\n",
+}
+
+
+def test_the_combined_change_is_gated_again_as_one_run_would_gate_it(tmp_path: Path) -> None:
+    # Each shard's change passes the check alone, (10, 2) and (1, 20); together they break it.
+    test_cmd = f"{sys.executable} check_pair.py"
+    cache_dir, shards = members(tmp_path, 2, PAIR, top=f"test_cmd = {test_cmd!r}\n")
+    root = prepare(shards[0], cache_dir, ENV).config.repo
+    bigger = lambda text: text.replace("return 1", "return 10").replace("return 2", "return 20")  # noqa: E731
+    parts = [shard_run(root, m, tmp_path / f"shard{m.shard}", bigger) for m in shards]
+
+    combined = combine_shards(shards, parts, cache_dir, {"CODEMILL_STATE_DIR": str(tmp_path)}, "c")
+
+    assert combined.status is RepoStatus.CHANGED and combined.files_changed == 1
+    ledger = Ledger.read(Path(combined.report) / "ledger.jsonl")
+    [dropped] = [r for r in ledger.rows if r.status is Status.REJECTED]
+    assert dropped.reason == "breaks-tests" and dropped.new_text is None
+    assert ledger.meta.gates["combined tests"].endswith("1 changes dropped")
+    [kept] = [r for r in ledger.rows if r.status is Status.ACCEPTED]
+    assert kept.gates["combined tests"] == "passed" and kept.path != dropped.path
+    branch = combined.branch
+    shown = [git(tmp_path / "remote.git", "show", f"{branch}:pkg/{m}.py") for m in "ab"]
+    assert sorted(shown) == sorted([bigger(PAIR[kept.path]), PAIR[dropped.path]])
