@@ -51,11 +51,12 @@ def run(
     """Refactor PATHS with a recipe: a new branch, or with --dry-run a report only."""
     from flows.orchestrator import choose
     from pipeline.config import load_config
-    from pipeline.run.steps import repo_root
+    from pipeline.run.setup import repo_root
 
     DebugFlag.on = debug
     root = repo_root(paths)
     config = load_config(root, settings_from(options), os.environ)
+    refuse_bad_input(config, since)
     if estimate:
         from pipeline.run.estimate import forecast_lines  # the engines load only when needed
 
@@ -77,6 +78,16 @@ _own = inspect.signature(run, eval_str=True)
 run.__signature__ = _own.replace(  # type: ignore[attr-defined]
     parameters=[p for p in _own.parameters.values() if p.name != "options"] + run_parameters()
 )
+
+
+def refuse_bad_input(config: RunConfig, since: str | None) -> None:
+    """The run's own setup checks (recipe, engine, base, branch, --since), before the engines load:
+    a usage error costs a recipe parse and a git lookup, not libcst, the HTTP client or Prefect."""
+    from datetime import UTC, datetime
+
+    from pipeline.run.setup import prepare_run
+
+    prepare_run(config, since, os.environ, datetime.now(UTC))
 
 
 class Finish:

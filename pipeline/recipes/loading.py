@@ -35,10 +35,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import yaml
-from libcst.codemod import Codemod
 
 from pipeline.config import DEFAULT_TARGET_PYTHON, temperature_error
 from pipeline.errors import UsageError
@@ -53,7 +52,11 @@ from pipeline.recipes.rendering import (
     version_text,
 )
 from pipeline.recipes.selectors import KINDS, MATCHERS, Selectors
-from pipeline.source.chunking import Chunk
+
+if TYPE_CHECKING:  # libcst: loaded by a run, never to list or show recipes
+    from libcst.codemod import Codemod
+
+    from pipeline.source.chunking import Chunk
 
 
 class RecipeError(UsageError):
@@ -136,6 +139,8 @@ _SECTION = re.compile(r"^## (System|User|Repair)[ \t]*$", re.MULTILINE)
 
 def resolve_codemod(dotted: str) -> type[Codemod]:
     """The codemod class a dotted name points at; ValueError saying why when it does not."""
+    from libcst.codemod import Codemod
+
     module_name, _, class_name = dotted.rpartition(".")
     if not module_name:
         raise ValueError(f"codemod {dotted!r} is not a dotted module.Class name")
@@ -285,8 +290,11 @@ def _sections(body: str, where: str) -> dict[str, str]:
     return sections
 
 
-def parse_recipe(text: str, source: str) -> Recipe:
-    """Build a recipe from the text of a recipe file; RecipeError names `source` and the problem."""
+def parse_recipe(text: str, source: str, *, resolve_codemods: bool = True) -> Recipe:
+    """Build a recipe from the text of a recipe file; RecipeError names `source` and the problem.
+
+    `resolve_codemods=False` leaves the codemods unimported (the engine resolves them when it runs).
+    """
     where = source
     if not text.startswith("---\n"):
         raise RecipeError(f"{where}: no YAML front matter (the file must start with a `---` line)")
@@ -303,7 +311,7 @@ def parse_recipe(text: str, source: str) -> Recipe:
         if not isinstance(meta.get(required), str) or not meta[required].strip():
             raise RecipeError(f"{where}: missing or empty `{required}` in the front matter")
     codemods = _strings(meta.get("codemods"), "codemods", where)
-    for dotted in codemods:
+    for dotted in codemods if resolve_codemods else ():
         try:
             resolve_codemod(dotted)
         except ValueError as exc:
@@ -339,7 +347,9 @@ def builtin_recipes() -> list[Recipe]:
     recipes = []
     for entry in importlib.resources.files("prompts").iterdir():
         if entry.name.endswith(".md") and entry.is_file():
-            recipe = parse_recipe(entry.read_text(encoding="utf-8"), f"builtin:{entry.name}")
+            text = entry.read_text(encoding="utf-8")
+            # the shipped codemods are proven by tests/recipes; importing them costs libcst
+            recipe = parse_recipe(text, f"builtin:{entry.name}", resolve_codemods=False)
             recipes.append(recipe)
     return sorted(recipes, key=lambda r: r.name)
 

@@ -6,8 +6,10 @@ The chunk's own code block is always rendered last, so the fixed prompt prefix s
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-from pipeline.source.chunking import Chunk
+if TYPE_CHECKING:
+    from pipeline.source.chunking import Chunk
 
 RUN_PLACEHOLDERS = frozenset({"target_python"})
 CHUNK_PLACEHOLDERS = frozenset(

@@ -11,24 +11,25 @@ import asyncio
 import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 from pipeline import repository
-from pipeline.config import ConfigError, RunConfig
+from pipeline.config import RunConfig
 from pipeline.engines.codemod_files import CodemodFileEngine
 from pipeline.engines.model_engine import LLMEngine
 from pipeline.engines.proposal import FatalProposalError, Proposal
 from pipeline.gates.combined import GateSettings, run_gates
 from pipeline.judge.names import module_names
 from pipeline.judge.verdicts import Reason, Status, Verdict
-from pipeline.paths import state_file
-from pipeline.recipes.loading import Recipe, load_recipe
+from pipeline.recipes.loading import Recipe
 from pipeline.report import directory as reports
-from pipeline.run import state
 from pipeline.run.ledger import Ledger, LedgerRow
 from pipeline.run.parallel import available_cores, ordered_map
-from pipeline.run.state import LastRun, Since
+from pipeline.run.setup import CODEMOD_MODEL as CODEMOD_MODEL  # re-exported: run setup
+from pipeline.run.setup import RunSetup as RunSetup
+from pipeline.run.setup import choose_engine as choose_engine
+from pipeline.run.setup import prepare_run as prepare_run
+from pipeline.run.setup import repo_root as repo_root
 from pipeline.source.chunking import Chunk, plan_file
 from pipeline.source.files import SkippedFile, SkipReason, SourceFile, list_sources
 from pipeline.source.splicing import splice
@@ -36,7 +37,6 @@ from pipeline.source.splicing import splice
 Record = Callable[[Proposal], None]
 LeftOut = Callable[[SkippedFile], None]  # told of each file the engine left out, with its reason
 Changes = dict[str, tuple[bytes, bytes]]  # repo-relative path -> (bytes before, bytes after)
-CODEMOD_MODEL = "libcst-codemods"  # the "model" a codemod run records in its ledger and commits
 
 
 @dataclass(frozen=True)
@@ -60,68 +60,6 @@ class Plan:
     @property
     def chunk_count(self) -> int:
         return sum(len(f.chunks) for f in self.files)
-
-
-@dataclass(frozen=True)
-class RunSetup:
-    """Everything decided before any file is read: recipe, engine, base, branch and --since scope.
-
-    Deciding it all first means a bad recipe, a missing key, an unknown base or a taken branch is refused
-    before a single request is paid for.
-    """
-
-    recipe: Recipe
-    engine: str
-    model: str
-    base_commit: str
-    branch: str | None
-    state_path: Path
-    last: LastRun | None
-    scope: Since
-
-
-def prepare_run(
-    config: RunConfig, since: str | None, env: Mapping[str, str], now: datetime
-) -> RunSetup:
-    """Check and fix the run's settings against the repository; typed errors say what is wrong."""
-    recipe = load_recipe(config.recipe)
-    engine = choose_engine(config, recipe, env)
-    repo = repository.open_repository(config.repo)
-    base_commit = repository.resolve_base(repo, config.base)
-    branch = None
-    if not config.dry_run:
-        branch = config.branch or repository.default_branch_name(recipe.name, now)
-        repository.check_branch(repo, branch, force_branch=config.force_branch)
-    state_path = state_file(config.repo, recipe.name, env)
-    last = state.load_last_run(state_path)
-    scope = state.resolve_since(since, last, config.repo, base_commit)
-    model = config.model if engine == "llm" else CODEMOD_MODEL
-    return RunSetup(recipe, engine, model, base_commit, branch, state_path, last, scope)
-
-
-def choose_engine(config: RunConfig, recipe: Recipe, env: Mapping[str, str]) -> str:
-    """`llm` or `codemod` for `--engine auto|llm|codemod`; ConfigError says how to get a usable one."""
-    has_key = bool(env.get(config.api_key_env, "").strip())
-    if config.engine == "llm":
-        if not has_key:
-            raise ConfigError(
-                f"--engine llm needs an API key: set {config.api_key_env} "
-                f"(or name another variable with --api-key-env)."
-            )
-        return "llm"
-    if config.engine == "codemod" or not has_key:
-        if not recipe.codemods:
-            if has_key:
-                raise ConfigError(
-                    f"recipe {recipe.name!r} has no offline codemods for --engine codemod: "
-                    f"use --engine auto or llm (the key in {config.api_key_env} is set)."
-                )
-            raise ConfigError(
-                f"recipe {recipe.name!r} has no offline codemods and no API key is set: "
-                f"export {config.api_key_env}=<your key> to use the model."
-            )
-        return "codemod"
-    return "llm"
 
 
 def plan_run(
@@ -331,9 +269,3 @@ def apply(config: RunConfig, request: ApplyRequest) -> repository.CommitResult:
 def report(report_dir: Path, ledger: Ledger, changes: Changes, patch: str) -> reports.ReportPaths:
     """Write the run's report directory: patch, summary, ledger, JUnit and HTML."""
     return reports.write_report_dir(report_dir, ledger, changes, patch=patch)
-
-
-def repo_root(paths: Sequence[Path]) -> Path:
-    """The working tree of the repository holding the first path (the current directory if none)."""
-    repo = repository.open_repository(paths[0] if paths else Path.cwd())
-    return Path(str(repo.working_tree_dir))

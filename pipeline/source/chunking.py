@@ -12,7 +12,6 @@ import ast
 import hashlib
 import re
 from dataclasses import dataclass, field
-from typing import Literal
 
 import libcst as cst
 
@@ -20,11 +19,10 @@ from pipeline.config import DEFAULT_BUDGET
 from pipeline.source.cutter import Cutter, byte_offsets
 from pipeline.source.files import SkippedFile, SkipReason, SourceFile
 from pipeline.source.guard import UnsafeParse, guarded_parse
+from pipeline.source.kinds import ChunkKind as ChunkKind  # re-exported: importers name it here
+from pipeline.source.kinds import ScopeKind as ScopeKind
 from pipeline.source.layout import dedent, lf, region_newline
 from pipeline.source.spans import ChunkingError
-
-ChunkKind = Literal["function", "class", "method", "statements"]
-ScopeKind = Literal["class", "function", "async_function"]
 
 
 @dataclass(frozen=True)

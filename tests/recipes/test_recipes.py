@@ -16,7 +16,9 @@ from pipeline.recipes.loading import (
     builtin_recipes,
     load_recipe,
     parse_recipe,
+    resolve_codemod,
 )
+from pipeline.recipes.matchers import CHECKS
 from pipeline.recipes.rendering import CHUNK_PLACEHOLDERS
 from pipeline.recipes.selectors import MATCHERS
 from pipeline.source.chunking import Chunk, chunk_module
@@ -62,6 +64,13 @@ def test_every_builtin_loads(recipes: dict[str, Recipe]) -> None:
         "type-hints": "annotations",
         "unittest-to-pytest": "assertions",
     }
+
+
+def test_every_builtin_codemod_resolves(recipes: dict[str, Recipe]) -> None:
+    """Built-ins load without importing their codemods (that costs libcst): they are proven here."""
+    for recipe in recipes.values():
+        for dotted in recipe.codemods:
+            assert resolve_codemod(dotted).__name__ == dotted.rpartition(".")[2]
 
 
 def test_a_recipe_declares_a_known_scope() -> None:
@@ -179,6 +188,7 @@ def test_unittest_selector_uses_the_class_header(recipes: dict[str, Recipe]) -> 
 def test_every_named_matcher_is_used_by_a_builtin(recipes: dict[str, Recipe]) -> None:
     used = {name for recipe in recipes.values() for name in recipe.selectors.matchers}
     assert used == set(MATCHERS)  # no matcher is dead code
+    assert set(CHECKS) == set(MATCHERS)  # every regex prefilter has its libcst check, and no more
 
 
 # --- user recipe files ---

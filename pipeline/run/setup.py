@@ -1,0 +1,89 @@
+"""What a run decides before any file is read: recipe, engine, base, branch and `--since` scope.
+
+Light on purpose (no engine, libcst or report import): `codemill run` refuses a bad recipe, an unknown
+base or a taken branch with these checks before it loads the engines, in well under a second.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from pipeline import repository
+from pipeline.config import ConfigError, RunConfig
+from pipeline.paths import state_file
+from pipeline.recipes.loading import Recipe, load_recipe
+from pipeline.run import state
+from pipeline.run.state import LastRun, Since
+
+CODEMOD_MODEL = "libcst-codemods"  # the "model" a codemod run records in its ledger and commits
+
+
+@dataclass(frozen=True)
+class RunSetup:
+    """Everything decided before any file is read: recipe, engine, base, branch and --since scope.
+
+    Deciding it all first means a bad recipe, a missing key, an unknown base or a taken branch is refused
+    before a single request is paid for.
+    """
+
+    recipe: Recipe
+    engine: str
+    model: str
+    base_commit: str
+    branch: str | None
+    state_path: Path
+    last: LastRun | None
+    scope: Since
+
+
+def prepare_run(
+    config: RunConfig, since: str | None, env: Mapping[str, str], now: datetime
+) -> RunSetup:
+    """Check and fix the run's settings against the repository; typed errors say what is wrong."""
+    recipe = load_recipe(config.recipe)
+    engine = choose_engine(config, recipe, env)
+    repo = repository.open_repository(config.repo)
+    base_commit = repository.resolve_base(repo, config.base)
+    branch = None
+    if not config.dry_run:
+        branch = config.branch or repository.default_branch_name(recipe.name, now)
+        repository.check_branch(repo, branch, force_branch=config.force_branch)
+    state_path = state_file(config.repo, recipe.name, env)
+    last = state.load_last_run(state_path)
+    scope = state.resolve_since(since, last, config.repo, base_commit)
+    model = config.model if engine == "llm" else CODEMOD_MODEL
+    return RunSetup(recipe, engine, model, base_commit, branch, state_path, last, scope)
+
+
+def choose_engine(config: RunConfig, recipe: Recipe, env: Mapping[str, str]) -> str:
+    """`llm` or `codemod` for `--engine auto|llm|codemod`; ConfigError says how to get a usable one."""
+    has_key = bool(env.get(config.api_key_env, "").strip())
+    if config.engine == "llm":
+        if not has_key:
+            raise ConfigError(
+                f"--engine llm needs an API key: set {config.api_key_env} "
+                f"(or name another variable with --api-key-env)."
+            )
+        return "llm"
+    if config.engine == "codemod" or not has_key:
+        if not recipe.codemods:
+            if has_key:
+                raise ConfigError(
+                    f"recipe {recipe.name!r} has no offline codemods for --engine codemod: "
+                    f"use --engine auto or llm (the key in {config.api_key_env} is set)."
+                )
+            raise ConfigError(
+                f"recipe {recipe.name!r} has no offline codemods and no API key is set: "
+                f"export {config.api_key_env}=<your key> to use the model."
+            )
+        return "codemod"
+    return "llm"
+
+
+def repo_root(paths: Sequence[Path]) -> Path:
+    """The working tree of the repository holding the first path (the current directory if none)."""
+    repo = repository.open_repository(paths[0] if paths else Path.cwd())
+    return Path(str(repo.working_tree_dir))
