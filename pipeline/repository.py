@@ -8,11 +8,13 @@ do not run there: they assume a full checkout, and codemill's own gates decide w
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
@@ -307,17 +309,9 @@ def _commit_in_worktree(
     tree = holder / "tree"
     added = False
     try:
-        _run(
-            repo.git,
-            "worktree",
-            "add",
-            "--detach",
-            "--no-checkout",
-            str(tree),
-            base_sha,
-            env=env,
-            error=CommitError,
-        )
+        with worktree_lock(repo):
+            _run(repo.git, "worktree", "add", "--detach", "--no-checkout", str(tree), base_sha,
+                 env=env, error=CommitError)  # fmt: skip
         added = True
         wt = git.Git(str(tree))
         _run(wt, "read-tree", base_sha, env=env, error=CommitError)
@@ -355,12 +349,26 @@ def _group_message(
     return _message(f"refactor({recipe}): {len(changed)} {noun}", body, recipe, model, run_id)
 
 
+@contextmanager
+def worktree_lock(repo: git.Repo) -> Iterator[None]:
+    """Add or remove a worktree only while holding this lock (on the git directory, so runs share it):
+    `git worktree add` reads every worktree's records and fails on one being removed meanwhile."""
+    fd = os.open(repo.common_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the only descriptor releases the lock
+
+
 def _remove_worktree(repo: git.Repo, holder: Path, tree: Path | None) -> None:
     """Remove the temporary worktree (if it was added) and its holder directory; never raise."""
-    if tree is not None:
-        repo.git.execute(["git", "worktree", "remove", "--force", str(tree)], with_exceptions=False)
-    shutil.rmtree(holder, ignore_errors=True)
-    repo.git.execute(["git", "worktree", "prune"], with_exceptions=False)
+    with worktree_lock(repo):
+        if tree is not None:
+            command = ["git", "worktree", "remove", "--force", str(tree)]
+            repo.git.execute(command, with_exceptions=False)
+        shutil.rmtree(holder, ignore_errors=True)
+        repo.git.execute(["git", "worktree", "prune"], with_exceptions=False)
 
 
 def _write(target: Path, data: bytes, mode: int) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path, PurePosixPath
 import git
 
 from pipeline.errors import UsageError
-from pipeline.repository import is_plain_path, resolve_base
+from pipeline.repository import is_plain_path, resolve_base, worktree_lock
 
 _NO_HOOKS = {
     "GIT_CONFIG_COUNT": "1",
@@ -111,7 +111,8 @@ def overwrite(path: Path, data: bytes) -> None:
 def scratch_worktree(repo: git.Repo, base: str, paths: Sequence[str] = ()) -> Iterator[Path]:
     """A detached worktree of `base` in a temp dir; `paths` must be regular files there.
 
-    Removed with `git worktree remove --force` and `git worktree prune` however the block ends.
+    Removed with `git worktree remove --force` and `git worktree prune` however the block ends; adding
+    and removing hold `worktree_lock`, since the import check makes several at once.
     """
     for path in paths:
         check_path(path)
@@ -119,12 +120,13 @@ def scratch_worktree(repo: git.Repo, base: str, paths: Sequence[str] = ()) -> It
     holder = Path(tempfile.mkdtemp(prefix="codemill-gate-"))
     tree = holder / "tree"
     try:
-        status, _, err = repo.git.execute(
-            ["git", "worktree", "add", "--detach", "--quiet", str(tree), sha],
-            with_extended_output=True,
-            with_exceptions=False,
-            env=_NO_HOOKS,
-        )
+        with worktree_lock(repo):
+            status, _, err = repo.git.execute(
+                ["git", "worktree", "add", "--detach", "--quiet", str(tree), sha],
+                with_extended_output=True,
+                with_exceptions=False,
+                env=_NO_HOOKS,
+            )
         if status != 0:
             lines = [ln for ln in str(err).splitlines() if ln.strip()]
             raise GateError(f"could not make a scratch worktree: {lines[0] if lines else status}")
@@ -134,6 +136,8 @@ def scratch_worktree(repo: git.Repo, base: str, paths: Sequence[str] = ()) -> It
                 raise BadEditError(f"{path} is not a regular file at the base commit")
         yield tree
     finally:
-        repo.git.execute(["git", "worktree", "remove", "--force", str(tree)], with_exceptions=False)
-        shutil.rmtree(holder, ignore_errors=True)
-        repo.git.execute(["git", "worktree", "prune"], with_exceptions=False)
+        with worktree_lock(repo):
+            command = ["git", "worktree", "remove", "--force", str(tree)]
+            repo.git.execute(command, with_exceptions=False)
+            shutil.rmtree(holder, ignore_errors=True)
+            repo.git.execute(["git", "worktree", "prune"], with_exceptions=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import git
@@ -17,6 +18,7 @@ from pipeline.gates.scratch import (
     apply_edits,
     module_for,
     overwrite,
+    scratch_worktree,
 )
 from pipeline.gates.suite import BaseTestsFail, failing_tests, run_test_gate
 from pipeline.judge.verdicts import Reason
@@ -150,6 +152,31 @@ def test_import_breakage_is_pinned_on_its_own_file(tmp_path: Path) -> None:
     assert results["pkg/util.py"].ok and results["pkg/util.py"].reason is None
     assert results["pkg/names.py"].ok
     assert_untouched(repo, before)
+
+
+def test_scratch_worktrees_made_and_removed_at_once_never_trip_over_each_other(
+    tmp_path: Path,
+) -> None:
+    # The import check makes one per worker thread; `git worktree add` reads every worktree's records,
+    # so without the lock one being removed meanwhile fails it ("failed to read .../commondir").
+    repo = make_repo(tmp_path / "repo")
+    failures: list[str] = []
+
+    def churn() -> None:
+        for _ in range(8):
+            try:
+                with scratch_worktree(repo, "HEAD", ["pkg/util.py"]) as tree:
+                    assert (tree / "pkg" / "util.py").is_file()
+            except GateError as exc:
+                failures.append(str(exc))
+
+    threads = [threading.Thread(target=churn) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert repo.git.worktree("list").count("\n") == 0  # only the main checkout is left
 
 
 def test_module_failing_at_base_too_is_not_blamed(tmp_path: Path) -> None:
