@@ -30,8 +30,9 @@ REPORTS = ("changes.patch", "summary.md", "ledger.jsonl", "junit.xml")
 
 
 @pytest.fixture
-def cli(tmp_path: Path, prefect_api: str) -> CliEnv:
-    return make_cli_env(tmp_path / "home", prefect_api)
+def cli(tmp_path: Path) -> CliEnv:
+    """The local orchestrator: Prefect is not what these tests are about."""
+    return make_cli_env(tmp_path / "home", None)
 
 
 def report_dir(stdout: str) -> Path:

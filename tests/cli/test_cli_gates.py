@@ -72,11 +72,11 @@ def answer(body: dict[str, Any], headers: dict[str, str]) -> FakeReply:
     return FakeReply.completion(f"```python\n{chunk}```")
 
 
-def test_gates_keep_what_works_and_name_what_broke(tmp_path: Path, prefect_api: str) -> None:
+def test_gates_keep_what_works_and_name_what_broke(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "repo", FILES)
     recipe = tmp_path / "tidy.md"
     recipe.write_text(RECIPE)
-    cli = make_cli_env(tmp_path / "home", prefect_api)
+    cli = make_cli_env(tmp_path / "home", None)
     before = fingerprint(repo)
     with FakeModelServer(handler=answer) as server:
         done = codemill(

@@ -21,8 +21,9 @@ FUNCTIONS = "".join(f'def f{i}(x):\n    return "v{i} %s" % x\n\n\n' for i in ran
 
 
 @pytest.fixture
-def cli(tmp_path: Path, prefect_api: str) -> CliEnv:
-    return make_cli_env(tmp_path / "home", prefect_api)
+def cli(tmp_path: Path) -> CliEnv:
+    """The local orchestrator: Prefect is not what these tests are about."""
+    return make_cli_env(tmp_path / "home", None)
 
 
 def last_python_block(text: str) -> str:

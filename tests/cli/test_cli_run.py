@@ -1,4 +1,5 @@
-"""`codemill run` end to end through the real CLI, on real git repositories, with a real Prefect server."""
+"""`codemill run` end to end through the real CLI on real git repositories: locally, and once on a real
+Prefect server for the artifacts it publishes there."""
 
 from __future__ import annotations
 
@@ -34,8 +35,9 @@ HOME = os.environ.get("HOME", "")
 
 
 @pytest.fixture
-def cli(tmp_path: Path, prefect_api: str) -> CliEnv:
-    return make_cli_env(tmp_path / "home", prefect_api)
+def cli(tmp_path: Path) -> CliEnv:
+    """Local runs; the test of what a run publishes to Prefect makes its own."""
+    return make_cli_env(tmp_path / "home", None)
 
 
 def last_python_block(text: str) -> str:
@@ -83,8 +85,9 @@ def artifacts(api: str, run_id: str) -> dict[str, dict[str, Any]]:
 
 
 def test_offline_run_commits_a_branch_and_leaves_the_checkout_untouched(
-    tmp_path: Path, cli: CliEnv, prefect_api: str
+    tmp_path: Path, prefect_api: str
 ) -> None:
+    cli = make_cli_env(tmp_path / "home", prefect_api)
     repo = copy_example("legacy_app", tmp_path / "repo")
     models = repo / "legacy_app" / "models.py"
     models.write_text(models.read_text() + "\n# a local edit, not committed\n")
@@ -123,7 +126,7 @@ def test_offline_run_commits_a_branch_and_leaves_the_checkout_untouched(
 
 
 def test_dry_run_writes_a_patch_that_applies_on_the_base(tmp_path: Path) -> None:
-    # No PREFECT_API_URL here: the flow runs on Prefect's temporary server, as for a new user.
+    # No PREFECT_API_URL here: the run is local, as for a new user.
     cli = make_cli_env(tmp_path / "home", prefect_api=None)
     repo = copy_example("legacy_app", tmp_path / "repo")
     branches = git(repo, "branch", "--list")

@@ -62,13 +62,15 @@ def sha(path: Path) -> str:
 
 
 @pytest.fixture
-def cli(tmp_path: Path, prefect_api: str) -> CliEnv:
-    return make_cli_env(tmp_path / "home", prefect_api)
+def cli(tmp_path: Path) -> CliEnv:
+    """The local orchestrator: Prefect is not what these tests are about."""
+    return make_cli_env(tmp_path / "home", None)
 
 
 def test_a_fatal_error_keeps_what_was_accepted_and_the_cache_flags_do_what_they_say(
-    tmp_path: Path, cli: CliEnv, prefect_home: Path
+    tmp_path: Path, prefect_api: str, prefect_home: Path
 ) -> None:
+    cli = make_cli_env(tmp_path / "home", prefect_api)  # Prefect's database is searched too
     repo = make_repo(tmp_path / "repo", FILES)
     cache = cli.home / "elsewhere" / "answers.sqlite3"
     reports = cli.home / "my-reports"

@@ -20,8 +20,9 @@ FILES = {
 
 
 @pytest.fixture
-def cli(tmp_path: Path, prefect_api: str) -> CliEnv:
-    return make_cli_env(tmp_path / "home", prefect_api)
+def cli(tmp_path: Path) -> CliEnv:
+    """The local orchestrator: Prefect is not what these tests are about."""
+    return make_cli_env(tmp_path / "home", None)
 
 
 def test_apply_from_outside_with_repo_commit_per_push_and_force_branch(

@@ -58,8 +58,8 @@ PYTEST = "python -m pytest -q -p no:cacheprovider tests"
 
 
 @pytest.fixture
-def cli(tmp_path: Path, prefect_api: str) -> CliEnv:
-    return make_cli_env(tmp_path / "home", prefect_api)
+def cli(tmp_path: Path) -> CliEnv:
+    return make_cli_env(tmp_path / "home", None)  # local; the test about Prefect makes its own
 
 
 def test_base_settings_from_pyproject_force_branch_and_refusals(
@@ -168,8 +168,9 @@ def test_a_failed_push_to_a_url_shows_its_password_nowhere(tmp_path: Path, cli: 
 
 
 def test_a_push_url_password_never_reaches_prefect(
-    tmp_path: Path, cli: CliEnv, prefect_api: str, prefect_home: Path
+    tmp_path: Path, prefect_api: str, prefect_home: Path
 ) -> None:
+    cli = make_cli_env(tmp_path / "home", prefect_api)
     repo = make_repo(tmp_path / "repo", {"pkg/util.py": OLD_STYLE["pkg/util.py"]})
     password = "pw-PREFECT-5EC12E7"
     url = f"http://alice:{password}@127.0.0.1:9/team/repo.git"
