@@ -102,6 +102,7 @@ _CREATORS = {"mkdir", "makedirs", "write_text", "write_bytes", "mkstemp", "conne
 _ALLOWED = {
     ("pipeline/repository.py", "mkdir"),  # files of the commit worktree (tempfile.mkdtemp, 0700)
     ("pipeline/repository.py", "write_bytes"),
+    ("pipeline/repository.py", "open"),  # worktree_lock: the git directory, read-only, for flock
     ("pipeline/gates/scratch.py", "open"),  # chunk edits into the gate's scratch worktree
     ("pipeline/gates/import_server.py", "open"),  # os.devnull
     ("pipeline/model/cache.py", "connect"),  # after private_file: SQLite keeps the mode
