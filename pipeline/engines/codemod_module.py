@@ -7,18 +7,18 @@ from the model.
 
 from __future__ import annotations
 
-import contextlib
 import difflib
-import functools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 
 import libcst as cst
-from libcst.codemod import Codemod, CodemodContext, SkipFile
+from libcst.codemod import Codemod, CodemodCommand, CodemodContext, SkipFile
+from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 from libcst.metadata import MetadataWrapper
 
 from pipeline.codemods.triggers import trigger_for
+from pipeline.engines.plain_matchers import plain_matchers
 from pipeline.errors import CodemillError
 from pipeline.recipes.loading import Recipe, resolve_codemod
 from pipeline.source.chunking import Chunk, ChunkContext
@@ -74,47 +74,82 @@ class CodemodEngine:
 
     def refactor_tree(self, path: str, tree: cst.Module, text: str) -> tuple[cst.Module, str]:
         """The module after every codemod and its code, from `tree` as parsed from `text` (kept as is)."""
+        with plain_matchers():
+            return self._refactor(
+                path, _Analysed(MetadataWrapper(tree, unsafe_skip_copy=True), text)
+            )
+
+    def _refactor(self, path: str, current: _Analysed) -> tuple[cst.Module, str]:
+        """`refactor_tree` from a freshly parsed tree (no copy needed) and its code."""
         module, package = module_names(path)
-        code, fresh = text, True
         for (name, cls), trigger in zip(self._classes, self._triggers, strict=True):
-            if trigger is not None and not trigger.search(code):
+            if trigger is not None and not trigger.search(current.code):
                 continue  # cannot change this module: skip the costly scope analysis
             context = CodemodContext(
                 filename=path, full_module_name=module, full_package_name=package
             )
             try:
-                tree = _transform(cls(context), tree, fresh=fresh)
+                current = _apply(cls(context), current)
             except SkipFile:
                 continue
             except Exception as exc:  # a codemod's own bug or refusal: report it, change nothing
                 raise CodemodError(name, path, f"{type(exc).__name__}: {exc}") from exc
-            code, fresh = tree.code, False
-        return tree, code
+        return current.module, current.code
 
 
-def _transform(command: Codemod, tree: cst.Module, *, fresh: bool) -> cst.Module:
-    """`command.transform_module(tree)`, without its defensive deep copy when `tree` is fresh.
+@dataclass(frozen=True)
+class _Analysed:
+    """A module tree with no node in it twice, its code, and libcst's metadata cache for that tree.
 
-    libcst copies the tree so that no node object occurs twice (metadata is keyed by node); a tree just
-    made by the parser has no shared nodes, so the copy (it costs about as much as the parse) buys
-    nothing there. Only the copy is skipped: libcst's own transform_module still runs, with the import
-    clean-up passes after it. A tree a codemod made may share nodes: it goes the usual way.
+    Scope and qualified-name analysis costs a codemod about ten parses; a codemod or import helper that
+    leaves the code as it was keeps this tree, so the analysis runs once per distinct tree rather than
+    once per codemod and once more per helper (libcst's own transform_module recomputes it every time,
+    on a defensive deep copy).
     """
-    hook = "_handle_metadata_reference"  # where libcst wraps (and copies) the tree
-    if fresh and not command.should_allow_multiple_passes() and hasattr(command, hook):
-        setattr(command, hook, functools.partial(_uncopied, command))
-    return command.transform_module(tree)
+
+    wrapper: MetadataWrapper
+    code: str
+
+    @property
+    def module(self) -> cst.Module:
+        return self.wrapper.module
+
+    def after(self, result: cst.Module) -> _Analysed:
+        """This tree again when `result` has the same code; else `result`, copied (a transform may
+        reuse a node in two places) with an empty metadata cache."""
+        code = result.code
+        return self if code == self.code else _Analysed(MetadataWrapper(result), code)
 
 
-@contextlib.contextmanager
-def _uncopied(command: Codemod, module: cst.Module) -> Iterator[cst.Module]:
-    """libcst's `Codemod._handle_metadata_reference` (no full-repo metadata here), minus the copy."""
-    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+# The helpers CodemodCommand.transform_module runs after a command that scheduled their work.
+_HELPERS = (
+    (AddImportsVisitor.CONTEXT_KEY, AddImportsVisitor),
+    (RemoveImportsVisitor.CONTEXT_KEY, RemoveImportsVisitor),
+)
+
+
+def _apply(command: Codemod, tree: _Analysed) -> _Analysed:
+    """What `command.transform_module(tree.module)` does, on the tree's shared metadata.
+
+    A multi-pass codemod goes through libcst's own loop (rare; none of the built-ins is one).
+    """
+    if command.should_allow_multiple_passes():
+        return tree.after(command.transform_module(tree.module))
+    tree = tree.after(_transform_once(command, tree))
+    if isinstance(command, CodemodCommand):
+        for key, helper in _HELPERS:
+            if key in command.context.scratch:
+                tree = tree.after(_transform_once(helper(command.context), tree))
+    return tree
+
+
+def _transform_once(command: Codemod, tree: _Analysed) -> cst.Module:
+    """One `transform_module_impl` with the tree's metadata resolved (libcst's metadata hand-over)."""
     previous = command.context
-    with command.resolve(wrapper):
-        command.context = replace(previous, wrapper=wrapper)
+    with command.resolve(tree.wrapper):
+        command.context = replace(previous, wrapper=tree.wrapper)
         try:
-            yield wrapper.module
+            return command.transform_module_impl(tree.module)
         finally:
             command.context = previous
 
