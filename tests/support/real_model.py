@@ -1,0 +1,137 @@
+"""A real OpenAI-compatible server with a real model: llama.cpp's llama-server and SmolLM2-135M-Instruct, as
+installed by scripts/setup-real-model.sh (which records them in real-model.env in its cache directory).
+
+Shared by tests/cli/test_real_model.py and bench/forecast.py. `installed()` says exactly why the server
+cannot be had: the setup script was not run, or its build ran out of CI's budget and resumes on the next
+run (`NotSetUp`); or it ran and failed (`SetupFailed`, with the failed step).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from support.prefect_server import free_port
+
+SETUP = Path(__file__).resolve().parents[2] / "scripts" / "setup-real-model.sh"
+STARTUP_TIMEOUT_S = 120.0  # loading a 100 MB model on a loaded 2-core machine
+
+
+class NotSetUp(Exception):
+    """scripts/setup-real-model.sh has not been run here, or has not finished its build yet."""
+
+
+class SetupFailed(Exception):
+    """scripts/setup-real-model.sh ran and could not install the server or the model."""
+
+
+@dataclass(frozen=True)
+class RealModel:
+    """The installed server binary and model file."""
+
+    server: Path
+    model: Path
+
+
+def cache_dir() -> Path:
+    """Where the setup script caches what it installs (its CODEMILL_TEST_CACHE)."""
+    default = Path.home() / ".cache" / "codemill-tests"
+    return Path(os.environ.get("CODEMILL_TEST_CACHE", default))
+
+
+def installed() -> RealModel:
+    """What the setup script installed, or why there is nothing."""
+    cache = cache_dir()
+    failed, env = cache / "real-model.failed", cache / "real-model.env"
+    pending = cache / "real-model.pending"
+    if failed.is_file():
+        raise SetupFailed(f"{SETUP.name} failed: {failed.read_text(encoding='utf-8').strip()}")
+    if pending.is_file():
+        raise NotSetUp(f"{SETUP.name}: {pending.read_text(encoding='utf-8').strip()}")
+    if not env.is_file():
+        raise NotSetUp(f"{SETUP.name} was not run on this machine (no {env}); run: bash {SETUP}")
+    values = dict(
+        line.split("=", 1) for line in env.read_text(encoding="utf-8").splitlines() if "=" in line
+    )
+    found = RealModel(Path(values.get("LLAMA_SERVER", "")), Path(values.get("LLAMA_MODEL", "")))
+    for what in (found.server, found.model):
+        if not what.is_file():
+            raise SetupFailed(f"{env} names {what}, which is gone: rerun bash {SETUP}")
+    return found
+
+
+@dataclass(frozen=True)
+class RunningServer:
+    """A llama-server on 127.0.0.1: its OpenAI base URL, its API key, and its log."""
+
+    base_url: str
+    api_key: str
+    log: Path
+
+    @property
+    def root(self) -> str:
+        return self.base_url.removesuffix("/v1")
+
+    def tokens(self, text: str) -> int:
+        """How many tokens the model's own tokenizer makes of `text` (llama-server's /tokenize)."""
+        reply = httpx.post(
+            f"{self.root}/tokenize",
+            json={"content": text},
+            headers={"Authorization": f"Bearer {self.api_key}"},
+            timeout=30,
+        )
+        reply.raise_for_status()
+        return len(reply.json()["tokens"])
+
+
+@contextmanager
+def llama_server(
+    found: RealModel, workdir: Path, *, context: int, api_key: str
+) -> Iterator[RunningServer]:
+    """Run llama-server for the duration of the block, its key required. `context` is its window: the
+    only bound on an answer, since a request's max_tokens overrides the server's own -n."""
+    port = free_port()
+    log = workdir / "llama-server.log"
+    args = [str(found.server), "-m", str(found.model), "--host", "127.0.0.1", "--port", str(port)]
+    args += ["-c", str(context), "-t", "2", "--parallel", "1"]
+    args += ["--api-key", api_key, "--seed", "7"]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+    try:
+        running = RunningServer(f"http://127.0.0.1:{port}/v1", api_key, log)
+        _wait_healthy(proc, running)
+        yield running
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _wait_healthy(proc: subprocess.Popen[bytes], running: RunningServer) -> None:
+    """Until /health answers 200 (the model is loaded); a server that exits or hangs is an error."""
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = running.log.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"llama-server exited with {proc.returncode}:\n{tail}")
+        try:
+            if httpx.get(f"{running.root}/health", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.25)
+    raise RuntimeError(
+        f"llama-server not healthy after {STARTUP_TIMEOUT_S:.0f} s: see {running.log}"
+    )
