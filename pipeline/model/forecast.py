@@ -1,9 +1,10 @@
 """A calibrated guess of one request's tokens before it is sent: the cost forecast's unit.
 
 The prompt is counted from the rendered messages, the completion from the chunk's size (the answer is
-the chunk rewritten, plus a think block). The constants are calibrated against real token counts
-(bench/estimate.py; bench/RESULTS.md holds the numbers); the ledger keeps forecast and actual per
-chunk so a run shows how far apart they were.
+the chunk rewritten, plus a think block). The constants are measured against a real tokenizer
+(bench/forecast.py, SmolLM2's through llama.cpp; bench/RESULTS.md holds the numbers); the ledger keeps
+forecast and actual per chunk so a run shows how far apart they were. MiniMax-M2.1's tokenizer cannot be
+had here: the defaults are its figures as far as they are known, not SmolLM2's.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ from dataclasses import dataclass
 
 from pipeline.model.completion import Usage
 
-BYTES_PER_TOKEN = (
-    3.6  # Python source and English prose through a BPE vocabulary (bench/estimate.py)
-)
-MESSAGE_TOKENS = 6  # the chat template's tokens around each message
+# Python source and English prose through a BPE vocabulary. Measured: SmolLM2's 49k-entry BPE gives
+# 3.51-3.56 bytes a token on codemill's rendered prompts; MiniMax's own ratio is not measured here.
+BYTES_PER_TOKEN = 3.6
+MESSAGE_TOKENS = 6  # the chat template's tokens around each message (ChatML: 5, and 3 to reply)
 ANSWER_FENCE_TOKENS = 12  # the ```python fence and the line around it
+# The thinking MiniMax-M2.1 puts before its answer: not measurable here (no MiniMax tokens to count). A
+# model that does not think (SmolLM2) answers 37-47% below the completion forecast, all of it this part.
 THINK_PER_CHUNK_TOKEN = 0.5  # a reasoning model thinks about half the chunk's length...
 THINK_TOKENS = 60  # ...plus a fixed opening
 
