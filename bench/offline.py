@@ -29,6 +29,7 @@ CODEMOD = "convert_percent_format_to_fstring.ConvertPercentFormatStringCommand"
 RECIPE = f"""---
 name: percent
 description: Percent formatting to f-strings, offline only (bench/offline.py).
+scope: any
 codemods:
   - libcst.codemod.commands.{CODEMOD}
 ---

@@ -15,68 +15,94 @@ from __future__ import annotations
 import ast
 import copy
 from collections.abc import Callable, Iterator
-from functools import lru_cache
+from dataclasses import dataclass
 
 SCOPES = frozenset({"any", "code", "docstrings", "annotations", "modernize", "assertions"})
 _Allowed = Callable[[ast.AST, ast.AST], bool]
+_View = Callable[[ast.AST], ast.AST]  # a node with the scope's part taken out
 _TYPING = {"List": "list", "Dict": "dict", "Set": "set", "FrozenSet": "frozenset"}
 _TYPING |= {"Tuple": "tuple", "Type": "type", "Deque": "collections.deque"}
 _OWNERS = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
 
 
-@lru_cache(maxsize=4096)
+def _whole(node: ast.AST) -> ast.AST:
+    """The node as it is (a scope that takes nothing out)."""
+    return node
+
+
 def _tree(text: str) -> ast.Module | None:
+    """The text's `ast`, parsed afresh: C-fast, and a cache of trees would keep thousands of nodes
+    alive for the garbage collector to walk on every collection of the run."""
     try:
         return ast.parse(text)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
 
 
-def out_of_scope(scope: str, original: str, proposed: str) -> tuple[int, str] | None:
-    """The first answer line outside the recipe's scope and what is wrong there, or None."""
+@dataclass(frozen=True)
+class Scoped:
+    """An answer against its recipe's scope."""
+
+    outside: tuple[int, str] | None = None  # the first answer line outside it, and what is wrong
+    same_code: bool = False  # proven that only docstrings differ: it reads what the original read
+
+
+def judge_scope(scope: str, original: str, proposed: str) -> Scoped:
+    """Where the answer leaves the recipe's scope, if it does (see the module's docstring)."""
     if scope == "any":
-        return None
+        return Scoped()
     old, new = _tree(original), _tree(proposed)
     if old is None or new is None:
-        return None  # newer syntax than this interpreter's: the target-syntax check had its say
+        return Scoped()  # newer syntax than this interpreter's: the target-syntax check had its say
+    if scope == "docstrings":
+        outside = _first_difference(old, new, _never, _docstring)
+        return Scoped(outside, same_code=outside is None)
+    return Scoped(_outside(scope, old, new))
+
+
+def _outside(scope: str, old: ast.Module, new: ast.Module) -> tuple[int, str] | None:
     if scope == "code":
         return _docstrings_kept(old, new)
-    if scope == "docstrings":
-        return _first_difference(_stripped(old, _docstring), _stripped(new, _docstring), _never)
     if scope == "annotations":
-        found = _first_difference(_stripped(old, _annotation), _stripped(new, _annotation), _never)
+        found = _first_difference(old, new, _never, _annotation)
         if found is None and _annotations(new) <= _annotations(old):
             return 1, "adds no annotation"
         return found
     if scope == "modernize":  # typing imports the rewrites no longer need may go
-        return _first_difference(
-            _stripped(old, _typing_import), _stripped(new, _typing_import), _modernize
-        )
+        return _first_difference(old, new, _modernize, _typing_import)
     return _first_difference(old, new, _assertion)
 
 
-def _first_difference(old: ast.AST, new: ast.AST, allowed: _Allowed) -> tuple[int, str] | None:
-    """Walk both trees together; the first pair of nodes that differ and is not an allowed rewrite."""
+def _first_difference(
+    old: ast.AST, new: ast.AST, allowed: _Allowed, view: _View = _whole
+) -> tuple[int, str] | None:
+    """Walk both trees together, each node seen through `view` (the scope's part taken out, as a
+    shallow copy: the trees are cached and never changed); the first pair of nodes that differ and
+    is not an allowed rewrite."""
+    old, new = view(old), view(new)
     if type(old) is not type(new):
         return None if allowed(old, new) else (_line(new, old), _what(new))
     if isinstance(old, ast.AST):
         if allowed(old, new) and ast.dump(old) != ast.dump(new):
             return None
         for name in old._fields:
-            found = _compare(getattr(old, name, None), getattr(new, name, None), allowed, new, old)
+            found = _compare(
+                getattr(old, name, None), getattr(new, name, None), allowed, view, (new, old)
+            )
             if found is not None:
                 return found
     return None
 
 
 def _compare(
-    a: object, b: object, allowed: _Allowed, new: ast.AST, old: ast.AST
+    a: object, b: object, allowed: _Allowed, view: _View, parents: tuple[ast.AST, ast.AST]
 ) -> tuple[int, str] | None:
+    new, old = parents
     if isinstance(a, ast.AST) and isinstance(b, ast.AST):
-        return _first_difference(a, b, allowed)
+        return _first_difference(a, b, allowed, view)
     if isinstance(a, list) and isinstance(b, list):
         for x, y in zip(a, b, strict=False):
-            found = _compare(x, y, allowed, new, old)
+            found = _compare(x, y, allowed, view, parents)
             if found is not None:
                 return found
         if len(a) != len(b):
@@ -113,10 +139,16 @@ def _never(old: ast.AST, new: ast.AST) -> bool:
 # --- the parts a scope takes out ---
 
 
+def _with_body(node: ast.AST, body: list[ast.stmt]) -> ast.AST:
+    """A shallow copy of an owner with another body (an empty one reads as `pass`)."""
+    clone = copy.copy(node)
+    clone.body = body or [ast.Pass()]  # type: ignore[attr-defined]
+    return clone
+
+
 def _docstring(node: ast.AST) -> ast.AST:
     if isinstance(node, _OWNERS) and node.body and _is_docstring(node.body[0]):
-        rest = node.body[1:] or [ast.Pass()]
-        node.body = rest
+        return _with_body(node, node.body[1:])
     return node
 
 
@@ -130,38 +162,27 @@ def _is_docstring(statement: ast.stmt) -> bool:
 
 def _typing_import(node: ast.AST) -> ast.AST:
     if isinstance(node, _OWNERS):
-        node.body = [
+        kept = [
             statement
             for statement in node.body
             if not (isinstance(statement, ast.ImportFrom) and statement.module == "typing")
-        ] or [ast.Pass()]
+        ]
+        return node if len(kept) == len(node.body) else _with_body(node, kept)
     return node
 
 
 def _annotation(node: ast.AST) -> ast.AST:
-    if isinstance(node, ast.arg):
-        node.annotation = None
-    elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-        node.returns = None
-    elif isinstance(node, ast.AnnAssign) and node.value is not None:
+    if isinstance(node, ast.arg) and node.annotation is not None:
+        clone = copy.copy(node)
+        clone.annotation = None
+        return clone
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.returns is not None:
+        clone_def = copy.copy(node)
+        clone_def.returns = None
+        return clone_def
+    if isinstance(node, ast.AnnAssign) and node.value is not None:
         return ast.Assign(targets=[node.target], value=node.value, lineno=node.lineno)
     return node
-
-
-def _stripped(tree: ast.AST, part: Callable[[ast.AST], ast.AST]) -> ast.AST:
-    """A copy of the tree with `part` applied to every node (bottom-up)."""
-
-    class Strip(ast.NodeTransformer):
-        def generic_visit(self, node: ast.AST) -> ast.AST:
-            super().generic_visit(node)
-            return part(node)
-
-    result: ast.AST = Strip().visit(_copy(tree))
-    return result
-
-
-def _copy(tree: ast.AST) -> ast.AST:
-    return copy.deepcopy(tree)
 
 
 def _annotations(tree: ast.AST) -> int:
@@ -299,10 +320,10 @@ def _modernize(old: ast.AST, new: ast.AST) -> bool:
         if ast.dump(ast.List(old.bases)) != ast.dump(ast.List(new.bases)):
             if not _class_bases(old.bases, new.bases):
                 return False
-            trimmed = _copy(new)
+            trimmed = copy.copy(new)
             assert isinstance(trimmed, ast.ClassDef)
             trimmed.bases = old.bases
-            return _first_difference(old, trimmed, _modernize) is None
+            return _first_difference(old, trimmed, _modernize, _typing_import) is None
         return False
     rewrites = (
         _to_fstring,

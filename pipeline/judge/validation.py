@@ -20,7 +20,7 @@ from pipeline.judge.layout import chunk_unit, relay, same_but_whitespace
 from pipeline.judge.lazy import At, lazy
 from pipeline.judge.names import ModuleNames, undefined_name
 from pipeline.judge.policy import Policy
-from pipeline.judge.scope import out_of_scope
+from pipeline.judge.scope import judge_scope
 from pipeline.judge.target_syntax import (
     FeatureFinder,
     UnionFinder,
@@ -171,8 +171,11 @@ def _names_and_scope(
     names: ModuleNames | None,
     at: At,
 ) -> Verdict | None:
-    """`undefined-name`, then `out-of-scope`: the checks that need the module or the recipe."""
-    if names is not None and not names.unknown:
+    """`undefined-name`, then `out-of-scope`: the checks that need the module or the recipe.
+    An answer proven to differ only in docstrings reads what the original read: no name analysis."""
+    scope = policy.allowances.scope
+    scoped = judge_scope(scope, original, proposed)
+    if names is not None and not names.unknown and not scoped.same_code:
         missing = undefined_name(
             original,
             proposed,
@@ -188,10 +191,8 @@ def _names_and_scope(
                 f"its imports{', the class' if chunk.enclosing else ''} or the builtins."
             )
             return Verdict.rejected(Reason.UNDEFINED_NAME, detail)
-    scope = policy.allowances.scope
-    outside = out_of_scope(scope, original, proposed)
-    if outside is not None:
-        line, what = outside
+    if scoped.outside is not None:
+        line, what = scoped.outside
         detail = f"Line {at(line)} {what}, outside the recipe's scope ({scope})."
         return Verdict.rejected(Reason.OUT_OF_SCOPE, detail)
     return None

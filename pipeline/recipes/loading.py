@@ -5,7 +5,7 @@ A recipe file looks like::
     ---
     name: modernize
     description: one line
-    scope: modernize     # what an answer may change (pipeline.judge.scope); default `any`
+    scope: modernize     # required: what an answer may change (pipeline.judge.scope), or `any`
     model: {temperature: 0.2, top_p: 0.95, max_tokens: 8192, seed: 7}
     select: {kinds: [function, method], regex: ['%'], libcst_matchers: [has_percent_format]}
     allow: {annotations: true}
@@ -251,7 +251,11 @@ def _allowances(raw: Mapping[str, Any], scope: object, where: str) -> Allowances
     for key, value in raw.items():
         if not isinstance(value, bool):
             raise RecipeError(f"{where}: `allow.{key}` must be true or false, got {value!r}")
-    scope = "any" if scope is None else scope  # a recipe from before `scope` existed
+    if scope is None:
+        raise RecipeError(
+            f"{where}: missing `scope` in the front matter: say what an answer may change, "
+            f"one of {', '.join(sorted(SCOPES))} (`any`: no limit)"
+        )
     if scope not in SCOPES:
         raise RecipeError(
             f"{where}: unknown `scope` {scope!r} (known: {', '.join(sorted(SCOPES))})"

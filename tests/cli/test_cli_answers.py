@@ -161,3 +161,22 @@ def test_an_identity_answer_changes_no_byte(engine: str, cli: CliEnv, tmp_path: 
     assert {r["path"] for r in rows} >= set(AWKWARD)
     assert rows and all(r["status"] == "unchanged" for r in rows), rows
     assert patch == ""
+
+
+DEEP = 'X = "%s" % ' + "(" * 2000 + "1" + ")" * 2000 + "\n"  # CPython refuses it; libcst segfaults
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ["llm", "codemod"])
+def test_a_file_that_would_crash_the_parser_is_skipped_and_the_run_goes_on(
+    engine: str, cli: CliEnv, tmp_path: Path
+) -> None:
+    repo = make_repo(
+        tmp_path / "deep", {"deep.py": DEEP, "fine.py": 'def f(x):\n    return "%s" % x\n'}
+    )
+    with FakeModelServer() as server:  # the echo handler: the run itself is what is proven here
+        rows, _ = run(cli, repo, server, "modernize", engine)
+    deep = [r for r in rows if r["path"] == "deep.py"]
+    assert [(r["status"], r["reason"]) for r in deep] == [("skipped", "parse-error")], deep
+    assert "nested" in deep[0]["detail"]
+    assert [r for r in rows if r["path"] == "fine.py" and r["status"] != "skipped"], rows

@@ -14,6 +14,7 @@ from support.gitrepo import fingerprint, git, make_repo
 RECIPE = """---
 name: tidy
 description: Tidy everything.
+scope: any
 select:
   kinds: [function, method, class, statements]
 ---

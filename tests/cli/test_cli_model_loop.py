@@ -115,6 +115,7 @@ def test_a_rerun_forecasts_cache_hits_and_an_unpriced_model_shows_unknown(
 TIDY = """---
 name: tidy
 description: Tidy everything.
+scope: any
 select:
   kinds: [function]
 ---

@@ -206,7 +206,7 @@ def test_user_recipe_file(tmp_path: Path, cli: CliEnv) -> None:
     repo = make_repo(tmp_path / "repo", {"greetings.py": GREETINGS})
     recipe = tmp_path / "shout-less.md"
     recipe.write_text(
-        "---\nname: shout-less\ndescription: Make shout polite.\nselect:\n  regex: ['HEY']\n---\n"
+        "---\nname: shout-less\ndescription: Make shout polite.\nscope: any\nselect:\n  regex: ['HEY']\n---\n"
         "## System\nYou are MARKER-SYSTEM, a polite refactorer.\n\n## User\n"
         "Rewrite this chunk of $path.\n\n$context\n\n$chunk\n"
     )

@@ -23,6 +23,7 @@ FUNCTIONS = "".join(f'def f{i}(x):\n    return "v{i} %s" % x\n\n\n' for i in ran
 TIDY = """---
 name: tidy
 description: Tidy everything.
+scope: any
 select:
   kinds: [function]
 ---

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.judge.policy import Allowances
+from pipeline.judge.scope import SCOPES
 from pipeline.recipes.loading import (
     Recipe,
     RecipeError,
@@ -76,7 +77,7 @@ def test_every_builtin_codemod_resolves(recipes: dict[str, Recipe]) -> None:
 def test_a_recipe_declares_a_known_scope() -> None:
     head = "---\nname: x\ndescription: y\n{}---\n## System\ns\n## User\n$chunk\n"
     assert parse_recipe(head.format("scope: docstrings\n"), "r.md").allowances.scope == "docstrings"
-    assert parse_recipe(head.format(""), "r.md").allowances.scope == "any"
+    assert parse_recipe(head.format("scope: any\n"), "r.md").allowances.scope == "any"
     with pytest.raises(RecipeError, match="unknown `scope` 'everything'"):
         parse_recipe(head.format("scope: everything\n"), "r.md")
 
@@ -196,6 +197,7 @@ def test_every_named_matcher_is_used_by_a_builtin(recipes: dict[str, Recipe]) ->
 GOOD = """---
 name: rename-vars
 description: Give single-letter locals descriptive names.
+scope: any
 model: {temperature: 0.5, top_p: 0.9, max_tokens: 4096, seed: 42}
 select: {kinds: [function], regex: ['\\b[a-z]\\s*=']}
 allow: {signatures: false}
@@ -237,6 +239,14 @@ def bad(text: str, tmp_path: Path) -> str:
     message = str(info.value)
     assert message.startswith(str(path) + ": ")
     return message
+
+
+def test_a_recipe_without_a_scope_is_a_one_line_error_naming_the_accepted_values(
+    tmp_path: Path,
+) -> None:
+    message = bad(GOOD.replace("scope: any\n", ""), tmp_path)
+    assert "\n" not in message and "missing `scope`" in message
+    assert ", ".join(sorted(SCOPES)) in message
 
 
 @pytest.mark.parametrize(
