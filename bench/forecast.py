@@ -4,7 +4,8 @@ tokenizer: llama.cpp's llama-server with SmolLM2-135M-Instruct (bash scripts/set
 Targets: the example (examples/legacy_app) and a real package (colorama's source, from this venv), each a
 fresh git repository. For each, the forecast first (nothing sent), then the same run (--dry-run --no-cache)
 with one of two answer sources; the actual tokens are the server's `usage`, summed from the ledger:
-  real       SmolLM2 itself answers: real prompts, and completions as long as a 135M model makes them
+  real       SmolLM2 itself answers (a few files, 1,280-token window, no repair turns): real prompts,
+             and completions as long as a 135M model makes them
   realistic  the loopback fake answers every chunk with the chunk unchanged in a fence (an answer of the
              size a correct refactor has), its usage counted by SmolLM2's tokenizer (llama-server's
              /tokenize): the prompt through SmolLM2's chat template (ChatML), and the answer
@@ -43,7 +44,10 @@ CODEMILL = str(Path(sys.executable).parent / "codemill")
 KEY = "bench-forecast-key"
 CONTEXT = 8192  # SmolLM2's trained window: the server's, for /tokenize and the realistic runs
 REAL_CONTEXT = 1280  # a real answer's window: SmolLM2 rambles to its end, at 5-40 tokens/s here
-REAL_FILES = {"example": "legacy_app/pricing.py", "package": "colorama/ansitowin32.py"}
+REAL_FILES = {
+    "example": ("legacy_app/pricing.py",),
+    "package": ("colorama/ansi.py", "colorama/winterm.py"),
+}
 MODEL = "SmolLM2-135M-Instruct"
 FORECAST = re.compile(r"total: .*?~([\d,]+) prompt \+ ~([\d,]+) completion tokens")
 
@@ -171,9 +175,9 @@ def measure(target: str, kind: str, recipe: str, real: RunningServer, work: Path
     repo = TARGETS[target](work / f"{target}-{kind}")
     home = work / f"home-{target}-{kind}"
     flags = ["--context-tokens", str(CONTEXT)]
-    if kind == "real":  # one file, one answer a chunk: real answers are slow here
+    if kind == "real":  # a few files, one answer a chunk: real answers are slow here
         flags = ["--context-tokens", str(REAL_CONTEXT), "--repair-turns", "0"]
-        flags += ["--include", REAL_FILES[target]]
+        flags += [arg for path in REAL_FILES[target] for arg in ("--include", path)]
     with answer_source(kind, real) as (base_url, handler):
         forecast = forecast_of(codemill(repo, home, base_url, recipe, "--estimate", *flags))
         rows = ledger_rows(codemill(repo, home, base_url, recipe, "--dry-run", *flags))
