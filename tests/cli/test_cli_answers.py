@@ -3,7 +3,9 @@
 The fake model answers every chunk of a repository of real standard-library modules in one bad way
 (`support.fake_model_server.BROKEN_ANSWERS`); each must-reject class leaves an empty patch with its
 reason in the ledger, the think-block draft ends unchanged, and an identity answer over files with
-CRLF, mixed endings, a BOM, tabs, form feeds and no final newline changes no byte, through both engines.
+CRLF, mixed endings, a BOM, tabs, form feeds and no final newline changes no byte, through both engines;
+a real change of such files (a model answering in LF and spaces, or the codemods) keeps their layout, and a
+file that would crash libcst's parser is skipped while the run goes on.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ import inspect
 import json
 import re
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 from support.cli_support import CliEnv, codemill, make_cli_env
-from support.fake_model_server import FakeModelServer, broken_answer_handler
+from support.fake_model_server import FakeModelServer, FakeReply, broken_answer_handler
 from support.gitrepo import make_repo
 
 KEY = "sk-test-answers-0123456789"
@@ -180,3 +183,40 @@ def test_a_file_that_would_crash_the_parser_is_skipped_and_the_run_goes_on(
     assert [(r["status"], r["reason"]) for r in deep] == [("skipped", "parse-error")], deep
     assert "nested" in deep[0]["detail"]
     assert [r for r in rows if r["path"] == "fine.py" and r["status"] != "skipped"], rows
+
+
+LAYOUTS = {  # each file's first chunk holds a %-format: the change lands, the file's layout stays
+    "crlf.py": b'def f(x):\r\n    """Doc."""\r\n    return "%s" % x\r\n',
+    "mixed.py": b'def g(x):\n    x = x\r\n    return "%s" % x\r\n\r\n\r\nZ = 1\n',
+    "bom.py": b'\xef\xbb\xbf# -*- coding: utf-8 -*-\ndef h(x):\n    return "%s" % x\n',
+    "tabs.py": b'class T:\n\tdef m(self, x):\n\t\tif x:\n\t\t\treturn "%s" % x\n\t\treturn ""\n',
+    "nofinal.py": b'def c(x):\n    return "%s" % x',
+}
+
+
+def spaces_and_fstrings(body: dict[str, Any], headers: dict[str, str]) -> FakeReply:
+    """A good model that writes LF and four spaces whatever the file uses."""
+    user = next(m["content"] for m in body["messages"] if m["role"] == "user")
+    code = re.findall(r"```python\n(.*?)```", user, re.DOTALL)[-1]
+    code = re.sub(r"^\t+", lambda m: "    " * len(m.group(0)), code, flags=re.M)
+    code = code.replace('"%s" % x', 'f"{x}"')
+    return FakeReply.completion(f"```python\n{code}```")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ["llm", "codemod"])
+def test_a_changed_file_keeps_its_bom_line_endings_indentation_and_final_newline(
+    engine: str, cli: CliEnv, tmp_path: Path
+) -> None:
+    repo = make_repo(tmp_path / "layouts", LAYOUTS)
+    with FakeModelServer(spaces_and_fstrings) as server:
+        done = codemill(
+            cli, "run", ".", "--recipe", "modernize", "--engine", engine, "--branch", "cm/layout",
+            "--base-url", server.base_url, "--target-python", "3.11", "--no-progress", cwd=repo,
+            extra_env={"AIMLAPI_API_KEY": KEY},
+        )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    for name, before in LAYOUTS.items():
+        shown = ["git", "show", f"cm/layout:{name}"]
+        after = subprocess.run(shown, cwd=repo, capture_output=True, check=True).stdout
+        assert after == before.replace(b'"%s" % x', b'f"{x}"'), name
