@@ -54,6 +54,8 @@ build_server() {
         "$PYTHON" -m tarfile -e "$sdist" "$src.partial"
         mv "$src.partial/llama_cpp_python-$LLAMA_SOURCE_VERSION/vendor/llama.cpp" "$src" && rm -rf "$src.partial"
     fi
+    step="find cmake, ninja and a C++ compiler (Debian: apt-get install cmake ninja-build g++)"
+    for tool in cmake ninja c++; do command -v "$tool" >/dev/null || exit 1; done
     step="build llama-server (see $CACHE/build/*.log)"
     build="$CACHE/build/llama-server-$LLAMA_SOURCE_VERSION"
     mkdir -p "$CACHE/build"
