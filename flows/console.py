@@ -123,19 +123,27 @@ class ProgressDisplay:
                 + ("" if snap.concurrency_limit is None else f" limit {snap.concurrency_limit}")
                 + snap.trouble()
             )
-            self._bar.update(self._task_id, total=snap.total, completed=snap.done, detail=detail)
+            if snap.total or not snap.files:
+                self._bar.update(
+                    self._task_id, total=snap.total, completed=snap.done, detail=detail
+                )
+            else:  # chunks cut as the run goes: files are what is counted out of a known total
+                detail = f"files, {snap.done} chunks: {detail}"
+                self._bar.update(
+                    self._task_id, total=snap.files, completed=snap.files_done, detail=detail
+                )
         elif not final and snap.done and (line := snap.line()) != self._last_line:
             self._last_line = line  # off a terminal, a line only when something changed
             print(f"codemill: {line}", file=sys.stderr, flush=True)
 
     def _published(self, snap: Snapshot, *, final: bool = False) -> None:
-        # A codemod run cuts its chunks in the workers, so its total is unknown (0) until the end:
-        # nothing is published while it goes, and the whole of it once the display closes.
-        total = snap.total or (snap.done if final else 0)
-        if self._publish is None or not total:
+        # A codemod run cuts its chunks in the workers: its fraction is of files until the end, when
+        # the whole of it is published once the display closes.
+        fraction = 1.0 if final and snap.done and not snap.total else snap.fraction()
+        if self._publish is None or fraction is None:
             return
         try:
-            self._publish(snap.done / total)
+            self._publish(fraction)
         except (
             Exception
         ):  # a published progress is a convenience; the ledger is the record of the run

@@ -7,7 +7,11 @@ reason.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import asyncio
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import BrokenExecutor, Executor, ThreadPoolExecutor
+from typing import TypeVar
 
 from pipeline.config import RunConfig
 from pipeline.engines.proposal import FatalProposalError, Proposal, has_future_annotations
@@ -26,6 +30,40 @@ from pipeline.model.prices import Prices, prices_for
 from pipeline.recipes.loading import Recipe
 from pipeline.source.chunking import Chunk
 from pipeline.source.cutter import estimate_tokens
+
+T = TypeVar("T")
+
+
+@functools.cache
+def judge_thread() -> ThreadPoolExecutor:
+    """Where answers are judged when the run gives no judge pool: one thread, so the event loop shares
+    the GIL with one busy thread at most (a pool of them would starve it)."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="codemill-judge")
+
+
+def judge_reply(
+    chunk: Chunk,
+    content: str,
+    finish_reason: str | None,
+    policy: Policy,
+    future: bool,
+    names: ModuleNames | None,
+) -> tuple[str | None, Verdict]:
+    """The code of a reply as it would be spliced and the verdict on it (picklable in and out: it runs
+    in a judge process or thread, never on the event loop)."""
+    extraction = extract_code(content, finish_reason=finish_reason)
+    if extraction.code is None:
+        reason = extraction.reason or Reason.NO_CODE
+        return None, Verdict.rejected(reason, extraction.detail)
+    judged = judge_answer(
+        chunk,
+        extraction.code,
+        policy=policy,
+        finish_reason=finish_reason,
+        module_has_future_annotations=future,
+        names=names,
+    )
+    return judged.text, judged.verdict
 
 
 def turn_record(kind: str, completion: Completion, cost: float) -> dict[str, object]:
@@ -57,8 +95,10 @@ class LLMEngine:
         meter: SpendMeter | None = None,
         stop: RunStop | None = None,
         prices: Prices | None = None,
+        judges: Executor | None = None,
     ) -> None:
         self.client = client
+        self.judges = judges  # where answers are judged: a process pool, or None for judge_thread()
         self.prices = prices or prices_for(client.settings.model)  # None: the cost is unknown
         self.recipe = recipe
         self.policy = policy
@@ -80,6 +120,7 @@ class LLMEngine:
         *,
         cache: ResponseCache | None = None,
         stop: RunStop | None = None,
+        judges: Executor | None = None,
     ) -> LLMEngine:
         """The engine a run's config asks for: its repair turns, cache refresh and spend limit."""
         return cls(
@@ -91,7 +132,21 @@ class LLMEngine:
             repair_turns=config.repair_turns,
             meter=SpendMeter(config.max_cost),
             stop=stop,
+            judges=judges,
         )
+
+    async def selects(self, chunk: Chunk) -> bool:
+        """Whether the recipe selects the chunk, decided off the event loop (its matchers parse it)."""
+        return await self._off_loop(functools.partial(self.recipe.selects, chunk))
+
+    async def _off_loop(self, work: Callable[[], T]) -> T:
+        """`work()` in the judge pool (or thread), never on the loop; in the thread if a judge died."""
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self.judges or judge_thread(), work)
+        except BrokenExecutor:  # a judge process died (on this work or another): do it here
+            self.judges = None
+            return await loop.run_in_executor(judge_thread(), work)
 
     async def refactor(self, chunk: Chunk, names: ModuleNames | None = None) -> Proposal:
         """Ask for a new version of the chunk; raises FatalProposalError only for run-ending errors.
@@ -106,7 +161,7 @@ class LLMEngine:
         proposal.forecast = forecast_request(messages, chunk.text)
         for turn in range(1 + self.repair_turns):
             completion = await self._ask(proposal, messages, "repair" if turn else "answer")
-            if completion is None or self._settle(proposal, messages, completion):
+            if completion is None or await self._settle(proposal, messages, completion):
                 return proposal
             messages = [*proposal.conversation, self.recipe.repair_message(proposal.verdict.detail)]
         return proposal
@@ -118,7 +173,7 @@ class LLMEngine:
         completion = await self._ask(proposal, messages, "gate")
         if completion is None:
             return False
-        self._settle(proposal, messages, completion)
+        await self._settle(proposal, messages, completion)
         return proposal.verdict.status is Status.ACCEPTED
 
     async def _ask(
@@ -147,13 +202,25 @@ class LLMEngine:
         proposal.turns.append(turn_record(kind, completion, cost))
         return completion
 
-    def _settle(
+    async def _settle(
         self, proposal: Proposal, messages: Sequence[Mapping[str, str]], completion: Completion
     ) -> bool:
-        """Judge the answer into the proposal; True when it is final (not a rejection to repair)."""
-        future = has_future_annotations(proposal.chunk)
-        names = self._names.get(proposal.chunk.path)
-        code, verdict = self._judge(proposal.chunk, completion, future, names)
+        """Judge the answer into the proposal; True when it is final (not a rejection to repair).
+
+        The judging (parse, compile, interface and scope checks: tens of ms) runs in the judge pool
+        (or thread), so the event loop carrying every other chunk's request is never held for it.
+        """
+        chunk = proposal.chunk
+        judging = functools.partial(
+            judge_reply,
+            chunk,
+            completion.content,
+            completion.finish_reason,
+            self.policy,
+            has_future_annotations(chunk),
+            self._names.get(chunk.path),
+        )
+        code, verdict = await self._off_loop(judging)
         proposal.verdict = verdict
         proposal.turns[-1]["verdict"] = str(verdict.reason or verdict.status)
         answer = {"role": "assistant", "content": completion.content}  # its think block kept
@@ -204,20 +271,3 @@ class LLMEngine:
         if self.cache is not None and key is not None:
             self.cache.put(key, completion)
         return completion
-
-    def _judge(
-        self, chunk: Chunk, completion: Completion, future: bool, names: ModuleNames | None
-    ) -> tuple[str | None, Verdict]:
-        extraction = extract_code(completion.content, finish_reason=completion.finish_reason)
-        if extraction.code is None:
-            reason = extraction.reason or Reason.NO_CODE
-            return None, Verdict.rejected(reason, extraction.detail)
-        judged = judge_answer(
-            chunk,
-            extraction.code,
-            policy=self.policy,
-            finish_reason=completion.finish_reason,
-            module_has_future_annotations=future,
-            names=names,
-        )
-        return judged.text, judged.verdict

@@ -129,6 +129,7 @@ class Execution:
     def left_out(self, item: SkippedFile) -> None:
         """A file the engine left out (no trigger matched, does not parse): its one ledger row."""
         record_skipped(self.run_id, self.ledger, [item])
+        self.counter.file_left_out(item.path)
 
     def record(self, proposal: Proposal) -> None:
         """One chunk's fate: into the proposals, the ledger and the live counts."""
@@ -141,7 +142,8 @@ class Execution:
 
     async def refactor(self) -> None:
         """Every chunk through the engine; a stop signal abandons what is in flight."""
-        self.counter.start(self.plan_.chunk_count)
+        files = 0 if self.plan_.chunked else len(self.plan_.files)  # codemods cut as they go
+        self.counter.start(self.plan_.chunk_count, files=files)
         count = min(MAX_SHARDS, 1 + len(self.plan_.files) // FILES_PER_SHARD)
         shards = shard_files(self.plan_.files, count)
         with self.view.watching(self.counter, self.steps.progress_sink()):

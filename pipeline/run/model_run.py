@@ -30,7 +30,8 @@ from pipeline.paths import default_cache_path
 from pipeline.recipes.loading import Recipe
 from pipeline.run.estimate import check_max_cost, forecast_run, run_prices
 from pipeline.run.executor import Steps
-from pipeline.run.steps import FilePlan, Plan, Record
+from pipeline.run.parallel import worker_pool
+from pipeline.run.steps import FilePlan, Plan, Record, worker_count
 
 
 @dataclass(frozen=True)
@@ -130,22 +131,26 @@ async def refactor_with_model(
     meter, stop, breaker = SpendMeter(config.max_cost), RunStop(), CircuitBreaker()
     key = api_key_from_env(settings, env)
     client = ChatClient(settings, api_key=key, limiter=limiter, breaker=breaker, observer=observer)
+    judging = worker_pool(max(1, worker_count(config) - 1))  # this process keeps the loop
     try:
         async with client:
-            engine = LLMEngine(
-                client,
-                recipe,
-                policy,
-                cache=cache,
-                refresh_cache=config.refresh_cache,
-                repair_turns=config.repair_turns,
-                meter=meter,
-                stop=stop,
-                prices=run_prices(config),
-            )
-            await asyncio.gather(
-                *(steps.refactor_llm(engine, i, shard, record) for i, shard in enumerate(shards))
-            )
+            with judging as judges:
+                engine = LLMEngine(
+                    client,
+                    recipe,
+                    policy,
+                    cache=cache,
+                    refresh_cache=config.refresh_cache,
+                    repair_turns=config.repair_turns,
+                    meter=meter,
+                    stop=stop,
+                    prices=run_prices(config),
+                    judges=judges,
+                )
+                shard_runs = (
+                    steps.refactor_llm(engine, i, s, record) for i, s in enumerate(shards)
+                )
+                await asyncio.gather(*shard_runs)
     finally:
         if cache is not None:
             cache.close()

@@ -64,7 +64,15 @@ def ordered_map(
 
 
 @contextlib.contextmanager
-def _pool(work: Callable[[T], R], workers: int) -> Iterator[ProcessPoolExecutor]:
+def worker_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
+    """Forked workers for calls submitted one by one (`loop.run_in_executor`), with ordered_map's
+    lifetime: they ignore SIGINT, die with the run even by kill -9, and are killed when the block ends."""
+    with _pool(None, workers) as pool:
+        yield pool
+
+
+@contextlib.contextmanager
+def _pool(work: Callable[[T], R] | None, workers: int) -> Iterator[ProcessPoolExecutor]:
     """A pool of forked workers running `work`; killed, not waited for, if the caller stops early."""
     context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
     pool = ProcessPoolExecutor(
@@ -119,7 +127,7 @@ def _kill(pool: ProcessPoolExecutor) -> None:
             process.join(timeout=1.0)
 
 
-def _start_worker(work: Callable[[Any], Any], parent: int) -> None:
+def _start_worker(work: Callable[[Any], Any] | None, parent: int) -> None:
     """In each worker, once: ignore SIGINT, die with the parent, remember the function to run."""
     global _work
     signal.signal(signal.SIGINT, signal.SIG_IGN)

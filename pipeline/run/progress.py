@@ -28,12 +28,26 @@ class Snapshot:
     failed_attempts: int = 0  # HTTP attempts that ended in an error (most are retried)
     timeouts: int = 0
     last_error: str = ""  # the latest failed attempt's error, shown while the run goes on
+    files: int = 0  # files to go through when their chunks are cut as they go (codemods): total 0
+    files_done: int = 0
+
+    def counted(self) -> str:
+        """`12/40 chunks`, or while the chunks are still being cut, `3/10 files, 12 chunks`."""
+        if self.total or not self.files:
+            return f"{self.done}/{self.total} chunks"
+        return f"{self.files_done}/{self.files} files, {self.done} chunks"
+
+    def fraction(self) -> float | None:
+        """How much of the run is done, if that is known yet (chunks, else files)."""
+        if self.total:
+            return self.done / self.total
+        return self.files_done / self.files if self.files else None
 
     def line(self) -> str:
         """One short line for logs and non-interactive terminals."""
         limit = "" if self.concurrency_limit is None else f", limit {self.concurrency_limit}"
         return (
-            f"{self.done}/{self.total} chunks: {self.accepted} accepted, {self.rejected} rejected, "
+            f"{self.counted()}: {self.accepted} accepted, {self.rejected} rejected, "
             f"{self.unchanged} unchanged, {self.skipped + self.failed} skipped/failed; "
             f"{self.usage.tokens:,} tokens, {self.cost()}{limit}{self.trouble()}"
         )
@@ -56,10 +70,21 @@ class RunCounter:
 
     _snap: Snapshot = field(default_factory=Snapshot)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _paths: set[str] = field(default_factory=set, repr=False)  # files with a chunk or a skip seen
 
-    def start(self, total: int) -> None:
+    def start(self, total: int, *, files: int = 0) -> None:
+        """`total` chunks; or, when chunks are cut as the run goes (total 0), `files` files."""
         with self._lock:
-            self._snap = replace(self._snap, total=total)
+            self._snap = replace(self._snap, total=total, files=files)
+
+    def file_left_out(self, path: str) -> None:
+        """A file the engine left out (no trigger, no parse): done, with no chunk."""
+        with self._lock:
+            self._snap = replace(self._snap, files_done=self._file_done(path))
+
+    def _file_done(self, path: str) -> int:
+        self._paths.add(path)  # a file's chunks are recorded together: its first one finishes it
+        return len(self._paths)
 
     def add(self, proposal: Proposal, concurrency_limit: int | None) -> None:
         status = proposal.verdict.status
@@ -67,6 +92,7 @@ class RunCounter:
             s = self._snap
             self._snap = replace(
                 s,
+                files_done=self._file_done(proposal.chunk.path),
                 done=s.done + 1,
                 accepted=s.accepted + (status is Status.ACCEPTED),
                 rejected=s.rejected + (status is Status.REJECTED),

@@ -19,7 +19,7 @@ from pipeline.engines.codemod_files import CodemodFileEngine
 from pipeline.engines.model_engine import LLMEngine
 from pipeline.engines.proposal import FatalProposalError, Proposal
 from pipeline.gates.combined import GateSettings, run_gates
-from pipeline.judge.names import module_names
+from pipeline.judge.names import ModuleNames, module_names
 from pipeline.judge.verdicts import Reason, Status, Verdict
 from pipeline.recipes.loading import Recipe
 from pipeline.report import directory as reports
@@ -131,17 +131,18 @@ def not_selected(chunk: Chunk, recipe: Recipe) -> Proposal:
 async def refactor_shard_llm(engine: LLMEngine, files: Sequence[FilePlan], record: Record) -> None:
     """Every chunk of the shard as a coroutine; the engine's client carries the run's one limiter."""
 
-    async def one(chunk: Chunk, text: str) -> None:
-        if not engine.recipe.selects(chunk):
+    async def one(chunk: Chunk, names: ModuleNames) -> None:
+        if not await engine.selects(chunk):
             record(not_selected(chunk, engine.recipe))
             return
         try:
-            proposal = await engine.refactor(chunk, names=module_names(text))
+            proposal = await engine.refactor(chunk, names=names)
         except FatalProposalError as exc:  # the run stops; this chunk's record keeps what it cost
             proposal = exc.proposal
         record(proposal)
 
-    await asyncio.gather(*(one(chunk, plan.source.text) for plan in files for chunk in plan.chunks))
+    names = {plan.source.path: module_names(plan.source.text) for plan in files}  # once per file
+    await asyncio.gather(*(one(c, names[plan.source.path]) for plan in files for c in plan.chunks))
 
 
 def refactor_codemod(

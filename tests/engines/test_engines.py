@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import AsyncIterator
+from concurrent.futures import BrokenExecutor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -367,3 +369,62 @@ def test_dollar_amounts_keep_their_sub_cent_digits() -> None:
         "$12.50",
         "$0.004",
     ]
+
+
+# --- judging off the event loop ---------------------------------------------------------------------
+
+
+class Recording(ThreadPoolExecutor):
+    """A judge pool that notes the thread each piece of work ran on."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=1)
+        self.threads: list[int] = []
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
+        def noted() -> Any:
+            self.threads.append(threading.get_ident())
+            return fn(*args, **kwargs)
+
+        return super().submit(noted)
+
+
+def test_answers_are_selected_and_judged_off_the_event_loop(fake_model: FakeModelServer) -> None:
+    fake_model.enqueue(answer(GREET_NEW), FakeReply.completion(LAZY), answer(GREET_NEW))
+    judges = Recording()
+
+    async def go() -> tuple[list[Proposal], int]:
+        async with engine_for(fake_model, judges=judges) as engine:
+            assert await engine.selects(GREET) and not await engine.selects(PLAIN)
+            done = [await engine.refactor(GREET), await engine.refactor(GREET)]
+            return done, threading.get_ident()
+
+    with judges:
+        (first, repaired), loop_thread = asyncio.run(go())
+    assert first.new_text == GREET_NEW and repaired.verdict.status is Status.ACCEPTED
+    assert len(judges.threads) == 2 + 3  # two selections, three answers judged
+    assert loop_thread not in judges.threads
+
+
+def test_a_dead_judge_process_costs_no_chunk(fake_model: FakeModelServer) -> None:
+    fake_model.enqueue(answer(GREET_NEW))
+    with ProcessPoolExecutor(1) as judges:
+        judges.submit(os._exit, 1)  # the judge process dies: the pool is broken from now on
+        with pytest.raises(BrokenExecutor):
+            judges.submit(int).result()
+        [proposal] = refactor(fake_model, GREET, judges=judges)
+    assert proposal.verdict.status is Status.ACCEPTED and proposal.new_text == GREET_NEW
+
+
+def test_a_judge_process_gives_the_verdict_judged_here(fake_model: FakeModelServer) -> None:
+    replies = [answer(GREET_NEW), answer(SHOUT_NEW), FakeReply.completion(LAZY), answer("x = (\n")]
+    fake_model.enqueue(*replies)
+    here = [(p.verdict, p.new_text) for p in refactor(fake_model, GREET, SHOUT, GREET)]
+    fake_model.enqueue(*replies)
+    with ProcessPoolExecutor(1) as judges:
+        there = [
+            (p.verdict, p.new_text)
+            for p in refactor(fake_model, GREET, SHOUT, GREET, judges=judges)
+        ]
+    assert there == here
+    assert [v.status for v, _ in here] == [Status.ACCEPTED, Status.ACCEPTED, Status.REJECTED]

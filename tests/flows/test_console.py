@@ -54,3 +54,20 @@ def test_disabled_progress_prints_nothing(capsys: pytest.CaptureFixture[str]) ->
     with ProgressDisplay(counter, enabled=False, interactive=False, line_every_s=0.01):
         feed(counter, [Verdict.accepted()], 0.05)
     assert capsys.readouterr().err == ""
+
+
+def test_a_codemod_run_counts_files_out_of_their_total_and_publishes_that_fraction(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # the whole bar on one line
+    counter = RunCounter()
+    counter.start(0, files=4)  # chunks are cut in the workers: only the files are known up front
+    published: list[float] = []
+    with ProgressDisplay(counter, interactive=True, publish=published.append):
+        feed(counter, [Verdict.accepted(), Verdict.unchanged()], 0.05)  # both chunks of m.py
+        counter.file_left_out("n.py")
+    err = capsys.readouterr().err
+    assert "2/4" in err and "files, 2 chunks" in err
+    assert "/0" not in err  # never "N/0 chunks"
+    assert published[-1] == 1.0  # the final publish: the whole run
+    assert all(0.0 <= f <= 1.0 for f in published)

@@ -6,6 +6,8 @@ import threading
 from dataclasses import replace
 from typing import Any
 
+import pytest
+
 from pipeline.engines.proposal import Proposal
 from pipeline.judge.verdicts import Reason, Status, Verdict
 from pipeline.model.completion import Usage
@@ -51,6 +53,7 @@ def test_the_counter_counts_each_outcome_tokens_cost_and_cache_hits() -> None:
         skipped=2,
         failed=1,
         concurrency_limit=2,
+        files_done=1,  # every proposal here is a chunk of the one file
     )
     # prompt + completion; reasoning tokens are inside completion already
     assert (snap.usage.tokens, snap.usage.cost_usd, snap.usage.cache_hits) == (1349, 0.0123, 1)
@@ -94,3 +97,20 @@ def test_the_counter_loses_no_update_across_threads() -> None:
         thread.join()
     snap = counter.snapshot()
     assert (snap.done, snap.accepted, snap.usage.tokens) == (4000, 4000, 20000)
+
+
+def test_a_run_that_cuts_its_chunks_as_it_goes_counts_files_out_of_a_known_total() -> None:
+    counter = RunCounter()
+    counter.start(0, files=3)  # a codemod run: chunks are cut in the workers
+    assert counter.snapshot().fraction() == 0.0
+    a, b = replace(CHUNK, path="a.py"), replace(CHUNK, path="b.py")
+    counter.add(Proposal(a, Verdict.unchanged()), None)
+    counter.add(Proposal(a, Verdict.unchanged()), None)
+    counter.file_left_out("c.py")
+    snap = counter.snapshot()
+    assert snap.line().startswith("2/3 files, 2 chunks: 0 accepted")
+    assert snap.fraction() == pytest.approx(2 / 3)
+    counter.add(Proposal(b, Verdict.unchanged()), None)
+    assert counter.snapshot().fraction() == 1.0
+    assert Snapshot(total=4, done=1, files=9).line().startswith("1/4 chunks")  # chunks when known
+    assert Snapshot().fraction() is None
