@@ -10,6 +10,11 @@
 Each command runs REPS times; the best (least disturbed by other load) and the median are reported.
 
     python bench/startup.py [--reps 5] [--example-reps 2] [--example-only] [--server-baseline]
+                            [--baseline-tree DIR]
+
+`--baseline-tree DIR` also runs every command with DIR (a checkout of an older commit, e.g. made with
+`git worktree add --detach DIR <commit>`) first on PYTHONPATH, in the same session: its ratio column is
+this tree's best over that tree's best.
 """
 
 from __future__ import annotations
@@ -41,6 +46,35 @@ EPHEMERAL_RUN = (
 CPU_SPENT: list[float] = []  # user + sys seconds of each timed command and its children, in order
 
 
+ENGINE_CPU = (  # the codemod engine alone over the example, in one process: its CPU seconds
+    "import sys, time; from pathlib import Path; "
+    "from pipeline.recipes.loading import load_recipe; "
+    "from pipeline.engines.codemod_files import CodemodFileEngine; "
+    "from pipeline.judge.policy import Policy; from pipeline.source.files import SourceFile; "
+    "root = Path(sys.argv[1]); "
+    "engine = CodemodFileEngine(load_recipe('modernize'), Policy(), budget=2000); "
+    "files = [(str(f.relative_to(root)), f.read_text()) for f in sorted(root.rglob('*.py'))]; "
+    "started = time.process_time(); "
+    "[engine.refactor_source(SourceFile(p, t.encode(), t)) for p, t in files]; "
+    "print(time.process_time() - started)"
+)
+
+
+def engine_cpu(root: Path, env: dict[str, str], reps: int) -> float:
+    """The least CPU seconds the codemod engine spends on the files under `root`, over `reps` runs."""
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", ENGINE_CPU, str(root)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for _ in range(reps)
+    ]
+    return min(float(out.strip().splitlines()[-1]) for out in runs)
+
+
 def timed(argv: Sequence[str], cwd: Path, env: dict[str, str], reps: int, ok: int) -> list[float]:
     """Wall seconds of `reps` runs of argv; each must exit with `ok` (CPU seconds go to CPU_SPENT)."""
     times = []
@@ -65,9 +99,10 @@ def example_repo(root: Path) -> Path:
     return root
 
 
-def report(name: str, times: list[float], base: float) -> None:
+def report(name: str, times: list[float], base: float, old: list[float] | None) -> None:
     best, median = min(times), statistics.median(times)
-    print(f"| {name} | {best:.2f} s | {median:.2f} s | {best / base:.1f}x |")
+    against = f" {min(old):.2f} s | {best / min(old):.2f} |" if old else ""
+    print(f"| {name} | {best:.2f} s | {median:.2f} s | {best / base:.1f}x |{against}")
 
 
 def main() -> None:
@@ -78,6 +113,7 @@ def main() -> None:
     parser.add_argument(
         "--server-baseline", action="store_true", help="(a) also on the temporary server (slow)"
     )
+    parser.add_argument("--baseline-tree", type=Path, help="an older checkout to compare with")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="codemill-startup-") as tmp:
         home = Path(tmp) / "home"
@@ -94,7 +130,14 @@ def main() -> None:
             f"machine: {platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}"
         )
         print(f"`python -c pass`: {base:.3f} s (best of {args.reps})\n")
-        print("| command | best | median | best / `python -c pass` |\n|---|---|---|---|")
+        old_env = None
+        if args.baseline_tree is not None:
+            old_env = {**env, "PYTHONPATH": str(args.baseline_tree.resolve())}
+        head = "| command | best | median | best / `python -c pass` |"
+        rule = "|---|---|---|---|"
+        if old_env is not None:
+            head, rule = head + " baseline tree best | best / baseline |", rule + "---|---|"
+        print(f"{head}\n{rule}")
         for name, argv, ok in (
             []
             if args.example_only
@@ -107,7 +150,8 @@ def main() -> None:
                 ("run: branch exists", [cm, "run", ".", "--branch", "main"], 2),
             ]
         ):
-            report(name, timed(argv, repo, env, args.reps, ok), base)
+            old = None if old_env is None else timed(argv, repo, old_env, args.reps, ok)
+            report(name, timed(argv, repo, env, args.reps, ok), base, old)
         dry = [cm, "run", ".", "--recipe", "modernize", "--dry-run", "--no-progress"]
         local = timed(dry, repo, env, args.example_reps, 0)
         cpu = min(CPU_SPENT[-args.example_reps :])
@@ -115,6 +159,18 @@ def main() -> None:
             f"\n(a) example offline dry run, local: best {min(local):.2f} s wall "
             f"({min(local) / base:.1f}x `python -c pass`), least CPU {cpu:.2f} s (user + sys)"
         )
+        if old_env is not None:
+            old = timed(dry, repo, old_env, args.example_reps, 0)
+            old_cpu = min(CPU_SPENT[-args.example_reps :])
+            print(
+                f"    baseline tree: best {min(old):.2f} s wall, least CPU {old_cpu:.2f} s; ratios "
+                f"{min(local) / min(old):.2f} wall, {cpu / old_cpu:.2f} CPU"
+            )
+        cpu_now = engine_cpu(repo, env, args.example_reps)
+        print(f"    the codemod engine alone (one process, modernize): {cpu_now:.2f} s CPU")
+        if old_env is not None:
+            cpu_old = engine_cpu(repo, old_env, args.example_reps)
+            print(f"    baseline tree: {cpu_old:.2f} s CPU; ratio {cpu_now / cpu_old:.2f}")
         if args.server_baseline:
             ephemeral = [sys.executable, "-c", EPHEMERAL_RUN]
             temporary = timed(ephemeral, repo, env, args.example_reps, 0)

@@ -45,6 +45,15 @@ def end_record(report: Path) -> dict[str, Any]:
     return record
 
 
+def accepted_rows(home: Path) -> int:
+    """Accepted chunk rows so far in the streamed ledgers of runs under `home` (judging is off the
+    event loop, so an answer is recorded a little after the next requests went out)."""
+    rows = 0
+    for ledger in (home / "state" / "runs").glob("*/*/ledger.jsonl"):
+        rows += ledger.read_text(encoding="utf-8").count('"status": "accepted"')
+    return rows
+
+
 def report_of(stdout: str) -> Path:
     lines = [ln for ln in stdout.splitlines() if ln.startswith("codemill: report ")]
     assert len(lines) == 1, stdout
@@ -143,9 +152,11 @@ def test_a_signal_stops_a_model_run_cleanly(
             "--base-url", server.base_url, mark=mark,
         )  # fmt: skip
         deadline = time.monotonic() + 120
-        while len(server.requests) < 8 and time.monotonic() < deadline:
-            time.sleep(0.1)  # the first answers are in, more are in flight
-        assert len(server.requests) >= 8, proc.stderr
+        while not (len(server.requests) >= 8 and accepted_rows(cli.home)):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.1)  # the first answers are judged and recorded, more are in flight
+        assert len(server.requests) >= 8 and accepted_rows(cli.home), proc.stderr
         sent = time.monotonic()
         if code == 130:
             os.killpg(proc.pid, signal.SIGINT)
