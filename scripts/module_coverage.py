@@ -1,6 +1,6 @@
 """Check that the fast test set (`-m "not slow"`) exercises every module of pipeline/ and flows/.
 
-Runs the fast set under `coverage` (configured in pyproject.toml), then lists each module's share of
+Runs the fast set under coverage (pytest-cov; configured in pyproject.toml), then lists each module's share of
 statements run and fails when one is under FLOOR: a module only the slow tests (or no test) reach would
 go untested by the command people run while developing.
 
@@ -51,7 +51,8 @@ def main() -> int:
     parser.add_argument("--no-run", action="store_true", help="check the last run's data only")
     args = parser.parse_args()
     if not args.no_run:
-        command = [sys.executable, "-m", "coverage", "run", "-m", "pytest", "-q", "-m", "not slow"]
+        # pytest-cov, not `coverage run`: it measures xdist's workers too and combines their data.
+        command = [sys.executable, "-m", "pytest", "-q", "-m", "not slow", "--cov", "--cov-report="]
         if subprocess.run([*command, "-p", "no:cacheprovider"], cwd=ROOT).returncode != 0:
             print("module coverage: the fast set failed", file=sys.stderr)
             return 1

@@ -20,11 +20,15 @@ SLOW_FIXTURES = frozenset({"prefect_api"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark slow every test that runs the real CLI (tests/cli/) or uses a real Prefect server."""
+    """Mark slow every test that runs the real CLI (tests/cli/) or uses a real Prefect server; put the
+    Prefect ones in one xdist group, so one worker runs them all against the one session server."""
     for item in items:
         in_cli = item.path.is_relative_to(CLI_TESTS)
-        if in_cli or SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+        uses_prefect = bool(SLOW_FIXTURES & set(getattr(item, "fixturenames", ())))
+        if in_cli or uses_prefect:
             item.add_marker(pytest.mark.slow)
+        if uses_prefect:
+            item.add_marker(pytest.mark.xdist_group("prefect"))
 
 
 @pytest.fixture
