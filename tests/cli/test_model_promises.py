@@ -70,7 +70,9 @@ def cli(tmp_path: Path) -> CliEnv:
 def test_a_fatal_error_keeps_what_was_accepted_and_the_cache_flags_do_what_they_say(
     tmp_path: Path, prefect_api: str, prefect_home: Path
 ) -> None:
-    cli = make_cli_env(tmp_path / "home", prefect_api)  # Prefect's database is searched too
+    # The fatal run on Prefect (its database is searched for the key); the cache flags' runs are local.
+    on_prefect = make_cli_env(tmp_path / "home", prefect_api)
+    cli = make_cli_env(tmp_path / "home", None)
     repo = make_repo(tmp_path / "repo", FILES)
     cache = cli.home / "elsewhere" / "answers.sqlite3"
     reports = cli.home / "my-reports"
@@ -82,10 +84,10 @@ def test_a_fatal_error_keeps_what_was_accepted_and_the_cache_flags_do_what_they_
     runs: list[subprocess.CompletedProcess[str]] = []
     with FakeModelServer(handler=model) as server:
 
-        def run(*args: str) -> tuple[subprocess.CompletedProcess[str], int]:
+        def run(*args: str, where: CliEnv = cli) -> tuple[subprocess.CompletedProcess[str], int]:
             before = len(server.requests)
             done = codemill(
-                cli,
+                where,
                 "run",
                 ".",
                 "--recipe",
@@ -102,7 +104,7 @@ def test_a_fatal_error_keeps_what_was_accepted_and_the_cache_flags_do_what_they_
             return done, len(server.requests) - before
 
         # 1. Two answers, then the key is refused: exit 3, the two accepted chunks kept everywhere.
-        stopped, sent = run("--branch", "cm/partial")
+        stopped, sent = run("--branch", "cm/partial", where=on_prefect)
         assert stopped.returncode == 3, stopped.stdout + stopped.stderr
         assert sent == 3 and "MY_MODEL_KEY" in stopped.stderr and "Traceback" not in stopped.stderr
         assert {r.body["model"] for r in server.requests} == {"test/model-x"}
@@ -118,7 +120,9 @@ def test_a_fatal_error_keeps_what_was_accepted_and_the_cache_flags_do_what_they_
         assert not list(cli.state_dir.rglob("modernize.json"))  # a fatal run is no last run
         how = re.search(r"`(codemill apply [^`]+)`", stopped.stderr)
         assert how, stopped.stderr
-        applied = codemill(cli, *shlex.split(how.group(1))[1:], "--branch", "cm/partial", cwd=repo)
+        applied = codemill(
+            on_prefect, *shlex.split(how.group(1))[1:], "--branch", "cm/partial", cwd=repo
+        )
         runs.append(applied)
         assert applied.returncode == 0, applied.stderr
         assert git(repo, "show", "cm/partial:pkg/a.py").count('return f"v') == 2

@@ -89,10 +89,15 @@ def test_a_sample_of_the_stdlib_round_trips_byte_for_byte() -> None:
     assert totals["method"] > 50 and totals["dedented"] > 50
 
 
+# The slow set's share of the corpus: every 4th file (another offset than the fast sample), about 75 s of
+# CPU; CODEMILL_STDLIB_EVERY=1 runs every file (about 300 s), as before a libcst upgrade.
+CORPUS_EVERY = int(os.environ.get("CODEMILL_STDLIB_EVERY", "4"))
+
+
 @pytest.mark.slow
-def test_every_stdlib_module_round_trips_byte_for_byte() -> None:
-    files = stdlib_files()
+def test_the_stdlib_corpus_round_trips_byte_for_byte() -> None:
+    files = stdlib_files()[1::CORPUS_EVERY] if CORPUS_EVERY > 1 else stdlib_files()
     totals, failures = round_trip(files)
     assert failures == []
     assert totals["files"] > 0.95 * len(files)
-    assert totals["method"] > 10_000 and totals["dedented"] > 10_000
+    assert totals["method"] > 10_000 / CORPUS_EVERY and totals["dedented"] > 10_000 / CORPUS_EVERY
