@@ -65,6 +65,7 @@ def engine_cpu(root: Path, env: dict[str, str], reps: int) -> float:
     runs = [
         subprocess.run(
             [sys.executable, "-c", ENGINE_CPU, str(root)],
+            cwd=root,  # not this checkout: `-c` puts the working directory first on sys.path
             env=env,
             capture_output=True,
             text=True,
