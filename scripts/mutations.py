@@ -9,7 +9,10 @@ restored after every mutation, also on Ctrl-C or an error. A search text that is
     python scripts/mutations.py --only dry-run  # the mutations whose name contains "dry-run"
     python scripts/mutations.py --list
 
-Exit status: 0 when every mutation was caught, 1 when one survived or is stale.
+The tests of the chosen mutations first run once on the unmutated tree: if they fail there, nothing is
+reported as caught.
+
+Exit status: 0 when every mutation was caught, 1 when one survived, is stale, or the baseline fails.
 """
 
 from __future__ import annotations
@@ -232,8 +235,26 @@ def main() -> int:
         return run_all(chosen)
 
 
+def baseline(chosen: list[Mutation], python: str) -> bool:
+    """Whether the chosen mutations' tests pass on the unmutated tree: only then does a failure under a
+    mutation mean the tests noticed it (and not that they fail anyway)."""
+    tests = sorted({t for m in chosen for t in m.tests})
+    done = subprocess.run(
+        [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests],
+        cwd=ROOT,
+        env=_this_tree_first(),
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        print(f"the tests fail with no mutation applied:\n{done.stdout[-3000:]}", file=sys.stderr)
+    return done.returncode == 0
+
+
 def run_all(chosen: list[Mutation]) -> int:
-    """Run each mutation and print its row; 1 if any survived or is stale."""
+    """Check the baseline, then run each mutation and print its row; 1 if any survived or is stale."""
+    if not baseline(chosen, sys.executable):
+        return 1
     print("| mutation | file | result | caught by | seconds |\n| --- | --- | --- | --- | --- |")
     bad = 0
     for mutation in chosen:
