@@ -147,9 +147,9 @@ MUTATIONS = (
     ),
     Mutation(
         "files with nothing to send get no ledger row",
-        "pipeline/run/steps.py",
-        "        elif not planned:",
-        "        elif not planned and False:",
+        "pipeline/source/chunking.py",
+        "    if not plan.chunks:\n        return SkippedFile(src.path, SkipReason.NO_STATEMENTS",
+        "    if False:\n        return SkippedFile(src.path, SkipReason.NO_STATEMENTS",
         ("tests/run/test_runner.py",),
     ),
     Mutation(
@@ -162,8 +162,8 @@ MUTATIONS = (
     Mutation(
         "--refresh-cache is ignored",
         "pipeline/run/model_run.py",
-        "refresh_cache=config.refresh_cache,",
-        "refresh_cache=False,",
+        "refresh_cache=config.refresh_cache,\n                    repair_turns=",
+        "refresh_cache=False,\n                    repair_turns=",
         (MODEL_CACHE,),
     ),
     Mutation(
