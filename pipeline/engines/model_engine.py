@@ -183,8 +183,7 @@ class LLMEngine:
         try:
             completion = await self._complete(messages, proposal)
         except ContextTooLong as exc:
-            status = Status.REJECTED if exc.sent else Status.SKIPPED
-            proposal.verdict = Verdict(status, Reason.TOO_LONG, str(exc))
+            proposal.verdict = self._too_long(proposal, exc)
             return None
         except NotSent:
             if not proposal.usage.attempts:  # after a turn, that turn's rejection stands
@@ -201,6 +200,20 @@ class LLMEngine:
         self.meter.add(cost)
         proposal.turns.append(turn_record(kind, completion, cost))
         return completion
+
+    @staticmethod
+    def _too_long(proposal: Proposal, exc: ContextTooLong) -> Verdict:
+        """The verdict when a turn does not fit the window: after an answer (a repair or gate turn, its
+        conversation longer), that answer's rejection stands, saying why no turn followed."""
+        if not proposal.turns:
+            return Verdict(
+                Status.REJECTED if exc.sent else Status.SKIPPED, Reason.TOO_LONG, str(exc)
+            )
+        earlier = proposal.verdict
+        detail = (
+            f"{earlier.detail}; no further turn: the conversation does not fit the context window"
+        )
+        return Verdict(earlier.status, earlier.reason, detail)
 
     async def _settle(
         self, proposal: Proposal, messages: Sequence[Mapping[str, str]], completion: Completion

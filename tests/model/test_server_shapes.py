@@ -55,14 +55,15 @@ def complete(server: FakeModelServer, reply: FakeReply, **settings: Any) -> Comp
 
 
 def refactor(
-    server: FakeModelServer, model: str, *chunks: Chunk, **settings: Any
+    server: FakeModelServer, model: str, *chunks: Chunk, repair_turns: int = 0, **settings: Any
 ) -> list[Proposal]:
     config = ModelSettings(base_url=server.base_url, model=model, max_attempts=2, **settings)
     recipe = load_recipe("modernize")
+    policy = Policy(recipe.allowances, (3, 11))
 
     async def run() -> list[Proposal]:
         async with ChatClient(config, api_key=None) as client:
-            engine = LLMEngine(client, recipe, Policy(recipe.allowances, (3, 11)), repair_turns=0)
+            engine = LLMEngine(client, recipe, policy, repair_turns=repair_turns)
             return [await engine.refactor(chunk) for chunk in chunks]
 
     return asyncio.run(run())
@@ -165,6 +166,19 @@ def test_a_chunk_that_cannot_fit_the_window_is_skipped_before_sending(
 
     assert (proposal.verdict.status, proposal.verdict.reason) == (Status.SKIPPED, Reason.TOO_LONG)
     assert "not sent" in proposal.verdict.detail and fake_model.requests == []
+
+
+def test_an_answer_cut_off_at_the_window_keeps_its_reason_when_no_repair_turn_fits(
+    fake_model: FakeModelServer,
+) -> None:
+    rambling = "```python\ndef greet(name):\n    return " + "name + " * 1500
+    fake_model.enqueue(FakeReply.completion(rambling, finish_reason="length"))
+    [proposal] = refactor(fake_model, "minimax/m2-1", GREET, repair_turns=1, context_tokens=3000)
+
+    assert len(fake_model.requests) == 1  # the repair turn could not fit, so it was not sent
+    assert proposal.verdict.status is Status.REJECTED
+    assert proposal.verdict.reason is not Reason.TOO_LONG  # the real reason: the answer was cut off
+    assert "no further turn: the conversation does not fit" in proposal.verdict.detail
 
 
 def test_max_tokens_is_lowered_so_prompt_and_answer_fit_the_window(
