@@ -161,9 +161,9 @@ MUTATIONS = (
     ),
     Mutation(
         "--refresh-cache is ignored",
-        "pipeline/run/model_run.py",
-        "refresh_cache=config.refresh_cache,\n                    repair_turns=",
-        "refresh_cache=False,\n                    repair_turns=",
+        "pipeline/engines/model_engine.py",
+        "refresh_cache=config.refresh_cache,",
+        "refresh_cache=False,",
         (MODEL_CACHE,),
     ),
     Mutation(

@@ -119,10 +119,13 @@ class LLMEngine:
         config: RunConfig,
         *,
         cache: ResponseCache | None = None,
+        meter: SpendMeter | None = None,
         stop: RunStop | None = None,
+        prices: Prices | None = None,
         judges: Executor | None = None,
     ) -> LLMEngine:
-        """The engine a run's config asks for: its repair turns, cache refresh and spend limit."""
+        """The engine a run's config asks for: its repair turns, cache refresh and spend limit (the
+        run's own `meter` when it has one)."""
         return cls(
             client,
             recipe,
@@ -130,8 +133,9 @@ class LLMEngine:
             cache=cache,
             refresh_cache=config.refresh_cache,
             repair_turns=config.repair_turns,
-            meter=SpendMeter(config.max_cost),
+            meter=meter or SpendMeter(config.max_cost),
             stop=stop,
+            prices=prices,
             judges=judges,
         )
 

@@ -87,13 +87,14 @@ def repair_with_model(
             async with ChatClient(
                 settings, api_key=key, limiter=limiter, observer=observer
             ) as client:
-                engine = LLMEngine(
+                meter = SpendMeter(config.max_cost, spent)
+                engine = LLMEngine.from_config(
                     client,
                     recipe,
                     policy,
+                    config,
                     cache=cache,
-                    refresh_cache=config.refresh_cache,
-                    meter=SpendMeter(config.max_cost, spent),
+                    meter=meter,
                     prices=run_prices(config),
                 )
                 return await repair_after_gates(
@@ -135,13 +136,12 @@ async def refactor_with_model(
     try:
         async with client:
             with judging as judges:
-                engine = LLMEngine(
+                engine = LLMEngine.from_config(
                     client,
                     recipe,
                     policy,
+                    config,
                     cache=cache,
-                    refresh_cache=config.refresh_cache,
-                    repair_turns=config.repair_turns,
                     meter=meter,
                     stop=stop,
                     prices=run_prices(config),
