@@ -10,24 +10,9 @@ from typing import Any
 from support.cli_support import codemill, make_cli_env
 from support.fake_model_server import FakeModelServer, FakeReply
 from support.gitrepo import fingerprint, git, make_repo
+from support.samples import tidy_recipe
 
-RECIPE = """---
-name: tidy
-description: Tidy everything.
-scope: any
-select:
-  kinds: [function, method, class, statements]
----
-## System
-You tidy Python code for Python $target_python.
-
-## User
-Tidy this chunk of $path.
-
-$context
-
-$chunk
-"""
+RECIPE = tidy_recipe("function, method, class, statements")
 
 FILES = {
     "pkg/__init__.py": "",

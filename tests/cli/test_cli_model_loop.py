@@ -15,6 +15,7 @@ import pytest
 from support.cli_support import CliEnv, codemill, make_cli_env
 from support.fake_model_server import FakeModelServer, FakeReply
 from support.gitrepo import git, make_repo
+from support.samples import SHAPES, tidy_recipe
 
 KEY = "sk-test-model-loop-SECRET"
 FUNCTIONS = "".join(f'def f{i}(x):\n    return "v{i} %s" % x\n\n\n' for i in range(6))
@@ -112,33 +113,7 @@ def test_a_rerun_forecasts_cache_hits_and_an_unpriced_model_shows_unknown(
     assert "model SmolLM2-135M has no price" in again.stdout
 
 
-TIDY = """---
-name: tidy
-description: Tidy everything.
-scope: any
-select:
-  kinds: [function]
----
-## System
-You tidy Python code for Python $target_python.
-
-## User
-Tidy this chunk of $path.
-
-$context
-
-$chunk
-"""
-
-SHAPES = {
-    "pkg/__init__.py": "",
-    "pkg/shapes.py": "def area(w, h):\n    return w * h\n\n\ndef perimeter(w, h):\n    return 2 * (w + h)\n",
-    "tests/test_shapes.py": (
-        "from pkg.shapes import area, perimeter\n\n\n"
-        "def test_area():\n    assert area(2, 3) == 6\n\n\n"
-        "def test_perimeter():\n    assert perimeter(2, 3) == 10\n"
-    ),
-}
+TIDY = tidy_recipe()
 
 
 def test_a_gate_turn_fixes_the_chunk_a_test_dropped(tmp_path: Path, cli: CliEnv) -> None:

@@ -14,38 +14,14 @@ from typing import Any
 import pytest
 from support.fake_model_server import FakeModelServer, FakeReply
 from support.gitrepo import git, make_repo
+from support.samples import SHAPES, tidy_recipe
 from typer.testing import CliRunner, Result
 
 from flows.cli import app
 
 KEY = "sk-test-inprocess-SECRET"
 FUNCTIONS = "".join(f'def f{i}(x):\n    return "v{i} %s" % x\n\n\n' for i in range(4))
-TIDY = """---
-name: tidy
-description: Tidy everything.
-scope: any
-select:
-  kinds: [function]
----
-## System
-You tidy Python code for Python $target_python.
-
-## User
-Tidy this chunk of $path.
-
-$context
-
-$chunk
-"""
-SHAPES = {
-    "pkg/__init__.py": "",
-    "pkg/shapes.py": "def area(w, h):\n    return w * h\n\n\ndef perimeter(w, h):\n    return 2 * (w + h)\n",
-    "tests/test_shapes.py": (
-        "from pkg.shapes import area, perimeter\n\n\n"
-        "def test_area():\n    assert area(2, 3) == 6\n\n\n"
-        "def test_perimeter():\n    assert perimeter(2, 3) == 10\n"
-    ),
-}
+TIDY = tidy_recipe()
 
 
 @pytest.fixture
