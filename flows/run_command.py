@@ -21,6 +21,7 @@ from flows.options import run_parameters, settings_from
 if TYPE_CHECKING:
     from pipeline.config import RunConfig
     from pipeline.run.result import RunResult
+    from pipeline.run.setup import RunSetup
 
 Paths = Annotated[
     list[Path], typer.Argument(help="Files or directories inside one git repository.")
@@ -56,7 +57,7 @@ def run(
     DebugFlag.on = debug
     root = repo_root(paths)
     config = load_config(root, settings_from(options), os.environ)
-    refuse_bad_input(config, since)
+    setup = refuse_bad_input(config, since)
     if estimate:
         from pipeline.run.estimate import forecast_lines  # the engines load only when needed
 
@@ -68,7 +69,7 @@ def run(
     targets = [str(p) for p in paths]
     finish = Finish(junit, fail_on_changes)
     if which == "local":
-        result = local_run(config, targets, progress, since)
+        result = local_run(config, targets, progress, since, setup)
     else:
         result = prefect_run(config, targets, progress, since, finish)
     raise typer.Exit(finish(result))
@@ -80,14 +81,15 @@ run.__signature__ = _own.replace(  # type: ignore[attr-defined]
 )
 
 
-def refuse_bad_input(config: RunConfig, since: str | None) -> None:
+def refuse_bad_input(config: RunConfig, since: str | None) -> RunSetup:
     """The run's own setup checks (recipe, engine, base, branch, --since), before the engines load:
-    a usage error costs a recipe parse and a git lookup, not libcst, the HTTP client or Prefect."""
+    a usage error costs a recipe parse and a git lookup, not libcst, the HTTP client or Prefect. A
+    local run goes on with this setup; a Prefect run checks again inside its flow."""
     from datetime import UTC, datetime
 
     from pipeline.run.setup import prepare_run
 
-    prepare_run(config, since, os.environ, datetime.now(UTC))
+    return prepare_run(config, since, os.environ, datetime.now(UTC))
 
 
 class Finish:
@@ -118,7 +120,9 @@ class Finish:
         os._exit(code)
 
 
-def local_run(config: RunConfig, paths: list[str], progress: bool, since: str | None) -> RunResult:
+def local_run(
+    config: RunConfig, paths: list[str], progress: bool, since: str | None, setup: RunSetup
+) -> RunResult:
     """The run in this process: no orchestrator, no server, no Prefect import."""
     import asyncio
 
@@ -128,7 +132,9 @@ def local_run(config: RunConfig, paths: list[str], progress: bool, since: str | 
 
     view = TerminalView(progress)
     return asyncio.run(
-        execute_run(config, paths, steps=LocalSteps(), view=view, since=since, env=os.environ)
+        execute_run(
+            config, paths, steps=LocalSteps(), view=view, since=since, env=os.environ, setup=setup
+        )
     )
 
 

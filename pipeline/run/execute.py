@@ -74,10 +74,14 @@ async def execute_run(
     run_id: str | None = None,
     since: str | None = None,
     env: Mapping[str, str],
+    setup: RunSetup | None = None,
 ) -> RunResult:
-    """Run `config.recipe` over `paths`; SIGINT/SIGTERM end it early with a partial report."""
+    """Run `config.recipe` over `paths`; SIGINT/SIGTERM end it early with a partial report.
+
+    `setup` is `prepare_run`'s result when the caller has already checked the run (the CLI does, to
+    refuse bad input before the engines load); otherwise it is made here."""
     with Interrupts() as interrupts:
-        setup = prepare_run(config, since, env, datetime.now(UTC))
+        setup = setup or prepare_run(config, since, env, datetime.now(UTC))
         report_dir = report_dir_for(config, run_id := run_id or new_run_id(), env)
         run = Execution(config, steps, view, setup, interrupts, run_id, report_dir, env)
         run.plan(paths)

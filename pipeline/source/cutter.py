@@ -131,20 +131,7 @@ class Cutter(StatementSpans):
         siblings: tuple[str, ...],
     ) -> None:
         self.gap(m.start, m.unit_start, f"blank lines and comments before {name}")
-        size = estimate_tokens(self.text[m.unit_start : m.end])
-        self.pieces.append(
-            Piece(
-                m.unit_start,
-                m.end,
-                kind,
-                name,
-                indent,
-                enclosing,
-                class_header,
-                siblings,
-                oversized=size > self.budget,
-            )
-        )
+        self.piece(m.unit_start, m.end, kind, name, indent, enclosing, class_header, siblings)
 
     def add_to_run(
         self,
@@ -176,21 +163,24 @@ class Cutter(StatementSpans):
         start, end = run[0].unit_start, run[-1].end
         self.gap(run[0].start, start, "blank lines and comments before statements")
         name = f"{prefix}<statements {self.line_of(start)}-{self.line_of(end - 1)}>"
-        size = estimate_tokens(self.text[start:end])
-        self.pieces.append(
-            Piece(
-                start,
-                end,
-                "statements",
-                name,
-                indent,
-                enclosing,
-                class_header,
-                siblings,
-                oversized=size > self.budget,
-            )
-        )
+        self.piece(start, end, "statements", name, indent, enclosing, class_header, siblings)
         run.clear()
+
+    def piece(
+        self,
+        start: int,
+        end: int,
+        kind: ChunkKind,
+        name: str,
+        indent: str,
+        enclosing: tuple[ScopeKind, ...],
+        class_header: str,
+        siblings: tuple[str, ...],
+    ) -> None:
+        """Record one chunk's span, oversized when its text alone is over the budget."""
+        oversized = estimate_tokens(self.text[start:end]) > self.budget
+        piece = Piece(start, end, kind, name, indent, enclosing, class_header, siblings, oversized)
+        self.pieces.append(piece)
 
     def class_(self, m: Member, node: cst.ClassDef, siblings: tuple[str, ...]) -> None:
         """A class whole when it fits the budget (or cannot be split losslessly), else member by member."""
