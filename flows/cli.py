@@ -16,6 +16,7 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from flows import fleet_command, run_command, schedule_commands
+from flows.cli_values import plain_values
 from flows.exits import EXIT_CODES_HELP, DebugFlag, fail
 
 
@@ -30,7 +31,11 @@ class _FalseHelpDefault:
 
 
 class CodemillCommand(_FalseHelpDefault, TyperCommand):
-    """Every codemill command: `codemill recipes` or `--help` then never imports pydantic."""
+    """Every codemill command: its help, and its plain values, never import pydantic."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        plain_values(self.params)
 
 
 class CodemillGroup(_FalseHelpDefault, TyperGroup):
