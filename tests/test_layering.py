@@ -49,6 +49,7 @@ CLI_MODULES = {  # the Typer app and its commands: the top floor
     "schedule_commands.py",
     "options.py",
     "exits.py",
+    "cli_values.py",
 }
 
 
