@@ -31,6 +31,7 @@ from pipeline.recipes.loading import Recipe
 from pipeline.source.chunking import Chunk, chunks_of, parse_source, plan_parsed
 from pipeline.source.files import SkippedFile, SkipReason, SourceFile
 from pipeline.source.spans import ChunkingError
+from pipeline.source.splicing import splice
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,24 @@ class FileOutcome:
     path: str
     proposals: tuple[Proposal, ...] = ()
     skipped: SkippedFile | None = None
+
+
+def _check_reproduces(
+    source: SourceFile, pairs: Sequence[tuple[Chunk, str]], new_text: str
+) -> None:
+    """ChunkMappingError unless the changed chunks, spliced into the file, give the codemods' module
+    byte for byte: what is recorded per chunk is exactly what the codemods wrote, nothing lost or added."""
+    head = "\ufeff" if source.bom else ""
+    expected = (head + new_text).encode(source.encoding)
+    changed = [(chunk, text) for chunk, text in pairs if text != chunk.text]
+    try:
+        spliced = splice(source.data, changed)
+    except ValueError as exc:
+        raise ChunkMappingError(f"{source.path}: {exc}") from None
+    if spliced != expected:
+        raise ChunkMappingError(
+            f"{source.path}: the changed chunks do not reproduce the codemods' module byte for byte"
+        )
 
 
 class CodemodFileEngine:
@@ -104,6 +123,7 @@ class CodemodFileEngine:
                     plan_parsed(p, t, new_tree, b, encoding=source.encoding, bom=source.bom).chunks
                 ),
             )
+            _check_reproduces(source, pairs, new_text)
         except (CodemodError, ChunkMappingError, ChunkingError) as exc:
             verdict = Verdict.rejected(Reason.CODEMOD_ERROR, str(exc))
             return [Proposal(chunk, verdict, usage=Usage(attempts=1)) for chunk in chunks]

@@ -75,9 +75,7 @@ class CodemodEngine:
     def refactor_tree(self, path: str, tree: cst.Module, text: str) -> tuple[cst.Module, str]:
         """The module after every codemod and its code, from `tree` as parsed from `text` (kept as is)."""
         with plain_matchers():
-            return self._refactor(
-                path, _Analysed(MetadataWrapper(tree, unsafe_skip_copy=True), text)
-            )
+            return self._refactor(path, _Analysed(tree, text, fresh=True))
 
     def _refactor(self, path: str, current: _Analysed) -> tuple[cst.Module, str]:
         """`refactor_tree` from a freshly parsed tree (no copy needed) and its code."""
@@ -97,28 +95,34 @@ class CodemodEngine:
         return current.module, current.code
 
 
-@dataclass(frozen=True)
 class _Analysed:
-    """A module tree with no node in it twice, its code, and libcst's metadata cache for that tree.
+    """A module tree, its code, and libcst's metadata cache for that tree, made when a codemod asks.
 
     Scope and qualified-name analysis costs a codemod about ten parses; a codemod or import helper that
     leaves the code as it was keeps this tree, so the analysis runs once per distinct tree rather than
     once per codemod and once more per helper (libcst's own transform_module recomputes it every time,
-    on a defensive deep copy).
+    on a defensive deep copy). A tree a transform returned may hold a node twice, so it is copied before
+    metadata is computed on it, and only then: the last codemod's result is never copied.
     """
 
-    wrapper: MetadataWrapper
-    code: str
+    def __init__(self, module: cst.Module, code: str, *, fresh: bool) -> None:
+        self.module = module
+        self.code = code
+        self._fresh = fresh  # as parsed: every node once, no copy needed
+        self._wrapper: MetadataWrapper | None = None
 
     @property
-    def module(self) -> cst.Module:
-        return self.wrapper.module
+    def wrapper(self) -> MetadataWrapper:
+        """The tree's metadata wrapper; from here on `module` is the wrapper's (copied) tree."""
+        if self._wrapper is None:
+            self._wrapper = MetadataWrapper(self.module, unsafe_skip_copy=self._fresh)
+            self.module = self._wrapper.module
+        return self._wrapper
 
     def after(self, result: cst.Module) -> _Analysed:
-        """This tree again when `result` has the same code; else `result`, copied (a transform may
-        reuse a node in two places) with an empty metadata cache."""
+        """This tree again when `result` has the same code; else `result`, with no metadata yet."""
         code = result.code
-        return self if code == self.code else _Analysed(MetadataWrapper(result), code)
+        return self if code == self.code else _Analysed(result, code, fresh=False)
 
 
 # The helpers CodemodCommand.transform_module runs after a command that scheduled their work.

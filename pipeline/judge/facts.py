@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
+from libcst.metadata import MetadataWrapper
 
 from pipeline.judge.lazy import LAZY_COMMENT
-from pipeline.judge.target_syntax import BatchVisitor, Positions
+from pipeline.judge.target_syntax import BatchVisitor, Lines
+from pipeline.source.codegen import StartLineProvider
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,9 @@ def original_facts(text: str) -> Facts:
         module = cst.parse_module(text)
     except cst.ParserSyntaxError as e:
         raise ValueError(f"The original chunk does not parse (line {e.raw_line}).") from e
-    return collect(module, MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider))
+    return collect(
+        module, MetadataWrapper(module, unsafe_skip_copy=True).resolve(StartLineProvider)
+    )
 
 
 def is_public(qualname: str) -> bool:
@@ -111,15 +114,15 @@ def _target_names(node: cst.BaseExpression) -> list[cst.Name]:
 class Collector(BatchVisitor):
     """One pass over a parsed text that fills its Facts."""
 
-    def __init__(self, module: cst.Module, positions: Positions) -> None:
+    def __init__(self, module: cst.Module, lines: Lines) -> None:
         super().__init__()
         self.module = module
-        self.positions = positions
+        self.lines = lines
         self.facts = Facts()
         self.scopes: list[tuple[str, str]] = []  # (kind, qualname), outermost first
 
     def line(self, node: cst.CSTNode) -> int:
-        return self.positions[node].start.line
+        return self.lines[node]
 
     def code(self, node: cst.CSTNode | None) -> str | None:
         return None if node is None else " ".join(self.module.code_for_node(node).split())
@@ -227,7 +230,7 @@ class Collector(BatchVisitor):
             self.facts.ellipses.setdefault(owner, []).append(self.line(node))
 
 
-def collect(module: cst.Module, positions: Positions) -> Facts:
-    collector = Collector(module, positions)
+def collect(module: cst.Module, lines: Lines) -> Facts:
+    collector = Collector(module, lines)
     cst.visit_batched(module, [collector])
     return collector.facts

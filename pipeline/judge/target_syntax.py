@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from functools import cache
 
 import libcst as cst
-from libcst.metadata import CodeRange
 
 Version = tuple[int, int]
-Positions = Mapping[cst.CSTNode, CodeRange]
+Lines = Mapping[cst.CSTNode, int]  # node -> its start line (StartLineProvider)
 
 _BUILTIN_TYPES = frozenset(
     {"int", "str", "float", "bytes", "bool", "complex", "list", "dict", "set", "frozenset"}
@@ -39,9 +38,9 @@ class RuntimeUnion:
     why: str
 
 
-def syntax_features(module: cst.Module, positions: Positions) -> list[Feature]:
+def syntax_features(module: cst.Module, lines: Lines) -> list[Feature]:
     """Every version-dependent syntax feature of the module, in line order."""
-    finder = FeatureFinder(module, positions)
+    finder = FeatureFinder(module, lines)
     cst.visit_batched(module, [finder])
     return finder.features()
 
@@ -58,7 +57,7 @@ def newest_needed(features: list[Feature]) -> Version:
 
 def find_runtime_union(
     module: cst.Module,
-    positions: Positions,
+    lines: Lines,
     *,
     target: Version,
     future_annotations: bool,
@@ -69,7 +68,7 @@ def find_runtime_union(
     An annotation is safe when it is never evaluated: with `from __future__ import annotations`, on
     3.14+ (deferred annotations), or on a local variable inside a function.
     """
-    finder = UnionFinder(positions, target, future_annotations, enclosing)
+    finder = UnionFinder(lines, target, future_annotations, enclosing)
     cst.visit_batched(module, [finder])
     return finder.first()
 
@@ -121,10 +120,10 @@ def _quote(start: str) -> str:
 class FeatureFinder(BatchVisitor):
     """Collects version-dependent syntax, one Feature per occurrence (batchable)."""
 
-    def __init__(self, module: cst.Module, positions: Positions) -> None:
+    def __init__(self, module: cst.Module, lines: Lines) -> None:
         super().__init__()
         self.module = module
-        self.positions = positions
+        self.lines = lines
         self.found: list[Feature] = []
         self.quotes: list[str] = []  # quote of each enclosing f-string, innermost last
         self.in_fstring_expr = 0
@@ -134,7 +133,7 @@ class FeatureFinder(BatchVisitor):
         return sorted(self.found)
 
     def add(self, node: cst.CSTNode, needs: Version, what: str) -> None:
-        self.found.append(Feature(self.positions[node].start.line, needs, what))
+        self.found.append(Feature(self.lines[node], needs, what))
 
     def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
         self.add(node, _v(3, 8), "an assignment expression (:=)")
@@ -243,13 +242,13 @@ class UnionFinder(BatchVisitor):
 
     def __init__(
         self,
-        positions: Positions,
+        lines: Lines,
         target: Version,
         future_annotations: bool,
         enclosing: tuple[str, ...],
     ) -> None:
         super().__init__()
-        self.positions = positions
+        self.lines = lines
         self.target = target
         self.lazy_annotations = future_annotations or target >= (3, 14)
         self.scopes: list[str] = list(enclosing)
@@ -301,7 +300,7 @@ class UnionFinder(BatchVisitor):
             return
         operands = _union_operands(node)
         where = "an annotation" if self.annotation_depth else "a runtime position"
-        line = self.positions[node].start.line
+        line = self.lines[node]
         if any(isinstance(o, cst.SimpleString | cst.ConcatenatedString) for o in operands):
             why = f"a string operand of | in {where} raises TypeError when evaluated"
             self.found.append(RuntimeUnion(line, why))

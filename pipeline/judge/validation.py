@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
+from libcst.metadata import MetadataWrapper
 
 from pipeline.judge.compiling import compile_error
 from pipeline.judge.facts import Collector, Facts, original_facts
@@ -29,6 +29,7 @@ from pipeline.judge.target_syntax import (
 )
 from pipeline.judge.verdicts import Reason, Status, Verdict
 from pipeline.source.chunking import Chunk
+from pipeline.source.codegen import StartLineProvider
 from pipeline.source.guard import UnsafeParse, guarded_parse
 from pipeline.source.layout import lf
 
@@ -126,11 +127,11 @@ def _verdict(
     module = _parse(proposed, at)
     if isinstance(module, Verdict):
         return module
-    positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    lines = MetadataWrapper(module, unsafe_skip_copy=True).resolve(StartLineProvider)
     target = policy.target_python
     # One traversal for every fact of the proposal.
-    finder, collector = FeatureFinder(module, positions), Collector(module, positions)
-    unions = UnionFinder(positions, target, future, chunk.enclosing)
+    finder, collector = FeatureFinder(module, lines), Collector(module, lines)
+    unions = UnionFinder(lines, target, future, chunk.enclosing)
     cst.visit_batched(module, [finder, collector, unions])
     features, facts = finder.features(), collector.facts
     too_new = first_unsupported(features, target)

@@ -10,18 +10,19 @@ from pathlib import Path
 
 import libcst as cst
 import pytest
-from libcst.codemod import CodemodContext, SkipFile
+from libcst.codemod import CodemodContext, SkipFile, VisitorBasedCodemodCommand
 from libcst.metadata.scope_provider import ScopeVisitor
 
 from pipeline.engines.codemod_files import CodemodFileEngine
 from pipeline.engines.codemod_module import CodemodEngine, module_names
 from pipeline.engines.proposal import Proposal
-from pipeline.judge.policy import Policy
+from pipeline.judge.policy import Allowances, Policy
 from pipeline.judge.verdicts import Status
 from pipeline.recipes.loading import load_recipe, resolve_codemod
 from pipeline.run.ledger import LedgerRow
 from pipeline.run.steps import assemble, ledger_row, plan_run, refactor_codemod
 from pipeline.source.files import SkippedFile, SkipReason, SourceFile
+from pipeline.source.splicing import splice
 from tests.support.gitrepo import make_repo
 
 MODERNIZE = load_recipe("modernize")
@@ -218,3 +219,54 @@ def test_the_ledger_and_the_changes_are_the_same_with_one_job_or_three(tmp_path:
         "b.py": "no-trigger",
         "pkg/broken.py": "parse-error",
     }
+
+
+class RepeatLastStatement(VisitorBasedCodemodCommand):
+    """A codemod that puts one node object in two places, as libcst allows a transform to do."""
+
+    DESCRIPTION = "Repeat the module's last statement (the same node twice)."
+
+    def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
+        return updated_node.with_changes(body=[*updated_node.body, updated_node.body[-1]])
+
+
+REPEAT = f"{__name__}.RepeatLastStatement"
+TYPING = "libcst.codemod.commands.rename_typing_generic_aliases.RenameTypingGenericAliases"
+
+
+@pytest.mark.parametrize("codemods", [(REPEAT,), (REPEAT, TYPING)], ids=["last", "then-scope"])
+def test_a_tree_holding_a_node_twice_is_recut_and_analysed_right(codemods: tuple[str, ...]) -> None:
+    """The last codemod's tree is not copied; one a later codemod analyses is (libcst's own result)."""
+    text = "from typing import List\n\n\ndef f(x: List[int]):\n    return x\n\n\nY = 1\n"
+    recipe = replace(MODERNIZE, codemods=codemods)
+    expected = libcst_chain(codemods, "m.py", text)
+    assert expected.count("Y = 1\n") == 2
+    policy = Policy(Allowances(annotations=True, signatures=True))
+    engine = CodemodFileEngine(recipe, policy, budget=2000)
+    outcome = engine.refactor_source(source("m.py", text))
+    changed = [p for p in outcome.proposals if p.verdict.status is not Status.UNCHANGED]
+    assert changed and all(p.verdict.status is Status.ACCEPTED for p in changed), changed
+    assert (
+        splice(text.encode(), [(p.chunk, p.new_text or "") for p in changed]) == expected.encode()
+    )
+
+
+def test_chunks_that_do_not_rebuild_the_codemods_module_are_all_rejected(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Nothing is recorded of a file whose chunk pairs would splice into another module than the
+    codemods wrote: here the mapping loses the pair of the one changed chunk."""
+    import pipeline.engines.codemod_files as codemod_files
+
+    real = codemod_files.proposals_for_chunks
+
+    def losing(*args: object, **kwargs: object) -> list[tuple[object, str]]:
+        pairs = real(*args, **kwargs)  # type: ignore[arg-type]
+        return [(chunk, chunk.text) for chunk, _ in pairs]
+
+    monkeypatch.setattr(codemod_files, "proposals_for_chunks", losing)
+    outcome = engine().refactor_source(source("a.py", CHANGED))
+    assert outcome.proposals
+    for proposal in outcome.proposals:
+        assert proposal.verdict.status is Status.REJECTED
+        assert "do not reproduce the codemods' module" in (proposal.verdict.detail or "")

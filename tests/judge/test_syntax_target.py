@@ -6,7 +6,7 @@ import sys
 
 import libcst as cst
 import pytest
-from libcst.metadata import MetadataWrapper, PositionProvider
+from libcst.metadata import MetadataWrapper
 
 from pipeline.judge.target_syntax import (
     Feature,
@@ -16,12 +16,13 @@ from pipeline.judge.target_syntax import (
     newest_needed,
     syntax_features,
 )
+from pipeline.source.codegen import StartLineProvider
 
 
 def features(source: str) -> list[Feature]:
     module = cst.parse_module(source)
     return syntax_features(
-        module, MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+        module, MetadataWrapper(module, unsafe_skip_copy=True).resolve(StartLineProvider)
     )
 
 
@@ -29,9 +30,9 @@ def union(
     source: str, target: tuple[int, int], *, future: bool = False, enclosing: tuple[str, ...] = ()
 ) -> RuntimeUnion | None:
     module = cst.parse_module(source)
-    positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    lines = MetadataWrapper(module, unsafe_skip_copy=True).resolve(StartLineProvider)
     return find_runtime_union(
-        module, positions, target=target, future_annotations=future, enclosing=enclosing
+        module, lines, target=target, future_annotations=future, enclosing=enclosing
     )
 
 
