@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterator
 from typing import NamedTuple
 
 from markupsafe import Markup
 
 from pipeline.report.highlight import Budget, shown
+from pipeline.report.line_diff import hunks
 
 _CONTEXT = 3
 _PY_SUFFIXES = (".py", ".pyi", ".pyw")
@@ -35,14 +35,14 @@ def _split_lines(data: bytes) -> tuple[list[str], bool]:
 def diff_lines(path: str, before: bytes, after: bytes, budget: Budget) -> Iterator[DiffLine]:
     """A unified diff with old/new line numbers, Python code coloured while the budget lasts.
 
-    Only the lines shown are lexed (each side of a hunk as one text), so a one-line change in a
+    The match is the patch's (`line_diff`), so a last line whose newline went shows as changed, as
+    in git. Only the lines shown are lexed (each side of a hunk as one text), so a one-line change in a
     big file costs a few lines; a hunk that starts inside a multi-line string may be miscoloured.
     """
     a, a_eol = _split_lines(before)
     b, b_eol = _split_lines(after)
     python = path.endswith(_PY_SUFFIXES)
-    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
-    for group in matcher.get_grouped_opcodes(_CONTEXT):
+    for group in hunks(before, after, _CONTEXT):  # lines split as here: the same count, in order
         i1, i2, j1, j2 = group[0][1], group[-1][2], group[0][3], group[-1][4]
         colour = python and budget.take(i2 - i1 + j2 - j1)
         ha = dict(enumerate(shown(a[i1:i2], colour), start=i1))

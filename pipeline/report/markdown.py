@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from pipeline.model.prices import cost_text
-from pipeline.report.patch import Changes, diffstat
+from pipeline.report.line_diff import diffstat
+from pipeline.report.patch import Changes
 from pipeline.run.ledger import FILE_KIND, Ledger, LedgerRow, Totals
 
 

@@ -6,21 +6,13 @@ trip when written back with the same error handler (write_report_dir does).
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping
+
+from pipeline.report.line_diff import hunks, split_lines
 
 Changes = Mapping[str, tuple[bytes, bytes]]  # repo-relative path -> (bytes before, bytes after)
 _NO_EOL = b"\\ No newline at end of file\n"
 _C_ESCAPES = {7: "a", 8: "b", 9: "t", 10: "n", 11: "v", 12: "f", 13: "r", 34: '"', 92: "\\"}
-
-
-def _lines(data: bytes) -> list[bytes]:
-    """Split on LF only (as git does), keeping the ends; CR stays part of its line."""
-    parts = data.split(b"\n")
-    lines = [p + b"\n" for p in parts[:-1]]
-    if parts[-1]:
-        lines.append(parts[-1])
-    return lines
 
 
 def _quote(path: str) -> str:
@@ -59,11 +51,10 @@ def _emit(out: list[bytes], sign: bytes, lines: Iterable[bytes]) -> None:
 
 
 def _file_diff(path: str, before: bytes, after: bytes, context: int) -> bytes:
-    a, b = _lines(before), _lines(after)
+    a, b = split_lines(before), split_lines(after)
     a_name, b_name = _prefixed("a/", path), _prefixed("b/", path)
     out = [f"diff --git {a_name} {b_name}\n--- {a_name}\n+++ {b_name}\n".encode()]
-    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
-    for group in matcher.get_grouped_opcodes(context):
+    for group in hunks(before, after, context):
         i1, i2, j1, j2 = group[0][1], group[-1][2], group[0][3], group[-1][4]
         out.append(f"@@ -{_range(i1, i2)} +{_range(j1, j2)} @@\n".encode())
         for tag, a1, a2, b1, b2 in group:
@@ -83,14 +74,3 @@ def unified_patch(changes: Changes, context: int = 3) -> str:
         if before != after
     ]
     return b"".join(parts).decode("utf-8", "surrogateescape")
-
-
-def diffstat(before: bytes, after: bytes) -> tuple[int, int]:
-    """Lines added and removed between two versions of a file."""
-    added = removed = 0
-    a, b = _lines(before), _lines(after)
-    for tag, a1, a2, b1, b2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
-        if tag != "equal":
-            removed += a2 - a1
-            added += b2 - b1
-    return added, removed

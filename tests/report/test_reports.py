@@ -18,8 +18,9 @@ from pipeline.model.completion import Usage
 from pipeline.paths import ReportError, default_report_dir, repo_key, state_dir
 from pipeline.report.directory import write_report_dir
 from pipeline.report.junit import junit_xml
+from pipeline.report.line_diff import diffstat
 from pipeline.report.markdown import summary_markdown
-from pipeline.report.patch import diffstat, unified_patch
+from pipeline.report.patch import unified_patch
 from pipeline.repository import apply_check, open_repository
 from pipeline.run.ledger import Ledger, LedgerRow, RunMeta
 
@@ -254,6 +255,35 @@ def test_write_report_dir_writes_every_report_whole(tmp_path: Path) -> None:
         "report.html",
         "summary.md",
     ]
+
+
+def test_every_view_of_a_report_reads_one_match_per_changed_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The patch, the summary's line counts and report.html share each file's line match (the
+    costly part of a report), and each still shows the change."""
+    import difflib
+
+    from pipeline.report import line_diff
+
+    matched: list[int] = []
+
+    class Counting(difflib.SequenceMatcher[bytes]):
+        def get_opcodes(self) -> list[tuple[str, int, int, int, int]]:  # type: ignore[override]
+            matched.append(1)
+            return super().get_opcodes()
+
+    monkeypatch.setattr(line_diff.difflib, "SequenceMatcher", Counting)
+    line_diff.line_opcodes.cache_clear()
+    changes = {
+        p: (b"a = 1\nb = 2\n", f"a = {p}\nb = 2\n".encode()) for p in ("a.py", "b.py", "c.py")
+    }
+    paths = write_report_dir(tmp_path / "out", _ledger(), changes)
+    assert len(matched) == 3
+    assert paths.patch.read_text().count("+a = ") == 3
+    assert paths.summary.read_text().count("(+1 -1)") == 3
+    html = paths.html.read_text(encoding="utf-8")
+    assert html.count('<span class="plus">+1</span> <span class="minus">&minus;1</span>') == 3
 
 
 def test_write_report_dir_refuses_a_path_under_a_file(tmp_path: Path) -> None:
