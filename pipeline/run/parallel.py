@@ -10,14 +10,13 @@ by kill -9 (Linux). `jobs == 1`, or a single item, runs in this process: no pool
 from __future__ import annotations
 
 import contextlib
-import itertools
 import multiprocessing
 import os
 import signal
 import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
@@ -27,6 +26,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 AHEAD_PER_JOB = 4  # items queued per worker: enough to keep each busy, few to cancel on a stop
+BUFFER_PER_AHEAD = 16  # results held behind a slow item at the head, per item running
 
 _work: Callable[[Any], Any] | None = None  # the worker's function, set once when it starts
 
@@ -87,21 +87,26 @@ def _pool(work: Callable[[T], R] | None, workers: int) -> Iterator[ProcessPoolEx
 
 
 def _stream(pool: ProcessPoolExecutor, pending: deque[T], *, ahead: int) -> Iterator[R]:
-    """Keep `ahead` items submitted; yield each result once all before it are yielded.
+    """Keep `ahead` items running; yield each result once all before it are yielded.
 
-    An item leaves `pending` when its result is yielded; when the pool breaks, the rest stay there.
+    A slow item at the head never idles the other workers: items keep being submitted while it runs,
+    and their results wait (at most BUFFER_PER_AHEAD * `ahead` of them) until it is done. An item
+    leaves `pending` when its result is yielded; when the pool breaks, the rest stay there.
     """
-    queued: deque[Future[R]] = deque()
-    for item in itertools.islice(pending, ahead):
-        queued.append(pool.submit(_run, item))
-    while queued:
+    queued: deque[Future[R]] = deque()  # submitted, in the order of `pending`
+    while pending:
+        running = [future for future in queued if not future.done()]
+        while len(queued) < min(len(pending), BUFFER_PER_AHEAD * ahead) and len(running) < ahead:
+            running.append(pool.submit(_run, pending[len(queued)]))
+            queued.append(running[-1])
+        if not queued[0].done():
+            wait(running, return_when=FIRST_COMPLETED)
+            continue
         try:
             result = queued.popleft().result()
         except BrokenProcessPool:
             return
         pending.popleft()
-        if len(pending) > len(queued):
-            queued.append(pool.submit(_run, pending[len(queued)]))
         yield result
 
 

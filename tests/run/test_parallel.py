@@ -30,12 +30,37 @@ def worker_pid(_: int) -> int:
     return os.getpid()
 
 
+def head_waits_for_the_last(item: tuple[int, str]) -> str:
+    """Item 0 finishes only once the last item has run: the pool must run the others meanwhile."""
+    n, marker = item
+    if n == 0:
+        deadline = time.monotonic() + 20
+        while not os.path.exists(marker):
+            if time.monotonic() > deadline:
+                return "the last item never ran while the first one was running"
+            time.sleep(0.01)
+        return "done"
+    if n == HEAD_LINE_ITEMS - 1:
+        Path(marker).touch()
+    return "done"
+
+
+HEAD_LINE_ITEMS = 40  # far more than the items kept running (AHEAD_PER_JOB per job)
+
+
 def alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
             return stat.read().split(") ")[1][0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_a_slow_first_item_does_not_stop_the_others_running(tmp_path: Path) -> None:
+    marker = str(tmp_path / "last-ran")
+    items = [(n, marker) for n in range(HEAD_LINE_ITEMS)]
+    results = list(ordered_map(head_waits_for_the_last, items, jobs=2, crashed=lambda _: "crashed"))
+    assert results == ["done"] * HEAD_LINE_ITEMS
 
 
 def test_results_come_back_in_input_order_as_with_one_job() -> None:
