@@ -28,6 +28,7 @@ from pipeline.config import RunConfig
 from pipeline.engines.codemod_files import CodemodFileEngine
 from pipeline.engines.model_engine import LLMEngine
 from pipeline.engines.proposal import Proposal
+from pipeline.gates.base_tests import BaseTests
 from pipeline.model.redact import redact_url
 from pipeline.report.directory import ReportPaths
 from pipeline.run import steps
@@ -82,8 +83,9 @@ def gate_task(
     changes: Changes,
     proposals: list[Proposal],
     ledger: Ledger,
+    base_tests: BaseTests | None,
 ) -> Changes:
-    return steps.gate(config, engine, base_commit, changes, proposals, ledger)
+    return steps.gate(config, engine, base_commit, changes, proposals, ledger, base_tests)
 
 
 @task(name="apply", cache_policy=NONE)
@@ -190,12 +192,19 @@ class PrefectSteps(LocalSteps):
         changes: Changes,
         proposals: list[Proposal],
         ledger: Ledger,
+        base_tests: BaseTests | None,
     ) -> Changes:
-        args = (config, engine, base_commit, changes, proposals, ledger)
+        args = (config, engine, base_commit, changes, proposals, ledger, base_tests)
         direct = super().gate
         return self._task(
             lambda: gate_task(
-                config, engine, base_commit, opaque(changes), opaque(proposals), opaque(ledger)
+                config,
+                engine,
+                base_commit,
+                opaque(changes),
+                opaque(proposals),
+                opaque(ledger),
+                opaque(base_tests),
             ),
             lambda: direct(*args),
         )

@@ -19,7 +19,11 @@ from flows.exits import DebugFlag
 from flows.options import run_parameters, settings_from
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Coroutine
+
+    from flows.console import TerminalView
     from pipeline.config import RunConfig
+    from pipeline.run.executor import LocalSteps
     from pipeline.run.result import RunResult
     from pipeline.run.setup import RunSetup
 
@@ -123,19 +127,52 @@ class Finish:
 def local_run(
     config: RunConfig, paths: list[str], progress: bool, since: str | None, setup: RunSetup
 ) -> RunResult:
-    """The run in this process: no orchestrator, no server, no Prefect import."""
+    """The run in this process: no orchestrator, no server, no Prefect import.
+
+    The test command's base run starts first, so it goes on while the engines import (a second of
+    one core's work) and while they refactor; the run collects it at its test gate and closes it."""
     import asyncio
 
-    from flows.console import TerminalView
-    from pipeline.run.execute import execute_run
-    from pipeline.run.executor import LocalSteps
+    from pipeline.run.setup import start_base_tests
 
-    view = TerminalView(progress)
-    return asyncio.run(
-        execute_run(
-            config, paths, steps=LocalSteps(), view=view, since=since, env=os.environ, setup=setup
+    base_tests = start_base_tests(config, setup)
+    try:
+        execute_run, steps = _engines()
+        run = execute_run(
+            config,
+            paths,
+            steps=steps,
+            view=_terminal_view(progress),
+            since=since,
+            env=os.environ,
+            setup=setup,
+            base_tests=base_tests,
         )
-    )
+        return asyncio.run(run)
+    finally:
+        if base_tests is not None:
+            base_tests.close()  # the run has closed it, unless it ended before the run began
+
+
+def _engines() -> tuple[Callable[..., Coroutine[Any, Any, RunResult]], LocalSteps]:
+    """`execute_run` and the local steps, imported (the engines, libcst); a stop signal meanwhile
+    ends codemill with 128 + its number, before anything is written."""
+    from pipeline.run.signals import Interrupts
+
+    try:
+        with Interrupts() as stop, stop.raising():
+            from pipeline.run.execute import execute_run
+            from pipeline.run.executor import LocalSteps
+    except KeyboardInterrupt:
+        typer.echo(f"codemill: interrupted by {stop.name} before the run began", err=True)
+        raise typer.Exit(128 + (stop.signum or 2)) from None
+    return execute_run, LocalSteps()
+
+
+def _terminal_view(progress: bool) -> TerminalView:
+    from flows.console import TerminalView
+
+    return TerminalView(progress)
 
 
 def prefect_run(

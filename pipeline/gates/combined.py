@@ -4,15 +4,17 @@ decision on the proposals it concerns: a change that breaks the repository never
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import git
 
 from pipeline.config import IMPORT_TIMEOUT, TEST_TIMEOUT, RunConfig
 from pipeline.engines.proposal import Proposal
-from pipeline.gates.import_check import check_imports
-from pipeline.gates.scratch import ChunkEdit
+from pipeline.gates.base_tests import BaseTests
+from pipeline.gates.import_check import ImportResult, check_imports
+from pipeline.gates.scratch import ChunkEdit, GateError
 from pipeline.gates.suite import TestRun, failure_excerpt, run_test_gate
 from pipeline.judge.verdicts import Reason, Status, Verdict
 from pipeline.source.splicing import render
@@ -87,25 +89,61 @@ def run_gates(
     changes: Mapping[str, tuple[bytes, bytes]],
     proposals: Sequence[Proposal],
     settings: GateSettings,
+    base_tests: BaseTests | None = None,
 ) -> GateReport:
-    """Apply the enabled gates in order (imports, then tests); proposals are updated in place."""
+    """Apply the enabled gates in order (imports, then tests); proposals are updated in place.
+
+    `base_tests` is the test command's base run when the run started it early (it is used, not closed)."""
     report = GateReport(dict(changes))
+    if settings.import_check and settings.test_cmd and report.changes:
+        _both_gates(repo, base, report, proposals, settings.test_cmd, settings, base_tests)
+        return report
     if settings.import_check and report.changes:
-        _import_gate(repo, base, report, proposals, settings)
+        results = check_imports(repo, base, report.changes, timeout=settings.import_timeout)
+        _record_imports(report, proposals, results)
     if settings.test_cmd and report.changes:
-        _test_gate(repo, base, report, proposals, settings.test_cmd, settings)
+        _test_gate(repo, base, report, proposals, settings.test_cmd, settings, base_tests)
     return report
 
 
-def _import_gate(
+def _both_gates(
     repo: git.Repo,
     base: str,
     report: GateReport,
     proposals: Sequence[Proposal],
+    test_cmd: str,
     settings: GateSettings,
+    base_tests: BaseTests | None,
 ) -> None:
-    """Each changed module imported alone on the base; a file that breaks its import is dropped."""
-    results = check_imports(repo, base, report.changes, timeout=settings.import_timeout)
+    """Both gates at once, deciding what they decide in order: the imports are checked (in a thread)
+    while the tests run on every change; after that first run the test gate takes the import check's
+    answer and goes on with only the files that still import (running them again if any went)."""
+    with ThreadPoolExecutor(1, thread_name_prefix="codemill-imports") as pool:
+        checking = pool.submit(
+            check_imports, repo, base, dict(report.changes), timeout=settings.import_timeout
+        )
+        settled: list[bool] = []
+
+        def settle() -> set[str]:
+            """The changed paths left once the import check has answered (its decisions recorded)."""
+            if not settled:
+                _record_imports(report, proposals, checking.result())
+                settled.append(True)
+            return set(report.changes)
+
+        try:
+            _test_gate(repo, base, report, proposals, test_cmd, settings, base_tests, settle)
+        except GateError:
+            if checking.exception() is not None:  # in order, the import check's error came first
+                settle()
+            raise
+        settle()
+
+
+def _record_imports(
+    report: GateReport, proposals: Sequence[Proposal], results: Mapping[str, ImportResult]
+) -> None:
+    """The import check's decisions: a file that breaks its import is dropped from the changes."""
     failed = 0
     for path, result in results.items():
         owners = _accepted(proposals, path)
@@ -127,8 +165,12 @@ def _test_gate(
     proposals: Sequence[Proposal],
     test_cmd: str,
     settings: GateSettings,
+    base_tests: BaseTests | None,
+    settle: Callable[[], set[str]] | None = None,
 ) -> None:
-    """The repository's tests on the combined changes; the chunks (or files) that break them go."""
+    """The repository's tests on the combined changes; the chunks (or files) that break them go.
+
+    `settle` (both gates at once) gives the changed paths the import check left, after the first run."""
     owners = {path: _accepted(proposals, path) for path in report.changes}
     edits = {
         path: [
@@ -148,7 +190,11 @@ def _test_gate(
         test_cmd=test_cmd,
         timeout=settings.test_timeout,
         allow_failing_base=settings.allow_failing_base,
+        base_tests=base_tests,
+        settle=settle,
     )
+    if not report.changes:  # the import check dropped every change: as if the tests never ran
+        return
     by_id = {chunk_id(p): p for accepted in owners.values() for p in accepted}
     for unit, decision in result.decisions.items():
         for proposal in [by_id[unit]] if unit in by_id else owners.get(decision.path, []):

@@ -107,6 +107,15 @@ def overwrite(path: Path, data: bytes) -> None:
         os.close(fd)
 
 
+def check_files(tree: Path, paths: Sequence[str]) -> None:
+    """Refuse a changed path that is not a plain path to a regular file in the scratch worktree."""
+    for path in paths:
+        check_path(path)
+        target = tree / path
+        if target.is_symlink() or not target.is_file():
+            raise BadEditError(f"{path} is not a regular file at the base commit")
+
+
 @contextmanager
 def scratch_worktree(repo: git.Repo, base: str, paths: Sequence[str] = ()) -> Iterator[Path]:
     """A detached worktree of `base` in a temp dir; `paths` must be regular files there.
@@ -130,10 +139,7 @@ def scratch_worktree(repo: git.Repo, base: str, paths: Sequence[str] = ()) -> It
         if status != 0:
             lines = [ln for ln in str(err).splitlines() if ln.strip()]
             raise GateError(f"could not make a scratch worktree: {lines[0] if lines else status}")
-        for path in paths:
-            target = tree / path
-            if target.is_symlink() or not target.is_file():
-                raise BadEditError(f"{path} is not a regular file at the base commit")
+        check_files(tree, paths)
         yield tree
     finally:
         with worktree_lock(repo):

@@ -22,61 +22,37 @@ needed. Flaky tests are not retried: a flake can make an innocent change look gu
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import git
 
-from pipeline.config import child_environment
+from pipeline.gates.base_tests import BaseTests
 from pipeline.gates.scratch import (
     BadEditError,
     ChunkEdit,
     GateError,
     apply_edits,
+    check_files,
     overwrite,
     scratch_worktree,
 )
+from pipeline.gates.test_command import OUTPUT_CHARS as OUTPUT_CHARS  # re-exported
+from pipeline.gates.test_command import TestRun as TestRun
+from pipeline.gates.test_command import failing_tests as failing_tests
+from pipeline.gates.test_command import run_command
 from pipeline.judge.verdicts import Reason
 
-REAPER = Path(__file__).with_name("lifetime.py")  # runs the command; its group dies with codemill
-
-_PYTEST_SUMMARY = re.compile(r"^(?:FAILED|ERROR) (?!\()(.+?)(?: - .*)?$")
-_PYTEST_VERBOSE = re.compile(r"^(\S+::\S+) (?:FAILED|ERROR)\b")
-_UNITTEST = re.compile(r"^(?:FAIL|ERROR): (\S+) \(([^)]+)\)")
-_TAIL_CHARS = 300
-OUTPUT_CHARS = 20_000
 EXCERPT_CHARS = 2_000  # a gate turn's failure, trimmed to what explains it
 _SECTION = re.compile(r"^_{3,} (.+?) _{3,}$")  # pytest's header of one failure's report
 
 
 class BaseTestsFail(GateError):
     """The test command fails (or times out) on the base commit, before any change."""
-
-
-@dataclass(frozen=True)
-class TestRun:
-    """One run of the test command: exit status (None on timeout), failing ids, output tail, and
-    the changed paths its output names (a traceback through a changed file makes it a suspect)."""
-
-    __test__ = False
-
-    status: int | None
-    failing: tuple[str, ...]
-    tail: str
-    seconds: float
-    mentions: frozenset[str] = frozenset()
-    output: str = ""  # the output's last OUTPUT_CHARS, for a gate turn's failure excerpt
-
-    @property
-    def timed_out(self) -> bool:
-        return self.status is None
 
 
 @dataclass(frozen=True)
@@ -108,22 +84,6 @@ class TestGateResult:
         return [d for d in self.decisions.values() if not d.kept]
 
 
-def failing_tests(output: str) -> tuple[str, ...]:
-    """Failing test ids in output order: pytest short summary or verbose lines, unittest headers."""
-    found: list[str] = []
-    for raw in output.splitlines():
-        line = raw.rstrip()
-        test_id = None
-        if (match := _PYTEST_SUMMARY.match(line)) or (match := _PYTEST_VERBOSE.match(line)):
-            test_id = match.group(1)
-        elif match := _UNITTEST.match(line):
-            name, where = match.groups()
-            test_id = where if where.endswith(f".{name}") else f"{where}.{name}"
-        if test_id and test_id not in found:
-            found.append(test_id)
-    return tuple(found)
-
-
 def failure_excerpt(output: str, path: str) -> str:
     """The failing test's id, its `E` lines and the frames in `path` (pytest's report), else the
     output's last lines; at most EXCERPT_CHARS."""
@@ -140,43 +100,6 @@ def failure_excerpt(output: str, path: str) -> str:
     if len(kept) <= 1:
         kept += [ln.rstrip() for ln in lines[-12:] if ln.strip()]
     return "\n".join(kept)[-EXCERPT_CHARS:]
-
-
-def _last_line(output: str) -> str:
-    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
-    return lines[-1][:_TAIL_CHARS] if lines else "no output"
-
-
-def _run_command(tree: Path, command: str, timeout: float, paths: Sequence[str]) -> TestRun:
-    """Run the shell command in the worktree; kill its whole process group on timeout or interrupt."""
-    started = time.perf_counter()
-    env = child_environment(PYTHONDONTWRITEBYTECODE="1")
-    proc = subprocess.Popen(  # the reaper leads the group and takes it down if codemill dies
-        [sys.executable, "-I", str(REAPER), str(os.getpid()), command],
-        cwd=tree,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-        status: int | None = proc.returncode
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, _ = proc.communicate()
-        status = None
-    except BaseException:  # interrupted: leave no test process behind
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        raise
-    text = out.decode("utf-8", "replace")
-    mentions = frozenset(p for p in paths if p in text)
-    seconds = time.perf_counter() - started
-    return TestRun(
-        status, failing_tests(text), _last_line(text), seconds, mentions, text[-OUTPUT_CHARS:]
-    )
 
 
 @dataclass(frozen=True)
@@ -231,9 +154,32 @@ class _Gate:
             if self.written[path] != data:
                 overwrite(self.tree / path, data)
                 self.written[path] = data
-        outcome = _run_command(self.tree, self.command, self.timeout, list(self.changes))
+        outcome = run_command(self.tree, self.command, self.timeout, list(self.changes))
         self.history.append(outcome)
         return outcome
+
+    def started(self, early: BaseTests) -> TestRun:
+        """The base run started before the gate, in this worktree, as the gate's first run."""
+        outcome = early.outcome(list(self.changes))
+        self.history.append(outcome)
+        return outcome
+
+    def keep(self, units: list[_Unit], settle: Callable[[], set[str]] | None) -> list[_Unit]:
+        """The units kept: all when the run on all of them passes, else what the search keeps. With
+        `settle`, the units the import check dropped go after that first run (which then runs again)."""
+        if not units:
+            return []
+        everything = self.run(units)
+        if settle is not None and any(u.path not in (left := settle()) for u in units):
+            units = [u for u in units if u.path in left]
+            if not units:
+                return []
+            everything = self.run(units)
+        if self.passes(everything):
+            return units
+        kept: list[_Unit] = []
+        self.search(kept, units, everything)
+        return kept
 
     def passes(self, outcome: TestRun) -> bool:
         """Passing: exit 0, or (allowing a failing base) no failure that the base did not have."""
@@ -325,8 +271,15 @@ def run_test_gate(
     test_cmd: str,
     timeout: float,
     allow_failing_base: bool = False,
+    base_tests: BaseTests | None = None,
+    settle: Callable[[], set[str]] | None = None,
 ) -> TestGateResult:
-    """Keep the changes under which `test_cmd` passes; drop the culprits with `breaks-tests`."""
+    """Keep the changes under which `test_cmd` passes; drop the culprits with `breaks-tests`.
+
+    `base_tests`, the same command's base run started earlier at `base`, stands for the gate's own first
+    run: the gate goes on in its worktree with its outcome. `settle` (the import check ran meanwhile)
+    gives the paths still in the change; it is asked once the first run on every change is done (or the
+    base failed), and the gate goes on with those only: what gating them alone would decide."""
     started = time.perf_counter()
     if not test_cmd.strip():
         raise GateError("the test command is empty")
@@ -334,36 +287,45 @@ def run_test_gate(
         raise GateError(f"the test timeout must be positive, not {timeout:g}")
     chunks = _checked_chunks(changes, chunk_changes)
     paths = sorted(p for p, (old, new) in changes.items() if old != new)
-    with scratch_worktree(repo, base, sorted(changes)) as tree:
+    early = base_tests if base_tests and base_tests.serves(base, test_cmd, timeout) else None
+    checkout: AbstractContextManager[Path]
+    if early is None:
+        checkout = scratch_worktree(repo, base, sorted(changes))
+    else:
+        check_files(early.tree, sorted(changes))  # what making the worktree here would check
+        checkout = nullcontext(early.tree)
+    with checkout as tree:
         gate = _Gate(tree, changes, chunks, test_cmd, timeout)
         gate.allow_failing_base = allow_failing_base
-        base_run = gate.run([])
-        if base_run.timed_out:
-            raise BaseTestsFail(
-                f"the test command did not finish within {timeout:g} s on the base commit; "
-                "raise the timeout or fix the tests"
-            )
-        if base_run.status != 0 and not allow_failing_base:
-            first = base_run.failing[0] if base_run.failing else base_run.tail
-            raise BaseTestsFail(
-                f"the test command already fails on the base commit ({first}); "
-                "fix the tests or pass --allow-failing-base"
-            )
+        base_run = gate.run([]) if early is None else gate.started(early)
+        red = _red_base(base_run, timeout, allow_failing_base)
+        if red is not None and (settle is None or settle()):
+            raise red  # (unless the import check left nothing to gate: then nothing is)
         gate.base = base_run
-        units = [_Unit(path, path, None) for path in paths]
-        kept: list[_Unit] = []
-        if units:
-            everything = gate.run(units)
-            if gate.passes(everything):
-                kept = units
-            else:
-                gate.search(kept, units, everything)
+        units = [_Unit(path, path, None) for path in paths] if red is None else []
+        kept = gate.keep(units, settle)
         for unit in kept:
             gate.decide(unit, True)
         files = {p: b for p, b in gate.contents(kept).items() if b != gate.originals[p]}
     return TestGateResult(
         gate.decisions, files, len(gate.history), time.perf_counter() - started, gate.history
     )
+
+
+def _red_base(outcome: TestRun, timeout: float, allow_failing_base: bool) -> BaseTestsFail | None:
+    """The refusal a base run that timed out (or fails, unless allowed) means; None: it may be gated."""
+    if outcome.timed_out:
+        return BaseTestsFail(
+            f"the test command did not finish within {timeout:g} s on the base commit; "
+            "raise the timeout or fix the tests"
+        )
+    if outcome.status != 0 and not allow_failing_base:
+        first = outcome.failing[0] if outcome.failing else outcome.tail
+        return BaseTestsFail(
+            f"the test command already fails on the base commit ({first}); "
+            "fix the tests or pass --allow-failing-base"
+        )
+    return None
 
 
 def passes_against(outcome: TestRun, base: TestRun | None, allow_failing_base: bool) -> bool:
@@ -384,4 +346,4 @@ def run_tests_once(
     with scratch_worktree(repo, base, sorted(files)) as tree:
         for path, data in files.items():
             overwrite(tree / path, data)
-        return _run_command(tree, test_cmd, timeout, sorted(files))
+        return run_command(tree, test_cmd, timeout, sorted(files))

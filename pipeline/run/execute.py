@@ -7,6 +7,7 @@ executed (`LocalSteps` in-process, the Prefect adapter as tasks); the `View` wha
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from pipeline import repository
 from pipeline.config import RunConfig
 from pipeline.engines.codemod_files import CodemodFileEngine
 from pipeline.engines.proposal import Proposal
+from pipeline.gates.base_tests import BaseTests
 from pipeline.gates.repair import dropped_by_gates
 from pipeline.judge.policy import Policy
 from pipeline.judge.verdicts import Reason, Status
@@ -33,6 +35,7 @@ from pipeline.run.model_run import (
 )
 from pipeline.run.progress import RunCounter
 from pipeline.run.result import RunResult
+from pipeline.run.setup import start_base_tests
 from pipeline.run.signals import Interrupts
 from pipeline.run.steps import (
     ApplyRequest,
@@ -75,15 +78,23 @@ async def execute_run(
     since: str | None = None,
     env: Mapping[str, str],
     setup: RunSetup | None = None,
+    base_tests: BaseTests | None = None,
 ) -> RunResult:
     """Run `config.recipe` over `paths`; SIGINT/SIGTERM end it early with a partial report.
 
     `setup` is `prepare_run`'s result when the caller has already checked the run (the CLI does, to
-    refuse bad input before the engines load); otherwise it is made here."""
-    with Interrupts() as interrupts:
+    refuse bad input before the engines load); otherwise it is made here. The test command's base run
+    starts here, beside the refactoring (`start_base_tests`), unless the caller started it earlier and
+    gives it as `base_tests`; either way the run closes it (nothing of it outlives the run)."""
+    with Interrupts() as interrupts, contextlib.ExitStack() as cleanup:
+        if base_tests is not None:
+            cleanup.callback(base_tests.close)
         setup = setup or prepare_run(config, since, env, datetime.now(UTC))
+        if base_tests is None and (base_tests := start_base_tests(config, setup)) is not None:
+            cleanup.callback(base_tests.close)
         report_dir = report_dir_for(config, run_id := run_id or new_run_id(), env)
         run = Execution(config, steps, view, setup, interrupts, run_id, report_dir, env)
+        run.base_tests = base_tests
         run.plan(paths)
         await run.refactor()
         return run.conclude()
@@ -116,6 +127,7 @@ class Execution:
         self.limiter: Limiter | None = None
         self.stop = ModelStop()
         self.plan_: Plan = Plan(setup.base_commit, [], [])
+        self.base_tests: BaseTests | None = None  # the test gate's base run, started with the run
 
     def plan(self, paths: Sequence[str]) -> None:
         """List and chunk the files (a stop signal here leaves an empty, partial run)."""
@@ -196,6 +208,7 @@ class Execution:
                     changes,
                     self.proposals,
                     self.ledger,
+                    self.base_tests,
                 )
                 return self.repaired(changes, gated)
         except KeyboardInterrupt:

@@ -17,6 +17,7 @@ from pipeline.config import RunConfig
 from pipeline.engines.codemod_files import CodemodFileEngine
 from pipeline.engines.model_engine import LLMEngine
 from pipeline.engines.proposal import Proposal
+from pipeline.gates.base_tests import BaseTests
 from pipeline.report.directory import ReportPaths
 from pipeline.run import steps
 from pipeline.run.ledger import Ledger
@@ -56,6 +57,7 @@ class Steps(Protocol):
         changes: Changes,
         proposals: list[Proposal],
         ledger: Ledger,
+        base_tests: BaseTests | None,
     ) -> Changes: ...
 
     def apply(self, config: RunConfig, request: steps.ApplyRequest) -> repository.CommitResult: ...
@@ -127,8 +129,9 @@ class LocalSteps:
         changes: Changes,
         proposals: list[Proposal],
         ledger: Ledger,
+        base_tests: BaseTests | None,
     ) -> Changes:
-        return steps.gate(config, engine, base_commit, changes, proposals, ledger)
+        return steps.gate(config, engine, base_commit, changes, proposals, ledger, base_tests)
 
     def apply(self, config: RunConfig, request: steps.ApplyRequest) -> repository.CommitResult:
         return steps.apply(config, request)

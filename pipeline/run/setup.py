@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pipeline import repository
 from pipeline.config import ConfigError, RunConfig
+from pipeline.gates.base_tests import BaseTests
 from pipeline.paths import state_file
 from pipeline.recipes.loading import Recipe, load_recipe
 from pipeline.run import state
@@ -56,6 +57,18 @@ def prepare_run(
     scope = state.resolve_since(since, last, config.repo, base_commit)
     model = config.model if engine == "llm" else CODEMOD_MODEL
     return RunSetup(recipe, engine, model, base_commit, branch, state_path, last, scope)
+
+
+def start_base_tests(config: RunConfig, setup: RunSetup) -> BaseTests | None:
+    """The test gate's base run, started now when the run has a test command (None otherwise).
+
+    The same command, timeout and base the gate would use (`GateSettings.for_run`); a command or timeout
+    the gate would refuse is left for the gate to refuse, at the same point of the run as ever."""
+    command, timeout = config.test_cmd, config.test_timeout
+    if not command or not command.strip() or timeout <= 0:
+        return None
+    repo = repository.open_repository(config.repo)
+    return BaseTests(repo, setup.base_commit, command, timeout)
 
 
 def choose_engine(config: RunConfig, recipe: Recipe, env: Mapping[str, str]) -> str:

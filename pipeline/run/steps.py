@@ -18,6 +18,7 @@ from pipeline.config import RunConfig
 from pipeline.engines.codemod_files import CodemodFileEngine
 from pipeline.engines.model_engine import LLMEngine
 from pipeline.engines.proposal import FatalProposalError, Proposal
+from pipeline.gates.base_tests import BaseTests
 from pipeline.gates.combined import GateSettings, run_gates
 from pipeline.judge.names import ModuleNames, module_names
 from pipeline.judge.verdicts import Reason, Status, Verdict
@@ -230,10 +231,14 @@ def gate(
     changes: Changes,
     proposals: list[Proposal],
     ledger: Ledger,
+    base_tests: BaseTests | None = None,
 ) -> Changes:
-    """Import check and test gate over the assembled changes; the ledger records every decision."""
+    """Import check and test gate over the assembled changes; the ledger records every decision.
+
+    `base_tests`: the test command's base run, started with the run (`start_base_tests`)."""
     repo = repository.open_repository(config.repo)
-    report = run_gates(repo, base_commit, changes, proposals, GateSettings.for_run(config, engine))
+    settings = GateSettings.for_run(config, engine)
+    report = run_gates(repo, base_commit, changes, proposals, settings, base_tests)
     record_gates(ledger, ledger.meta.run_id, proposals, engine=engine)
     ledger.meta.gates.update(report.summary)
     return report.changes

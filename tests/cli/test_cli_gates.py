@@ -119,3 +119,26 @@ def test_gates_keep_what_works_and_name_what_broke(tmp_path: Path) -> None:
     assert 'f"hi {name}"' in words and '"%s!" % name' in words
     summary = (report / "summary.md").read_text()
     assert "test runs in" in summary and "breaks-tests" in summary and "breaks-import" in summary
+
+
+def test_a_red_base_still_refuses_the_run_with_the_early_base_run(tmp_path: Path) -> None:
+    """The base run now starts with the run; its red outcome still refuses the run at the gate."""
+    files = {**FILES, "tests/test_old.py": "def test_already_broken():\n    assert False\n"}
+    repo = make_repo(tmp_path / "repo", files)
+    cli = make_cli_env(tmp_path / "home", None)
+    before = fingerprint(repo)
+    tests = "python -m pytest -q -p no:cacheprovider tests"
+    args = ["run", ".", "--engine", "codemod", "--recipe", "modernize", "--no-import-check"]
+    done = codemill(cli, *args, "--branch", "cm/red", "--test-cmd", tests, cwd=repo)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert (
+        "already fails on the base commit (tests/test_old.py::test_already_broken)" in done.stderr
+    )
+    assert git(repo, "branch", "--list", "cm/red") == ""
+    assert git(repo, "worktree", "list").count("\n") == 1
+    assert fingerprint(repo) == before
+    allowed = codemill(
+        cli, *args, "--branch", "cm/red", "--test-cmd", tests, "--allow-failing-base", cwd=repo
+    )
+    assert allowed.returncode == 0, allowed.stdout + allowed.stderr
+    assert "cm/red" in git(repo, "branch", "--list", "cm/red")

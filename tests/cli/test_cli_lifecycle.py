@@ -208,6 +208,34 @@ def test_kill_9_of_the_run_leaves_no_child(tmp_path: Path, cli: CliEnv, hang: st
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    ("how", "code"), [("SIGINT to the group", 130), ("SIGTERM", 143)], ids=["sigint", "sigterm"]
+)
+def test_a_signal_during_the_early_base_test_run_leaves_nothing_behind(
+    tmp_path: Path, cli: CliEnv, how: str, code: int
+) -> None:
+    repo = make_repo(tmp_path / "repo", {"pkg/__init__.py": "", "pkg/m.py": FUNCTIONS})
+    mark = uuid.uuid4().hex
+    args = ["--engine", "codemod", "--recipe", "modernize", "--dry-run", "--no-import-check"]
+    proc = start(cli, repo, *args, "--test-cmd", "sleep 120", mark=mark)
+    deadline = time.monotonic() + 120
+    while not marked_processes(mark, "lifetime.py") and time.monotonic() < deadline:
+        time.sleep(0.1)  # the base run (under its reaper) started with the run, before the engines
+    assert marked_processes(mark, "lifetime.py"), proc.poll()
+    if code == 130:
+        os.killpg(proc.pid, signal.SIGINT)
+    else:
+        proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == code, err
+    assert wait_until_gone(mark, 5) == []
+    assert git(repo, "worktree", "list").count("\n") == 1  # the base run's worktree is gone
+    if "before the run began" not in err:  # the signal came once the run had begun
+        end = end_record(report_of(out))
+        assert end["outcome"] == "interrupted"
+
+
+@pytest.mark.slow
 def test_an_unreachable_endpoint_trips_the_breaker_and_exits_5(tmp_path: Path, cli: CliEnv) -> None:
     repo = make_repo(tmp_path / "repo", {"m.py": FUNCTIONS})
     started = time.monotonic()
