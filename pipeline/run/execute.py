@@ -18,7 +18,6 @@ from pipeline.config import RunConfig
 from pipeline.engines.codemod_files import CodemodFileEngine
 from pipeline.engines.proposal import Proposal
 from pipeline.gates.base_tests import BaseTests
-from pipeline.gates.repair import dropped_by_gates
 from pipeline.judge.policy import Policy
 from pipeline.judge.verdicts import Reason, Status
 from pipeline.model.limiter import Limiter
@@ -27,14 +26,8 @@ from pipeline.report.patch import unified_patch
 from pipeline.run import state
 from pipeline.run.executor import Steps, View
 from pipeline.run.ledger import Ledger, RunMeta
-from pipeline.run.model_run import (
-    ModelStop,
-    refactor_with_model,
-    refuse_over_budget,
-    repair_with_model,
-)
 from pipeline.run.progress import RunCounter
-from pipeline.run.result import RunResult
+from pipeline.run.result import ModelStop, RunResult
 from pipeline.run.setup import start_base_tests
 from pipeline.run.signals import Interrupts
 from pipeline.run.steps import (
@@ -138,6 +131,10 @@ class Execution:
         except KeyboardInterrupt:
             return
         if self.setup.engine == "llm":
+            from pipeline.run.model_run import (
+                refuse_over_budget,  # the model's side loads only here
+            )
+
             refuse_over_budget(self.config, self.setup.recipe, self.plan_, self.env)
         record_skipped(self.run_id, self.ledger, self.plan_.skipped)
         self.view.started(self.config, self.setup.recipe.name, self.setup.engine, self.plan_)
@@ -164,6 +161,8 @@ class Execution:
         shards = shard_files(self.plan_.files, count)
         with self.view.watching(self.counter, self.steps.progress_sink()):
             if self.setup.engine == "llm":
+                from pipeline.run.model_run import refactor_with_model
+
                 config = self.config
                 self.limiter = Limiter(config.concurrency, rpm=config.rpm, tpm=config.tpm)
                 work = refactor_with_model(
@@ -219,6 +218,9 @@ class Execution:
         config, setup = self.config, self.setup
         if setup.engine != "llm" or not config.gate_repairs or self.stop.fatal:
             return gated
+        from pipeline.gates.repair import dropped_by_gates
+        from pipeline.run.model_run import repair_with_model
+
         if not dropped_by_gates(self.proposals):
             return gated
         before = {path: old for path, (old, _) in assembled.items()}

@@ -10,12 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from pipeline import repository
 from pipeline.config import RunConfig
 from pipeline.engines.codemod_files import CodemodFileEngine
-from pipeline.engines.model_engine import LLMEngine
 from pipeline.engines.proposal import Proposal
 from pipeline.gates.base_tests import BaseTests
 from pipeline.report.directory import ReportPaths
@@ -23,6 +22,9 @@ from pipeline.run import steps
 from pipeline.run.ledger import Ledger
 from pipeline.run.progress import RunCounter
 from pipeline.run.steps import Changes, FilePlan, LeftOut, Plan, Record
+
+if TYPE_CHECKING:
+    from pipeline.engines.model_engine import LLMEngine  # the model's side, imported by its run
 
 
 class Steps(Protocol):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 from pipeline import repository
 from pipeline.config import RunConfig
@@ -31,16 +30,8 @@ from pipeline.recipes.loading import Recipe
 from pipeline.run.estimate import check_max_cost, forecast_run, run_prices
 from pipeline.run.executor import Steps
 from pipeline.run.parallel import worker_pool
+from pipeline.run.result import ModelStop
 from pipeline.run.steps import FilePlan, Plan, Record, worker_count
-
-
-@dataclass(frozen=True)
-class ModelStop:
-    """Why the model part ended early; `fatal` stops the run (no branch), `unreachable` means exit 5."""
-
-    reason: str | None = None
-    fatal: bool = False
-    unreachable: bool = False
 
 
 def open_cache(config: RunConfig, env: Mapping[str, str]) -> ResponseCache | None:

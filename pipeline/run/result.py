@@ -10,6 +10,15 @@ from pipeline.run.ledger import Totals
 from pipeline.run.state import LastRun
 
 
+@dataclass(frozen=True)
+class ModelStop:
+    """Why the model part ended early; `fatal` stops the run (no branch), `unreachable` means exit 5."""
+
+    reason: str | None = None
+    fatal: bool = False
+    unreachable: bool = False
+
+
 @dataclass
 class RunResult:
     """What the CLI needs to tell the user and choose an exit code."""

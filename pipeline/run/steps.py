@@ -12,11 +12,11 @@ import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline import repository
 from pipeline.config import RunConfig
 from pipeline.engines.codemod_files import CodemodFileEngine
-from pipeline.engines.model_engine import LLMEngine
 from pipeline.engines.proposal import FatalProposalError, Proposal
 from pipeline.gates.base_tests import BaseTests
 from pipeline.gates.combined import GateSettings, run_gates
@@ -34,6 +34,9 @@ from pipeline.run.setup import repo_root as repo_root
 from pipeline.source.chunking import Chunk, plan_file
 from pipeline.source.files import SkippedFile, SkipReason, SourceFile, list_sources
 from pipeline.source.splicing import splice
+
+if TYPE_CHECKING:
+    from pipeline.engines.model_engine import LLMEngine  # the model's side, imported by its run
 
 Record = Callable[[Proposal], None]
 LeftOut = Callable[[SkippedFile], None]  # told of each file the engine left out, with its reason
@@ -154,17 +157,24 @@ def refactor_codemod(
     *,
     jobs: int,
 ) -> None:
-    """Every file through the codemods on `jobs` worker processes, recorded in file order.
+    """Every file through the codemods on `jobs` worker processes, largest first, recorded in that order.
 
-    A file whose chunks are judged gives `record` one proposal per chunk; a file left out (no trigger
-    matched, it does not parse, its worker died) gives `left_out` its reason: every file is recorded.
+    A run waits for its slowest worker, so the costliest files (size is the cost's proxy) go out first and
+    the small ones fill in after them; the order is the same with any number of jobs. A file whose chunks
+    are judged gives `record` one proposal per chunk; a file left out (no trigger matched, it does not
+    parse, its worker died) gives `left_out` its reason: every file is recorded.
     """
-    sources = [plan.source for plan in files]
+    sources = largest_first([plan.source for plan in files])
     for outcome in ordered_map(engine.refactor_source, sources, jobs=jobs, crashed=engine.crashed):
         if outcome.skipped is not None:
             left_out(outcome.skipped)
         for proposal in outcome.proposals:
             record(proposal)
+
+
+def largest_first(sources: Sequence[SourceFile]) -> list[SourceFile]:
+    """The files by size, largest first (then by path): the order the codemod engine works them in."""
+    return sorted(sources, key=lambda source: (-len(source.data), source.path))
 
 
 def assemble(

@@ -117,6 +117,8 @@ def test_a_local_run_imports_no_prefect_and_starts_no_server(tmp_path: Path, cli
     assert "pipeline.run.execute" in imported  # the run really went through here
     assert not {m for m in imported if m.split(".")[0] in ("prefect", "uvicorn", "fastapi")}
     assert list((cli.home / "prefect").iterdir()) == []  # no temporary server's database either
+    # an offline (codemod) run loads neither the model's HTTP client nor Typer's pydantic converter
+    assert not {m for m in imported if m.split(".")[0] in ("httpx", "httpcore", "pydantic")}
 
 
 def test_prefect_orchestrator_without_an_api_is_refused(tmp_path: Path, cli: CliEnv) -> None:

@@ -107,3 +107,20 @@ def test_exit_codes_follow_how_the_run_ended(tmp_path: Path) -> None:
     unreachable = RunResult(**{**vars(done), "fatal": True, "unreachable": True})
     assert unreachable.exit_code == 5
     assert RunResult(**{**vars(unreachable), "interrupted": signal.SIGTERM}).exit_code == 143
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_the_codemod_engine_works_the_largest_files_first_in_the_same_order_with_any_jobs(
+    tmp_path: Path, env: dict[str, str], jobs: int
+) -> None:
+    body = "def f{n}(x):\n    return 'v%s' % x\n\n\n"
+    sizes = {"a.py": 1, "b.py": 6, "c.py": 3, "d.py": 6}  # functions per file: b and d tie on size
+    files = {path: "".join(body.format(n=n) for n in range(count)) for path, count in sizes.items()}
+    repo = make_repo(tmp_path / "repo", files)
+    result = run(config_for(repo, tmp_path, dry_run=True, import_check=False, jobs=jobs), env)
+    rows = [
+        json.loads(line) for line in (result.report_dir / "ledger.jsonl").read_text().splitlines()
+    ]
+    paths = list(dict.fromkeys(r["path"] for r in rows if r["record"] == "row"))
+    assert paths == ["b.py", "d.py", "c.py", "a.py"]  # by size, largest first; a tie by path
+    assert result.changed_files == ["a.py", "b.py", "c.py", "d.py"]
