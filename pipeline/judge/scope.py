@@ -161,14 +161,29 @@ def _is_docstring(statement: ast.stmt) -> bool:
 
 
 def _typing_import(node: ast.AST) -> ast.AST:
-    if isinstance(node, _OWNERS):
+    """The node without its `from typing import ...` statements: in a body, and in the branches of an
+    `if` or `try` (`if TYPE_CHECKING:` is where typing imports often live)."""
+    fields: tuple[str, ...] = ("body",) if isinstance(node, _OWNERS) else ()
+    if isinstance(node, ast.If | ast.Try):
+        fields = (
+            ("body", "orelse", "finalbody") if isinstance(node, ast.Try) else ("body", "orelse")
+        )
+    changed = {}
+    for name in fields:
+        statements: list[ast.stmt] = getattr(node, name)
         kept = [
             statement
-            for statement in node.body
+            for statement in statements
             if not (isinstance(statement, ast.ImportFrom) and statement.module == "typing")
         ]
-        return node if len(kept) == len(node.body) else _with_body(node, kept)
-    return node
+        if len(kept) != len(statements):
+            changed[name] = kept or [ast.Pass()]  # an emptied branch reads as `pass`
+    if not changed:
+        return node
+    clone = copy.copy(node)
+    for name, kept in changed.items():
+        setattr(clone, name, kept)
+    return clone
 
 
 def _annotation(node: ast.AST) -> ast.AST:

@@ -257,6 +257,18 @@ def test_modernize_scope_allows_its_rewrites_only() -> None:
     )
 
 
+def test_modernize_scope_lets_typing_imports_go_under_type_checking() -> None:
+    """The unused name after `Union[...]` became `|` may leave a typing import in an `if`; any
+    other import there stays in force."""
+    text = "from typing import TYPE_CHECKING\n\nif TYPE_CHECKING:\n    import os\n"
+    text += "    from typing import Any, Union\n\n    Pair = Union[int, str]\n"
+    name = next(n for n in chunks(text) if n.startswith("<statements"))
+    good = "if TYPE_CHECKING:\n    import os\n    from typing import Any\n\n    Pair = int | str\n"
+    assert judge(name, good, MODERN, text=text).verdict.status is Status.ACCEPTED
+    bad = good.replace("    import os\n", "")
+    assert judge(name, bad, MODERN, text=text).verdict.reason is Reason.OUT_OF_SCOPE
+
+
 def test_code_scope_keeps_docstrings() -> None:
     text = 'def f(x):\n    """Twice x."""\n    if x:\n        if x > 1:\n'
     text += "            return x * 2\n    return 0\n"
