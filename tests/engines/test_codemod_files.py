@@ -270,3 +270,23 @@ def test_chunks_that_do_not_rebuild_the_codemods_module_are_all_rejected(
     for proposal in outcome.proposals:
         assert proposal.verdict.status is Status.REJECTED
         assert "do not reproduce the codemods' module" in (proposal.verdict.detail or "")
+
+
+def test_a_chunk_that_mixes_newlines_is_recorded_with_the_splices_own_newlines() -> None:
+    """The codemod joins lines of a chunk whose newlines mix: its text is recorded, and only the
+    newlines the splice writes there may differ from the codemod's."""
+    data = (
+        b"from typing import Union\r\n\r\ndef f(x: Union[\r\n    int,\n    str]):\n    return x\r\n"
+    )
+    recipe = replace(
+        MODERNIZE, codemods=("libcst.codemod.commands.convert_union_to_or.ConvertUnionToOrCommand",)
+    )
+    policy = Policy(Allowances(annotations=True, signatures=True, imports=True))
+    outcome = CodemodFileEngine(recipe, policy, budget=2000).refactor_source(
+        SourceFile("m.py", data, data.decode())
+    )
+    changed = [p for p in outcome.proposals if p.verdict.status is not Status.UNCHANGED]
+    assert changed and all(p.verdict.status is Status.ACCEPTED for p in changed), changed
+    after = splice(data, [(p.chunk, p.new_text or "") for p in changed])
+    expected = libcst_chain(recipe.codemods, "m.py", data.decode()).encode()
+    assert after != data and after.replace(b"\r\n", b"\n") == expected.replace(b"\r\n", b"\n")
