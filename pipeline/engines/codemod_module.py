@@ -80,6 +80,7 @@ class CodemodEngine:
     def _refactor(self, path: str, current: _Analysed) -> tuple[cst.Module, str]:
         """`refactor_tree` from a freshly parsed tree (no copy needed) and its code."""
         module, package = module_names(path)
+        removals: list[object] = []  # imports the codemods found unneeded, removed once at the end
         for (name, cls), trigger in zip(self._classes, self._triggers, strict=True):
             if trigger is not None and not trigger.search(current.code):
                 continue  # cannot change this module: skip the costly scope analysis
@@ -92,6 +93,20 @@ class CodemodEngine:
                 continue
             except Exception as exc:  # a codemod's own bug or refusal: report it, change nothing
                 raise CodemodError(name, path, f"{type(exc).__name__}: {exc}") from exc
+            removals += context.scratch.get(RemoveImportsVisitor.CONTEXT_KEY, [])
+        if removals:
+            context = CodemodContext(
+                filename=path,
+                full_module_name=module,
+                full_package_name=package,
+                scratch={RemoveImportsVisitor.CONTEXT_KEY: removals},
+            )
+            try:
+                current = current.after(_transform_once(RemoveImportsVisitor(context), current))
+            except Exception as exc:
+                raise CodemodError(
+                    "RemoveImportsVisitor", path, f"{type(exc).__name__}: {exc}"
+                ) from exc
         return current.module, current.code
 
 
@@ -125,25 +140,22 @@ class _Analysed:
         return self if code == self.code else _Analysed(result, code, fresh=False)
 
 
-# The helpers CodemodCommand.transform_module runs after a command that scheduled their work.
-_HELPERS = (
-    (AddImportsVisitor.CONTEXT_KEY, AddImportsVisitor),
-    (RemoveImportsVisitor.CONTEXT_KEY, RemoveImportsVisitor),
-)
-
-
 def _apply(command: Codemod, tree: _Analysed) -> _Analysed:
     """What `command.transform_module(tree.module)` does, on the tree's shared metadata.
 
-    A multi-pass codemod goes through libcst's own loop (rare; none of the built-ins is one).
+    Imports it added are added at once, as libcst does; imports it found unneeded are left to the
+    caller, which removes every codemod's at the end: each removal pass costs a scope analysis of the
+    whole module, and one pass sees what every earlier one would have. A multi-pass codemod goes
+    through libcst's own loop (rare; none of the built-ins is one).
     """
     if command.should_allow_multiple_passes():
         return tree.after(command.transform_module(tree.module))
     tree = tree.after(_transform_once(command, tree))
-    if isinstance(command, CodemodCommand):
-        for key, helper in _HELPERS:
-            if key in command.context.scratch:
-                tree = tree.after(_transform_once(helper(command.context), tree))
+    if (
+        isinstance(command, CodemodCommand)
+        and AddImportsVisitor.CONTEXT_KEY in command.context.scratch
+    ):
+        tree = tree.after(_transform_once(AddImportsVisitor(command.context), tree))
     return tree
 
 
