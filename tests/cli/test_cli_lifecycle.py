@@ -139,10 +139,13 @@ def test_a_base_url_without_a_scheme_is_a_usage_error(tmp_path: Path, cli: CliEn
     assert "--base-url='127.0.0.1:9/v1' must start with http:// or https://" in done.stderr
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize(
+STOP_SIGNALS = pytest.mark.parametrize(  # how a run is stopped, and the exit code that says so
     ("how", "code"), [("SIGINT to the group", 130), ("SIGTERM", 143)], ids=["sigint", "sigterm"]
 )
+
+
+@pytest.mark.slow
+@STOP_SIGNALS
 def test_a_signal_stops_a_model_run_cleanly(
     tmp_path: Path, cli: CliEnv, how: str, code: int
 ) -> None:
@@ -210,9 +213,7 @@ def test_kill_9_of_the_run_leaves_no_child(tmp_path: Path, cli: CliEnv, hang: st
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    ("how", "code"), [("SIGINT to the group", 130), ("SIGTERM", 143)], ids=["sigint", "sigterm"]
-)
+@STOP_SIGNALS
 def test_a_signal_during_the_early_base_test_run_leaves_nothing_behind(
     tmp_path: Path, cli: CliEnv, how: str, code: int
 ) -> None:
