@@ -30,6 +30,7 @@ from pipeline.model.completion import Usage
 from pipeline.recipes.loading import Recipe
 from pipeline.source.chunking import Chunk, chunks_of, parse_source, plan_parsed
 from pipeline.source.files import SkippedFile, SkipReason, SourceFile
+from pipeline.source.layout import lf
 from pipeline.source.spans import ChunkingError
 from pipeline.source.splicing import splice
 
@@ -56,14 +57,12 @@ def _check_reproduces(
         spliced = splice(source.data, changed)
     except ValueError as exc:
         raise ChunkMappingError(f"{source.path}: {exc}") from None
-    if spliced != expected and _lf_bytes(spliced) != _lf_bytes(expected):
+    if spliced != expected and lf(spliced.decode(source.encoding, "replace")) != lf(
+        head + new_text
+    ):
         raise ChunkMappingError(
             f"{source.path}: the changed chunks do not reproduce the codemods' module"
         )
-
-
-def _lf_bytes(data: bytes) -> bytes:
-    return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
 
 
 class CodemodFileEngine:

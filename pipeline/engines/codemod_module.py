@@ -7,8 +7,10 @@ from the model.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
-from collections.abc import Callable, Sequence
+import functools
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 
@@ -22,7 +24,7 @@ from pipeline.engines.plain_matchers import plain_matchers
 from pipeline.errors import CodemillError
 from pipeline.recipes.loading import Recipe, resolve_codemod
 from pipeline.source.chunking import Chunk, ChunkContext
-from pipeline.source.layout import dedent
+from pipeline.source.layout import dedent, lf
 
 
 class CodemodError(CodemillError):
@@ -80,34 +82,39 @@ class CodemodEngine:
     def _refactor(self, path: str, current: _Analysed) -> tuple[cst.Module, str]:
         """`refactor_tree` from a freshly parsed tree (no copy needed) and its code."""
         module, package = module_names(path)
+        new_context = functools.partial(  # a fresh one per codemod: its scratch is its own
+            CodemodContext, filename=path, full_module_name=module, full_package_name=package
+        )
         removals: list[object] = []  # imports the codemods found unneeded, removed once at the end
         for (name, cls), trigger in zip(self._classes, self._triggers, strict=True):
             if trigger is not None and not trigger.search(current.code):
                 continue  # cannot change this module: skip the costly scope analysis
-            context = CodemodContext(
-                filename=path, full_module_name=module, full_package_name=package
-            )
+            context = new_context()
             try:
-                current = _apply(cls(context), current)
+                with _reported(name, path):
+                    current = _apply(cls(context), current)
             except SkipFile:
                 continue
-            except Exception as exc:  # a codemod's own bug or refusal: report it, change nothing
-                raise CodemodError(name, path, f"{type(exc).__name__}: {exc}") from exc
             removals += context.scratch.get(RemoveImportsVisitor.CONTEXT_KEY, [])
         if removals:
-            context = CodemodContext(
-                filename=path,
-                full_module_name=module,
-                full_package_name=package,
-                scratch={RemoveImportsVisitor.CONTEXT_KEY: removals},
+            remover = RemoveImportsVisitor(
+                new_context(scratch={RemoveImportsVisitor.CONTEXT_KEY: removals})
             )
-            try:
-                current = current.after(_transform_once(RemoveImportsVisitor(context), current))
-            except Exception as exc:
-                raise CodemodError(
-                    "RemoveImportsVisitor", path, f"{type(exc).__name__}: {exc}"
-                ) from exc
+            with _reported("RemoveImportsVisitor", path):
+                current = current.after(_transform_once(remover, current))
         return current.module, current.code
+
+
+@contextlib.contextmanager
+def _reported(name: str, path: str) -> Iterator[None]:
+    """A codemod's own bug or refusal as a CodemodError naming it (SkipFile passes: the file is
+    skipped by that codemod only); nothing of the file is changed."""
+    try:
+        yield
+    except SkipFile:
+        raise
+    except Exception as exc:
+        raise CodemodError(name, path, f"{type(exc).__name__}: {exc}") from exc
 
 
 class _Analysed:
@@ -272,10 +279,6 @@ def proposals_for_chunks(
     return pairs
 
 
-def _lf(text: str) -> str:
-    return text.replace("\r\n", "\n").replace("\r", "\n")
-
-
 def _pair(
     region: _Region, old_data: bytes, new_data: bytes, old_from: int, new_from: int
 ) -> tuple[Chunk, str]:
@@ -293,8 +296,8 @@ def _pair(
         new_from if region.lead else region.new[0].start_byte,
         len(new_data) if region.tail else region.new[-1].end_byte,
     )
-    old_raw = _lf(old_data[old_span[0] : old_span[1]].decode(first.encoding).lstrip("\ufeff"))
-    new_raw = _lf(new_data[new_span[0] : new_span[1]].decode(first.encoding).lstrip("\ufeff"))
+    old_raw = lf(old_data[old_span[0] : old_span[1]].decode(first.encoding).lstrip("\ufeff"))
+    new_raw = lf(new_data[new_span[0] : new_span[1]].decode(first.encoding).lstrip("\ufeff"))
     old_text, new_text = dedent(old_raw, indent), dedent(new_raw, indent)
     if old_text is None or new_text is None:
         raise ChunkMappingError(

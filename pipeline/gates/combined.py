@@ -158,6 +158,15 @@ def _record_imports(
     report.summary["import"] = f"{len(results)} modules checked, {failed} broke their import"
 
 
+def _edits(accepted: Sequence[Proposal]) -> list[ChunkEdit]:
+    """The accepted chunks of one file as the test gate splices them, each under its chunk id."""
+    return [
+        ChunkEdit(chunk_id(p), p.chunk.start_byte, p.chunk.end_byte, render(p.chunk, p.new_text))
+        for p in accepted
+        if p.new_text is not None
+    ]
+
+
 def _test_gate(
     repo: git.Repo,
     base: str,
@@ -172,21 +181,11 @@ def _test_gate(
 
     `settle` (both gates at once) gives the changed paths the import check left, after the first run."""
     owners = {path: _accepted(proposals, path) for path in report.changes}
-    edits = {
-        path: [
-            ChunkEdit(
-                chunk_id(p), p.chunk.start_byte, p.chunk.end_byte, render(p.chunk, p.new_text)
-            )
-            for p in accepted
-            if p.new_text is not None
-        ]
-        for path, accepted in owners.items()
-    }
     result = run_test_gate(
         repo,
         base,
         report.changes,
-        edits,
+        {path: _edits(accepted) for path, accepted in owners.items()},
         test_cmd=test_cmd,
         timeout=settings.test_timeout,
         allow_failing_base=settings.allow_failing_base,

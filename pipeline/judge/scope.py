@@ -23,6 +23,11 @@ _View = Callable[[ast.AST], ast.AST]  # a node with the scope's part taken out
 _TYPING = {"List": "list", "Dict": "dict", "Set": "set", "FrozenSet": "frozenset"}
 _TYPING |= {"Tuple": "tuple", "Type": "type", "Deque": "collections.deque"}
 _OWNERS = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+_STATEMENT_LISTS: dict[type[ast.AST], tuple[str, ...]] = {  # where a typing import may stand
+    **{owner: ("body",) for owner in _OWNERS},
+    ast.If: ("body", "orelse"),
+    ast.Try: ("body", "orelse", "finalbody"),
+}
 
 
 def _whole(node: ast.AST) -> ast.AST:
@@ -163,13 +168,8 @@ def _is_docstring(statement: ast.stmt) -> bool:
 def _typing_import(node: ast.AST) -> ast.AST:
     """The node without its `from typing import ...` statements: in a body, and in the branches of an
     `if` or `try` (`if TYPE_CHECKING:` is where typing imports often live)."""
-    fields: tuple[str, ...] = ("body",) if isinstance(node, _OWNERS) else ()
-    if isinstance(node, ast.If | ast.Try):
-        fields = (
-            ("body", "orelse", "finalbody") if isinstance(node, ast.Try) else ("body", "orelse")
-        )
     changed = {}
-    for name in fields:
+    for name in _STATEMENT_LISTS.get(type(node), ()):
         statements: list[ast.stmt] = getattr(node, name)
         kept = [
             statement
@@ -177,7 +177,7 @@ def _typing_import(node: ast.AST) -> ast.AST:
             if not (isinstance(statement, ast.ImportFrom) and statement.module == "typing")
         ]
         if len(kept) != len(statements):
-            changed[name] = kept or [ast.Pass()]  # an emptied branch reads as `pass`
+            changed[name] = kept or [ast.Pass()]  # an emptied list reads as `pass`
     if not changed:
         return node
     clone = copy.copy(node)

@@ -24,6 +24,8 @@ import pytest
 from websockets.sync.client import connect
 from websockets.sync.connection import Connection
 
+from tests.support.processes import stop
+
 CHROMIUM = Path(os.environ.get("CODEMILL_CHROMIUM", "/usr/bin/chromium"))
 FLAGS = [
     "--headless",
@@ -65,12 +67,7 @@ def _start(args: list[str], profile: Path, log: Path) -> subprocess.Popen[bytes]
 def _stop(proc: subprocess.Popen[bytes]) -> None:
     """End the browser we started and its helper processes (its own process group)."""
     if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        stop(proc, timeout=10)
     with suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)  # leftover renderers of this browser only
 

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.support.processes import stop
+
 STARTUP_TIMEOUT_S = 300.0  # a fresh database migrates first: minutes on a loaded 2-core machine
 
 
@@ -66,10 +68,5 @@ def prefect_server(home: Path) -> Iterator[str]:
             time.sleep(0.5)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, timeout=20)
         log.close()

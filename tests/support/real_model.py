@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 
 from support.prefect_server import free_port
+from tests.support.processes import stop
 
 SETUP = Path(__file__).resolve().parents[2] / "scripts" / "setup-real-model.sh"
 STARTUP_TIMEOUT_S = 120.0  # loading a 100 MB model on a loaded 2-core machine
@@ -114,12 +115,7 @@ def llama_server(
         _wait_healthy(proc, running)
         yield running
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, timeout=10)
 
 
 def _wait_healthy(proc: subprocess.Popen[bytes], running: RunningServer) -> None:
