@@ -6,14 +6,11 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
-
-from tests.support.processes import stop
+from tests.support.processes import stop, wait_healthy
 
 STARTUP_TIMEOUT_S = 300.0  # a fresh database migrates first: minutes on a loaded 2-core machine
 
@@ -54,18 +51,8 @@ def prefect_server(home: Path) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}/api"
     try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"prefect server exited early: see {home / 'server.log'}")
-            try:
-                if httpx.get(f"{url}/health", timeout=2.0).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"prefect server not healthy after {STARTUP_TIMEOUT_S} s")
-            time.sleep(0.5)
+        health, log_path = f"{url}/health", home / "server.log"
+        wait_healthy(proc, health, what="prefect server", timeout=STARTUP_TIMEOUT_S, log=log_path)
         yield url
     finally:
         stop(proc, timeout=20)

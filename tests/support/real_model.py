@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,8 +17,8 @@ from pathlib import Path
 
 import httpx
 
-from support.prefect_server import free_port
-from tests.support.processes import stop
+from tests.support.prefect_server import free_port
+from tests.support.processes import stop, wait_healthy
 
 SETUP = Path(__file__).resolve().parents[2] / "scripts" / "setup-real-model.sh"
 STARTUP_TIMEOUT_S = 120.0  # loading a 100 MB model on a loaded 2-core machine
@@ -112,25 +111,8 @@ def llama_server(
         )
     try:
         running = RunningServer(f"http://127.0.0.1:{port}/v1", api_key, log)
-        _wait_healthy(proc, running)
+        health = f"{running.root}/health"
+        wait_healthy(proc, health, what="llama-server", timeout=STARTUP_TIMEOUT_S, log=log)
         yield running
     finally:
         stop(proc, timeout=10)
-
-
-def _wait_healthy(proc: subprocess.Popen[bytes], running: RunningServer) -> None:
-    """Until /health answers 200 (the model is loaded); a server that exits or hangs is an error."""
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            tail = running.log.read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"llama-server exited with {proc.returncode}:\n{tail}")
-        try:
-            if httpx.get(f"{running.root}/health", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.25)
-    raise RuntimeError(
-        f"llama-server not healthy after {STARTUP_TIMEOUT_S:.0f} s: see {running.log}"
-    )
