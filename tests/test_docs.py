@@ -1,5 +1,5 @@
-"""The maps of the code match the tree: the README's module map names every module of pipeline/ and
-flows/ in its part's row and nothing that is gone; docs/architecture.md's layout names every part."""
+"""The map of the code matches the tree: docs/architecture.md's module map names every module of pipeline/
+and flows/ in its part's row and nothing that is gone."""
 
 from __future__ import annotations
 
@@ -21,9 +21,9 @@ def modules_by_part() -> dict[str, set[str]]:
     return parts
 
 
-def readme_map() -> dict[str, set[str]]:
-    """The README's module map: part -> the backticked names in its `modules` column."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+def architecture_map() -> dict[str, set[str]]:
+    """docs/architecture.md's module map: part -> the backticked names in its `modules` column."""
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
     found: dict[str, set[str]] = {}
     for part, modules in re.findall(
         r"^\| `([a-z/_]+/)` \|[^|\n]*\| ([^\n]*) \|$", text, re.MULTILINE
@@ -32,24 +32,16 @@ def readme_map() -> dict[str, set[str]]:
     return found
 
 
-def test_the_readme_map_names_every_module_in_its_part() -> None:
-    tree, readme = modules_by_part(), readme_map()
-    assert readme.keys() == tree.keys(), (
-        "README's module map: one row per part of pipeline/ and flows/"
+def test_the_module_map_names_every_module_in_its_part() -> None:
+    tree, page = modules_by_part(), architecture_map()
+    assert page.keys() == tree.keys(), (
+        "docs/architecture.md's module map: one row per part of pipeline/ and flows/"
     )
     for part, modules in tree.items():
-        missing, gone = sorted(modules - readme[part]), sorted(readme[part] - modules)
+        missing, gone = sorted(modules - page[part]), sorted(page[part] - modules)
         assert not missing, (
-            f"add {missing} to the `{part}` row of README's module map (Development)"
+            f"add {missing} to the `{part}` row of docs/architecture.md's module map"
         )
-        assert not gone, f"README's module map names {gone} in `{part}`, which has no such module"
-
-
-def test_the_architecture_page_names_every_part() -> None:
-    layout = (
-        (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8").split("## Layout", 1)[1]
-    )
-    layout = layout.split("```")[1]
-    named = set(re.findall(r"^ +([a-z_]+)/ ", layout, re.MULTILINE))
-    parts = {p.split("/")[1] for p in modules_by_part() if p.count("/") == 2}
-    assert parts <= named, f"docs/architecture.md's layout does not name {sorted(parts - named)}"
+        assert not gone, (
+            f"docs/architecture.md's module map names {gone} in `{part}`: no such module"
+        )
