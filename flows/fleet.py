@@ -45,7 +45,7 @@ from pipeline.fleet.plan import Member, Work
 from pipeline.fleet.result import RepoResult, RepoStatus, fleet_exit_code
 from pipeline.model.limiter import SHARED_SLOT
 from pipeline.report.fleet import FleetRun, fleet_markdown, write_fleet_report
-from pipeline.run.execute import new_run_id
+from pipeline.run.setup import new_run_id
 
 MEMBER_FLOW = "codemill-fleet-member"
 RESULT_KEY = "codemill-fleet-result"

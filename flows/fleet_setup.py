@@ -35,7 +35,7 @@ from pipeline.fleet.plan import FleetOptions, ShardBy, plan_fleet
 from pipeline.paths import state_dir
 from pipeline.recipes.loading import Recipe, load_recipe
 from pipeline.report.fleet import FleetRun
-from pipeline.run.execute import new_run_id
+from pipeline.run.setup import new_run_id
 
 DEFAULT_LIMIT = "codemill-provider"
 

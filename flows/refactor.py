@@ -23,7 +23,6 @@ from prefect.cache_policies import NONE
 from prefect.utilities.annotations import quote
 
 from flows.console import TerminalView
-from pipeline import repository
 from pipeline.config import RunConfig
 from pipeline.engines.codemod_files import CodemodFileEngine
 from pipeline.engines.model_engine import LLMEngine
@@ -36,7 +35,7 @@ from pipeline.run.execute import execute_run
 from pipeline.run.executor import LocalSteps
 from pipeline.run.ledger import Ledger
 from pipeline.run.result import RunResult
-from pipeline.run.steps import ApplyRequest, Changes, FilePlan, LeftOut, Plan, Record
+from pipeline.run.steps import ApplyRequest, Changes, Commits, FilePlan, LeftOut, Plan, Record
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -88,9 +87,9 @@ def gate_task(
     return steps.gate(config, engine, base_commit, changes, proposals, ledger, base_tests)
 
 
-@task(name="apply", cache_policy=NONE)
-def apply_task(config: RunConfig, request: ApplyRequest) -> repository.CommitResult:
-    return steps.apply(config, request)
+@task(name="commit", cache_policy=NONE)
+def commit_task(config: RunConfig, request: ApplyRequest) -> Commits:
+    return steps.commit(config, request)
 
 
 @task(name="report", cache_policy=NONE)
@@ -209,10 +208,10 @@ class PrefectSteps(LocalSteps):
             lambda: direct(*args),
         )
 
-    def apply(self, config: RunConfig, request: ApplyRequest) -> repository.CommitResult:
-        direct = super().apply
+    def commit(self, config: RunConfig, request: ApplyRequest) -> Commits:
+        direct = super().commit
         return self._task(
-            lambda: apply_task(config, opaque(request)), lambda: direct(config, request)
+            lambda: commit_task(config, opaque(request)), lambda: direct(config, request)
         )
 
     def report(self, report_dir: Path, ledger: Ledger, changes: Changes, patch: str) -> ReportPaths:

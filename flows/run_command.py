@@ -185,7 +185,7 @@ def prefect_run(
 
     quiet_prefect()
     from flows.refactor import refactor_repo, when_api_lost
-    from pipeline.run.execute import new_run_id
+    from pipeline.run.setup import new_run_id
 
     when_api_lost.append(finish.without_api)
 

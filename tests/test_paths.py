@@ -100,9 +100,8 @@ def test_an_older_wider_cache_is_narrowed_when_opened(tmp_path: Path) -> None:
 # codemill writes into a git worktree or a temporary directory it removes (not a user-visible output).
 _CREATORS = {"mkdir", "makedirs", "write_text", "write_bytes", "mkstemp", "connect", "open"}
 _ALLOWED = {
-    ("pipeline/repository.py", "mkdir"),  # files of the commit worktree (tempfile.mkdtemp, 0700)
-    ("pipeline/repository.py", "write_bytes"),
-    ("pipeline/repository.py", "open"),  # worktree_lock: the git directory, read-only, for flock
+    ("pipeline/repository/patches.py", "write_bytes"),  # the patch, in a TemporaryDirectory (0700)
+    ("pipeline/repository/worktrees.py", "open"),  # worktree_lock (read-only) and owner.lock (0600)
     ("pipeline/gates/scratch.py", "open"),  # chunk edits into the gate's scratch worktree
     ("pipeline/gates/import_server.py", "open"),  # os.devnull
     ("pipeline/model/cache.py", "connect"),  # after private_file: SQLite keeps the mode

@@ -7,7 +7,6 @@ import hashlib
 import os
 import subprocess
 import tempfile
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +28,8 @@ from pipeline.repository import (
     apply_check,
     check_branch,
     commit_changes,
-    default_branch_name,
     open_repository,
+    run_branch_name,
 )
 
 
@@ -195,7 +194,7 @@ def test_worktree_removed_and_no_branch_after_a_failed_commit(
     git(repo_dir, "config", "commit.gpgsign", "true")
     git(repo_dir, "config", "gpg.program", "false")  # every commit fails, for real
     before = snapshot(repo_dir)
-    with pytest.raises(CommitError, match="git commit failed"):
+    with pytest.raises(CommitError, match="git commit-tree failed"):
         commit(repo_dir, changes={"a.py": NEW_A})
     assert git(repo_dir, "worktree", "list", "--porcelain").count("worktree ") == 1
     assert not (repo_dir / ".git" / "worktrees").exists() or not any(
@@ -266,7 +265,7 @@ def test_changes_outside_regular_base_files_are_refused(
 
 def test_existing_branch_refused_then_replaced_with_force(repo_dir: Path) -> None:
     first = commit(repo_dir, changes={"a.py": NEW_A}).commits
-    with pytest.raises(BranchExistsError, match="already exists"):
+    with pytest.raises(BranchExistsError, match="already holds codemill run run-42"):
         commit(repo_dir, changes={"pkg/b.py": NEW_B})
     assert git(repo_dir, "rev-parse", "codemill/r/1").strip() == first[-1]
     second = commit(repo_dir, changes={"pkg/b.py": NEW_B}, force_branch=True)
@@ -325,10 +324,12 @@ def test_fallback_identity_when_none_is_configured(
     assert who == "codemill <codemill@localhost>|codemill <codemill@localhost>"
 
 
-def test_default_branch_name() -> None:
-    now = datetime(2025, 3, 4, 5, 6, 7)
-    assert default_branch_name("pep585", now) == "codemill/pep585/20250304-050607"
-    assert default_branch_name("my recipe:v2", now) == "codemill/my-recipe-v2/20250304-050607"
+def test_run_branch_name_is_unique_per_run() -> None:
+    assert (
+        run_branch_name("pep585", "20250304-050607-a1b2c3")
+        == "codemill/pep585/20250304-050607-a1b2c3"
+    )
+    assert run_branch_name("my recipe:v2", "r-1") == "codemill/my-recipe-v2/r-1"
 
 
 def test_bad_metadata_is_refused(repo_dir: Path) -> None:
@@ -362,10 +363,16 @@ def test_non_ascii_paths_are_named_plainly_in_messages(repo_dir: Path) -> None:
         assert "ü.py" in message and "\\303" not in message
 
 
-def test_an_existing_branch_names_the_flag_that_replaces_it(repo_dir: Path) -> None:
+def test_a_taken_branch_hint_never_offers_to_overwrite_another_run(repo_dir: Path) -> None:
     commit(repo_dir, changes={"a.py": NEW_A})
-    with pytest.raises(BranchExistsError, match="pass --force-branch to replace it"):
-        commit(repo_dir, changes={"a.py": NEW_A})
+    with pytest.raises(BranchExistsError) as other_run:
+        commit(repo_dir, changes={"a.py": NEW_A}, run_id="run-43")
+    assert str(other_run.value) == (
+        "branch 'codemill/r/1' already holds codemill run run-42; name another with --branch"
+    )
+    git(repo_dir, "branch", "mine", "main")  # a person's branch, not a run's
+    with pytest.raises(BranchExistsError, match="or pass --force-branch to replace it"):
+        commit(repo_dir, changes={"a.py": NEW_A}, branch="mine")
 
 
 def test_a_failed_push_to_a_url_never_shows_its_credentials(repo_dir: Path) -> None:

@@ -11,19 +11,18 @@ from __future__ import annotations
 
 import fcntl
 import shutil
-import subprocess
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.config import child_environment
 from pipeline.paths import append_private, private_dir
 from pipeline.repository import GitOpsError
+from pipeline.repository.commands import run_git
 
 FETCH_SPECS = ("+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
 GIT_TIMEOUT_S = 600.0
-_QUIET = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true"}  # never wait for a password
+_QUIET = {"GIT_ASKPASS": "true"}  # never wait for a password (no prompt: run_git)
 
 
 class CacheError(GitOpsError):
@@ -49,24 +48,9 @@ def default_cache_dir(env: Mapping[str, str]) -> Path:
 
 
 def _git(*args: str, cwd: Path | None = None) -> str:
-    """Run git; its stdout, or CacheError with git's first error line."""
-    try:
-        done = subprocess.run(
-            ["git", *args],
-            cwd=cwd,
-            env=child_environment(**_QUIET),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=GIT_TIMEOUT_S,
-        )
-    except subprocess.TimeoutExpired:
-        raise CacheError(f"git {args[0]} took more than {GIT_TIMEOUT_S:.0f} s") from None
-    if done.returncode != 0:
-        lines = [ln.strip() for ln in done.stderr.splitlines() if ln.strip()]
-        reason = lines[-1] if lines else f"exit status {done.returncode}"
-        raise CacheError(f"git {args[0]} failed: {reason}")
-    return done.stdout
+    """Run git (never waiting for a password); its stdout, or CacheError with git's first error line."""
+    out = run_git(cwd or Path.cwd(), *args, env=_QUIET, error=CacheError, timeout=GIT_TIMEOUT_S)
+    return out.decode("utf-8", "surrogateescape")
 
 
 @contextmanager

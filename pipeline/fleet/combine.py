@@ -9,7 +9,6 @@ did not finish cleanly leaves the repository without a branch, with that shard's
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 
 from pipeline import repository
@@ -93,7 +92,7 @@ def _commit(
     """The combined change on one branch through the run's own apply step (none for a dry run)."""
     if not changes or config.dry_run:
         return repository.CommitResult("")
-    branch = config.branch or repository.default_branch_name(meta.recipe, datetime.now(UTC))
+    branch = config.branch or repository.run_branch_name(meta.recipe, meta.run_id)
     after = {path: new for path, (_, new) in changes.items()}
     return steps.apply(
         config,

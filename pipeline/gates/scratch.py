@@ -1,15 +1,13 @@
 """What both repository gates share: typed errors, chunk edits, and a scratch worktree at the base.
 
 The gates never write into the user's working tree: they check the base out into a detached
-worktree in a temp dir outside the repository (hooks off), write candidate bytes there, and remove
-it (plus `git worktree prune`) on every exit path.
+worktree in a temp dir outside the repository (`pipeline.repository.temporary_worktree`: hooks off,
+removed on every exit path), and write candidate bytes there.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,13 +17,7 @@ from pathlib import Path, PurePosixPath
 import git
 
 from pipeline.errors import UsageError
-from pipeline.repository import is_plain_path, resolve_base, worktree_lock
-
-_NO_HOOKS = {
-    "GIT_CONFIG_COUNT": "1",
-    "GIT_CONFIG_KEY_0": "core.hooksPath",
-    "GIT_CONFIG_VALUE_0": os.devnull,
-}
+from pipeline.repository import WorktreeError, is_plain_path, resolve_base, temporary_worktree
 
 
 class GateError(UsageError):
@@ -86,7 +78,7 @@ def module_for(tree: Path, path: str) -> tuple[str, str] | None:
     while folder != PurePosixPath(".") and (tree / folder / "__init__.py").is_file():
         parts.insert(0, folder.name)
         folder = folder.parent
-    if not parts or any(not p or "." in p for p in parts):
+    if not parts or not all(p.isidentifier() for p in parts):
         return None
     return str(folder), ".".join(parts)
 
@@ -120,30 +112,12 @@ def check_files(tree: Path, paths: Sequence[str]) -> None:
 def scratch_worktree(repo: git.Repo, base: str, paths: Sequence[str] = ()) -> Iterator[Path]:
     """A detached worktree of `base` in a temp dir; `paths` must be regular files there.
 
-    Removed with `git worktree remove --force` and `git worktree prune` however the block ends; adding
-    and removing hold `worktree_lock`, since the import check makes several at once.
-    """
+    Made and removed by `pipeline.repository` (which also reclaims the leftovers of a killed run)."""
     for path in paths:
         check_path(path)
-    sha = resolve_base(repo, base)
-    holder = Path(tempfile.mkdtemp(prefix="codemill-gate-"))
-    tree = holder / "tree"
     try:
-        with worktree_lock(repo):
-            status, _, err = repo.git.execute(
-                ["git", "worktree", "add", "--detach", "--quiet", str(tree), sha],
-                with_extended_output=True,
-                with_exceptions=False,
-                env=_NO_HOOKS,
-            )
-        if status != 0:
-            lines = [ln for ln in str(err).splitlines() if ln.strip()]
-            raise GateError(f"could not make a scratch worktree: {lines[0] if lines else status}")
-        check_files(tree, paths)
-        yield tree
-    finally:
-        with worktree_lock(repo):
-            command = ["git", "worktree", "remove", "--force", str(tree)]
-            repo.git.execute(command, with_exceptions=False)
-            shutil.rmtree(holder, ignore_errors=True)
-            repo.git.execute(["git", "worktree", "prune"], with_exceptions=False)
+        with temporary_worktree(repo, resolve_base(repo, base), "gate") as tree:
+            check_files(tree, paths)
+            yield tree
+    except WorktreeError as exc:
+        raise GateError(str(exc)) from None

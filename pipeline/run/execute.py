@@ -8,7 +8,6 @@ executed (`LocalSteps` in-process, the Prefect adapter as tasks); the `View` wha
 from __future__ import annotations
 
 import contextlib
-import secrets
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,14 +16,16 @@ from pipeline import repository
 from pipeline.config import RunConfig
 from pipeline.engines.codemod_files import CodemodFileEngine
 from pipeline.engines.proposal import Proposal
+from pipeline.errors import CodemillError
 from pipeline.gates.base_tests import BaseTests
 from pipeline.judge.policy import Policy
 from pipeline.judge.verdicts import Reason, Status
 from pipeline.model.limiter import Limiter
-from pipeline.paths import default_report_dir, private_dir
+from pipeline.paths import ReportError, default_report_dir, private_dir
 from pipeline.report.patch import unified_patch
-from pipeline.run import state
+from pipeline.run import landing, state
 from pipeline.run.executor import Steps, View
+from pipeline.run.landing import Commits
 from pipeline.run.ledger import Ledger, RunMeta
 from pipeline.run.progress import RunCounter
 from pipeline.run.result import ModelStop, RunResult
@@ -46,12 +47,6 @@ from pipeline.source.files import SkippedFile
 
 FILES_PER_SHARD = 64
 MAX_SHARDS = 16
-
-
-def new_run_id(now: datetime | None = None) -> str:
-    """A sortable, unique, path-safe run id: UTC time plus random hex."""
-    now = now or datetime.now(UTC)
-    return f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
 
 def report_dir_for(config: RunConfig, run_id: str, env: Mapping[str, str]) -> Path:
@@ -82,11 +77,11 @@ async def execute_run(
     with Interrupts() as interrupts, contextlib.ExitStack() as cleanup:
         if base_tests is not None:
             cleanup.callback(base_tests.close)
-        setup = setup or prepare_run(config, since, env, datetime.now(UTC))
+        setup = setup or prepare_run(config, since, env, datetime.now(UTC), run_id)
         if base_tests is None and (base_tests := start_base_tests(config, setup)) is not None:
             cleanup.callback(base_tests.close)
-        report_dir = report_dir_for(config, run_id := run_id or new_run_id(), env)
-        run = Execution(config, steps, view, setup, interrupts, run_id, report_dir, env)
+        report_dir = report_dir_for(config, setup.run_id, env)
+        run = Execution(config, steps, view, setup, interrupts, setup.run_id, report_dir, env)
         run.base_tests = base_tests
         run.plan(paths)
         await run.refactor()
@@ -121,6 +116,9 @@ class Execution:
         self.stop = ModelStop()
         self.plan_: Plan = Plan(setup.base_commit, [], [])
         self.base_tests: BaseTests | None = None  # the test gate's base run, started with the run
+        self.failure: CodemillError | None = (
+            None  # a gate or git failure: the run ends, nothing lands
+        )
 
     def plan(self, paths: Sequence[str]) -> None:
         """List and chunk the files (a stop signal here leaves an empty, partial run)."""
@@ -212,6 +210,11 @@ class Execution:
                 return self.repaired(changes, gated)
         except KeyboardInterrupt:
             return changes
+        except (
+            CodemillError
+        ) as exc:  # a gate that cannot run here: nothing lands, the report says why
+            self.failure = exc
+            return {}
 
     def repaired(self, assembled: Changes, gated: Changes) -> Changes:
         """The gated changes after gate turns for the model chunks the gates dropped (--gate-repairs)."""
@@ -247,7 +250,7 @@ class Execution:
         ]
 
     def conclude(self) -> RunResult:
-        """Gate, maybe commit, end the ledger, write the report, maybe save state: the result."""
+        """Gate, make the commits, end the ledger, write the report; only then the state and the branch."""
         changes = self.gated()
         patch = unified_patch(changes)
         fingerprint = state.patch_fingerprint(patch)
@@ -255,18 +258,25 @@ class Execution:
         same_as = None
         if setup.branch is not None and state.same_change(setup.last, fingerprint, bool(changes)):
             same_as = setup.last
-        stopped = self.stop.fatal or bool(failed) or self.interrupts.signum is not None
-        committed, push_error = repository.CommitResult(setup.branch or ""), None
-        if same_as is None and setup.branch is not None and changes and not stopped:
-            committed, push_error = self.commit(setup.branch, changes)
+        made = None
+        if same_as is None and setup.branch is not None and changes and self.going(failed):
+            made = self.commit(setup.branch, changes)
         self.end_ledger(same_as, failed)
-        self.steps.report(self.report_dir, self.ledger, changes, patch)
-        if setup.branch is not None and not stopped and self.stop.reason is None:
-            self.save_state(fingerprint, committed)
+        self.write_report(changes, patch)
+        if self.failure is not None:
+            raise self.failure  # one sentence and its exit code, after the ledger and report
+        committed, push_error = repository.CommitResult(setup.branch or ""), None
+        if setup.branch is not None and self.going(failed) and self.stop.reason is None:
+            committed, push_error = self.land(made, fingerprint)
         return self.result(changes, committed, push_error, same_as, failed)
 
-    def commit(self, branch: str, changes: Changes) -> tuple[repository.CommitResult, str | None]:
-        """The branch, committed; a refused push keeps the branch and says why in one line."""
+    def going(self, failed: list[str]) -> bool:
+        """Whether the run is still on course to land: no fatal stop, failure, provider failure or signal."""
+        stopped = self.stop.fatal or self.failure is not None or self.interrupts.signum is not None
+        return not (stopped or failed)
+
+    def commit(self, branch: str, changes: Changes) -> Commits | None:
+        """The run's commits (no branch yet); None when a stop signal cut them short."""
         request = ApplyRequest(
             branch,
             self.setup.base_commit,
@@ -276,15 +286,51 @@ class Execution:
             self.run_id,
         )
         try:
-            return self.steps.apply(self.config, request), None
+            with self.interrupts.raising():
+                return self.steps.commit(self.config, request)
+        except KeyboardInterrupt:
+            return None
+        except CodemillError as exc:  # git refused or failed: no branch, the report says why
+            self.failure = exc
+            return None
+
+    def write_report(self, changes: Changes, patch: str) -> None:
+        """The report directory; a full disk or a refused path is one sentence, before any branch."""
+        try:
+            self.steps.report(self.report_dir, self.ledger, changes, patch)
+        except OSError as exc:
+            raise ReportError(
+                f"cannot write the report to {self.report_dir}: {exc.strerror or exc}; "
+                f"no branch was made and the run's state was not saved"
+            ) from None
+
+    def land(
+        self, made: Commits | None, fingerprint: str
+    ) -> tuple[repository.CommitResult, str | None]:
+        """Save the state, then set the branch (a refused push keeps it and says why in one line).
+
+        The state names the branch before the ref exists; if the ref cannot be set, the previous state is
+        put back, so a rerun neither trusts a branch that is not there nor makes a second one."""
+        branch = self.setup.branch or ""
+        commits = made.commits if made is not None else []
+        self.save_state(fingerprint, repository.CommitResult(branch, commits))
+        if made is None or not commits:
+            return repository.CommitResult(branch), None
+        try:
+            return landing.set_branch(self.config, made, self.run_id), None
         except repository.PushError as exc:
             return exc.result, str(exc)
+        except repository.GitOpsError:
+            state.restore_last_run(self.setup.state_path, self.setup.last)
+            raise
 
     def end_ledger(self, same_as: state.LastRun | None, failed: list[str]) -> None:
         """The ledger's end record: how the run ended and, when early, why."""
         name = self.interrupts.name
         note = self.stop.reason
-        if name is not None:
+        if self.failure is not None:
+            outcome, note = "stopped", f"{self.failure}: nothing was committed"
+        elif name is not None:
             outcome = "interrupted"
             note = f"interrupted by {name}: partial, only what was accepted before it is reported"
         elif note is not None or failed:

@@ -12,7 +12,6 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from pipeline import repository
 from pipeline.config import RunConfig
 from pipeline.engines.codemod_files import CodemodFileEngine
 from pipeline.engines.proposal import Proposal
@@ -62,7 +61,7 @@ class Steps(Protocol):
         base_tests: BaseTests | None,
     ) -> Changes: ...
 
-    def apply(self, config: RunConfig, request: steps.ApplyRequest) -> repository.CommitResult: ...
+    def commit(self, config: RunConfig, request: steps.ApplyRequest) -> steps.Commits: ...
 
     def report(
         self, report_dir: Path, ledger: Ledger, changes: Changes, patch: str
@@ -135,8 +134,8 @@ class LocalSteps:
     ) -> Changes:
         return steps.gate(config, engine, base_commit, changes, proposals, ledger, base_tests)
 
-    def apply(self, config: RunConfig, request: steps.ApplyRequest) -> repository.CommitResult:
-        return steps.apply(config, request)
+    def commit(self, config: RunConfig, request: steps.ApplyRequest) -> steps.Commits:
+        return steps.commit(config, request)
 
     def report(self, report_dir: Path, ledger: Ledger, changes: Changes, patch: str) -> ReportPaths:
         return steps.report(report_dir, ledger, changes, patch)

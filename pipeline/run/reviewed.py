@@ -7,7 +7,6 @@ or killed with no end record) unless asked with --partial: half a change set mus
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 
 from pipeline import repository
@@ -58,7 +57,7 @@ def apply_reviewed(
     if not again.changes:
         return None
     config = load_config(root, settings, env)
-    name = branch or repository.default_branch_name(meta.recipe, datetime.now(UTC))
+    name = branch or repository.run_branch_name(meta.recipe, meta.run_id)
     request = ApplyRequest(
         name,
         again.base_commit,

@@ -6,9 +6,10 @@ base or a taken branch with these checks before it loads the engines, in well un
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pipeline import repository
@@ -38,25 +39,40 @@ class RunSetup:
     state_path: Path
     last: LastRun | None
     scope: Since
+    run_id: str
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """A sortable, unique, path-safe run id: UTC time plus random hex."""
+    now = now or datetime.now(UTC)
+    return f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
 
 def prepare_run(
-    config: RunConfig, since: str | None, env: Mapping[str, str], now: datetime
+    config: RunConfig,
+    since: str | None,
+    env: Mapping[str, str],
+    now: datetime,
+    run_id: str | None = None,
 ) -> RunSetup:
-    """Check and fix the run's settings against the repository; typed errors say what is wrong."""
+    """Check and fix the run's settings against the repository; typed errors say what is wrong.
+
+    The run's id is chosen here (unless given), since its default branch is named after it."""
+    run_id = run_id or new_run_id(now)
     recipe = load_recipe(config.recipe)
     engine = choose_engine(config, recipe, env)
     repo = repository.open_repository(config.repo)
+    repository.reclaim_leftovers(repo)  # a killed run's worktrees go before this run makes its own
     base_commit = repository.resolve_base(repo, config.base)
     branch = None
     if not config.dry_run:
-        branch = config.branch or repository.default_branch_name(recipe.name, now)
+        branch = config.branch or repository.run_branch_name(recipe.name, run_id)
         repository.check_branch(repo, branch, force_branch=config.force_branch)
     state_path = state_file(config.repo, recipe.name, env)
     last = state.load_last_run(state_path)
     scope = state.resolve_since(since, last, config.repo, base_commit)
     model = config.model if engine == "llm" else CODEMOD_MODEL
-    return RunSetup(recipe, engine, model, base_commit, branch, state_path, last, scope)
+    return RunSetup(recipe, engine, model, base_commit, branch, state_path, last, scope, run_id)
 
 
 def start_base_tests(config: RunConfig, setup: RunSetup) -> BaseTests | None:

@@ -13,11 +13,9 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import git
-
 from pipeline.errors import UsageError
 from pipeline.paths import private_dir, write_atomic
-from pipeline.repository import UnknownBaseError, resolve_base
+from pipeline.repository import UnknownBaseError, changed_between, open_repository, resolve_base
 
 LAST_RUN = "last-run"
 
@@ -76,18 +74,25 @@ def save_last_run(path: Path, run: LastRun) -> None:
         raise StateError(f"cannot write state file {path}: {exc}") from None
 
 
+def restore_last_run(path: Path, previous: LastRun | None) -> None:
+    """Put back the record a run replaced (none: remove it), when its branch could not be made."""
+    if previous is not None:
+        save_last_run(path, previous)
+        return
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        raise StateError(f"cannot remove state file {path}: {exc}") from None
+
+
 def changed_files(repo_root: Path, since: str, base_commit: str) -> frozenset[str]:
-    """Repo-relative paths that differ between `since` and `base_commit` (`git diff --name-only`)."""
-    repo = git.Repo(repo_root, search_parent_directories=True)
+    """Repo-relative paths that differ between `since` and `base_commit`."""
+    repo = open_repository(repo_root)
     try:
         since_commit = resolve_base(repo, since)
     except UnknownBaseError:
         raise StateError(f"--since {since!r} is not a commit in this repository") from None
-    names = repo.git.execute(
-        ["git", "diff", "--name-only", "--no-renames", "-z", since_commit, base_commit],
-        strip_newline_in_stdout=False,
-    )
-    return frozenset(p for p in str(names).split("\0") if p)
+    return changed_between(repo, since_commit, base_commit)
 
 
 def resolve_since(

@@ -1,4 +1,4 @@
-"""A run's steps as plain functions: plan, refactor a shard, assemble, gate, apply, report.
+"""A run's steps as plain functions: plan, refactor a shard, assemble, gate, commit, report.
 
 `pipeline.run.execute` sequences them and makes every decision; a `pipeline.run.executor.Steps` says how each
 one is executed (in-process, or as a Prefect task). Keeping them here means a whole run is testable without
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,6 +24,11 @@ from pipeline.judge.names import ModuleNames, module_names
 from pipeline.judge.verdicts import Reason, Status, Verdict
 from pipeline.recipes.loading import Recipe
 from pipeline.report import directory as reports
+from pipeline.run import landing
+from pipeline.run.landing import (
+    ApplyRequest as ApplyRequest,
+)  # re-exported: the commit step's input
+from pipeline.run.landing import Commits as Commits  # re-exported: the commit step's output
 from pipeline.run.ledger import Ledger, LedgerRow
 from pipeline.run.parallel import available_cores, ordered_map
 from pipeline.run.setup import CODEMOD_MODEL as CODEMOD_MODEL  # re-exported: run setup
@@ -254,32 +259,14 @@ def gate(
     return report.changes
 
 
-@dataclass(frozen=True)
-class ApplyRequest:
-    """What to commit: the run's accepted files on `branch` from `base_commit`, with the run's trailers."""
-
-    branch: str
-    base_commit: str
-    changes: Mapping[str, bytes]  # repo-relative path -> new bytes
-    recipe: str
-    model: str
-    run_id: str
+def commit(config: RunConfig, request: ApplyRequest) -> Commits:
+    """The run's commits from the proven bytes; no branch yet (the run sets it once it ended well)."""
+    return landing.make_commits(config, request)
 
 
 def apply(config: RunConfig, request: ApplyRequest) -> repository.CommitResult:
-    """Commit the accepted files on a new branch in a separate worktree, and push if the config says so."""
-    return repository.commit_changes(
-        repository.open_repository(config.repo),
-        base=request.base_commit,
-        branch=request.branch,
-        changes=request.changes,
-        recipe=request.recipe,
-        model=request.model,
-        run_id=request.run_id,
-        commit_per=config.commit_per,
-        force_branch=config.force_branch,
-        push=config.push,
-    )
+    """Commit an already final change set and set its branch at once (`codemill apply`, fleets)."""
+    return landing.apply(config, request)
 
 
 def report(report_dir: Path, ledger: Ledger, changes: Changes, patch: str) -> reports.ReportPaths:

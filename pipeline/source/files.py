@@ -34,7 +34,7 @@ from pathlib import Path, PurePosixPath
 import git
 
 from pipeline.errors import UsageError
-from pipeline.repository import resolve_base
+from pipeline.repository import GitOpsError, open_repository, resolve_base, uncommitted_paths
 
 _SYMLINK_MODE = 0o120000
 _SUBMODULE_MODE = 0o160000
@@ -122,9 +122,9 @@ def _glob_regex(pattern: str) -> re.Pattern[str]:
 
 def _open_repo(repo_root: Path) -> git.Repo:
     try:
-        return git.Repo(repo_root, search_parent_directories=True)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError) as exc:
-        raise SourceError(f"not a git repository: {repo_root}") from exc
+        return open_repository(repo_root)
+    except GitOpsError as exc:
+        raise SourceError(f"not a git repository: {repo_root} ({exc})") from None
 
 
 def _scope(repo: git.Repo, repo_root: Path, paths: Sequence[str]) -> list[str]:
@@ -189,13 +189,8 @@ def _generated(data: bytes) -> bool:
 
 
 def _uncommitted(repo: git.Repo, base: str, scope: list[str], wanted: re.Pattern[str]) -> list[str]:
-    """Paths in scope whose working-tree state differs from `base` (modified, deleted, untracked)."""
-    if repo.bare:
-        return []
-    specs = ["--", *(s or "." for s in scope)]
-    changed = repo.git.diff(base, "--name-only", "--no-renames", *specs).splitlines()
-    untracked = repo.git.ls_files("--others", "--exclude-standard", *specs).splitlines()
-    return sorted({p for p in changed + untracked if wanted.search(p)})
+    """Paths in scope whose working-tree state differs from `base` (none when git cannot tell)."""
+    return [p for p in uncommitted_paths(repo, base, scope) or [] if wanted.search(p)]
 
 
 def _read_entry(

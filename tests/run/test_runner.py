@@ -406,7 +406,10 @@ def test_prepare_run_decides_everything_before_any_file_is_read(tmp_path: Path) 
 
     setup = prepare_run(RunConfig(repo=repo), None, env, when)
     assert (setup.engine, setup.model) == ("codemod", "libcst-codemods")
-    assert setup.branch == "codemill/modernize/20261126-030000"
+    assert setup.run_id.startswith("20261126-030000-")
+    assert setup.branch == f"codemill/modernize/{setup.run_id}"  # one run, one name
+    again = prepare_run(RunConfig(repo=repo), None, env, when)
+    assert again.branch != setup.branch  # two runs in the same second never share a branch
     assert setup.base_commit == git(repo, "rev-parse", "HEAD").strip()
     assert setup.last is None and setup.scope.only is None
     assert setup.state_path.is_relative_to(tmp_path / "state")
