@@ -265,7 +265,7 @@ def test_changes_outside_regular_base_files_are_refused(
 
 def test_existing_branch_refused_then_replaced_with_force(repo_dir: Path) -> None:
     first = commit(repo_dir, changes={"a.py": NEW_A}).commits
-    with pytest.raises(BranchExistsError, match="already holds codemill run run-42"):
+    with pytest.raises(BranchExistsError, match="already exists"):
         commit(repo_dir, changes={"pkg/b.py": NEW_B})
     assert git(repo_dir, "rev-parse", "codemill/r/1").strip() == first[-1]
     second = commit(repo_dir, changes={"pkg/b.py": NEW_B}, force_branch=True)
@@ -370,6 +370,8 @@ def test_a_taken_branch_hint_never_offers_to_overwrite_another_run(repo_dir: Pat
     assert str(other_run.value) == (
         "branch 'codemill/r/1' already holds codemill run run-42; name another with --branch"
     )
+    with pytest.raises(BranchExistsError, match="or pass --force-branch to replace it"):
+        commit(repo_dir, changes={"a.py": NEW_A})  # the same run applied again may replace it
     git(repo_dir, "branch", "mine", "main")  # a person's branch, not a run's
     with pytest.raises(BranchExistsError, match="or pass --force-branch to replace it"):
         commit(repo_dir, changes={"a.py": NEW_A}, branch="mine")

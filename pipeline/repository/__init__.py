@@ -109,7 +109,7 @@ def commit_changes(
     branch itself, after its report and state (`pipeline.run.landing`)."""
     trailers = Trailers(recipe, model, run_id)
     base_sha = resolve_base(repo, base)
-    old = check_branch(repo, branch, force_branch=force_branch)
+    old = check_branch(repo, branch, force_branch=force_branch, run_id=run_id)
     check_remote(repo, push)
     commits = make_commits(repo, base_sha, changes, commit_per, trailers)
     if not commits:

@@ -41,8 +41,12 @@ def run_branch_name(recipe: str, run_id: str) -> str:
     return f"codemill/{safe}/{run_id}"
 
 
-def check_branch(repo: git.Repo, branch: str, *, force_branch: bool = False) -> str | None:
-    """Refuse a branch name that is invalid, taken (without force) or checked out; its old sha."""
+def check_branch(
+    repo: git.Repo, branch: str, *, force_branch: bool = False, run_id: str | None = None
+) -> str | None:
+    """Refuse a branch name that is invalid, taken (without force) or checked out; its old sha.
+
+    `run_id` is the run that will land there: a branch holding that same run may be replaced."""
     cwd = work_dir(repo)
     if branch.startswith("-") or not git_succeeds(cwd, "check-ref-format", "--branch", branch):
         raise InvalidBranchError(f"{branch!r} is not a valid branch name")
@@ -52,18 +56,18 @@ def check_branch(repo: git.Repo, branch: str, *, force_branch: bool = False) -> 
     except GitOpsError:
         return None
     if not force_branch:
-        raise BranchExistsError(_taken(cwd, branch, old))
+        raise BranchExistsError(_taken(cwd, branch, old, run_id))
     listing = run_git(cwd, "worktree", "list", "--porcelain", "-z").decode("utf-8", "replace")
     if f"branch {ref}" in listing.split("\0"):
         raise BranchCheckedOutError(f"branch {branch!r} is checked out; codemill will not move it")
     return old
 
 
-def _taken(cwd: Path, branch: str, tip: str) -> str:
+def _taken(cwd: Path, branch: str, tip: str, run_id: str | None) -> str:
     """Why a branch name is taken, with a hint that never offers to overwrite another run's work."""
     message = run_git(cwd, "log", "-1", "--format=%(trailers:key=Codemill-Run,valueonly)", tip)
     other_run = message.decode("utf-8", "replace").strip()
-    if other_run:
+    if other_run and other_run != run_id:
         return (
             f"branch {branch!r} already holds codemill run {other_run}; name another with --branch"
         )

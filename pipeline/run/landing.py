@@ -40,7 +40,9 @@ def make_commits(config: RunConfig, request: ApplyRequest) -> Commits:
     repo = repository.open_repository(config.repo)
     trailers = repository.Trailers(request.recipe, request.model, request.run_id)
     base = repository.resolve_base(repo, request.base_commit)
-    old = repository.check_branch(repo, request.branch, force_branch=config.force_branch)
+    old = repository.check_branch(
+        repo, request.branch, force_branch=config.force_branch, run_id=request.run_id
+    )
     repository.check_remote(repo, config.push)
     made = repository.make_commits(repo, base, request.changes, config.commit_per, trailers)
     return Commits(request.branch, made, old)

@@ -67,7 +67,7 @@ def prepare_run(
     branch = None
     if not config.dry_run:
         branch = config.branch or repository.run_branch_name(recipe.name, run_id)
-        repository.check_branch(repo, branch, force_branch=config.force_branch)
+        repository.check_branch(repo, branch, force_branch=config.force_branch, run_id=run_id)
     state_path = state_file(config.repo, recipe.name, env)
     last = state.load_last_run(state_path)
     scope = state.resolve_since(since, last, config.repo, base_commit)

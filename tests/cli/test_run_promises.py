@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -81,7 +82,10 @@ def test_base_settings_from_pyproject_force_branch_and_refusals(
 
     taken = codemill(cli, "run", ".", "--branch", "cm/base", cwd=repo)
     assert taken.returncode == 2
-    assert "branch 'cm/base' already exists; pass --force-branch to replace it" in taken.stderr
+    assert re.search(  # a hint that never offers to overwrite another run's branch
+        r"branch 'cm/base' already holds codemill run \S+; name another with --branch$",
+        taken.stderr,
+    ), taken.stderr
     forced = codemill(cli, "run", ".", "--branch", "cm/base", "--force-branch", cwd=repo)
     assert forced.returncode == 0, forced.stderr
     assert git(repo, "rev-parse", "cm/base~1").strip() == git(repo, "rev-parse", "main").strip()
