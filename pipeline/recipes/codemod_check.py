@@ -116,7 +116,7 @@ class _Source:
             return None
         try:
             tree = ast.parse(get_source(module) or "")
-        except (ImportError, OSError, SyntaxError, UnicodeDecodeError, ValueError):
+        except (ImportError, OSError, SyntaxError, ValueError, RecursionError, MemoryError):
             return None
         package = module if spec.submodule_search_locations is not None else spec.parent
         return cls(module, package or "", tree)

@@ -150,7 +150,7 @@ def resolve_codemod(dotted: str) -> type[Codemod]:
     from libcst.codemod import Codemod
 
     module_name, _, class_name = dotted.rpartition(".")
-    if not module_name:
+    if not module_name or not all(part.isidentifier() for part in dotted.split(".")):
         raise ValueError(f"codemod {dotted!r} is not a dotted module.Class name")
     if not is_trusted(module_name):
         refuse_unread_codemod(dotted, module_name, class_name)

@@ -83,10 +83,16 @@ def test_a_module_that_is_not_a_codemod_never_runs(
     assert not [name for name in sys.modules if name.startswith("cm_")]
 
 
-def test_a_missing_module_is_named(modules: Path) -> None:
+def test_a_missing_module_or_a_bad_name_is_named(modules: Path) -> None:
     with pytest.raises(ValueError, match=r"cannot find module cm_none\.sub$"):
         resolve_codemod("cm_none.sub.Command")
     assert find_spec_unimported("json.nope") is None
+    for dotted in ("cm_x..Command", ".cm_x.Command", "cm x.Command", "cm_x.Command()"):
+        with pytest.raises(ValueError, match=r"is not a dotted module\.Class name$"):
+            resolve_codemod(dotted)
+    (modules / "cm_deep.py").write_text("x = " + "(" * 200_000 + ")" * 200_000 + "\n")
+    with pytest.raises(ValueError, match=r"the source of cm_deep defines no libcst codemod"):
+        resolve_codemod("cm_deep.Command")
 
 
 @pytest.mark.parametrize(
