@@ -67,6 +67,8 @@ class _Walk:
         self.sources: dict[str, _Source | None] = {}
 
     def derives(self, module: str, name: str) -> bool:
+        """Whether `module.name` is, or derives from, a libcst codemod: a class here is followed
+        through its bases, an imported name to the module it comes from."""
         if (module, name) in self.seen or len(self.seen) >= MAX_HOPS:
             return False
         self.seen.add((module, name))
@@ -77,7 +79,7 @@ class _Walk:
         source = self.sources[module]
         if source is None:
             return False
-        found = source.binding(name)
+        found = source.names.get(name)
         if isinstance(found, ast.ClassDef):
             return any(self.derives(*ref) for ref in source.bases(found))
         if found is not None:
@@ -101,7 +103,7 @@ class _Source:
 
     def __init__(self, module: str, package: str, tree: ast.Module) -> None:
         self.module, self.package = module, package
-        self.names: dict[str, ast.ClassDef | tuple[str, str]] = {}
+        self.names: dict[str, ast.ClassDef | tuple[str, str]] = {}  # a class, or (module, name)
         self.modules: dict[str, str] = {}  # a bound name -> the module it stands for
         self.stars: list[str] = []
         for node in tree.body:
@@ -122,6 +124,7 @@ class _Source:
         return cls(module, package or "", tree)
 
     def _bind(self, node: ast.stmt) -> None:
+        """Record the names one top-level statement binds (a name bound in an `if` is not seen)."""
         if isinstance(node, ast.ClassDef):
             self.names[node.name] = node
         elif isinstance(node, ast.Import):
@@ -141,14 +144,11 @@ class _Source:
                     self.modules[alias.asname or alias.name] = f"{source}.{alias.name}"
 
     def _absolute(self, module: str, level: int) -> str:
+        """The absolute name of `from <level dots><module> import ...` in this module."""
         if not level:
             return module
         base = self.package.rsplit(".", level - 1)[0] if level > 1 else self.package
         return f"{base}.{module}" if module else base
-
-    def binding(self, name: str) -> ast.ClassDef | tuple[str, str] | None:
-        """The class `name` is defined as here, or the (module, name) it is imported from."""
-        return self.names.get(name)
 
     def bases(self, node: ast.ClassDef) -> list[tuple[str, str]]:
         """Each base class as (module, name): `Base`, `mod.Base` or `package.mod.Base`."""
