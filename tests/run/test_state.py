@@ -209,3 +209,14 @@ def test_same_change_and_the_record_after_a_run() -> None:
     new = succeeded(last, fingerprint=patch_fingerprint("other"), branch=None, **fields)
     assert new.branch is None
     assert succeeded(None, fingerprint=sha, branch="cm/y", **fields).branch == "cm/y"
+
+
+def test_a_second_damaged_file_in_the_same_second_never_overwrites_the_first(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "modernize.json"
+    for content in ("{first", "{second", "{third"):
+        path.write_text(content)
+        recover_last_run(path, None)
+    asides = tmp_path.glob("modernize.json.broken-*")
+    assert sorted(p.read_text() for p in asides) == ["{first", "{second", "{third"]
