@@ -62,6 +62,8 @@ def run(
     root = repo_root(paths)
     config = load_config(root, settings_from(options), os.environ)
     setup = refuse_bad_input(config, since)
+    for warning in setup.warnings:
+        typer.echo(f"codemill: warning: {warning}", err=True)
     if estimate:
         from pipeline.run.estimate import forecast_lines  # the engines load only when needed
 

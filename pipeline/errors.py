@@ -18,6 +18,8 @@ The hierarchy (exit code on the right; a class without one inherits its parent's
       · BadEditError, BaseTestsFail (pipeline.gates.suite)
     - LedgerError                       pipeline.run.ledger: a ledger cannot be read or written
     - StateError                        pipeline.run.state: a state file or --since value
+      · DamagedStateError               a state file that is not a run record (a run moves it aside)
+    - DamagedCacheError                 pipeline.model.cache: a damaged cache that cannot be moved aside
     - ReplayError                       pipeline.run.replay: a run cannot be replayed as recorded
     - ReportError                       pipeline.paths: a report or state cannot be written there
     - FleetStateError                   pipeline.fleet.memory: a fleet's memory cannot be used

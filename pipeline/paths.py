@@ -15,9 +15,11 @@ below (`private_dir`, `write_atomic`, `create_private`, `append_private`,
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import re
 import tempfile
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
@@ -95,6 +97,23 @@ def private_file(path: Path) -> Path:
     finally:
         os.close(fd)
     return path
+
+
+def move_aside(path: Path, *companions: str) -> Path:
+    """Rename a damaged file to `<name>.broken-<UTC time>` beside it, never over another, so a fresh
+    one can take its place and the old one can still be looked at; `companions` are suffixes of
+    files that go with it (SQLite's `-wal`), moved along when they exist. The new path."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    aside = path.with_name(f"{path.name}.broken-{stamp}")
+    for number in itertools.count(2):
+        if not any(Path(f"{aside}{end}").exists() for end in ("", *companions)):
+            break
+        aside = path.with_name(f"{path.name}.broken-{stamp}-{number}")
+    os.rename(path, aside)
+    for end in companions:
+        if Path(f"{path}{end}").exists():
+            os.rename(f"{path}{end}", f"{aside}{end}")
+    return aside
 
 
 # --- locations ---

@@ -43,6 +43,11 @@ from pipeline.config import DEFAULT_TARGET_PYTHON, temperature_error
 from pipeline.errors import UsageError
 from pipeline.judge.policy import Allowances
 from pipeline.judge.scope import SCOPES
+from pipeline.recipes.codemod_check import (
+    derives_from_codemod,
+    find_spec_unimported,
+    is_trusted,
+)
 from pipeline.recipes.rendering import (
     CHUNK_PLACEHOLDERS,
     DEFAULT_REPAIR,
@@ -138,12 +143,17 @@ _SECTION = re.compile(r"^## (System|User|Repair)[ \t]*$", re.MULTILINE)
 
 
 def resolve_codemod(dotted: str) -> type[Codemod]:
-    """The codemod class a dotted name points at; ValueError saying why when it does not."""
+    """The codemod class a dotted name points at; ValueError saying why when it does not.
+
+    A module outside codemill and libcst is imported only once its source shows the class is a codemod
+    (the trust model: `pipeline.recipes.codemod_check`)."""
     from libcst.codemod import Codemod
 
     module_name, _, class_name = dotted.rpartition(".")
-    if not module_name:
+    if not module_name or not all(part.isidentifier() for part in dotted.split(".")):
         raise ValueError(f"codemod {dotted!r} is not a dotted module.Class name")
+    if not is_trusted(module_name):
+        refuse_unread_codemod(dotted, module_name, class_name)
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
@@ -161,6 +171,18 @@ def resolve_codemod(dotted: str) -> type[Codemod]:
             f"codemod {dotted!r} needs arguments ({', '.join(required)}); name one without"
         )
     return obj
+
+
+def refuse_unread_codemod(dotted: str, module_name: str, class_name: str) -> None:
+    """ValueError unless the source of an untrusted module, read without running it, makes
+    `class_name` a libcst codemod (`pipeline.recipes.codemod_check` says why)."""
+    if find_spec_unimported(module_name) is None:
+        raise ValueError(f"codemod {dotted!r}: cannot find module {module_name}")
+    if not derives_from_codemod(module_name, class_name):
+        raise ValueError(
+            f"codemod {dotted!r}: the source of {module_name} defines no libcst codemod class "
+            f"{class_name}, so it was not imported"
+        )
 
 
 def _mapping(value: object, key: str, where: str) -> Mapping[str, Any]:

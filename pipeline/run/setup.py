@@ -1,5 +1,8 @@
 """What a run decides before any file is read: recipe, engine, base, branch and `--since` scope.
 
+A damaged state file or response cache is moved aside here, and the run goes on: `RunSetup.warnings`
+carries the sentences that say so, for the caller to show before the run starts.
+
 Light on purpose (no engine, libcst or report import): `codemill run` refuses a bad recipe, an unknown
 base or a taken branch with these checks before it loads the engines, in well under a second.
 """
@@ -15,7 +18,7 @@ from pathlib import Path
 from pipeline import repository
 from pipeline.config import ConfigError, RunConfig
 from pipeline.gates.base_tests import BaseTests
-from pipeline.paths import state_file
+from pipeline.paths import default_cache_path, state_file
 from pipeline.recipes.loading import Recipe, load_recipe
 from pipeline.run import state
 from pipeline.run.state import LastRun, Since
@@ -40,6 +43,9 @@ class RunSetup:
     last: LastRun | None
     scope: Since
     run_id: str
+    warnings: tuple[
+        str, ...
+    ] = ()  # sentences for the user: a damaged file moved aside, the run goes on
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -69,10 +75,25 @@ def prepare_run(
         branch = config.branch or repository.run_branch_name(recipe.name, run_id)
         repository.check_branch(repo, branch, force_branch=config.force_branch, run_id=run_id)
     state_path = state_file(config.repo, recipe.name, env)
-    last = state.load_last_run(state_path)
+    last, damaged_state = state.recover_last_run(state_path, since)
     scope = state.resolve_since(since, last, config.repo, base_commit)
     model = config.model if engine == "llm" else CODEMOD_MODEL
-    return RunSetup(recipe, engine, model, base_commit, branch, state_path, last, scope, run_id)
+    warnings = tuple(w for w in (damaged_state, check_cache(config, engine, env)) if w)
+    return RunSetup(
+        recipe, engine, model, base_commit, branch, state_path, last, scope, run_id, warnings
+    )
+
+
+def check_cache(config: RunConfig, engine: str, env: Mapping[str, str]) -> str:
+    """Open the response cache a model run will use, once, now: a damaged file is moved aside for a
+    fresh one before any work, and the sentence saying so is returned ("" when all is well)."""
+    if engine != "llm" or config.no_cache:
+        return ""
+    from pipeline.model.cache import ResponseCache  # sqlite3: only for a model run
+
+    cache = ResponseCache(config.cache_path or default_cache_path(env))
+    cache.close()
+    return cache.damage
 
 
 def start_base_tests(config: RunConfig, setup: RunSetup) -> BaseTests | None:

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from pipeline.errors import UsageError
-from pipeline.paths import private_dir, write_atomic
+from pipeline.paths import move_aside, private_dir, write_atomic
 from pipeline.repository import UnknownBaseError, changed_between, open_repository, resolve_base
 
 LAST_RUN = "last-run"
+Check = Callable[[object], bool]
 
 
 class StateError(UsageError):
@@ -36,6 +39,37 @@ class LastRun:
     branch: str | None = None  # the branch that carries that change, if one was made
 
 
+class DamagedStateError(StateError):
+    """A state file that is not a run record (not JSON, a missing or mistyped field)."""
+
+    def __init__(self, path: Path, why: str) -> None:
+        super().__init__(f"state file {path} is not a codemill run record ({why})")
+        self.path, self.why = path, why
+
+
+def _text(value: object) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+def _hex(*lengths: int) -> Check:
+    return lambda value: (
+        isinstance(value, str) and len(value) in lengths and _HEX.fullmatch(value) is not None
+    )
+
+
+_HEX = re.compile(r"[0-9a-f]+")
+MAX_STATE_BYTES = 64 * 1024  # a record is a few hundred bytes
+# LastRun's fields, each checked on read: (whether a value fits, what it must be)
+FIELDS: dict[str, tuple[Check, str]] = {
+    "recipe": (_text, "a recipe name"),
+    "base_commit": (_hex(40, 64), "a commit id"),
+    "run_id": (_text, "a run id"),
+    "finished": (_text, "a time"),
+    "patch_sha256": (_hex(64), "a sha256"),
+    "branch": (lambda value: value is None or _text(value), "a branch name or null"),
+}
+
+
 @dataclass(frozen=True)
 class Since:
     """Which files a --since run may touch (None: all) and a sentence saying why."""
@@ -50,19 +84,65 @@ def patch_fingerprint(patch_text: str) -> str:
 
 
 def load_last_run(path: Path) -> LastRun | None:
-    """The recorded run, None when there is none; StateError when the file is unreadable."""
+    """The recorded run, None when there is none; DamagedStateError when the file is not a run record
+    (recover_last_run moves it aside), StateError when it cannot be read at all."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_STATE_BYTES + 1)
     except FileNotFoundError:
         return None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+    except OSError as exc:
         raise StateError(
-            f"state file {path} cannot be read ({exc}); delete it to start over"
+            f"state file {path} cannot be read ({exc.strerror or exc}); "
+            "fix its permissions or delete it to start over"
         ) from None
+    if len(raw) > MAX_STATE_BYTES:
+        raise DamagedStateError(path, f"it is over {MAX_STATE_BYTES} bytes")
     try:
-        return LastRun(**data)
-    except TypeError as exc:
-        raise StateError(f"state file {path} is not a codemill run record ({exc})") from None
+        data = json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError) as exc:
+        raise DamagedStateError(path, f"it is not JSON: {exc}") from None
+    if why := record_problem(data):
+        raise DamagedStateError(path, why)
+    return LastRun(**data)
+
+
+def record_problem(data: object) -> str:
+    """What makes decoded JSON not a run record (a missing, unknown or mistyped field); "" when it is."""
+    if not isinstance(data, dict):
+        return f"it holds a JSON {type(data).__name__}, not an object"
+    unknown = sorted(set(data) - set(FIELDS))
+    if unknown:
+        return f"unknown field {unknown[0]!r}"
+    for name, (fits, what) in FIELDS.items():
+        if name not in data and name != "branch":
+            return f"no `{name}` field"
+        if name in data and not fits(data[name]):
+            return f"`{name}` is {_shown(data[name])}, not {what}"
+    return ""
+
+
+def _shown(value: object) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
+
+
+def recover_last_run(path: Path, since: str | None) -> tuple[LastRun | None, str]:
+    """The recorded run and "", or, for a damaged state file, None and the warning that it was moved
+    aside: the run goes on as after no recorded run (a scheduled run must not fail forever on it)."""
+    try:
+        return load_last_run(path), ""
+    except DamagedStateError as damaged:
+        why = damaged.why
+    try:
+        aside = move_aside(path)
+    except OSError as exc:
+        raise StateError(
+            f"state file {path} is damaged ({why}) and cannot be moved aside "
+            f"({exc.strerror or exc}); delete it to start over"
+        ) from None
+    goes_on = "--since last-run covers every file" if since == LAST_RUN else "no last run is known"
+    return None, f"state file {path} was damaged ({why}): moved it to {aside}; {goes_on}"
 
 
 def save_last_run(path: Path, run: LastRun) -> None:

@@ -13,7 +13,13 @@ from pathlib import Path
 import pytest
 from support.fake_model_server import FakeModelServer, FakeReply
 
-from pipeline.model.cache import ResponseCache, endpoint_host, worth_caching
+from pipeline.model.cache import (
+    DamagedCacheError,
+    ResponseCache,
+    endpoint_host,
+    is_damage,
+    worth_caching,
+)
 from pipeline.model.client import ChatClient
 from pipeline.model.completion import Completion, Usage
 from pipeline.model.request import ModelSettings
@@ -203,3 +209,105 @@ def test_default_cache_path_precedence(monkeypatch: pytest.MonkeyPatch, tmp_path
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     expected = tmp_path / "home" / ".cache" / "codemill" / "responses.sqlite3"
     assert default_cache_path({}) == expected
+
+
+def filled(path: Path, rows: int) -> bytes:
+    """A real cache of `rows` answers, closed (its WAL folded in): the file's bytes."""
+    db = ResponseCache(path)
+    for number in range(rows):
+        db.put(f"k{number}", completion(answer=f"```python\ny = {number}\n```" + " " * 900))
+    db.close()
+    return path.read_bytes()
+
+
+def set_aside_files(path: Path) -> list[Path]:
+    return sorted(path.parent.glob(f"{path.name}.broken-*"))
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_a_damaged_cache_is_moved_aside_and_a_fresh_one_used(tmp_path: Path, damage: str) -> None:
+    path = tmp_path / "responses.sqlite3"
+    good = filled(path, 200)
+    bad = b"not a database at all\n" * 300 if damage == "garbage" else good[: len(good) // 2]
+    path.write_bytes(bad)
+    db = ResponseCache(path)
+    try:
+        [aside] = set_aside_files(path)
+        assert aside.read_bytes() == bad  # kept whole, to be looked at
+        assert db.damage == (
+            f"the response cache {path} was damaged ("
+            f"{'file is not a database' if damage == 'garbage' else 'database disk image is malformed'}"
+            f"): moved it to {aside} and started a fresh one"
+        )
+        assert len(db) == 0 and db.put("k", completion()) and db.get("k") is not None
+    finally:
+        db.close()
+    assert ResponseCache(path).damage == ""  # the fresh one opens quietly next time
+
+
+def test_a_damaged_page_found_by_a_lookup_moves_the_file_aside_and_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "responses.sqlite3"
+    good = bytearray(filled(path, 400))
+    middle = len(good) // 2 // 4096 * 4096
+    good[middle : middle + 8192] = (
+        b"\xff" * 8192
+    )  # two whole pages  # opens fine; a scan of the rows reads garbage
+    path.write_bytes(bytes(good))
+    db = ResponseCache(path)
+    try:
+        assert db.damage == ""
+        found = [db.get(f"k{number}") for number in range(400)]
+        assert found[0] is not None and found[-1] is None  # the later lookups ask the fresh file
+        [aside] = set_aside_files(path)
+        assert db.damage.startswith(f"the response cache {path} was damaged (database disk image")
+        assert f"moved it to {aside}" in db.damage
+        assert caplog.messages == [f"codemill: warning: {db.damage}"]
+        assert db.put("k", completion()) and db.get("k") is not None
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize("stored", [b"\xff\xfe not utf-8", b'{"answer": 1}', b"[1, 2"])
+def test_a_row_that_does_not_decode_is_a_miss_the_next_answer_replaces(
+    cache: ResponseCache, stored: bytes
+) -> None:
+    cache.put("k", completion())
+    with sqlite3.connect(cache.path) as db:
+        db.execute("UPDATE responses SET completion = ?", (stored,))
+    assert cache.get("k") is None
+    assert cache.put("k", completion()) and cache.get("k") is not None
+
+
+def test_a_damaged_cache_that_cannot_be_moved_names_it_and_the_way_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "responses.sqlite3"
+    path.write_bytes(b"garbage" * 1000)
+
+    def refuse(path: Path, *companions: str) -> Path:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("pipeline.model.cache.move_aside", refuse)
+    with pytest.raises(DamagedCacheError) as info:
+        ResponseCache(path)
+    assert str(info.value) == (
+        f"the response cache {path} is damaged (file is not a database) and cannot be moved "
+        "aside (Permission denied): delete it, or run with --no-cache"
+    )
+    assert info.value.exit_code == 2 and path.read_bytes() == b"garbage" * 1000
+
+
+def test_a_busy_cache_is_not_damage(tmp_path: Path) -> None:
+    path = tmp_path / "responses.sqlite3"
+    filled(path, 3)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(sqlite3.OperationalError) as info:
+            sqlite3.connect(path, timeout=0).execute("DELETE FROM responses")
+        assert not is_damage(info.value)
+    finally:
+        holder.close()
+    assert not set_aside_files(path)
