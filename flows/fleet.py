@@ -15,8 +15,6 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +28,6 @@ from prefect.client.schemas.filters import (
     ArtifactFilterFlowRunId,
     ArtifactFilterKey,
 )
-from prefect.concurrency.asyncio import concurrency
 from prefect.context import FlowRunContext
 from prefect.deployments.flow_runs import arun_deployment
 
@@ -43,22 +40,12 @@ from pipeline.fleet.combine import combine_shards
 from pipeline.fleet.member import failed, prepare, result_of
 from pipeline.fleet.plan import Member, Work
 from pipeline.fleet.result import RepoResult, RepoStatus, fleet_exit_code
-from pipeline.model.limiter import SHARED_SLOT
 from pipeline.report.fleet import FleetRun, fleet_markdown, write_fleet_report
 from pipeline.run.setup import new_run_id
 
 MEMBER_FLOW = "codemill-fleet-member"
 RESULT_KEY = "codemill-fleet-result"
 POLL_S = 1.0
-
-
-def shared_slot(limit: str) -> Callable[[], AbstractAsyncContextManager[None]]:
-    """One slot of the fleet's global concurrency limit per model request (it must exist: strict)."""
-
-    def hold() -> AbstractAsyncContextManager[None]:
-        return concurrency(limit, occupy=1, strict=True)
-
-    return hold
 
 
 @flow(name=MEMBER_FLOW, validate_parameters=False, persist_result=False, log_prints=False)
@@ -75,13 +62,9 @@ async def fleet_member(
         ready = prepare(
             part, Path(cache_dir or default_cache_dir(os.environ)), os.environ, max_cost
         )
-        token = SHARED_SLOT.set(shared_slot(limit) if limit else None)
-        try:
-            run = await refactor_repo(
-                ready.config, ready.paths, show_progress=False, since=ready.since
-            )
-        finally:
-            SHARED_SLOT.reset(token)
+        run = await refactor_repo(
+            ready.config, ready.paths, show_progress=False, since=ready.since, shared_limit=limit
+        )
         result = result_of(part, run, time.monotonic() - started, run.exit_code)
     except CodemillError as exc:
         result = failed(part, str(exc), exc.exit_code, time.monotonic() - started)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar, cast
 from uuid import UUID
@@ -20,6 +21,7 @@ import httpx
 from prefect import Flow, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NONE
+from prefect.concurrency.asyncio import concurrency
 from prefect.utilities.annotations import quote
 
 from flows.console import TerminalView
@@ -28,6 +30,7 @@ from pipeline.engines.codemod_files import CodemodFileEngine
 from pipeline.engines.model_engine import LLMEngine
 from pipeline.engines.proposal import Proposal
 from pipeline.gates.base_tests import BaseTests
+from pipeline.model.limiter import SharedSlot
 from pipeline.model.redact import redact_url
 from pipeline.report.directory import ReportPaths
 from pipeline.run import steps
@@ -266,6 +269,15 @@ def publish_artifacts(paths: ReportPaths, ledger: Ledger) -> None:
         log.warning("could not publish the run's artifacts: %s", exc)
 
 
+def shared_slot(limit: str) -> SharedSlot:
+    """One slot of the fleet's global concurrency limit per model request (it must exist: strict)."""
+
+    def hold() -> AbstractAsyncContextManager[None]:
+        return concurrency(limit, occupy=1, strict=True)
+
+    return hold
+
+
 def redacted(value: Any) -> Any:
     """A serialized parameter with the user-info of every URL in it masked (a push URL's password)."""
     if isinstance(value, str):
@@ -292,15 +304,25 @@ async def _refactor_repo(
     run_id: str | None = None,
     show_progress: bool = True,
     since: str | None = None,
+    shared_limit: str | None = None,
 ) -> RunResult:
     """Refactor the Python files under `paths` of `config.repo` with `config.recipe`, as Prefect tasks.
 
-    `since` ("last-run" or a git ref) limits the run to the files changed since then.
+    `since` ("last-run" or a git ref) limits the run to the files changed since then; `shared_limit`
+    names a Prefect global concurrency limit every model request of the run also holds (a fleet's).
     """
     steps = PrefectSteps()
     view = TerminalView(show_progress)
+    slot = shared_slot(shared_limit) if shared_limit else None
     result = await execute_run(
-        config, paths, steps=steps, view=view, run_id=run_id, since=since, env=os.environ
+        config,
+        paths,
+        steps=steps,
+        view=view,
+        run_id=run_id,
+        since=since,
+        env=os.environ,
+        shared_slot=slot,
     )
     if steps.lost is not None:
         for hook in when_api_lost:

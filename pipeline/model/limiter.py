@@ -14,7 +14,6 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from contextvars import ContextVar
 
 from pipeline.config import DEFAULT_CONCURRENCY
 
@@ -25,7 +24,6 @@ SHARED_COOLDOWN_S = (
     1.0  # how long a 429'd request keeps its shared slot (the server's hint wins, capped)
 )
 SHARED_COOLDOWN_CAP_S = 30.0
-SHARED_SLOT: ContextVar[SharedSlot | None] = ContextVar("codemill_shared_slot", default=None)
 
 
 class _Waiter:
@@ -84,9 +82,8 @@ class Limiter:
         self._window = window
         self._rate_window = rate_window
         self._clock = clock
-        # a slot of a limit shared with other runs (a fleet's), held inside ours; by default the
-        # one the caller's context names (a fleet member sets it around its run)
-        self._shared = shared if shared is not None else SHARED_SLOT.get()
+        # a slot of a limit shared with other runs (a fleet's), held inside ours; given explicitly
+        self._shared = shared
         self._lock = threading.Lock()
         self._limit = concurrency
         self._in_flight = 0

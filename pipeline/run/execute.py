@@ -8,9 +8,10 @@ executed (`LocalSteps` in-process, the Prefect adapter as tasks); the `View` wha
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline import repository
 from pipeline.config import RunConfig
@@ -20,7 +21,7 @@ from pipeline.errors import CodemillError
 from pipeline.gates.base_tests import BaseTests
 from pipeline.judge.policy import Policy
 from pipeline.judge.verdicts import Reason, Status
-from pipeline.model.limiter import Limiter
+from pipeline.model.limiter import Limiter, SharedSlot
 from pipeline.paths import ReportError, default_report_dir, private_dir
 from pipeline.report.patch import unified_patch
 from pipeline.run import landing, state
@@ -45,6 +46,9 @@ from pipeline.run.steps import (
 )
 from pipeline.source.files import SkippedFile
 
+if TYPE_CHECKING:
+    from pipeline.run.model_run import ModelSession  # the model's side, imported by its run
+
 FILES_PER_SHARD = 64
 MAX_SHARDS = 16
 
@@ -67,8 +71,12 @@ async def execute_run(
     env: Mapping[str, str],
     setup: RunSetup | None = None,
     base_tests: BaseTests | None = None,
+    shared_slot: SharedSlot | None = None,
 ) -> RunResult:
     """Run `config.recipe` over `paths`; SIGINT/SIGTERM end it early with a partial report.
+
+    `shared_slot`: a model-request limit shared with other runs (a fleet's), held by every request of
+    the run's one model session, gate turns included.
 
     `setup` is `prepare_run`'s result when the caller has already checked the run (the CLI does, to
     refuse bad input before the engines load); otherwise it is made here. The test command's base run
@@ -84,8 +92,9 @@ async def execute_run(
         run = Execution(config, steps, view, setup, interrupts, setup.run_id, report_dir, env)
         run.base_tests = base_tests
         run.plan(paths)
-        await run.refactor()
-        return run.conclude()
+        async with run.model_session(shared_slot) as session:
+            await run.refactor(session)
+            return await run.conclude(session)
 
 
 class Execution:
@@ -151,47 +160,47 @@ class Execution:
         )
         self.counter.add(proposal, limit)
 
-    async def refactor(self) -> None:
+    @contextlib.asynccontextmanager
+    async def model_session(
+        self, shared_slot: SharedSlot | None
+    ) -> AsyncIterator[ModelSession | None]:
+        """The run's one model session (None for the codemods), open from refactoring to the end."""
+        if self.setup.engine != "llm":
+            yield None
+            return
+        from pipeline.run.model_run import ModelSession  # the model's side loads only here
+
+        recipe, observer = self.setup.recipe, self.counter.attempt
+        session = ModelSession(self.config, recipe, self.policy(), self.env, observer, shared_slot)
+        async with session:
+            self.limiter = session.limiter
+            yield session
+
+    async def refactor(self, session: ModelSession | None) -> None:
         """Every chunk through the engine; a stop signal abandons what is in flight."""
         files = 0 if self.plan_.chunked else len(self.plan_.files)  # codemods cut as they go
         self.counter.start(self.plan_.chunk_count, files=files)
         count = min(MAX_SHARDS, 1 + len(self.plan_.files) // FILES_PER_SHARD)
         shards = shard_files(self.plan_.files, count)
         with self.view.watching(self.counter, self.steps.progress_sink()):
-            if self.setup.engine == "llm":
-                from pipeline.run.model_run import refactor_with_model
-
-                config = self.config
-                self.limiter = Limiter(config.concurrency, rpm=config.rpm, tpm=config.tpm)
-                work = refactor_with_model(
-                    config,
-                    self.setup.recipe,
-                    self.policy(),
-                    self.limiter,
-                    shards,
-                    self.record,
-                    self.steps,
-                    self.env,
-                    self.counter.attempt,
-                )
+            if session is not None:
+                work = session.refactor(shards, self.record, self.steps)
                 self.stop = await self.interrupts.cancelling(work) or self.stop
-            else:
-                codemods = CodemodFileEngine.from_config(
-                    self.setup.recipe, self.policy(), self.config
-                )
-                jobs = worker_count(self.config)
-                try:
-                    with self.interrupts.raising():  # the workers are killed with the step
-                        self.steps.refactor_codemod(
-                            codemods, self.plan_.files, self.record, self.left_out, jobs
-                        )
-                except KeyboardInterrupt:
-                    pass
+                return
+            codemods = CodemodFileEngine.from_config(self.setup.recipe, self.policy(), self.config)
+            jobs = worker_count(self.config)
+            try:
+                with self.interrupts.raising():  # the workers are killed with the step
+                    self.steps.refactor_codemod(
+                        codemods, self.plan_.files, self.record, self.left_out, jobs
+                    )
+            except KeyboardInterrupt:
+                pass
 
     def policy(self) -> Policy:
         return Policy(self.setup.recipe.allowances, self.config.target_python)
 
-    def gated(self) -> Changes:
+    async def gated(self, session: ModelSession | None) -> Changes:
         """The assembled changes that pass the gates (ungated when a stop signal cut the gates short)."""
         changes = self.steps.assemble(self.plan_.files, self.proposals)
         if not changes or self.interrupts.signum is not None:
@@ -207,7 +216,6 @@ class Execution:
                     self.ledger,
                     self.base_tests,
                 )
-                return self.repaired(changes, gated)
         except KeyboardInterrupt:
             return changes
         except (
@@ -215,29 +223,25 @@ class Execution:
         ) as exc:  # a gate that cannot run here: nothing lands, the report says why
             self.failure = exc
             return {}
+        return await self.repaired(session, changes, gated)
 
-    def repaired(self, assembled: Changes, gated: Changes) -> Changes:
-        """The gated changes after gate turns for the model chunks the gates dropped (--gate-repairs)."""
-        config, setup = self.config, self.setup
-        if setup.engine != "llm" or not config.gate_repairs or self.stop.fatal:
+    async def repaired(
+        self, session: ModelSession | None, assembled: Changes, gated: Changes
+    ) -> Changes:
+        """The gated changes after gate turns for the model chunks the gates dropped (--gate-repairs),
+        sent through the run's own session; a stop signal abandons them."""
+        if session is None or not self.config.gate_repairs or self.stop.fatal:
             return gated
         from pipeline.gates.repair import dropped_by_gates
-        from pipeline.run.model_run import repair_with_model
 
         if not dropped_by_gates(self.proposals):
             return gated
         before = {path: old for path, (old, _) in assembled.items()}
-        report = repair_with_model(
-            config,
-            setup.recipe,
-            self.policy(),
-            setup.base_commit,
-            before,
-            self.proposals,
-            self.env,
-            self.counter.attempt,
-        )
-        record_gates(self.ledger, self.run_id, self.proposals, engine=setup.engine)
+        work = session.repair(self.setup.base_commit, before, self.proposals)
+        report = await self.interrupts.cancelling(work)
+        record_gates(self.ledger, self.run_id, self.proposals, engine=self.setup.engine)
+        if report is None:
+            return gated
         self.ledger.meta.gates["gate-repairs"] = report.summary()
         return report.changes
 
@@ -249,9 +253,9 @@ class Execution:
             if p.verdict.status is Status.FAILED and p.verdict.reason is Reason.PROVIDER_ERROR
         ]
 
-    def conclude(self) -> RunResult:
+    async def conclude(self, session: ModelSession | None) -> RunResult:
         """Gate, make the commits, end the ledger, write the report; only then the state and the branch."""
-        changes = self.gated()
+        changes = await self.gated(session)
         patch = unified_patch(changes)
         fingerprint = state.patch_fingerprint(patch)
         setup, failed = self.setup, self.provider_failed()

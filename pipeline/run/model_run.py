@@ -1,4 +1,5 @@
-"""The model engine's part of a run: one client, one cache, one limiter, one breaker, every shard concurrent.
+"""The model engine's part of a run: one session (client, cache, limiter, breaker) for every shard and
+every gate turn.
 
 How each shard is executed is the `Steps`' business; what stops the run (a fatal provider error, an
 unreachable endpoint, the cost limit) is decided here and handed back as a `ModelStop`.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from contextlib import AsyncExitStack
 
 from pipeline import repository
 from pipeline.config import RunConfig
@@ -22,8 +23,7 @@ from pipeline.model.attempts import AttemptObserver
 from pipeline.model.breaker import CircuitBreaker
 from pipeline.model.cache import ResponseCache
 from pipeline.model.client import ChatClient
-from pipeline.model.completion import Usage
-from pipeline.model.limiter import Limiter
+from pipeline.model.limiter import Limiter, SharedSlot
 from pipeline.model.request import ModelSettings, api_key_from_env
 from pipeline.paths import default_cache_path
 from pipeline.recipes.loading import Recipe
@@ -55,99 +55,94 @@ def refuse_over_budget(
             cache.close()
 
 
-def repair_with_model(
-    config: RunConfig,
-    recipe: Recipe,
-    policy: Policy,
-    base_commit: str,
-    before: Mapping[str, bytes],
-    proposals: Sequence[Proposal],
-    env: Mapping[str, str],
-    observer: AttemptObserver,
-) -> RepairReport:
-    """Gate turns for the model chunks the gates dropped: one client for them all, on a loop of its own
-    (the run's steps after refactoring are synchronous)."""
+class ModelSession:
+    """The run's one model session: client, response cache, limiter, circuit breaker, spend meter and
+    judge processes, for the refactoring and the gate turns alike (one limit, one bill, one breaker).
 
-    async def repair() -> RepairReport:
+    `shared_slot` is a limit shared with other runs (a fleet's): every request of the session, gate
+    turns included, holds one of its slots inside the run's own."""
+
+    def __init__(
+        self,
+        config: RunConfig,
+        recipe: Recipe,
+        policy: Policy,
+        env: Mapping[str, str],
+        observer: AttemptObserver,
+        shared_slot: SharedSlot | None = None,
+    ) -> None:
+        self.config = config
+        self.limiter = Limiter(
+            config.concurrency, rpm=config.rpm, tpm=config.tpm, shared=shared_slot
+        )
+        self.meter, self.stop, self.breaker = (
+            SpendMeter(config.max_cost),
+            RunStop(),
+            CircuitBreaker(),
+        )
         settings = ModelSettings.from_config(config)
-        spent = sum((p.usage for p in proposals), Usage()).cost_usd
-        cache = open_cache(config, env)
-        limiter = Limiter(config.concurrency, rpm=config.rpm, tpm=config.tpm)
         key = api_key_from_env(settings, env)
-        try:
-            async with ChatClient(
-                settings, api_key=key, limiter=limiter, observer=observer
-            ) as client:
-                meter = SpendMeter(config.max_cost, spent)
-                engine = LLMEngine.from_config(
-                    client,
-                    recipe,
-                    policy,
-                    config,
-                    cache=cache,
-                    meter=meter,
-                    prices=run_prices(config),
-                )
-                return await repair_after_gates(
-                    engine,
-                    repository.open_repository(config.repo),
-                    base_commit,
-                    before,
-                    proposals,
-                    GateSettings.for_run(config, "llm"),
-                    rounds=config.gate_repairs,
-                    base_run=None,
-                )
-        finally:
-            if cache is not None:
-                cache.close()
+        self.client = ChatClient(
+            settings, api_key=key, limiter=self.limiter, breaker=self.breaker, observer=observer
+        )
+        self.cache = open_cache(config, env)
+        self._recipe, self._policy = recipe, policy
+        self._stack = AsyncExitStack()
+        self.engine: LLMEngine | None = None
 
-    with ThreadPoolExecutor(1, thread_name_prefix="codemill-gate-repairs") as pool:
-        return pool.submit(asyncio.run, repair()).result()
+    async def __aenter__(self) -> ModelSession:
+        await self._stack.enter_async_context(self.client)
+        if self.cache is not None:
+            self._stack.callback(self.cache.close)
+        pool = worker_pool(max(1, worker_count(self.config) - 1))  # this process keeps the loop
+        judges = self._stack.enter_context(pool)
+        self.engine = LLMEngine.from_config(
+            self.client,
+            self._recipe,
+            self._policy,
+            self.config,
+            cache=self.cache,
+            meter=self.meter,
+            stop=self.stop,
+            prices=run_prices(self.config),
+            judges=judges,
+        )
+        return self
 
+    async def __aexit__(self, *exc: object) -> None:
+        await self._stack.aclose()
 
-async def refactor_with_model(
-    config: RunConfig,
-    recipe: Recipe,
-    policy: Policy,
-    limiter: Limiter,
-    shards: list[list[FilePlan]],
-    record: Record,
-    steps: Steps,
-    env: Mapping[str, str],
-    observer: AttemptObserver,
-) -> ModelStop:
-    """Every shard on this loop through the run's one client; how the model part ended."""
-    settings = ModelSettings.from_config(config)
-    cache = open_cache(config, env)
-    meter, stop, breaker = SpendMeter(config.max_cost), RunStop(), CircuitBreaker()
-    key = api_key_from_env(settings, env)
-    client = ChatClient(settings, api_key=key, limiter=limiter, breaker=breaker, observer=observer)
-    judging = worker_pool(max(1, worker_count(config) - 1))  # this process keeps the loop
-    try:
-        async with client:
-            with judging as judges:
-                engine = LLMEngine.from_config(
-                    client,
-                    recipe,
-                    policy,
-                    config,
-                    cache=cache,
-                    meter=meter,
-                    stop=stop,
-                    prices=run_prices(config),
-                    judges=judges,
-                )
-                shard_runs = (
-                    steps.refactor_llm(engine, i, s, record) for i, s in enumerate(shards)
-                )
-                await asyncio.gather(*shard_runs)
-    finally:
-        if cache is not None:
-            cache.close()
-    if stop.reason is not None:
-        return ModelStop(stop.reason, fatal=True, unreachable=breaker.tripped)
-    if meter.exhausted:
-        limit = usd(meter.max_cost or 0.0)
-        return ModelStop(f"max cost {limit} reached: no new request was sent after it")
-    return ModelStop()
+    def _engine(self) -> LLMEngine:
+        if self.engine is None:
+            raise RuntimeError("the model session is used outside its `async with`")
+        return self.engine
+
+    async def refactor(
+        self, shards: list[list[FilePlan]], record: Record, steps: Steps
+    ) -> ModelStop:
+        """Every shard on this loop through the session's client; how the model part ended."""
+        engine = self._engine()
+        await asyncio.gather(
+            *(steps.refactor_llm(engine, i, s, record) for i, s in enumerate(shards))
+        )
+        if self.stop.reason is not None:
+            return ModelStop(self.stop.reason, fatal=True, unreachable=self.breaker.tripped)
+        if self.meter.exhausted:
+            limit = usd(self.meter.max_cost or 0.0)
+            return ModelStop(f"max cost {limit} reached: no new request was sent after it")
+        return ModelStop()
+
+    async def repair(
+        self, base_commit: str, before: Mapping[str, bytes], proposals: Sequence[Proposal]
+    ) -> RepairReport:
+        """Gate turns for the model chunks the gates dropped, through the same client and limits."""
+        return await repair_after_gates(
+            self._engine(),
+            repository.open_repository(self.config.repo),
+            base_commit,
+            before,
+            proposals,
+            GateSettings.for_run(self.config, "llm"),
+            rounds=self.config.gate_repairs,
+            base_run=None,
+        )
