@@ -103,7 +103,7 @@ def loop_lag(args: argparse.Namespace) -> None:
     from flows.console import TerminalView
     from pipeline.config import load_config
     from pipeline.run.execute import execute_run
-    from pipeline.run.executor import LocalSteps
+    from pipeline.run.runner import LocalRunner
 
     server = subprocess.Popen(
         [sys.executable, "-c", REWRITING_FAKE, str(FAKE.parent), str(args.latency)],
@@ -127,7 +127,7 @@ def loop_lag(args: argparse.Namespace) -> None:
         tick = asyncio.create_task(ticker())
         started = time.perf_counter()
         result = await execute_run(
-            config, ["."], steps=LocalSteps(), view=TerminalView(False), env=env
+            config, ["."], runner=LocalRunner(), view=TerminalView(False), env=env
         )
         wall = time.perf_counter() - started
         tick.cancel()

@@ -1,8 +1,8 @@
 """The `refactor_repo` Prefect flow: `pipeline.run.execute_run` with each step a Prefect task.
 
-Thin by design: the run, and every decision in it, is `pipeline.run.execute`; here each task is a one-line
-call into `pipeline.run.steps`, and `PrefectSteps` says which task runs each step. A task per shard of files
-(never per model call: a Prefect task costs ~6 ms), the model calls as coroutines inside it. Losing the
+Thin by design: the run, and every decision in it, is `pipeline.run.execute`; here `PrefectRunner` runs
+each step the run names as a Prefect task of that name: a task per shard of files (never per model
+call: a Prefect task costs ~6 ms), the model calls as coroutines inside it. Losing the
 Prefect API mid-run loses no work: the remaining steps run in-process and the run's ledger and report are
 written as always (artifacts are best-effort).
 """
@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from pathlib import Path
 from typing import Any, ParamSpec, TypeVar, cast
 from uuid import UUID
 
@@ -26,19 +25,12 @@ from prefect.utilities.annotations import quote
 
 from flows.console import TerminalView
 from pipeline.config import RunConfig
-from pipeline.engines.codemod_files import CodemodFileEngine
-from pipeline.engines.model_engine import LLMEngine
-from pipeline.engines.proposal import Proposal
-from pipeline.gates.base_tests import BaseTests
 from pipeline.model.limiter import SharedSlot
 from pipeline.model.redact import redact_url
 from pipeline.report.directory import ReportPaths
-from pipeline.run import steps
 from pipeline.run.execute import execute_run
-from pipeline.run.executor import LocalSteps
 from pipeline.run.ledger import Ledger
 from pipeline.run.result import RunResult
-from pipeline.run.steps import ApplyRequest, Changes, Commits, FilePlan, LeftOut, Plan, Record
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -51,53 +43,16 @@ def opaque(value: T) -> T:
     return cast(T, quote(value))
 
 
-@task(name="plan", cache_policy=NONE)
-def plan_task(
-    config: RunConfig, paths: Sequence[str], only: frozenset[str] | None, chunk: bool
-) -> Plan:
-    return steps.plan_run(config, paths, only=only, chunk=chunk)
+@task(name="step", cache_policy=NONE)
+def step_task(work: Callable[[], T]) -> T:
+    """One synchronous step of the run (its name is given per call)."""
+    return work()
 
 
-@task(name="refactor-shard-llm", cache_policy=NONE, task_run_name="refactor-shard-{index}")
-async def llm_shard_task(
-    engine: LLMEngine, index: int, files: list[FilePlan], record: Record
-) -> None:
-    await steps.refactor_shard_llm(engine, files, record)
-
-
-@task(name="refactor-codemod", cache_policy=NONE)
-def codemod_task(
-    engine: CodemodFileEngine, files: list[FilePlan], record: Record, left_out: LeftOut, jobs: int
-) -> None:
-    steps.refactor_codemod(engine, files, record, left_out, jobs=jobs)
-
-
-@task(name="assemble", cache_policy=NONE)
-def assemble_task(files: list[FilePlan], proposals: list[Proposal]) -> Changes:
-    return steps.assemble(files, proposals)
-
-
-@task(name="gate", cache_policy=NONE)
-def gate_task(
-    config: RunConfig,
-    engine: str,
-    base_commit: str,
-    changes: Changes,
-    proposals: list[Proposal],
-    ledger: Ledger,
-    base_tests: BaseTests | None,
-) -> Changes:
-    return steps.gate(config, engine, base_commit, changes, proposals, ledger, base_tests)
-
-
-@task(name="commit", cache_policy=NONE)
-def commit_task(config: RunConfig, request: ApplyRequest) -> Commits:
-    return steps.commit(config, request)
-
-
-@task(name="report", cache_policy=NONE)
-def report_task(report_dir: Path, ledger: Ledger, changes: Changes, patch: str) -> ReportPaths:
-    return steps.report(report_dir, ledger, changes, patch)
+@task(name="shard", cache_policy=NONE)
+async def shard_task(work: Callable[[], Awaitable[None]]) -> None:
+    """One shard of the model's work: its chunks as coroutines inside this one task."""
+    await work()
 
 
 def api_lost(exc: BaseException) -> bool:
@@ -122,112 +77,36 @@ ApiLostHook = Callable[[RunResult, str], None]
 when_api_lost: list[ApiLostHook] = []
 
 
-class PrefectSteps(LocalSteps):
-    """Each step as a Prefect task; once the API is lost, the rest of the run goes on in-process."""
+class PrefectRunner:
+    """Each step a Prefect task of its name; once the API is lost, the rest of the run goes on in-process."""
 
     name = "prefect"
 
     def __init__(self) -> None:
         self.lost: str | None = None  # why the Prefect API was given up on, if it was
 
-    def _task(self, call: Callable[[], T], direct: Callable[[], T]) -> T:
-        if self.lost is not None:
-            return direct()
-        try:
-            return call()
-        except Exception as exc:
-            if not api_lost(exc):
-                raise
-            self.lost = f"{type(exc).__name__}: {exc}"
-            log.warning("the Prefect API is gone (%s); the run goes on without it", self.lost)
-            return direct()
+    def _gave_up(self, exc: Exception) -> None:
+        """Remember a lost API (the step then runs in-process); any other error is the step's own."""
+        if not api_lost(exc):
+            raise exc
+        self.lost = f"{type(exc).__name__}: {exc}"
+        log.warning("the Prefect API is gone (%s); the run goes on without it", self.lost)
 
-    def plan(
-        self, config: RunConfig, paths: Sequence[str], only: frozenset[str] | None, chunk: bool
-    ) -> Plan:
-        direct = super().plan
-        return self._task(
-            lambda: plan_task(config, paths, only, chunk),
-            lambda: direct(config, paths, only, chunk),
-        )
-
-    async def refactor_llm(
-        self, engine: LLMEngine, index: int, files: list[FilePlan], record: Record
-    ) -> None:
+    def step(self, name: str, work: Callable[[], T]) -> T:
         if self.lost is None:
             try:
-                return await llm_shard_task(opaque(engine), index, opaque(files), opaque(record))
+                return step_task.with_options(name=name)(opaque(work))
             except Exception as exc:
-                if not api_lost(exc):
-                    raise
-                self.lost = f"{type(exc).__name__}: {exc}"
-        await super().refactor_llm(engine, index, files, record)
+                self._gave_up(exc)
+        return work()
 
-    def refactor_codemod(
-        self,
-        engine: CodemodFileEngine,
-        files: list[FilePlan],
-        record: Record,
-        left_out: LeftOut,
-        jobs: int,
-    ) -> None:
-        direct = super().refactor_codemod
-        self._task(
-            lambda: codemod_task(
-                opaque(engine), opaque(files), opaque(record), opaque(left_out), jobs
-            ),
-            lambda: direct(engine, files, record, left_out, jobs),
-        )
-
-    def assemble(self, files: list[FilePlan], proposals: list[Proposal]) -> Changes:
-        direct = super().assemble
-        return self._task(
-            lambda: assemble_task(opaque(files), opaque(proposals)),
-            lambda: direct(files, proposals),
-        )
-
-    def gate(
-        self,
-        config: RunConfig,
-        engine: str,
-        base_commit: str,
-        changes: Changes,
-        proposals: list[Proposal],
-        ledger: Ledger,
-        base_tests: BaseTests | None,
-    ) -> Changes:
-        args = (config, engine, base_commit, changes, proposals, ledger, base_tests)
-        direct = super().gate
-        return self._task(
-            lambda: gate_task(
-                config,
-                engine,
-                base_commit,
-                opaque(changes),
-                opaque(proposals),
-                opaque(ledger),
-                opaque(base_tests),
-            ),
-            lambda: direct(*args),
-        )
-
-    def commit(self, config: RunConfig, request: ApplyRequest) -> Commits:
-        direct = super().commit
-        return self._task(
-            lambda: commit_task(config, opaque(request)), lambda: direct(config, request)
-        )
-
-    def report(self, report_dir: Path, ledger: Ledger, changes: Changes, patch: str) -> ReportPaths:
-        direct = super().report
-        paths = self._task(
-            lambda: report_task(report_dir, opaque(ledger), opaque(changes), opaque(patch)),
-            lambda: direct(report_dir, ledger, changes, patch),
-        )
-        if self.lost is None and not api_answers():
-            self.lost = "its health check does not answer"
+    async def shard(self, name: str, work: Callable[[], Awaitable[None]]) -> None:
         if self.lost is None:
-            publish_artifacts(paths, ledger)
-        return paths
+            try:
+                return await shard_task.with_options(name=name)(opaque(work))
+            except Exception as exc:
+                self._gave_up(exc)
+        await work()
 
     def progress_sink(self) -> Callable[[float], None] | None:
         try:
@@ -240,6 +119,12 @@ class PrefectSteps(LocalSteps):
             update_progress_artifact(ident, 100.0 * done, _sync=True)  # type: ignore[call-arg]
 
         return publish
+
+    def reported(self, paths: ReportPaths, ledger: Ledger) -> None:
+        if self.lost is None and not api_answers():
+            self.lost = "its health check does not answer"
+        if self.lost is None:
+            publish_artifacts(paths, ledger)
 
 
 def publish_artifacts(paths: ReportPaths, ledger: Ledger) -> None:
@@ -311,22 +196,22 @@ async def _refactor_repo(
     `since` ("last-run" or a git ref) limits the run to the files changed since then; `shared_limit`
     names a Prefect global concurrency limit every model request of the run also holds (a fleet's).
     """
-    steps = PrefectSteps()
+    runner = PrefectRunner()
     view = TerminalView(show_progress)
     slot = shared_slot(shared_limit) if shared_limit else None
     result = await execute_run(
         config,
         paths,
-        steps=steps,
+        runner=runner,
         view=view,
         run_id=run_id,
         since=since,
         env=os.environ,
         shared_slot=slot,
     )
-    if steps.lost is not None:
+    if runner.lost is not None:
         for hook in when_api_lost:
-            hook(result, steps.lost)
+            hook(result, runner.lost)
     return result
 
 

@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 
     from flows.console import TerminalView
     from pipeline.config import RunConfig
-    from pipeline.run.executor import LocalSteps
     from pipeline.run.result import RunResult
+    from pipeline.run.runner import LocalRunner
     from pipeline.run.setup import RunSetup
 
 Paths = Annotated[
@@ -139,11 +139,11 @@ def local_run(
 
     base_tests = start_base_tests(config, setup)
     try:
-        execute_run, steps = _engines()
+        execute_run, runner = _engines()
         run = execute_run(
             config,
             paths,
-            steps=steps,
+            runner=runner,
             view=_terminal_view(progress),
             since=since,
             env=os.environ,
@@ -156,19 +156,19 @@ def local_run(
             base_tests.close()  # the run has closed it, unless it ended before the run began
 
 
-def _engines() -> tuple[Callable[..., Coroutine[Any, Any, RunResult]], LocalSteps]:
-    """`execute_run` and the local steps, imported (the engines, libcst); a stop signal meanwhile
+def _engines() -> tuple[Callable[..., Coroutine[Any, Any, RunResult]], LocalRunner]:
+    """`execute_run` and the local runner, imported (the engines, libcst); a stop signal meanwhile
     ends codemill with 128 + its number, before anything is written."""
     from pipeline.run.signals import Interrupts
 
     try:
         with Interrupts() as stop, stop.raising():
             from pipeline.run.execute import execute_run
-            from pipeline.run.executor import LocalSteps
+            from pipeline.run.runner import LocalRunner
     except KeyboardInterrupt:
         typer.echo(f"codemill: interrupted by {stop.name} before the run began", err=True)
         raise typer.Exit(128 + (stop.signum or 2)) from None
-    return execute_run, LocalSteps()
+    return execute_run, LocalRunner()
 
 
 def _terminal_view(progress: bool) -> TerminalView:

@@ -20,7 +20,7 @@ from pipeline.fleet.shards import combine_ledgers
 from pipeline.paths import default_report_dir
 from pipeline.report.directory import write_report_dir
 from pipeline.report.patch import Changes, unified_patch
-from pipeline.run import steps
+from pipeline.run import landing
 from pipeline.run.ledger import Ledger, RunMeta
 from pipeline.run.regate import gate_recorded
 from pipeline.run.replay import read_ledger
@@ -94,7 +94,9 @@ def _commit(
         return repository.CommitResult("")
     branch = config.branch or repository.run_branch_name(meta.recipe, meta.run_id)
     after = {path: new for path, (_, new) in changes.items()}
-    return steps.apply(
+    return landing.apply(
         config,
-        steps.ApplyRequest(branch, base_commit, after, meta.recipe, meta.model or "", meta.run_id),
+        landing.ApplyRequest(
+            branch, base_commit, after, meta.recipe, meta.model or "", meta.run_id
+        ),
     )

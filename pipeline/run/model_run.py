@@ -1,14 +1,14 @@
 """The model engine's part of a run: one session (client, cache, limiter, breaker) for every shard and
 every gate turn.
 
-How each shard is executed is the `Steps`' business; what stops the run (a fatal provider error, an
+How each shard is executed is the `Runner`'s business; what stops the run (a fatal provider error, an
 unreachable endpoint, the cost limit) is decided here and handed back as a `ModelStop`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 
 from pipeline import repository
@@ -28,10 +28,10 @@ from pipeline.model.request import ModelSettings, api_key_from_env
 from pipeline.paths import default_cache_path
 from pipeline.recipes.loading import Recipe
 from pipeline.run.estimate import check_max_cost, forecast_run, run_prices
-from pipeline.run.executor import Steps
 from pipeline.run.parallel import worker_pool
 from pipeline.run.result import ModelStop
-from pipeline.run.steps import FilePlan, Plan, Record, worker_count
+from pipeline.run.runner import Runner
+from pipeline.run.steps import FilePlan, Plan, Record, refactor_shard_llm, worker_count
 
 
 def open_cache(config: RunConfig, env: Mapping[str, str]) -> ResponseCache | None:
@@ -118,12 +118,17 @@ class ModelSession:
         return self.engine
 
     async def refactor(
-        self, shards: list[list[FilePlan]], record: Record, steps: Steps
+        self, shards: list[list[FilePlan]], record: Record, runner: Runner
     ) -> ModelStop:
-        """Every shard on this loop through the session's client; how the model part ended."""
+        """Every shard on this loop through the session's client, each a step of the runner; how the
+        model part ended."""
         engine = self._engine()
+
+        def shard(files: list[FilePlan]) -> Callable[[], Awaitable[None]]:
+            return lambda: refactor_shard_llm(engine, files, record)
+
         await asyncio.gather(
-            *(steps.refactor_llm(engine, i, s, record) for i, s in enumerate(shards))
+            *(runner.shard(f"refactor-shard-{i}", shard(s)) for i, s in enumerate(shards))
         )
         if self.stop.reason is not None:
             return ModelStop(self.stop.reason, fatal=True, unreachable=self.breaker.tripped)

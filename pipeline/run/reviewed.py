@@ -11,10 +11,11 @@ from pathlib import Path
 
 from pipeline import repository
 from pipeline.config import load_config
-from pipeline.run import steps
+from pipeline.run import landing
+from pipeline.run.landing import ApplyRequest
 from pipeline.run.ledger import RunMeta
 from pipeline.run.replay import Replay, ReplayError, read_ledger, replay
-from pipeline.run.steps import CODEMOD_MODEL, ApplyRequest, repo_root
+from pipeline.run.steps import CODEMOD_MODEL, repo_root
 
 
 def replayed(run_dir: Path, repo: Path, env: Mapping[str, str]) -> tuple[Path, Replay]:
@@ -66,4 +67,4 @@ def apply_reviewed(
         meta.model or CODEMOD_MODEL,
         meta.run_id,
     )
-    return steps.apply(config, request)
+    return landing.apply(config, request)

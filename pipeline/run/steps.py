@@ -1,6 +1,6 @@
-"""A run's steps as plain functions: plan, refactor a shard, assemble, gate, commit, report.
+"""A run's steps as plain functions: plan, refactor a shard, assemble, gate, report (commits: run.landing).
 
-`pipeline.run.execute` sequences them and makes every decision; a `pipeline.run.executor.Steps` says how each
+`pipeline.run.execute` sequences them and makes every decision; a `pipeline.run.runner.Runner` says how each
 one is executed (in-process, or as a Prefect task). Keeping them here means a whole run is testable without
 Prefect.
 """
@@ -24,7 +24,6 @@ from pipeline.judge.names import ModuleNames, module_names
 from pipeline.judge.verdicts import Reason, Status, Verdict
 from pipeline.recipes.loading import Recipe
 from pipeline.report import directory as reports
-from pipeline.run import landing
 from pipeline.run.landing import (
     ApplyRequest as ApplyRequest,
 )  # re-exported: the commit step's input
@@ -257,16 +256,6 @@ def gate(
     record_gates(ledger, ledger.meta.run_id, proposals, engine=engine)
     ledger.meta.gates.update(report.summary)
     return report.changes
-
-
-def commit(config: RunConfig, request: ApplyRequest) -> Commits:
-    """The run's commits from the proven bytes; no branch yet (the run sets it once it ended well)."""
-    return landing.make_commits(config, request)
-
-
-def apply(config: RunConfig, request: ApplyRequest) -> repository.CommitResult:
-    """Commit an already final change set and set its branch at once (`codemill apply`, fleets)."""
-    return landing.apply(config, request)
 
 
 def report(report_dir: Path, ledger: Ledger, changes: Changes, patch: str) -> reports.ReportPaths:

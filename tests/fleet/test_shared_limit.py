@@ -22,7 +22,7 @@ from pipeline.model.errors import RateLimited
 from pipeline.model.limiter import Limiter
 from pipeline.model.request import ModelSettings
 from pipeline.run.execute import execute_run
-from pipeline.run.executor import LocalSteps, QuietView
+from pipeline.run.runner import LocalRunner, QuietView
 
 USER = [{"role": "user", "content": "```python\nx = 1\n```"}]
 
@@ -126,7 +126,7 @@ def test_a_fleet_members_gate_turns_hold_the_fleets_slot(tmp_path: Path) -> None
             no_cache=True,
         )
         run = execute_run(
-            config, ["."], steps=LocalSteps(), view=QuietView(), env=env, shared_slot=shared.hold
+            config, ["."], runner=LocalRunner(), view=QuietView(), env=env, shared_slot=shared.hold
         )
         result = asyncio.run(run)
 

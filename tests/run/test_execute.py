@@ -14,9 +14,10 @@ from support.gitrepo import git, make_repo
 from pipeline.config import RunConfig
 from pipeline.engines.codemod_files import CodemodFileEngine
 from pipeline.paths import state_file
+from pipeline.run import steps
 from pipeline.run.execute import execute_run
-from pipeline.run.executor import LocalSteps, QuietView
 from pipeline.run.result import RunResult
+from pipeline.run.runner import LocalRunner, QuietView
 from pipeline.run.steps import FilePlan, LeftOut, Record
 
 FILES = {
@@ -24,8 +25,8 @@ FILES = {
 }
 
 
-def run(config: RunConfig, env: dict[str, str], steps: LocalSteps | None = None) -> RunResult:
-    work = execute_run(config, ["."], steps=steps or LocalSteps(), view=QuietView(), env=env)
+def run(config: RunConfig, env: dict[str, str]) -> RunResult:
+    work = execute_run(config, ["."], runner=LocalRunner(), view=QuietView(), env=env)
     return asyncio.run(work)
 
 
@@ -56,33 +57,34 @@ def test_a_finished_run_commits_saves_state_and_ends_done(
     assert state_file(repo, "modernize", env).is_file()
 
 
-class InterruptedSteps(LocalSteps):
-    """Sends the run a signal after the first shard of files, as a terminal would."""
+def interrupted_after_the_first_file(monkeypatch: pytest.MonkeyPatch, signum: int) -> None:
+    """The codemod step sends the run a signal after the first file, as a terminal would."""
+    real = steps.refactor_codemod
 
-    def __init__(self, signum: int) -> None:
-        self.signum = signum
-
-    def refactor_codemod(
-        self,
+    def first_then_signal(
         engine: CodemodFileEngine,
         files: list[FilePlan],
         record: Record,
         left_out: LeftOut,
+        *,
         jobs: int,
     ) -> None:
-        super().refactor_codemod(engine, files[:1], record, left_out, jobs)
-        os.kill(os.getpid(), self.signum)
-        super().refactor_codemod(engine, files[1:], record, left_out, jobs)
+        real(engine, files[:1], record, left_out, jobs=jobs)
+        os.kill(os.getpid(), signum)
+        real(engine, files[1:], record, left_out, jobs=jobs)
+
+    monkeypatch.setattr(steps, "refactor_codemod", first_then_signal)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_stop_signal_ends_the_run_partial_with_no_branch_and_no_state(
-    tmp_path: Path, env: dict[str, str], signum: int
+    tmp_path: Path, env: dict[str, str], signum: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     repo = make_repo(tmp_path / "repo", FILES)
     config = config_for(repo, tmp_path, branch="cm/stopped", import_check=False)
     handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    result = run(config, env, InterruptedSteps(signum))
+    interrupted_after_the_first_file(monkeypatch, signum)
+    result = run(config, env)
     assert result.interrupted == signum and result.partial
     assert result.exit_code == 128 + signum
     assert len(result.changed_files) == 1  # what was accepted before the signal, and nothing after
