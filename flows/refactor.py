@@ -9,9 +9,10 @@ written as always (artifacts are best-effort).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from typing import Any, ParamSpec, TypeVar, cast
 from uuid import UUID
@@ -71,10 +72,20 @@ def api_answers() -> bool:
         return False
 
 
-# Called when a run ends after losing the Prefect API, with its result and why: the CLI prints the outcome
-# and ends the process, rather than wait minutes for Prefect's client to give up on the dead server.
-ApiLostHook = Callable[[RunResult, str], None]
-when_api_lost: list[ApiLostHook] = []
+ApiLostHook = Callable[[RunResult], None]
+_api_lost_hook: list[ApiLostHook] = []  # at most one: the caller's, for the span of its call
+
+
+@contextlib.contextmanager
+def ending_without_api(hook: ApiLostHook) -> Iterator[None]:
+    """For the span of the block, call `hook` with the result of a run that lost the Prefect API
+    (`result.api_lost` says why), before the flow returns: Prefect's client would otherwise wait
+    minutes at the flow's end for the dead server. The CLI prints the outcome and ends the process."""
+    _api_lost_hook.append(hook)
+    try:
+        yield
+    finally:
+        _api_lost_hook.remove(hook)
 
 
 class PrefectRunner:
@@ -209,9 +220,10 @@ async def _refactor_repo(
         env=os.environ,
         shared_slot=slot,
     )
+    result.api_lost = runner.lost
     if runner.lost is not None:
-        for hook in when_api_lost:
-            hook(result, runner.lost)
+        for hook in _api_lost_hook:
+            hook(result)
     return result
 
 

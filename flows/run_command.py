@@ -117,8 +117,9 @@ class Finish:
             code = 4
         return code
 
-    def without_api(self, result: RunResult, why: str) -> None:
+    def without_api(self, result: RunResult) -> None:
         """The Prefect API was lost mid-run: the report is written; end now, not when Prefect gives up."""
+        why = result.api_lost
         typer.echo(f"codemill: lost the Prefect API ({why}); the run went on without it", err=True)
         code = self(result)
         sys.stdout.flush()
@@ -186,15 +187,14 @@ def prefect_run(
     from flows.orchestrator import quiet_prefect
 
     quiet_prefect()
-    from flows.refactor import refactor_repo, when_api_lost
+    from flows.refactor import ending_without_api, refactor_repo
     from pipeline.run.setup import new_run_id
-
-    when_api_lost.append(finish.without_api)
 
     flow_run = refactor_repo(
         config, paths, run_id=new_run_id(), show_progress=progress, since=since
     )
-    return asyncio.run(flow_run)
+    with ending_without_api(finish.without_api):
+        return asyncio.run(flow_run)
 
 
 def announce(result: RunResult) -> int:

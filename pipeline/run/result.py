@@ -43,6 +43,9 @@ class RunResult:
     push_error: str | None = None  # the push's one-line failure (credentials redacted)
     since_note: str = ""  # which files --since let the run touch, in one phrase
     same_as: LastRun | None = None  # the last run whose change this one repeated: no new branch
+    api_lost: str | None = (
+        None  # why the orchestrator's API was given up on mid-run (it went on without)
+    )
 
     @property
     def partial(self) -> bool:
