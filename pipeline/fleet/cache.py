@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.config import child_environment
+from pipeline.config import git_environment
 from pipeline.paths import append_private, private_dir
 from pipeline.repository import GitOpsError
 
@@ -54,7 +54,7 @@ def _git(*args: str, cwd: Path | None = None) -> str:
         done = subprocess.run(
             ["git", *args],
             cwd=cwd,
-            env=child_environment(**_QUIET),
+            env=git_environment(**_QUIET),
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
