@@ -22,6 +22,8 @@ from pipeline.paths import default_cache_path
 from pipeline.python_versions import target_python_from_requires
 from pipeline.settings import (
     FROM_USER,
+    PER_RUN,
+    Source,
     boolean,
     choice,
     declare,
@@ -29,6 +31,8 @@ from pipeline.settings import (
     globs,
     http_url,
     integer,
+    is_secret_name,
+    key_variable,
     optional,
     positive,
     price_table,
@@ -90,7 +94,7 @@ class RunConfig:
         "from the repository's [tool.codemill].", option=str, sources=FROM_USER,
     )  # fmt: skip
     api_key_env: str = declare(
-        DEFAULT_API_KEY_ENV, text, "Variable holding the API key; never from the repository's "
+        DEFAULT_API_KEY_ENV, key_variable, "Variable holding the API key; never from the repository's "
         "[tool.codemill].", option=str, sources=FROM_USER,
     )  # fmt: skip
     concurrency: int = declare(
@@ -106,7 +110,7 @@ class RunConfig:
     exclude: tuple[str, ...] = declare((), globs, "Glob of paths to exclude.", option=list[str])
     since: str | None = declare(
         None, optional(text), "last-run or a git ref: only files changed since then.", option=str,
-        sources=FROM_USER,
+        sources=PER_RUN,
     )  # fmt: skip
     branch: str | None = declare(
         None, optional(text), "Branch to create.", option=str, default_text="named after the recipe"
@@ -190,15 +194,6 @@ SETTINGS = frozenset(TABLE)
 
 # --- the environment of the repository's own code ---
 
-# Words that mark a variable as a secret (split on "_"): the repository's tests and imports never see them.
-_SECRET_WORDS = frozenset(
-    {"KEY", "APIKEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "CREDENTIALS", "AUTH"}
-)
-
-
-def _is_secret(name: str) -> bool:
-    return any(word in _SECRET_WORDS for word in name.upper().split("_"))
-
 
 def _without_model_key(environ: Mapping[str, str]) -> dict[str, str]:
     """`environ` less every CODEMILL_* variable, the default key variable and the one CODEMILL_API_KEY_ENV
@@ -212,17 +207,14 @@ def _without_model_key(environ: Mapping[str, str]) -> dict[str, str]:
     }
 
 
-def child_environment(*, key_env: str = DEFAULT_API_KEY_ENV, **extra: str) -> dict[str, str]:
+def child_environment(**extra: str) -> dict[str, str]:
     """The environment of the repository's own code (its tests, the import server, codemods' children):
-    codemill's own less the model key (`key_env` and the default), every CODEMILL_* variable and every
-    variable named like a secret (a KEY, TOKEN, SECRET, PASSWORD, CREDENTIALS or AUTH word: cloud keys,
-    registry tokens, the ssh agent), plus `extra`. PATH, HOME, PYTHON*, LANG and the rest stay.
-    With `git_environment`, the only reads of `os.environ` in pipeline/."""
+    codemill's own less every CODEMILL_* variable and every variable named like a secret (a KEY, TOKEN,
+    SECRET, PASSWORD, CREDENTIALS or AUTH word: the model's key, which `api_key_env` must be named so,
+    cloud keys, registry tokens, the ssh agent), plus `extra`. PATH, HOME, PYTHON*, LANG and the rest
+    stay. With `git_environment`, the only reads of `os.environ` in pipeline/."""
     kept = _without_model_key(os.environ)
-    return {
-        **{k: v for k, v in kept.items() if k != key_env and not _is_secret(k)},
-        **extra,
-    }
+    return {**{k: v for k, v in kept.items() if not is_secret_name(k)}, **extra}
 
 
 def git_environment(**extra: str) -> dict[str, str]:
@@ -235,15 +227,19 @@ def git_environment(**extra: str) -> dict[str, str]:
 # --- loading ---
 
 
-def _pyproject(repo_root: Path) -> tuple[dict[str, Any], str | None]:
-    """The [tool.codemill] table and `requires-python` of the target repository, if any."""
-    path = repo_root / "pyproject.toml"
+def _toml(path: Path) -> dict[str, Any] | None:
+    """A TOML file's data, or None when there is no such file."""
     if not path.is_file():
-        return {}, None
+        return None
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
         raise ConfigError(f"{path} cannot be read as TOML: {exc}") from None
+
+
+def _pyproject(path: Path) -> tuple[dict[str, Any], str | None]:
+    """The [tool.codemill] table and `requires-python` of the target repository, if any."""
+    data = _toml(path) or {}
     table = data.get("tool", {}).get("codemill", {})
     if not isinstance(table, dict):
         raise ConfigError(f"[tool.codemill] in {path} is not a table")
@@ -253,6 +249,15 @@ def _pyproject(repo_root: Path) -> tuple[dict[str, Any], str | None]:
     return table, requires
 
 
+def user_config_path(env: Mapping[str, str]) -> Path | None:
+    """The user's own config file: $XDG_CONFIG_HOME/codemill/config.toml, else ~/.config/codemill/..."""
+    base = env.get("XDG_CONFIG_HOME", "").strip()
+    home = env.get("HOME", "").strip()
+    if not base and not home:
+        return None
+    return (Path(base) if base else Path(home) / ".config") / "codemill" / "config.toml"
+
+
 def _convert(name: str, value: object, source: str) -> Any:
     try:
         return TABLE[name].parse(value)
@@ -260,42 +265,65 @@ def _convert(name: str, value: object, source: str) -> Any:
         raise ConfigError(f"{source}={value!r} {exc}") from None
 
 
-def _from_repository(
-    table: Mapping[str, Any], pyproject: Path
-) -> tuple[dict[str, Any], str | None]:
-    """The settings of [tool.codemill], and a warning naming those the repository may not set (ignored)."""
+def _from_file(
+    table: Mapping[str, Any], file: Path, source: Source, section: str = ""
+) -> tuple[dict[str, Any], list[str]]:
+    """The settings of a file's table (`section` names it: [tool.codemill]), and the keys `source` may
+    not set (left out)."""
     unknown = sorted(k for k in table if k.replace("-", "_") not in SETTINGS)
     if unknown:
-        raise ConfigError(
-            f"[tool.codemill] in {pyproject} has unknown setting(s): {', '.join(unknown)}"
-        )
+        where = f"{section} in {file}" if section else str(file)
+        raise ConfigError(f"{where} has unknown setting(s): {', '.join(unknown)}")
     values: dict[str, Any] = {}
     refused = []
     for key, value in table.items():
         name = key.replace("-", "_")
-        if "repo" not in TABLE[name].sources:
+        if source not in TABLE[name].sources:
             refused.append(key)
-            continue
-        values[name] = _convert(name, value, f"[tool.codemill] {key} in {pyproject}")
+        else:
+            values[name] = _convert(name, value, f"{section} {key} in {file}".lstrip())
+    return values, refused
+
+
+def _from_user(env: Mapping[str, str]) -> dict[str, Any]:
+    """The settings of the user's config file, if there is one."""
+    path = user_config_path(env)
+    data = None if path is None else _toml(path)
+    if path is None or data is None:
+        return {}
+    values, refused = _from_file(data, path, "user")
+    if refused:
+        raise ConfigError(f"{path}: {', '.join(refused)} is given per run (flag or CODEMILL_*)")
+    return values
+
+
+def _from_repository(
+    table: Mapping[str, Any], pyproject: Path
+) -> tuple[dict[str, Any], str | None]:
+    """The settings of [tool.codemill], and a warning naming those the repository may not set (ignored)."""
+    values, refused = _from_file(table, pyproject, "repo", "[tool.codemill]")
     if not refused:
         return values, None
     return values, (
-        f"[tool.codemill] in {pyproject} sets {', '.join(refused)}, ignored: where the model is and "
-        "which variable holds its key come only from your flags or CODEMILL_* variables, never from "
-        "the repository being refactored"
+        f"[tool.codemill] in {pyproject} sets {', '.join(refused)}, ignored: where the model is "
+        "and which variable holds its key come only from your flags, CODEMILL_* variables or your "
+        "own config file, never from the repository being refactored"
     )
 
 
 def load_config(repo_root: Path, cli: Mapping[str, object], env: Mapping[str, str]) -> RunConfig:
-    """Resolve a run's settings: CLI flags > CODEMILL_* env > [tool.codemill] > defaults.
+    """Resolve a run's settings: CLI flags > CODEMILL_* env > [tool.codemill] > the user's config file
+    (`user_config_path`) > defaults.
 
-    A CLI value of None means "not given". Unknown CLI keys or [tool.codemill] keys are errors;
-    CODEMILL_* variables that name no setting are ignored (other tools may share the prefix). A setting
-    the repository may not set (`base_url`, `api_key_env`) is ignored there, with a line in `warnings`.
+    A CLI value of None means "not given". Unknown CLI keys or file keys are errors; CODEMILL_* variables
+    that name no setting are ignored (other tools may share the prefix). A setting the repository may
+    not set (`base_url`, `api_key_env`) is ignored there, with a line in `warnings`.
     """
-    table, requires = _pyproject(repo_root)
     pyproject = repo_root / "pyproject.toml"
-    values, warning = _from_repository(table, pyproject)
+    table, requires = _pyproject(pyproject)
+    values = _from_user(env)
+    from_repo, warning = _from_repository(table, pyproject)
+    values.update(from_repo)
     for name, setting in TABLE.items():
         variable = ENV_PREFIX + name.upper()
         if variable in env and "env" in setting.sources:

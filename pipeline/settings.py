@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 T = TypeVar("T")
-Source = Literal[
-    "cli", "env", "repo"
-]  # flags (and the user's own files: fleet file, --set), CODEMILL_*, [tool.codemill]
-EVERYWHERE: frozenset[Source] = frozenset({"cli", "env", "repo"})
+# Where a setting may come from: flags (and what the user hands a command: a fleet file, --set), CODEMILL_*
+# variables, the user's own config file, the refactored repository's [tool.codemill].
+Source = Literal["cli", "env", "user", "repo"]
+EVERYWHERE: frozenset[Source] = frozenset({"cli", "env", "user", "repo"})
 # Where the model is and which variable holds its key: only the user says, never the refactored repository.
-FROM_USER: frozenset[Source] = frozenset({"cli", "env"})
+FROM_USER: frozenset[Source] = frozenset({"cli", "env", "user"})
+PER_RUN: frozenset[Source] = frozenset({"cli", "env"})  # a choice for one invocation, in no file
 _META = "codemill.setting"
 
 
@@ -132,6 +133,31 @@ def text(value: object) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError("must be a non-empty string")
     return value.strip()
+
+
+# Words that mark a variable as a secret (its name split on "_"): children never see such variables.
+SECRET_WORDS = frozenset(
+    {"KEY", "APIKEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "CREDENTIALS", "AUTH"}
+)
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether an environment variable is named like a secret (AWS_SECRET_ACCESS_KEY, GH_TOKEN, ...)."""
+    return any(word in SECRET_WORDS for word in name.upper().split("_"))
+
+
+def key_variable(value: object) -> str:
+    """The name of the variable that holds the model's key: named like a secret, so that the repository's
+    tests and imports, which run without secrets, never see it."""
+    name = text(value)
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise ValueError("is not an environment variable's name")
+    if not is_secret_name(name):
+        raise ValueError(
+            "must name a variable with KEY, TOKEN or SECRET in its name, e.g. MY_API_KEY "
+            "(such variables are kept from the repository's tests and imports)"
+        )
+    return name
 
 
 def http_url(value: object) -> str:
