@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from prefect import flow
+from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
@@ -75,6 +75,8 @@ async def fleet_member(
         ready = prepare(
             part, Path(cache_dir or default_cache_dir(os.environ)), os.environ, max_cost
         )
+        for warning in ready.config.warnings:  # the repository's [tool.codemill] it ignored
+            get_run_logger().warning(warning)
         token = SHARED_SLOT.set(shared_slot(limit) if limit else None)
         try:
             run = await refactor_repo(
