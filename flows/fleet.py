@@ -80,7 +80,10 @@ async def fleet_member(
         token = SHARED_SLOT.set(shared_slot(limit) if limit else None)
         try:
             run = await refactor_repo(
-                ready.config, ready.paths, show_progress=False, since=ready.since
+                ready.config,
+                ready.paths,
+                show_progress=False,
+                since=ready.since or ready.config.since,  # --since, else the since setting
             )
         finally:
             SHARED_SLOT.reset(token)

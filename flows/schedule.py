@@ -42,7 +42,8 @@ async def scheduled_refactor(
     """One scheduled run over a whole repository; fails the flow run on a fatal provider error."""
     root = Path(repo)
     config = load_config(root, settings, os.environ)
-    result = await refactor_repo(config, [str(root)], show_progress=False, since=since)
+    scope = since or config.since  # --since, else a `since` setting (--set, CODEMILL_SINCE)
+    result = await refactor_repo(config, [str(root)], show_progress=False, since=scope)
     if result.partial:
         raise RuntimeError(f"codemill run {result.run_id} stopped: {result.stop_reason}")
     return {
