@@ -1,9 +1,11 @@
-"""RunConfig: a run's settings from CLI flags > CODEMILL_* env > [tool.codemill] > defaults.
+"""RunConfig: a run's settings from CLI flags > CODEMILL_* env > [tool.codemill] > the user's config file
+($XDG_CONFIG_HOME/codemill/config.toml) > defaults.
 
 Every setting is declared once, as a RunConfig field (`pipeline.settings.declare`), and has one name
-used by all three sources (`max_cost` is `--max-cost`, `CODEMILL_MAX_COST` and `max_cost`/`max-cost` in
-the target repository's pyproject.toml). Where the model is and which variable holds its key come only
-from the user (flags, CODEMILL_*): a repository that sets them is ignored, with a warning.
+used by every source (`max_cost` is `--max-cost`, `CODEMILL_MAX_COST` and `max_cost`/`max-cost` in the
+target repository's pyproject.toml or the user's file). Where the model is and which variable holds its
+key come only from the user (flags, CODEMILL_*, the user's file): a repository that sets them is ignored,
+with a warning.
 A bad value raises ConfigError with one sentence naming the setting and where it came from.
 """
 
@@ -76,7 +78,7 @@ class RunConfig:
     """Everything a run needs to know, resolved and validated: every setting declared once, here.
 
     Each field made by `declare` is a setting: its type and default, its parser, its help, its option
-    (`option=`: the type on the command line; None: set by CODEMILL_* or [tool.codemill] only) and the
+    (`option=`: the type on the command line; None: no flag, set by CODEMILL_* or a file) and the
     sources it may come from (`pipeline.settings`). `repo` and `warnings` are not settings.
     """
 
@@ -94,8 +96,9 @@ class RunConfig:
         "from the repository's [tool.codemill].", option=str, sources=FROM_USER,
     )  # fmt: skip
     api_key_env: str = declare(
-        DEFAULT_API_KEY_ENV, key_variable, "Variable holding the API key; never from the repository's "
-        "[tool.codemill].", option=str, sources=FROM_USER,
+        DEFAULT_API_KEY_ENV, key_variable, "Variable holding the API key (a name with KEY, TOKEN "
+        "or SECRET in it); never from the repository's [tool.codemill].", option=str,
+        sources=FROM_USER,
     )  # fmt: skip
     concurrency: int = declare(
         DEFAULT_CONCURRENCY, integer(1), "Requests in flight, run-wide.", option=int
