@@ -18,6 +18,7 @@ from typer.core import TyperCommand, TyperGroup
 from flows import fleet_command, run_command, schedule_commands
 from flows.cli_values import plain_values
 from flows.exits import EXIT_CODES_HELP, DebugFlag, fail
+from flows.options import APPLY, given, setting_options
 
 
 class _FalseHelpDefault:
@@ -31,11 +32,15 @@ class _FalseHelpDefault:
 
 
 class CodemillCommand(_FalseHelpDefault, TyperCommand):
-    """Every codemill command: its help, and its plain values, never import pydantic."""
+    """Every codemill command: its help, and its plain values, never import pydantic; `--debug` after the
+    command's name is the app's `--debug` (taken out before the command parses its arguments)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         plain_values(self.params)
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, DebugFlag.take(args))
 
 
 class CodemillGroup(_FalseHelpDefault, TyperGroup):
@@ -68,6 +73,30 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # plain help and usage errors: Rich's formatting costs ~0.5 s of imports
 )
+
+
+def _version(shown: bool) -> None:
+    if shown:
+        from importlib.metadata import version
+
+        typer.echo(f"codemill {version('codemill')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def options(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the traceback of an internal failure.")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", is_eager=True, callback=_version, help="Print the version."),
+    ] = False,
+) -> None:
+    """The app's own options, before (or, for --debug, after) the command's name."""
+    DebugFlag.on = debug
+
+
 app.command(cls=CodemillCommand, epilog=EXIT_CODES_HELP)(run_command.run)
 app.command(cls=CodemillCommand)(schedule_commands.serve)
 app.command(cls=CodemillCommand)(schedule_commands.deploy)
@@ -125,22 +154,21 @@ def report(
 
 
 @app.command(cls=CodemillCommand)
+@setting_options(APPLY)
 def apply(
     run_dir: RunDir,
     repo: RepoOption = Path("."),
-    branch: Annotated[str | None, typer.Option(help="Branch to create.")] = None,
-    push: Annotated[str | None, typer.Option(help="Remote to push the branch to.")] = None,
-    force_branch: Annotated[bool, typer.Option("--force-branch")] = False,
-    commit_per: Annotated[str | None, typer.Option(help="file | run.")] = None,
     partial: Annotated[
         bool, typer.Option("--partial", help="Apply a run that was interrupted or stopped early.")
     ] = False,
+    **settings: Any,
 ) -> None:
     """Commit a reviewed run's changes on a new branch without asking the model again."""
     from pipeline.run.reviewed import apply_reviewed
 
-    settings = {"push": push, "force_branch": force_branch or None, "commit_per": commit_per}
-    done = apply_reviewed(run_dir, repo, settings, branch=branch, partial=partial, env=os.environ)
+    chosen = given(settings)
+    branch = chosen.pop("branch")
+    done = apply_reviewed(run_dir, repo, chosen, branch=branch, partial=partial, env=os.environ)
     if done is None:
         typer.echo("codemill: the run accepted no change; no branch made")
         return

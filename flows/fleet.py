@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from prefect import flow
+from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
@@ -62,8 +62,14 @@ async def fleet_member(
         ready = prepare(
             part, Path(cache_dir or default_cache_dir(os.environ)), os.environ, max_cost
         )
+        for warning in ready.config.warnings:  # the repository's [tool.codemill] it ignored
+            get_run_logger().warning(warning)
         run = await refactor_repo(
-            ready.config, ready.paths, show_progress=False, since=ready.since, shared_limit=limit
+            ready.config,
+            ready.paths,
+            show_progress=False,
+            since=ready.since or ready.config.since,  # --since, else the since setting
+            shared_limit=limit,
         )
         result = result_of(part, run, time.monotonic() - started, run.exit_code)
     except CodemillError as exc:

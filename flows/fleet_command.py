@@ -6,17 +6,16 @@ Errors end in the command group (flows/cli.py) like every command's: one line an
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from flows.exits import DebugFlag
+from flows.options import FLEET, Sets, given, setting_options
 
 if TYPE_CHECKING:
     from pipeline.report.fleet import FleetRun
 
 FleetFile = Annotated[Path, typer.Argument(help="The fleet file (fleet.toml).")]
-Recipe = Annotated[str, typer.Option(help="Built-in recipe name or path to a recipe .md.")]
 Pool = Annotated[str, typer.Option(help="Prefect work pool the repositories run on.")]
 InFlight = Annotated[int, typer.Option(help="Repositories (or shards) running at once.")]
 FleetConcurrency = Annotated[
@@ -26,10 +25,6 @@ LimitName = Annotated[str, typer.Option(help="Name of that Prefect global concur
 MaxCost = Annotated[float | None, typer.Option(help="Spend limit for the whole fleet (USD).")]
 ShardBy = Annotated[str, typer.Option(help="none | paths: split repositories.")]
 Shards = Annotated[int, typer.Option(help="Shards per repository with --shard-by paths.")]
-Since = Annotated[str | None, typer.Option(help="last-run or a git ref, per repository.")]
-DryRun = Annotated[bool, typer.Option("--dry-run", help="Reports only; no branch.")]
-Push = Annotated[str | None, typer.Option(help="Remote to push each branch to.")]
-Sets = Annotated[list[str] | None, typer.Option("--set", help="Any run setting as KEY=VALUE.")]
 Force = Annotated[bool, typer.Option("--force", help="Run unchanged repositories too.")]
 Fresh = Annotated[bool, typer.Option("--fresh", help="Do not resume a stopped fleet run.")]
 FailOnChanges = Annotated[
@@ -39,12 +34,11 @@ ReportDir = Annotated[Path | None, typer.Option(help="Where fleet reports go.")]
 CacheDir = Annotated[
     Path | None, typer.Option(help="The workers' repository cache (default: each their own).")
 ]
-Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks.")]
 
 
+@setting_options(FLEET, required={"recipe"})
 def fleet(
     fleet_file: FleetFile,
-    recipe: Recipe,
     pool: Pool,
     max_repos_in_flight: InFlight = 4,
     fleet_concurrency: FleetConcurrency = 16,
@@ -52,25 +46,22 @@ def fleet(
     max_cost: MaxCost = None,
     shard_by: ShardBy = "none",
     shards: Shards = 2,
-    since: Since = None,
-    dry_run: DryRun = False,
-    push: Push = None,
     sets: Sets = None,
     force: Force = False,
     fresh: Fresh = False,
     fail_on_changes: FailOnChanges = False,
     report_dir: ReportDir = None,
     cache_dir: CacheDir = None,
-    debug: Debug = False,
+    **settings: Any,
 ) -> None:
     """Run one recipe over every repository of a fleet file, on a Prefect work pool."""
     from flows import schedule
     from flows.fleet_setup import FleetRequest, run_fleet
 
-    DebugFlag.on = debug
+    chosen = given(settings)
+    recipe, since = chosen.pop("recipe"), chosen.pop("since")
     overrides: dict[str, object] = dict(schedule.parse_sets(sets or []))
-    overrides.update({"dry_run": True} if dry_run else {})
-    overrides.update({"push": push} if push is not None else {})
+    overrides.update({key: value for key, value in chosen.items() if value is not None})
     request = FleetRequest(
         fleet_file=fleet_file, recipe=recipe, pool=pool, overrides=overrides,
         max_repos_in_flight=max_repos_in_flight, fleet_concurrency=fleet_concurrency,

@@ -1,97 +1,71 @@
-"""The options of `codemill run`, declared once: each names the RunConfig setting it sets.
+"""The run settings as command-line options, derived from the one settings table (`pipeline.config.TABLE`).
 
-`run_parameters` turns the table into the command's signature for Typer; `settings_from` maps the parsed
-values back onto the config's names (None: not given, so the environment, the pyproject or the default
-decides). A new setting is one line here, no second list to keep in step.
+A command names the settings it offers with `@setting_options(...)`; each becomes a keyword option with the
+table's flag, help and default, and arrives in the command's `**settings`. `given` maps them back onto the
+config's names (None: not given, so the environment, the pyproject or the default decides). A new setting
+is one field of RunConfig; no list here to keep in step.
 """
 
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Annotated, Any, Optional
+from collections.abc import Callable, Iterable, Mapping
+from typing import Annotated, Any, Optional, TypeVar
 
 import typer
 
+from pipeline.config import TABLE
+from pipeline.settings import Setting
 
-@dataclass(frozen=True)
-class RunOption:
-    """One option of `codemill run`; `name` is the RunConfig setting (and `--name-with-dashes`)."""
+F = TypeVar("F", bound=Callable[..., Any])
 
-    name: str
-    kind: Any  # the value's type: str, int, float, bool, Path or list[str]
-    help: str
-    flags: tuple[
-        str, ...
-    ] = ()  # the option's spelling when not just --name (a bool's --x or --x/--no-x)
-    flag_only: bool = False  # an on-only flag: absent means "not given", not false
-
-    def parameter(self) -> inspect.Parameter:
-        option = typer.Option(*self.flags, help=self.help)
-        annotation: Any = Annotated[Optional[self.kind], option]  # noqa: UP045
-        return inspect.Parameter(
-            self.name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation
-        )
-
-    def setting(self, value: Any) -> Any:
-        """The parsed value as the config sees it: an unset flag or an empty list is "not given"."""
-        if (value is False and self.flag_only) or value == []:
-            return None
-        return value
+# The options of each command, in the order its help lists them.
+RUN = tuple(name for name, setting in TABLE.items() if setting.option is not None)
+APPLY = ("branch", "push", "force_branch", "commit_per")
+SCHEDULE = ("recipe", "since", "dry_run", "push")  # serve and deploy: the rest through --set
+FLEET = ("recipe", "since", "dry_run", "push")  # the rest through the fleet file or --set
 
 
-def _flag(name: str, help: str) -> RunOption:
-    return RunOption(name, bool, help, (f"--{name.replace('_', '-')}",), flag_only=True)
+Sets = Annotated[
+    list[str] | None, typer.Option("--set", help="Any run setting as KEY=VALUE (repeatable).")
+]
 
 
-SETTING_OPTIONS = (
-    RunOption("recipe", str, "Built-in recipe name or path to a recipe .md."),
-    _flag("dry_run", "Write a report only; no branch."),
-    RunOption("engine", str, "auto | llm | codemod."),
-    RunOption("model", str, "Model id sent to the endpoint."),
-    RunOption("base_url", str, "OpenAI-compatible base URL (http:// or https://)."),
-    RunOption("api_key_env", str, "Variable holding the API key."),
-    RunOption("concurrency", int, "Requests in flight, run-wide."),
-    RunOption("jobs", int, "Worker processes for the files (default: every core)."),
-    RunOption("rpm", int, "Requests-per-minute cap."),
-    RunOption("tpm", int, "Tokens-per-minute cap."),
-    RunOption("include", list[str], "Glob of paths to include."),
-    RunOption("exclude", list[str], "Glob of paths to exclude."),
-    RunOption("branch", str, "Branch to create."),
-    RunOption("base", str, "Commit to start from (default HEAD)."),
-    RunOption("commit_per", str, "file | run."),
-    RunOption("push", str, "Remote to push the branch to."),
-    _flag("force_branch", "Replace the branch if it exists."),
-    RunOption("report_dir", Path, "Where run reports go."),
-    RunOption("max_cost", float, "Stop sending at this spend (USD)."),
-    RunOption("repair_turns", int, "Repair turns after a rejection."),
-    _flag("no_cache", "Neither read nor write the response cache."),
-    _flag("refresh_cache", "Ask the model again and overwrite cached answers."),
-    RunOption("target_python", str, "X.Y the code must run on."),
-    _flag("stream", "Stream answers (SSE)."),
-    RunOption("test_cmd", str, "The repository's test command: changes that break it go."),
-    RunOption("test_timeout", float, "Seconds per test run."),
-    _flag("allow_failing_base", "Gate even if the base fails its tests."),
-    _flag("force", "Run even when the forecast is over --max-cost."),
-    RunOption("price_input", float, "USD per million input tokens of the model."),
-    RunOption("price_output", float, "USD per million output tokens of the model."),
-    RunOption("context_tokens", int, "The model's context window in tokens."),
-    RunOption("gate_repairs", int, "Model turns for a chunk a gate dropped (default 1)."),
-    RunOption(
-        "import_check",
-        bool,
-        "Import each changed module alone (default: on for codemods, off for the model).",
-        ("--import-check/--no-import-check",),
-    ),
-)
+def option_of(setting: Setting, *, required: bool = False) -> inspect.Parameter:
+    """The setting as a keyword option: its flag, help, and the default help shows (given or not)."""
+    flags = setting.flags or ((setting.flag,) if setting.option is bool else ())
+    shown = None if required else setting.shown_default
+    help = setting.help if shown is None else f"{setting.help}  [default: {shown}]"
+    option = typer.Option(*flags, help=help)
+    kind = setting.option if required else Optional[setting.option]  # noqa: UP045
+    default = inspect.Parameter.empty if required else None
+    return inspect.Parameter(
+        setting.name,
+        inspect.Parameter.KEYWORD_ONLY,
+        default=default,
+        annotation=Annotated[kind, option],
+    )
 
 
-def run_parameters() -> list[inspect.Parameter]:
-    """The setting options as keyword parameters of the `run` command."""
-    return [option.parameter() for option in SETTING_OPTIONS]
+def setting_options(names: Iterable[str], *, required: Iterable[str] = ()) -> Callable[[F], F]:
+    """Give a command the named settings as options, after its own; they arrive in its `**settings`."""
+    needed = set(required)
+
+    def add(command: F) -> F:
+        own = inspect.signature(command, eval_str=True)
+        kept = [p for p in own.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+        added = [option_of(TABLE[name], required=name in needed) for name in names]
+        command.__signature__ = own.replace(parameters=kept + added)  # type: ignore[attr-defined]
+        return command
+
+    return add
 
 
-def settings_from(values: dict[str, Any]) -> dict[str, Any]:
-    """The config settings the user gave on the command line, by setting name."""
-    return {option.name: option.setting(values[option.name]) for option in SETTING_OPTIONS}
+def given(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings the user gave on the command line, by setting name: an unset on-only flag or an
+    empty list is "not given" (None)."""
+    out = {}
+    for name, value in values.items():
+        setting = TABLE[name]
+        out[name] = None if (value is False and setting.flag_only) or value == [] else value
+    return out

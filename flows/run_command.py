@@ -1,4 +1,4 @@
-"""`codemill run`: its options (declared once, in `flows.options`), the orchestrator, the outcome printed.
+"""`codemill run`: its options (every run setting, from the settings table), the orchestrator, the outcome.
 
 A local run (no Prefect API configured, or `--orchestrator local`) executes `pipeline.run.execute_run`
 in-process and never imports Prefect; a Prefect run calls the `refactor_repo` flow, which runs the same
@@ -7,7 +7,6 @@ steps as tasks. The first line says which; the last says where the report is.
 
 from __future__ import annotations
 
-import inspect
 import os
 import sys
 from pathlib import Path
@@ -15,8 +14,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from flows.exits import DebugFlag
-from flows.options import run_parameters, settings_from
+from flows.exits import warn
+from flows.options import RUN, given, setting_options
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
@@ -32,6 +31,7 @@ Paths = Annotated[
 ]
 
 
+@setting_options(RUN)
 def run(
     paths: Paths,
     *,
@@ -39,9 +39,6 @@ def run(
         str, typer.Option(help="auto (Prefect when an API is configured) | local | prefect.")
     ] = "auto",
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
-    since: Annotated[
-        str | None, typer.Option(help="last-run or a git ref: only files changed since then.")
-    ] = None,
     fail_on_changes: Annotated[
         bool, typer.Option("--fail-on-changes", help="Exit 4 when the run finds changes (CI).")
     ] = False,
@@ -50,17 +47,17 @@ def run(
         bool,
         typer.Option("--estimate", help="Print the cost forecast and stop; nothing is sent."),
     ] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
-    **options: Any,
+    **settings: Any,
 ) -> None:
     """Refactor PATHS with a recipe: a new branch, or with --dry-run a report only."""
     from flows.orchestrator import choose
     from pipeline.config import load_config
     from pipeline.run.setup import repo_root
 
-    DebugFlag.on = debug
     root = repo_root(paths)
-    config = load_config(root, settings_from(options), os.environ)
+    config = load_config(root, given(settings), os.environ)
+    warn(config.warnings)
+    since = config.since
     setup = refuse_bad_input(config, since)
     for warning in setup.warnings:
         typer.echo(f"codemill: warning: {warning}", err=True)
@@ -79,12 +76,6 @@ def run(
     else:
         result = prefect_run(config, targets, progress, since, finish)
     raise typer.Exit(finish(result))
-
-
-_own = inspect.signature(run, eval_str=True)
-run.__signature__ = _own.replace(  # type: ignore[attr-defined]
-    parameters=[p for p in _own.parameters.values() if p.name != "options"] + run_parameters()
-)
 
 
 def refuse_bad_input(config: RunConfig, since: str | None) -> RunSetup:

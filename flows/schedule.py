@@ -15,7 +15,7 @@ from typing import Any, cast
 from uuid import UUID
 
 import httpx
-from prefect import flow
+from prefect import flow, get_run_logger
 from prefect.deployments.runner import RunnerDeployment
 from prefect.settings import PREFECT_API_URL
 from prefect.types.entrypoint import EntrypointType
@@ -42,7 +42,10 @@ async def scheduled_refactor(
     """One scheduled run over a whole repository; fails the flow run on a fatal provider error."""
     root = Path(repo)
     config = load_config(root, settings, os.environ)
-    result = await refactor_repo(config, [str(root)], show_progress=False, since=since)
+    for warning in config.warnings:  # the repository's [tool.codemill] settings it ignored
+        get_run_logger().warning(warning)
+    scope = since or config.since  # --since, else a `since` setting (--set, CODEMILL_SINCE)
+    result = await refactor_repo(config, [str(root)], show_progress=False, since=scope)
     if result.partial:
         raise RuntimeError(f"codemill run {result.run_id} stopped: {result.stop_reason}")
     return {

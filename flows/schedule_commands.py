@@ -11,37 +11,21 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from flows.options import SCHEDULE, Sets, given, setting_options
+
 if TYPE_CHECKING:
     from prefect.deployments.runner import RunnerDeployment
 
 Repos = Annotated[
     list[Path], typer.Argument(help="Git repositories to refactor, one deployment each.")
 ]
-RecipeOption = Annotated[
-    str | None, typer.Option("--recipe", help="Built-in recipe name or path to a recipe .md.")
-]
-SinceOption = Annotated[
-    str | None,
-    typer.Option("--since", help="last-run or a git ref: only files changed since then."),
-]
-DryRun = Annotated[bool, typer.Option("--dry-run", help="Reports only; no branch.")]
-Push = Annotated[str | None, typer.Option("--push", help="Remote to push each branch to.")]
-Sets = Annotated[
-    list[str] | None, typer.Option("--set", help="Any run setting as KEY=VALUE (repeatable).")
-]
 
 
 def _deployments(
-    command: str,
-    repos: list[Path],
-    recipe: str | None,
-    since: str | None,
-    dry_run: bool,
-    push: str | None,
-    sets: list[str] | None,
-    **where: Any,
+    command: str, repos: list[Path], named: dict[str, Any], sets: list[str] | None, **where: Any
 ) -> list[RunnerDeployment]:
-    """The checked deployments for `serve` or `deploy`: a server answers, every repository is usable."""
+    """The checked deployments for `serve` or `deploy`: a server answers, every repository is usable.
+    `named` are the setting options (flows.options.SCHEDULE) as given; they win over `--set`."""
     from flows.orchestrator import quiet_prefect
 
     quiet_prefect()
@@ -49,45 +33,40 @@ def _deployments(
 
     schedule.require_server(command)
     settings: dict[str, Any] = schedule.parse_sets(sets or [])
-    named = {"recipe": recipe, "dry_run": dry_run or None, "push": push}
-    settings.update({key: value for key, value in named.items() if value is not None})
+    chosen = given(named)
+    since = chosen.pop("since")
+    settings.update({key: value for key, value in chosen.items() if value is not None})
     return schedule.deployments_for(repos, settings, since=since, **where)
 
 
+@setting_options(SCHEDULE)
 def serve(
     repos: Repos,
     cron: Annotated[str, typer.Option(help='Cron schedule, e.g. "0 3 * * 1".')],
-    recipe: RecipeOption = None,
-    since: SinceOption = None,
-    dry_run: DryRun = False,
-    push: Push = None,
     sets: Sets = None,
+    **settings: Any,
 ) -> None:
     """Serve scheduled runs from this process until interrupted (needs a Prefect server)."""
     from flows import schedule
 
-    deployments = _deployments("serve", repos, recipe, since, dry_run, push, sets, cron=cron)
+    deployments = _deployments("serve", repos, settings, sets, cron=cron)
     for deployment in deployments:
         typer.echo(f"codemill: serving {deployment.name} on {cron!r}")
     schedule.serve_deployments(deployments)
 
 
+@setting_options(SCHEDULE)
 def deploy(
     repos: Repos,
     pool: Annotated[str, typer.Option(help="Prefect work pool to run on (e.g. a process pool).")],
     cron: Annotated[str | None, typer.Option(help="Cron schedule; none for on-demand.")] = None,
-    recipe: RecipeOption = None,
-    since: SinceOption = None,
-    dry_run: DryRun = False,
-    push: Push = None,
     sets: Sets = None,
+    **settings: Any,
 ) -> None:
     """Register deployments on a work pool; a worker (`prefect worker start --pool P`) runs them."""
     from flows import schedule
 
-    deployments = _deployments(
-        "deploy", repos, recipe, since, dry_run, push, sets, cron=cron, work_pool=pool
-    )
+    deployments = _deployments("deploy", repos, settings, sets, cron=cron, work_pool=pool)
     ids = schedule.deploy_to_pool(deployments, pool)
     for deployment, ident in zip(deployments, ids, strict=True):
         typer.echo(f"codemill: deployed codemill-scheduled/{deployment.name} ({ident}) on {pool}")

@@ -1,17 +1,20 @@
-"""RunConfig: a run's settings from CLI flags > CODEMILL_* env > [tool.codemill] > defaults.
+"""RunConfig: a run's settings from CLI flags > CODEMILL_* env > [tool.codemill] > the user's config file
+($XDG_CONFIG_HOME/codemill/config.toml) > defaults.
 
-Every setting has one name used by all three sources (`max_cost` is `--max-cost`,
-`CODEMILL_MAX_COST` and `max_cost`/`max-cost` in the target repository's pyproject.toml).
+Every setting is declared once, as a RunConfig field (`pipeline.settings.declare`), and has one name
+used by every source (`max_cost` is `--max-cost`, `CODEMILL_MAX_COST` and `max_cost`/`max-cost` in the
+target repository's pyproject.toml or the user's file). Where the model is and which variable holds its
+key come only from the user (flags, CODEMILL_*, the user's file): a repository that sets them is ignored,
+with a warning.
 A bad value raises ConfigError with one sentence naming the setting and where it came from.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import sys
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -19,6 +22,26 @@ from typing import Any, Literal
 from pipeline.errors import UsageError
 from pipeline.paths import default_cache_path
 from pipeline.python_versions import target_python_from_requires
+from pipeline.settings import (
+    FROM_USER,
+    PER_RUN,
+    Source,
+    boolean,
+    choice,
+    declare,
+    file_path,
+    globs,
+    http_url,
+    integer,
+    is_secret_name,
+    key_variable,
+    optional,
+    positive,
+    price_table,
+    python_version,
+    table,
+    text,
+)
 
 Engine = Literal["auto", "llm", "codemod"]
 CommitPer = Literal["file", "run"]
@@ -52,237 +75,174 @@ class ConfigError(UsageError):
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything a run needs to know, resolved and validated."""
+    """Everything a run needs to know, resolved and validated: every setting declared once, here.
+
+    Each field made by `declare` is a setting: its type and default, its parser, its help, its option
+    (`option=`: the type on the command line; None: no flag, set by CODEMILL_* or a file) and the
+    sources it may come from (`pipeline.settings`). `repo` and `warnings` are not settings.
+    """
 
     repo: Path
-    recipe: str = "modernize"
-    engine: Engine = "auto"
-    model: str = DEFAULT_MODEL
-    base_url: str = DEFAULT_BASE_URL
-    api_key_env: str = DEFAULT_API_KEY_ENV
-    concurrency: int = DEFAULT_CONCURRENCY
-    rpm: int | None = None
-    tpm: int | None = None
-    include: tuple[str, ...] = ()
-    exclude: tuple[str, ...] = ()
-    max_bytes: int = 512_000
-    budget: int = DEFAULT_BUDGET
-    dry_run: bool = False
-    branch: str | None = None  # None: repository names it after the recipe
-    base: str = "HEAD"
-    commit_per: CommitPer = "file"
-    push: str | None = None  # a remote name, or None for no push
-    force_branch: bool = False
-    report_dir: Path | None = None
-    max_cost: float | None = None  # USD
-    repair_turns: int = 1
-    no_cache: bool = False
-    refresh_cache: bool = False
-    cache_path: Path | None = None  # the SQLite file; None: pipeline.paths.default_cache_path
-    target_python: tuple[int, int] = DEFAULT_TARGET_PYTHON
-    test_cmd: str | None = None
-    import_check: bool | None = None  # None: on for the codemod engine, off for the model
-    import_timeout: float = IMPORT_TIMEOUT
-    test_timeout: float = TEST_TIMEOUT
-    allow_failing_base: bool = False
-    stream: bool = False
-    connect_timeout: float = CONNECT_TIMEOUT
-    read_timeout: float = READ_TIMEOUT
-    context_tokens: int = DEFAULT_CONTEXT_TOKENS  # the model's window: prompt + max_tokens fit it
-    price_input: float | None = None  # USD per million input tokens, for a model with no list price
-    price_output: float | None = None  # USD per million output tokens
-    prices: tuple[
-        tuple[str, float, float], ...
-    ] = ()  # [tool.codemill.prices]: model, input, output
-    gate_repairs: int = 1  # model turns for a chunk the import check or the test gate dropped
-    force: bool = False  # run even when the cost forecast is over max_cost
-    jobs: int | None = (
-        None  # worker processes for per-file work (cutting, codemods); None: every core
+    recipe: str = declare(
+        "modernize", text, "Built-in recipe name or path to a recipe .md.", option=str
     )
-    prefilter: bool = True  # a file no codemod's trigger matches is never parsed (off: benchmarks)
+    dry_run: bool = declare(False, boolean, "Write a report only; no branch.", option=bool)
+    engine: Engine = declare(
+        "auto", choice("auto", "llm", "codemod"), "auto | llm | codemod.", option=str
+    )
+    model: str = declare(DEFAULT_MODEL, text, "Model id sent to the endpoint.", option=str)
+    base_url: str = declare(
+        DEFAULT_BASE_URL, http_url, "OpenAI-compatible base URL (http:// or https://); never "
+        "from the repository's [tool.codemill].", option=str, sources=FROM_USER,
+    )  # fmt: skip
+    api_key_env: str = declare(
+        DEFAULT_API_KEY_ENV, key_variable, "Variable holding the API key (a name with KEY, TOKEN "
+        "or SECRET in it); never from the repository's [tool.codemill].", option=str,
+        sources=FROM_USER,
+    )  # fmt: skip
+    concurrency: int = declare(
+        DEFAULT_CONCURRENCY, integer(1), "Requests in flight, run-wide.", option=int
+    )
+    jobs: int | None = declare(
+        None, optional(integer(1)), "Worker processes for the files (cutting, codemods).", option=int,
+        default_text="every core",
+    )  # fmt: skip
+    rpm: int | None = declare(None, optional(integer(1)), "Requests-per-minute cap.", option=int)
+    tpm: int | None = declare(None, optional(integer(1)), "Tokens-per-minute cap.", option=int)
+    include: tuple[str, ...] = declare((), globs, "Glob of paths to include.", option=list[str])
+    exclude: tuple[str, ...] = declare((), globs, "Glob of paths to exclude.", option=list[str])
+    since: str | None = declare(
+        None, optional(text), "last-run or a git ref: only files changed since then.", option=str,
+        sources=PER_RUN,
+    )  # fmt: skip
+    branch: str | None = declare(
+        None, optional(text), "Branch to create.", option=str, default_text="named after the recipe"
+    )
+    base: str = declare("HEAD", text, "Commit to start from.", option=str)
+    commit_per: CommitPer = declare("file", choice("file", "run"), "file | run.", option=str)
+    push: str | None = declare(None, optional(text), "Remote to push the branch to.", option=str)
+    force_branch: bool = declare(False, boolean, "Replace the branch if it exists.", option=bool)
+    report_dir: Path | None = declare(
+        None,
+        optional(file_path),
+        "Where run reports go.",
+        option=Path,
+        default_text="under the state directory",
+    )
+    max_cost: float | None = declare(
+        None, optional(positive), "Stop sending at this spend (USD).", option=float
+    )
+    repair_turns: int = declare(1, integer(0), "Repair turns after a rejection.", option=int)
+    no_cache: bool = declare(
+        False, boolean, "Neither read nor write the response cache.", option=bool
+    )
+    refresh_cache: bool = declare(
+        False, boolean, "Ask the model again and overwrite cached answers.", option=bool
+    )
+    target_python: tuple[int, int] = declare(
+        DEFAULT_TARGET_PYTHON, optional(python_version), "X.Y the code must run on.", option=str,
+        default_text="the lowest requires-python allows, else this Python",
+    )  # fmt: skip
+    stream: bool = declare(False, boolean, "Stream answers (SSE).", option=bool)
+    test_cmd: str | None = declare(
+        None, optional(text), "The repository's test command: changes that break it go.", option=str
+    )
+    test_timeout: float = declare(TEST_TIMEOUT, positive, "Seconds per test run.", option=float)
+    allow_failing_base: bool = declare(
+        False, boolean, "Gate even if the base fails its tests.", option=bool
+    )
+    force: bool = declare(
+        False, boolean, "Run even when the forecast is over --max-cost.", option=bool
+    )
+    price_input: float | None = declare(
+        None, optional(positive), "USD per million input tokens of the model.", option=float
+    )
+    price_output: float | None = declare(
+        None, optional(positive), "USD per million output tokens of the model.", option=float
+    )
+    context_tokens: int = declare(
+        DEFAULT_CONTEXT_TOKENS, integer(256), "The model's context window in tokens.", option=int
+    )
+    gate_repairs: int = declare(
+        1, integer(0), "Model turns for a chunk a gate dropped.", option=int
+    )
+    import_check: bool | None = declare(
+        None, optional(boolean), "Import each changed module alone.", option=bool,
+        flags=("--import-check/--no-import-check",), default_text="on for codemods, off for the model",
+    )  # fmt: skip
+    # set by CODEMILL_* or [tool.codemill] only
+    max_bytes: int = declare(512_000, integer(1), "Files larger than this many bytes are left out.")
+    budget: int = declare(DEFAULT_BUDGET, integer(64), "Chunk token budget.")
+    cache_path: Path | None = declare(
+        None, optional(file_path), "The response cache's SQLite file.",
+        default_text="$XDG_CACHE_HOME/codemill/responses.sqlite3",
+    )  # fmt: skip
+    import_timeout: float = declare(IMPORT_TIMEOUT, positive, "Seconds per module import.")
+    connect_timeout: float = declare(CONNECT_TIMEOUT, positive, "Seconds to connect to the model.")
+    read_timeout: float = declare(READ_TIMEOUT, positive, "Seconds between bytes of an answer.")
+    prices: tuple[tuple[str, float, float], ...] = declare(
+        (),
+        price_table,
+        "[tool.codemill.prices]: model = {input = ..., output = ...} (USD/M tokens).",
+    )
+    prefilter: bool = declare(
+        True, boolean, "Parse only files some codemod's trigger matches (off: benchmarks)."
+    )
+    warnings: tuple[str, ...] = ()  # what the loader ignored, and why: the CLI prints each once
+
+
+TABLE = table(RunConfig)
+SETTINGS = frozenset(TABLE)
+
+
+# --- the environment of the repository's own code ---
+
+
+def _without_model_key(environ: Mapping[str, str]) -> dict[str, str]:
+    """`environ` less every CODEMILL_* variable, the default key variable and the one CODEMILL_API_KEY_ENV
+    names: codemill's own settings and the model's key are codemill's, not its children's."""
+    key_env = environ.get(ENV_PREFIX + "API_KEY_ENV", DEFAULT_API_KEY_ENV)
+    hidden = {DEFAULT_API_KEY_ENV, key_env.strip()}
+    return {
+        name: value
+        for name, value in environ.items()
+        if not name.upper().startswith(ENV_PREFIX) and name not in hidden
+    }
 
 
 def child_environment(**extra: str) -> dict[str, str]:
-    """The environment of a child process codemill starts (the repository's tests, the import server,
-    git): codemill's own plus `extra`. The only read of `os.environ` in pipeline/."""
-    return {**os.environ, **extra}
+    """The environment of the repository's own code (its tests, the import server, codemods' children):
+    codemill's own less every CODEMILL_* variable and every variable named like a secret (a KEY, TOKEN,
+    SECRET, PASSWORD, CREDENTIALS or AUTH word: the model's key, which `api_key_env` must be named so,
+    cloud keys, registry tokens, the ssh agent), plus `extra`. PATH, HOME, PYTHON*, LANG and the rest
+    stay. With `git_environment`, the only reads of `os.environ` in pipeline/."""
+    kept = _without_model_key(os.environ)
+    return {**{k: v for k, v in kept.items() if not is_secret_name(k)}, **extra}
 
 
-# --- value parsers: raw value in, typed value out, or ValueError saying why ---
-
-
-def _int(minimum: int) -> Callable[[object], int]:
-    def parse(value: object) -> int:
-        if isinstance(value, bool):
-            raise ValueError("is not an integer")
-        if isinstance(value, str):
-            try:
-                value = int(value.strip().replace("_", ""))
-            except ValueError:
-                raise ValueError("is not an integer") from None
-        if not isinstance(value, int):
-            raise ValueError("is not an integer")
-        if value < minimum:
-            raise ValueError(f"must be at least {minimum}")
-        return value
-
-    return parse
-
-
-def _float(value: object) -> float:
-    if isinstance(value, bool):
-        raise ValueError("is not a number")
-    if isinstance(value, str):
-        try:
-            value = float(value.strip())
-        except ValueError:
-            raise ValueError("is not a number") from None
-    if not isinstance(value, int | float) or value != value or value <= 0:
-        raise ValueError("must be a positive number")
-    return float(value)
-
-
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
-
-
-def _bool(value: object) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-        return value.strip().lower() in _TRUE
-    raise ValueError("is not a boolean (use true/false, 1/0, yes/no, on/off)")
-
-
-def _str(value: object) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError("must be a non-empty string")
-    return value.strip()
-
-
-def _http_url(value: object) -> str:
-    url = _str(value)
-    if not re.match(r"https?://[^/\s]", url, re.IGNORECASE):
-        raise ValueError("must start with http:// or https:// and name a host")
-    return url
-
-
-def _choice(*choices: str) -> Callable[[object], str]:
-    def parse(value: object) -> str:
-        if value not in choices:
-            raise ValueError(f"must be one of {', '.join(choices)}")
-        return str(value)
-
-    return parse
-
-
-def _globs(value: object) -> tuple[str, ...]:
-    if isinstance(value, str):
-        value = [part for part in value.split(",")]
-    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-        raise ValueError("must be a list of glob patterns (comma-separated in the environment)")
-    return tuple(v.strip() for v in value if v.strip())
-
-
-def _path(value: object) -> Path:
-    if isinstance(value, Path):
-        return value
-    return Path(_str(value)).expanduser()
-
-
-def _python(value: object) -> tuple[int, int]:
-    if isinstance(value, str) and (match := re.fullmatch(r"(\d+)\.(\d+)", value.strip())):
-        version = (int(match.group(1)), int(match.group(2)))
-        if version >= (3, 0):
-            return version
-    if isinstance(value, float):  # only TOML gives a number here, and its 3.10 is 3.1
-        raise ValueError(
-            'is a number: write the version in quotes, e.g. "3.10" (3.10 reads as 3.1)'
-        )
-    raise ValueError("is not a Python version: expected X.Y, e.g. 3.10")
-
-
-def _prices(value: object) -> tuple[tuple[str, float, float], ...]:
-    """[tool.codemill.prices]: `"model" = {input = 0.1, output = 0.4}` (USD per million tokens)."""
-    if not isinstance(value, dict):
-        raise ValueError("must be a table of model = {input = ..., output = ...}")
-    out = []
-    for model, entry in value.items():
-        if not isinstance(entry, dict) or set(entry) != {"input", "output"}:
-            raise ValueError(f"entry {model!r} must be {{input = ..., output = ...}}")
-        out.append((str(model), _float(entry["input"]), _float(entry["output"])))
-    return tuple(out)
-
-
-def _optional(parse: Callable[[object], Any]) -> Callable[[object], Any]:
-    """Accept `none`/empty as None (how a default is switched off from the environment)."""
-
-    def wrapped(value: object) -> Any:
-        if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none")):
-            return None
-        return parse(value)
-
-    return wrapped
-
-
-_PARSERS: dict[str, Callable[[object], Any]] = {
-    "recipe": _str,
-    "engine": _choice("auto", "llm", "codemod"),
-    "model": _str,
-    "base_url": _http_url,
-    "api_key_env": _str,
-    "concurrency": _int(1),
-    "rpm": _optional(_int(1)),
-    "tpm": _optional(_int(1)),
-    "include": _globs,
-    "exclude": _globs,
-    "max_bytes": _int(1),
-    "budget": _int(64),
-    "dry_run": _bool,
-    "branch": _optional(_str),
-    "base": _str,
-    "commit_per": _choice("file", "run"),
-    "push": _optional(_str),
-    "force_branch": _bool,
-    "report_dir": _optional(_path),
-    "max_cost": _optional(_float),
-    "repair_turns": _int(0),
-    "no_cache": _bool,
-    "refresh_cache": _bool,
-    "cache_path": _optional(_path),
-    "target_python": _optional(_python),
-    "test_cmd": _optional(_str),
-    "import_check": _optional(_bool),
-    "import_timeout": _float,
-    "test_timeout": _float,
-    "allow_failing_base": _bool,
-    "stream": _bool,
-    "connect_timeout": _float,
-    "read_timeout": _float,
-    "context_tokens": _int(256),
-    "price_input": _optional(_float),
-    "price_output": _optional(_float),
-    "prices": _prices,
-    "gate_repairs": _int(0),
-    "force": _bool,
-    "jobs": _optional(_int(1)),
-    "prefilter": _bool,
-}
-SETTINGS = frozenset(_PARSERS)
+def git_environment(**extra: str) -> dict[str, str]:
+    """The environment of git (clones and fetches of fleet repositories): codemill's own less the model key
+    and CODEMILL_* variables, plus `extra`. git's own credentials (ssh agent, askpass, tokens) stay: a
+    private repository's clone needs them, and git runs no code of the repository."""
+    return {**_without_model_key(os.environ), **extra}
 
 
 # --- loading ---
 
 
-def _pyproject(repo_root: Path) -> tuple[dict[str, Any], str | None]:
-    """The [tool.codemill] table and `requires-python` of the target repository, if any."""
-    path = repo_root / "pyproject.toml"
+def _toml(path: Path) -> dict[str, Any] | None:
+    """A TOML file's data, or None when there is no such file."""
     if not path.is_file():
-        return {}, None
+        return None
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
         raise ConfigError(f"{path} cannot be read as TOML: {exc}") from None
+
+
+def _pyproject(path: Path) -> tuple[dict[str, Any], str | None]:
+    """The [tool.codemill] table and `requires-python` of the target repository, if any."""
+    data = _toml(path) or {}
     table = data.get("tool", {}).get("codemill", {})
     if not isinstance(table, dict):
         raise ConfigError(f"[tool.codemill] in {path} is not a table")
@@ -292,33 +252,84 @@ def _pyproject(repo_root: Path) -> tuple[dict[str, Any], str | None]:
     return table, requires
 
 
+def user_config_path(env: Mapping[str, str]) -> Path | None:
+    """The user's own config file: $XDG_CONFIG_HOME/codemill/config.toml, else ~/.config/codemill/..."""
+    base = env.get("XDG_CONFIG_HOME", "").strip()
+    home = env.get("HOME", "").strip()
+    if not base and not home:
+        return None
+    return (Path(base) if base else Path(home) / ".config") / "codemill" / "config.toml"
+
+
 def _convert(name: str, value: object, source: str) -> Any:
     try:
-        return _PARSERS[name](value)
+        return TABLE[name].parse(value)
     except ValueError as exc:
         raise ConfigError(f"{source}={value!r} {exc}") from None
 
 
-def load_config(repo_root: Path, cli: Mapping[str, object], env: Mapping[str, str]) -> RunConfig:
-    """Resolve a run's settings: CLI flags > CODEMILL_* env > [tool.codemill] > defaults.
-
-    A CLI value of None means "not given". Unknown CLI keys or [tool.codemill] keys are errors;
-    CODEMILL_* variables that name no setting are ignored (other tools may share the prefix).
-    """
-    table, requires = _pyproject(repo_root)
-    pyproject = repo_root / "pyproject.toml"
-    values: dict[str, Any] = {}
+def _from_file(
+    table: Mapping[str, Any], file: Path, source: Source, section: str = ""
+) -> tuple[dict[str, Any], list[str]]:
+    """The settings of a file's table (`section` names it: [tool.codemill]), and the keys `source` may
+    not set (left out)."""
     unknown = sorted(k for k in table if k.replace("-", "_") not in SETTINGS)
     if unknown:
-        raise ConfigError(
-            f"[tool.codemill] in {pyproject} has unknown setting(s): {', '.join(unknown)}"
-        )
+        where = f"{section} in {file}" if section else str(file)
+        raise ConfigError(f"{where} has unknown setting(s): {', '.join(unknown)}")
+    values: dict[str, Any] = {}
+    refused = []
     for key, value in table.items():
         name = key.replace("-", "_")
-        values[name] = _convert(name, value, f"[tool.codemill] {key} in {pyproject}")
-    for name in SETTINGS:
+        if source not in TABLE[name].sources:
+            refused.append(key)
+        else:
+            values[name] = _convert(name, value, f"{section} {key} in {file}".lstrip())
+    return values, refused
+
+
+def _from_user(env: Mapping[str, str]) -> dict[str, Any]:
+    """The settings of the user's config file, if there is one."""
+    path = user_config_path(env)
+    data = None if path is None else _toml(path)
+    if path is None or data is None:
+        return {}
+    values, refused = _from_file(data, path, "user")
+    if refused:
+        raise ConfigError(f"{path}: {', '.join(refused)} is given per run (flag or CODEMILL_*)")
+    return values
+
+
+def _from_repository(
+    table: Mapping[str, Any], pyproject: Path
+) -> tuple[dict[str, Any], str | None]:
+    """The settings of [tool.codemill], and a warning naming those the repository may not set (ignored)."""
+    values, refused = _from_file(table, pyproject, "repo", "[tool.codemill]")
+    if not refused:
+        return values, None
+    return values, (
+        f"[tool.codemill] in {pyproject} sets {', '.join(refused)}, ignored: where the model is "
+        "and which variable holds its key come only from your flags, CODEMILL_* variables or your "
+        "own config file, never from the repository being refactored"
+    )
+
+
+def load_config(repo_root: Path, cli: Mapping[str, object], env: Mapping[str, str]) -> RunConfig:
+    """Resolve a run's settings: CLI flags > CODEMILL_* env > [tool.codemill] > the user's config file
+    (`user_config_path`) > defaults.
+
+    A CLI value of None means "not given". Unknown CLI keys or file keys are errors; CODEMILL_* variables
+    that name no setting are ignored (other tools may share the prefix). A setting the repository may
+    not set (`base_url`, `api_key_env`) is ignored there, with a line in `warnings`.
+    """
+    pyproject = repo_root / "pyproject.toml"
+    table, requires = _pyproject(pyproject)
+    values = _from_user(env)
+    from_repo, warning = _from_repository(table, pyproject)
+    values.update(from_repo)
+    for name, setting in TABLE.items():
         variable = ENV_PREFIX + name.upper()
-        if variable in env:
+        if variable in env and "env" in setting.sources:
             values[name] = _convert(name, env[variable], variable)
     bad_cli = sorted(k for k in cli if k.replace("-", "_") not in SETTINGS)
     if bad_cli:
@@ -326,7 +337,7 @@ def load_config(repo_root: Path, cli: Mapping[str, object], env: Mapping[str, st
     for key, value in cli.items():
         if value is not None:
             name = key.replace("-", "_")
-            values[name] = _convert(name, value, f"--{name.replace('_', '-')}")
+            values[name] = _convert(name, value, TABLE[name].flag)
     if values.get("target_python") is None:
         values["target_python"] = _default_target(requires, pyproject)
     if values.get("no_cache") and values.get("refresh_cache"):
@@ -335,7 +346,7 @@ def load_config(repo_root: Path, cli: Mapping[str, object], env: Mapping[str, st
         raise ConfigError("--price-input and --price-output go together: give both or neither")
     if values.get("cache_path") is None:
         values["cache_path"] = default_cache_path(env)
-    return RunConfig(repo=repo_root, **values)
+    return RunConfig(repo=repo_root, warnings=() if warning is None else (warning,), **values)
 
 
 def _default_target(requires: str | None, pyproject: Path) -> tuple[int, int]:

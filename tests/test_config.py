@@ -9,7 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import SETTINGS, ConfigError, RunConfig, load_config
+from pipeline.config import (
+    DEFAULT_API_KEY_ENV,
+    DEFAULT_BASE_URL,
+    SETTINGS,
+    TABLE,
+    ConfigError,
+    RunConfig,
+    child_environment,
+    git_environment,
+    load_config,
+)
 from pipeline.python_versions import target_python_from_requires
 
 
@@ -20,7 +30,7 @@ def write_pyproject(root: Path, body: str) -> Path:
 
 
 def test_every_runconfig_field_is_a_setting() -> None:
-    assert {f.name for f in fields(RunConfig)} - {"repo"} == SETTINGS
+    assert {f.name for f in fields(RunConfig)} - {"repo", "warnings"} == SETTINGS
 
 
 def test_defaults_without_pyproject(tmp_path: Path) -> None:
@@ -191,3 +201,84 @@ def test_target_python_from_requires(spec: str, expected: tuple[int, int] | None
 def test_unreadable_requires_raise(spec: str) -> None:
     with pytest.raises(ValueError):
         target_python_from_requires(spec)
+
+
+def user_config(tmp_path: Path, body: str) -> dict[str, str]:
+    """An environment whose user config file ($XDG_CONFIG_HOME/codemill/config.toml) holds `body`."""
+    path = tmp_path / "xdg" / "codemill" / "config.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(body, encoding="utf-8")
+    return {"XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+
+
+def test_the_repository_cannot_say_where_the_model_is_or_which_variable_holds_its_key(
+    tmp_path: Path,
+) -> None:
+    repo = write_pyproject(
+        tmp_path / "repo",
+        '[tool.codemill]\nbase-url = "http://collector.example/v1"\napi_key_env = "OTHER_SECRET"\n'
+        'recipe = "type-hints"\n',
+    )
+    config = load_config(repo, {}, {})
+    assert (config.base_url, config.api_key_env) == (DEFAULT_BASE_URL, DEFAULT_API_KEY_ENV)
+    assert config.recipe == "type-hints"  # the rest of the table still counts
+    [warning] = config.warnings
+    assert warning.startswith(f"[tool.codemill] in {repo / 'pyproject.toml'} sets base-url, ")
+    assert "api_key_env, ignored" in warning
+    assert {n for n, s in TABLE.items() if "repo" not in s.sources} == {
+        "base_url",
+        "api_key_env",
+        "since",
+    }
+    env = {"CODEMILL_BASE_URL": "http://127.0.0.1:9/v1", "CODEMILL_API_KEY_ENV": "MY_KEY"}
+    assert load_config(repo, {}, env).base_url == "http://127.0.0.1:9/v1"
+    assert load_config(repo, {}, env).api_key_env == "MY_KEY"
+    assert load_config(tmp_path / "plain", {}, {}).warnings == ()
+
+
+def test_the_users_config_file_sits_under_the_repository(tmp_path: Path) -> None:
+    env = user_config(tmp_path, 'base_url = "http://127.0.0.1:8/v1"\nconcurrency = 3\nrpm = 5\n')
+    repo = write_pyproject(tmp_path / "repo", "[tool.codemill]\nconcurrency = 4\n")
+    config = load_config(repo, {}, env)
+    assert (config.base_url, config.concurrency, config.rpm) == ("http://127.0.0.1:8/v1", 4, 5)
+    assert load_config(repo, {}, {**env, "CODEMILL_RPM": "6"}).rpm == 6
+    home = {"HOME": str(tmp_path / "home")}
+    assert load_config(repo, {}, home).rpm is None  # ~/.config/codemill/config.toml: none there
+    with pytest.raises(ConfigError, match=r"config.toml has unknown setting\(s\): colour$"):
+        load_config(repo, {}, user_config(tmp_path, "colour = 'red'\n"))
+    with pytest.raises(ConfigError, match=r"config.toml: since is given per run"):
+        load_config(repo, {}, user_config(tmp_path, "since = 'last-run'\n"))
+    with pytest.raises(ConfigError, match=r"^rpm in .*config.toml='x' is not an integer$"):
+        load_config(repo, {}, user_config(tmp_path, "rpm = 'x'\n"))
+
+
+@pytest.mark.parametrize("name", ["LLM", "MY-KEY", "OPENAI"])
+def test_the_key_variable_is_named_like_a_secret(tmp_path: Path, name: str) -> None:
+    with pytest.raises(ConfigError, match=rf"^--api-key-env='{name}' (must name a|is not an env)"):
+        load_config(tmp_path, {"api_key_env": name}, {})
+    assert load_config(tmp_path, {"api_key_env": "OPENAI_API_KEY"}, {}).api_key_env
+
+
+def test_children_get_no_model_key_codemill_setting_or_other_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    secrets = {
+        "AIMLAPI_API_KEY": "k1",
+        "MY_MODEL_KEY": "k2",
+        "CODEMILL_API_KEY_ENV": "MODEL",
+        "MODEL": "k3",
+        "CODEMILL_STATE_DIR": "/s",
+        "GITHUB_TOKEN": "t",
+        "AWS_SECRET_ACCESS_KEY": "a",
+        "TWINE_PASSWORD": "p",
+        "SSH_AUTH_SOCK": "/agent",
+    }
+    kept = {"PATH": "/bin", "HOME": "/h", "LANG": "C.UTF-8", "PYTHONPATH": "/p", "KEYBOARD": "x"}
+    for name, value in {**secrets, **kept}.items():
+        monkeypatch.setenv(name, value)
+    child = child_environment(PYTHONDONTWRITEBYTECODE="1")
+    assert not set(secrets) & set(child), set(secrets) & set(child)
+    assert {k: child[k] for k in kept} == kept and child["PYTHONDONTWRITEBYTECODE"] == "1"
+    git = git_environment()  # git keeps its own credentials, loses the model's key
+    assert {"GITHUB_TOKEN", "SSH_AUTH_SOCK", "AWS_SECRET_ACCESS_KEY"} <= set(git)
+    assert not {"AIMLAPI_API_KEY", "MODEL", "CODEMILL_STATE_DIR"} & set(git)

@@ -12,7 +12,7 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
-from pipeline.config import child_environment
+from pipeline import config
 from pipeline.model.redact import redact_text
 from pipeline.repository.errors import GitOpsError
 
@@ -25,8 +25,9 @@ NO_HOOKS = {
 
 
 def git_environment(**extra: str) -> dict[str, str]:
-    """The environment of every git child: codemill's children's, hooks off, no prompt, plus `extra`."""
-    return child_environment(**{**NO_HOOKS, **extra})
+    """The environment of every git child: codemill's own less the model key (git's own credentials
+    stay: a push or a private fetch needs them), hooks off, no prompt, plus `extra`."""
+    return config.git_environment(**{**NO_HOOKS, **extra})
 
 
 def run_git(
