@@ -88,6 +88,7 @@ class RunConfig:
     stream: bool = False
     connect_timeout: float = CONNECT_TIMEOUT
     read_timeout: float = READ_TIMEOUT
+    request_deadline: float | None = None  # seconds per model request; None: pipeline.model.limits
     context_tokens: int = DEFAULT_CONTEXT_TOKENS  # the model's window: prompt + max_tokens fit it
     price_input: float | None = None  # USD per million input tokens, for a model with no list price
     price_output: float | None = None  # USD per million output tokens
@@ -259,6 +260,7 @@ _PARSERS: dict[str, Callable[[object], Any]] = {
     "stream": _bool,
     "connect_timeout": _float,
     "read_timeout": _float,
+    "request_deadline": _optional(_float),
     "context_tokens": _int(256),
     "price_input": _optional(_float),
     "price_output": _optional(_float),
