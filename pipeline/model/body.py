@@ -9,7 +9,8 @@ refused. Requests ask for gzip and deflate only (ACCEPT_ENCODING).
 from __future__ import annotations
 
 import zlib
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
+from contextlib import aclosing
 
 import httpx
 
@@ -48,7 +49,7 @@ class Inflater:
 
 async def decoded(
     response: httpx.Response, cap: int, too_large: Callable[[], CodemillModelError]
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """The body decoded, piece by piece; `too_large()` is raised once it passes `cap` bytes."""
     size = 0
     async for raw, inflater in _raw(response):
@@ -80,17 +81,16 @@ async def read_capped(
 
 
 async def read_error_text(response: httpx.Response, cap: int) -> str:
-    """The first `cap` bytes of an error body as text: only its message is needed."""
+    """The first `cap` bytes of an error body as text (only its message is needed); empty when the
+    body cannot be decoded: the status says enough."""
     kept = bytearray()
+    pieces = decoded(response, cap + STEP, lambda: MalformedResponse("past the cap"))
     try:
-        async for piece in decoded(response, cap, _Enough):
-            kept += piece
-    except _Enough:
-        pass
+        async with aclosing(pieces):
+            async for piece in pieces:
+                kept += piece
+                if len(kept) >= cap:
+                    break
     except MalformedResponse:
         return ""
-    return kept[:cap].decode("utf-8", "replace")
-
-
-class _Enough(CodemillModelError):
-    """Raised inside read_error_text once enough of an error body is read."""
+    return bytes(kept[:cap]).decode("utf-8", "replace")
