@@ -31,16 +31,20 @@ _EOL = re.compile(r"\r\n|\r|\n")
 
 async def lines(pieces: AsyncIterator[bytes]) -> AsyncGenerator[str, None]:
     """The text lines of a body given in pieces (any of CR LF, CR, LF ends one); a CR LF split
-    across two pieces gives an extra blank line, which SSE ignores."""
+    across two pieces gives an extra blank line, which SSE ignores. Each piece is scanned once."""
     decoder = codecs.getincrementaldecoder("utf-8")("replace")
-    pending = ""
+    pending: list[str] = []  # the start of a line not ended yet
     async for piece in pieces:
-        *complete, pending = _EOL.split(pending + decoder.decode(piece))
-        for line in complete:
-            yield line
-    pending += decoder.decode(b"", final=True)
-    if pending:
-        yield pending
+        *complete, rest = _EOL.split(decoder.decode(piece))
+        if complete:
+            complete[0] = "".join(pending) + complete[0]
+            pending.clear()
+            for line in complete:
+                yield line
+        pending.append(rest)
+    last = "".join(pending) + decoder.decode(b"", final=True)
+    if last:
+        yield last
 
 
 class StreamState:

@@ -12,19 +12,24 @@ hook, then close the connection:
 
 `faulty(fault, marker)` is a handler that answers the chunks whose text holds `marker` with the fault
 and every other request like the echo handler, so a run shows the other chunks going on.
+
+As a script (bench/RESULTS.md measures a run against it):
+`cd tests && python -m support.fault_server --fault gzip-bomb --marker "def bad" --port 8765`.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import functools
 import json
 import struct
+import threading
 import zlib
 from collections.abc import Callable
 from typing import Any
 
-from support.fake_model_server import FakeReply, _chunk_of, echo_handler
+from support.fake_model_server import FakeModelServer, FakeReply, _chunk_of, echo_handler
 
 Fault = Callable[[dict[str, Any]], FakeReply]  # the request's body -> the hostile reply
 _BLOCK = 1 << 20
@@ -162,3 +167,34 @@ def faulty(fault: Fault, marker: str) -> Callable[[dict[str, Any], dict[str, str
         return echo_handler(body, headers)
 
     return handler
+
+
+FAULTS: dict[str, Fault] = {
+    "trickle": lambda body: trickle(FakeReply.completion("```python\nx = 1\n```")),
+    "endless-stream": lambda body: endless_stream(),
+    "gzip-bomb": lambda body: gzip_bomb(),
+    "deep-json": lambda body: deep_json(),
+    "oversized": lambda body: oversized(_chunk_of(body), 50_000_000),
+}
+
+
+def main() -> None:
+    """Script mode: serve one fault (for chunks holding --marker, the echo for the rest)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--fault", choices=sorted(FAULTS), required=True)
+    parser.add_argument("--marker", default="", help="answer only chunks holding this text badly")
+    parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
+    args = parser.parse_args()
+    server = FakeModelServer(faulty(FAULTS[args.fault], args.marker), port=args.port)
+    server.start()
+    print(f"{args.fault} server on {server.base_url}", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
