@@ -36,6 +36,7 @@ from pipeline.model.limits import (
     BODY_OVERHEAD,
     JSON_BYTES_PER_TOKEN,
     SLOWEST_TOKENS_PER_SECOND,
+    SSE_BYTES_PER_TOKEN,
     AnswerLimits,
 )
 from pipeline.model.request import ModelSettings
@@ -115,6 +116,13 @@ def test_a_gzip_bomb_is_too_large_and_never_retried(fake_model: FakeModelServer)
         call(fake_model, gzip_bomb(64 << 20), max_attempts=3)
     assert f"more than {CAP:,} bytes" in str(info.value) and "512 tokens" in str(info.value)
     assert info.value.completion is None and len(fake_model.requests) == 1
+
+
+def test_a_streamed_gzip_bomb_stops_at_the_stream_cap(fake_model: FakeModelServer) -> None:
+    with pytest.raises(AnswerTooLarge) as info:
+        call(fake_model, gzip_bomb(64 << 20), stream=True)
+    cap = MAX_TOKENS * SSE_BYTES_PER_TOKEN + BODY_OVERHEAD  # one line with no end is held whole
+    assert f"more than {cap:,} bytes" in str(info.value)
 
 
 def test_an_answer_longer_than_max_tokens_allow_is_too_large_its_cost_kept(
