@@ -153,6 +153,8 @@ def test_a_hostile_server_fails_one_chunk_and_the_run_ends_well(
     bad = rows["bad"]
     assert (bad["status"], bad["reason"]) == verdict
     assert sentence in bad["detail"] and bad["detail"].count(". ") == 0  # one sentence
+    retried = bad["reason"] == "provider-error"  # too-large is never retried
+    assert [r["retried"] for r in bad["requests"]] == ([True, False] if retried else [False])
     assert (report / "summary.md").is_file() and (report / "changes.patch").is_file()
     assert sum(p.stat().st_size for p in report.iterdir()) < 200_000  # no answer kept whole
     assert fingerprint(repo) == before
