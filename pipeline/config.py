@@ -180,6 +180,13 @@ class RunConfig:
     import_timeout: float = declare(IMPORT_TIMEOUT, positive, "Seconds per module import.")
     connect_timeout: float = declare(CONNECT_TIMEOUT, positive, "Seconds to connect to the model.")
     read_timeout: float = declare(READ_TIMEOUT, positive, "Seconds between bytes of an answer.")
+    request_deadline: float | None = declare(
+        None,
+        optional(positive),
+        "Seconds a whole model request may take, streamed or not.",
+        option=float,
+        default_text="connect + read timeout + max_tokens at 5 tokens/s",
+    )
     prices: tuple[tuple[str, float, float], ...] = declare(
         (),
         price_table,

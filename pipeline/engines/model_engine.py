@@ -24,7 +24,13 @@ from pipeline.judge.verdicts import Reason, Status, Verdict
 from pipeline.model.cache import ResponseCache
 from pipeline.model.client import ChatClient
 from pipeline.model.completion import Completion
-from pipeline.model.errors import CodemillModelError, ContextTooLong, FatalModelError, NotSent
+from pipeline.model.errors import (
+    AnswerTooLarge,
+    CodemillModelError,
+    ContextTooLong,
+    FatalModelError,
+    NotSent,
+)
 from pipeline.model.forecast import forecast_request
 from pipeline.model.prices import Prices, prices_for
 from pipeline.recipes.loading import Recipe
@@ -189,6 +195,11 @@ class LLMEngine:
         except ContextTooLong as exc:
             proposal.verdict = self._too_long(proposal, exc)
             return None
+        except AnswerTooLarge as exc:  # no repair turn: it would send the answer back
+            if exc.completion is not None:
+                self._count(proposal, exc.completion, kind)["verdict"] = str(Reason.TOO_LARGE)
+            proposal.verdict = Verdict.rejected(Reason.TOO_LARGE, str(exc))
+            return None
         except NotSent:
             if not proposal.usage.attempts:  # after a turn, that turn's rejection stands
                 proposal.verdict = self._blocked() or Verdict(Status.SKIPPED, Reason.BUDGET)
@@ -200,10 +211,15 @@ class LLMEngine:
         except CodemillModelError as exc:
             proposal.verdict = Verdict(Status.FAILED, Reason.PROVIDER_ERROR, str(exc))
             return None
+        self._count(proposal, completion, kind)
+        return completion
+
+    def _count(self, proposal: Proposal, completion: Completion, kind: str) -> dict[str, object]:
+        """Count one answered turn's tokens and cost into the proposal and the run; its record."""
         cost = proposal.add(completion, self.prices)
         self.meter.add(cost)
         proposal.turns.append(turn_record(kind, completion, cost))
-        return completion
+        return proposal.turns[-1]
 
     @staticmethod
     def _too_long(proposal: Proposal, exc: ContextTooLong) -> Verdict:

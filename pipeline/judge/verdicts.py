@@ -44,6 +44,7 @@ class Reason(StrEnum):
     BUDGET = "budget"
     PROVIDER_ERROR = "provider-error"
     TOO_LONG = "too-long"  # the chunk's request does not fit the model's context window
+    TOO_LARGE = "too-large"  # the answer is longer than its max_tokens allows (model.limits)
     FATAL_STOP = "fatal-stop"
     CODEMOD_ERROR = "codemod-error"
 

@@ -4,20 +4,22 @@ Speaks the OpenAI-compatible `POST {base_url}/chat/completions` of the AI/ML API
 of any other compatible server (MiniMax, vLLM, SGLang, Ollama, llama.cpp). Sends only the fields the
 AI/ML API schema accepts, retries transient failures with full-jitter exponential backoff inside a
 total-wait budget, holds a limiter slot per HTTP attempt (released before each backoff sleep), and
-never lets the API key into a repr, log or error. Its helpers each have a module: settings and the
-JSON body (request), the answer types (completion), reading bodies and errors (responses), the SSE
-reader (sse) and the pool (transport).
+never lets the API key into a repr, log or error. Every attempt has a total deadline and a cap on
+its decoded body, both in proportion to its max_tokens (limits), so no server can hold a run or its
+memory. Its helpers each have a module: settings and the JSON body (request), the answer types
+(completion), the bounds (limits), reading bodies under a cap (body), reading answers and errors
+(responses), the SSE reader (sse) and the pool (transport).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import aclosing
 from types import TracebackType
 from typing import Any
 
@@ -27,13 +29,14 @@ from pipeline.config import (
     DEFAULT_CONCURRENCY,
 )
 from pipeline.model.attempts import OK, Attempt, AttemptObserver
+from pipeline.model.body import ACCEPT_ENCODING, decoded, read_capped, read_error_text
 from pipeline.model.breaker import CircuitBreaker
 from pipeline.model.completion import Completion
 from pipeline.model.context import fit_max_tokens
 from pipeline.model.errors import (
     CodemillModelError,
     ConnectionDropped,
-    MalformedResponse,
+    DeadlineExceeded,
     ModelTimeout,
     NotSent,
     RetriesExhausted,
@@ -41,10 +44,16 @@ from pipeline.model.errors import (
     StreamCut,
 )
 from pipeline.model.limiter import Limiter
+from pipeline.model.limits import ERROR_BODY_BYTES, AnswerLimits
 from pipeline.model.redact import redact
 from pipeline.model.request import ModelSettings, build_request_body
-from pipeline.model.responses import check_base_resp, completion_from_body, status_error
-from pipeline.model.sse import StreamState
+from pipeline.model.responses import (
+    check_base_resp,
+    completion_from_body,
+    json_object,
+    status_error,
+)
+from pipeline.model.sse import StreamState, lines
 from pipeline.model.transport import ShardedTransport
 
 log = logging.getLogger("codemill.model")
@@ -85,7 +94,11 @@ class ChatClient:
         self._observer = observer  # told of every attempt as it ends (live display)
         self._url = settings.base_url.rstrip("/") + "/chat/completions"
         pool = settings.pool_size or (limiter.concurrency if limiter else DEFAULT_CONCURRENCY)
-        headers = {"User-Agent": "codemill/0.1", "Accept": "application/json"}
+        headers = {
+            "User-Agent": "codemill/0.1",
+            "Accept": "application/json",
+            "Accept-Encoding": ACCEPT_ENCODING,  # what pipeline.model.body inflates
+        }
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
         self._http = httpx.AsyncClient(
@@ -268,15 +281,16 @@ class ChatClient:
             return await self._attempt(body, request_id)
 
     async def _attempt(self, body: Mapping[str, Any], request_id: str) -> Completion:
-        """One HTTP attempt, its transport failures mapped to typed errors (key redacted)."""
+        """One HTTP attempt within its total deadline, its transport failures mapped to typed errors
+        (key redacted)."""
         started = time.monotonic()
+        streamed = bool(body.get("stream"))
+        limits = AnswerLimits.of(self.settings, body.get("max_tokens"), stream=streamed)
         try:
-            if body.get("stream"):
-                return await self._attempt_stream(body, request_id, started)
-            response = await self._http.post(
-                self._url, json=body, headers={"x-client-request-id": request_id}
-            )
-            text = response.text
+            async with asyncio.timeout(limits.deadline):
+                return await self._exchange(body, request_id, limits, started)
+        except TimeoutError:
+            raise DeadlineExceeded(limits.deadline) from None
         except httpx.ConnectTimeout as exc:
             self.breaker.unreachable(type(exc).__name__)
             raise ModelTimeout(type(exc).__name__) from None
@@ -286,23 +300,36 @@ class ChatClient:
             detail = redact(f"{type(exc).__name__}: {exc}".rstrip(": "), self._api_key)
             if isinstance(exc, httpx.ConnectError):
                 self.breaker.unreachable(detail)
-            if body.get("stream") and isinstance(exc, httpx.RemoteProtocolError):
+            if streamed and isinstance(exc, httpx.RemoteProtocolError):
                 raise StreamCut(detail) from None
             raise ConnectionDropped(detail) from None
-        self.breaker.reached()
-        if response.status_code != 200:
-            raise self._redacted(status_error(response, text, self.settings.api_key_env))
-        try:
-            data = json.loads(text)
-        except ValueError:
-            raise MalformedResponse(f"not JSON, {len(text)} bytes") from None
-        if not isinstance(data, Mapping):
-            raise MalformedResponse("the JSON body is not an object")
+
+    async def _exchange(
+        self, body: Mapping[str, Any], request_id: str, limits: AnswerLimits, started: float
+    ) -> Completion:
+        """Send the request and read its answer, no more of the body than `limits` allow."""
+        headers = {"x-client-request-id": request_id}
+        read = self.settings.read_timeout
+        if body.get("stream"):
+            headers["Accept"] = "text/event-stream"
+            read = self.settings.stream_idle_timeout
+        timeout = httpx.Timeout(read, connect=self.settings.connect_timeout, pool=None)
+        async with self._http.stream(
+            "POST", self._url, json=body, headers=headers, timeout=timeout
+        ) as response:
+            self.breaker.reached()
+            if response.status_code != 200:
+                text = await read_error_text(response, ERROR_BODY_BYTES)
+                raise self._redacted(status_error(response, text, self.settings.api_key_env))
+            if body.get("stream"):
+                return await self._read_stream(response, limits, started)
+            raw = await read_capped(response, limits.body_bytes, limits.body_too_large)
+        data = json_object(raw, "the body")
         try:
             check_base_resp(data, self.settings.api_key_env)
         except CodemillModelError as error:
             raise self._redacted(error) from None
-        return completion_from_body(data, response.headers, started)
+        return completion_from_body(data, response.headers, started, limits)
 
     def _redacted(self, error: CodemillModelError) -> CodemillModelError:
         """The same error with the key masked out of its message, should a server echo it."""
@@ -310,34 +337,23 @@ class ChatClient:
             error.args = (redact(str(error), self._api_key),)
         return error
 
-    async def _attempt_stream(
-        self, body: Mapping[str, Any], request_id: str, started: float
+    async def _read_stream(
+        self, response: httpx.Response, limits: AnswerLimits, started: float
     ) -> Completion:
-        """Read an SSE answer; the idle timeout restarts at every event (no total timeout)."""
+        """Read an SSE answer; the idle timeout restarts at every event (the deadline does not)."""
         idle = self.settings.stream_idle_timeout
-        timeout = httpx.Timeout(idle, connect=self.settings.connect_timeout, pool=None)
-        async with self._http.stream(
-            "POST",
-            self._url,
-            json=body,
-            headers={"x-client-request-id": request_id, "Accept": "text/event-stream"},
-            timeout=timeout,
-        ) as response:
-            self.breaker.reached()
-            if response.status_code != 200:
-                text = (await response.aread()).decode("utf-8", "replace")
-                raise self._redacted(status_error(response, text, self.settings.api_key_env))
-            state = StreamState(self.settings.api_key_env)
-            loop = asyncio.get_running_loop()
-            try:
-                async with asyncio.timeout(idle) as deadline:
-                    async for line in response.aiter_lines():
-                        try:
-                            event = state.feed_line(line)
-                        except CodemillModelError as error:
-                            raise self._redacted(error) from None
-                        if event:
-                            deadline.reschedule(loop.time() + idle)
-            except TimeoutError:
-                raise ModelTimeout(f"no stream event for {idle:g} s") from None
-            return state.completion(response.headers, started)
+        state = StreamState(self.settings.api_key_env, limits)
+        loop = asyncio.get_running_loop()
+        body = lines(decoded(response, limits.body_bytes, limits.body_too_large))
+        try:
+            async with aclosing(body), asyncio.timeout(idle) as silence:
+                async for line in body:
+                    try:
+                        event = state.feed_line(line)
+                    except CodemillModelError as error:
+                        raise self._redacted(error) from None
+                    if event:
+                        silence.reschedule(loop.time() + idle)
+        except TimeoutError:
+            raise ModelTimeout(f"no stream event for {idle:g} s") from None
+        return state.completion(response.headers, started)

@@ -7,6 +7,8 @@ The hierarchy:
     - RateLimited             HTTP 429; `retry_after` when the server sent one
     - ServerError             HTTP 5xx (500, 502, 503, 504, ...)
     - ModelTimeout            connect/read/stream-idle timeout, HTTP 408
+      - DeadlineExceeded      no whole answer within the attempt's total deadline (a trickle, an
+                              endless stream)
     - ConnectionDropped       connection refused, reset, or closed before a full answer
       - StreamCut             a streamed answer cut off mid-way (servers that cancel concurrent streams)
     - MalformedResponse       HTTP 200 whose body is not OpenAI-compatible JSON
@@ -18,6 +20,8 @@ The hierarchy:
     - BadRequest              HTTP 400/404/422...: the provider refused the body or the URL
     - AuthenticationError     HTTP 401, base_resp 1004/2049: the API key is missing or refused
     - InsufficientCredits     HTTP 403, base_resp 1008/2056: no balance, or usage limit reached
+  + AnswerTooLarge            the answer is longer than its max_tokens allows (or its body decodes
+                              past the cap): this chunk is rejected `too-large`, never retried
   + RetriesExhausted          wraps the last retryable error once the attempt/wait budget is spent
   + NotSent                   the caller's admission check refused the request once it had a slot
 
@@ -26,9 +30,12 @@ Every `str()` is one sentence saying what happened and what to do; none ever con
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from pipeline.errors import CodemillError, ExitCode
+
+if TYPE_CHECKING:
+    from pipeline.model.completion import Completion
 
 RETRYABLE_BASE_CODES = frozenset({1000, 1001, 1002, 1024, 1033, 1041, 2045})
 RATE_BASE_CODES = frozenset({1002, 1041, 2045})
@@ -90,6 +97,18 @@ class ModelTimeout(RetryableModelError):
         super().__init__(
             f"the model did not answer in time ({what}); raise the timeout if it persists"
         )
+
+
+class DeadlineExceeded(ModelTimeout):
+    """The attempt outlived its total deadline while bytes or events still trickled in."""
+
+    def __init__(self, deadline: float) -> None:
+        RetryableModelError.__init__(
+            self,
+            f"the model did not finish its answer within the request deadline of {deadline:g} s; "
+            "raise request_deadline if the server is just slow",
+        )
+        self.deadline = deadline
 
 
 class ConnectionDropped(RetryableModelError):
@@ -154,6 +173,18 @@ class ContextTooLong(RequestRejected):
         )
         self.code = code
         self.sent = sent  # False: found before sending, nothing was paid for
+
+
+class AnswerTooLarge(CodemillModelError):
+    """An answer larger than its max_tokens allows: the chunk is rejected, never retried or cached.
+
+    `completion` is the answer, its text dropped, when it was read whole (its tokens and cost count)."""
+
+    def __init__(self, what: str, completion: Completion | None = None) -> None:
+        super().__init__(
+            f"the model's answer is too large for its max_tokens ({what}); the chunk is rejected"
+        )
+        self.completion = completion
 
 
 class NotSent(CodemillModelError):

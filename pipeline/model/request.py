@@ -33,6 +33,9 @@ class ModelSettings:
     connect_timeout: float = CONNECT_TIMEOUT
     read_timeout: float = READ_TIMEOUT
     stream_idle_timeout: float = 120.0  # longest silence between two stream events
+    request_deadline: float | None = (
+        None  # seconds for a whole attempt; None: from max_tokens (limits)
+    )
     max_attempts: int = 6
     max_total_wait: float = 300.0  # cap on the backoff sleep summed over a request's attempts
     backoff_base: float = 1.0
@@ -50,6 +53,7 @@ class ModelSettings:
             api_key_env=config.api_key_env,
             connect_timeout=config.connect_timeout,
             read_timeout=config.read_timeout,
+            request_deadline=config.request_deadline,
             stream=config.stream,
             context_tokens=config.context_tokens,
         )

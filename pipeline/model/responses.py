@@ -34,6 +34,7 @@ from pipeline.model.errors import (
     RequestRejected,
     ServerError,
 )
+from pipeline.model.limits import AnswerLimits
 
 # How servers say "too long for the context": llama.cpp (`exceed_context_size_error`, "exceeds the
 # available context size"), vLLM ("This model's maximum context length is N tokens"), OpenAI
@@ -121,11 +122,25 @@ def parse_cost(
     return usd, credits
 
 
+def json_object(text: str | bytes, what: str) -> Mapping[str, Any]:
+    """The JSON object `text` holds; MalformedResponse naming `what` when it is not JSON, not an
+    object, or nested too deeply to parse (json raises RecursionError past ~1,000 levels)."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise MalformedResponse(f"{what} is not JSON, {len(text):,} bytes") from None
+    except RecursionError:
+        raise MalformedResponse(f"{what} is JSON nested too deeply to read") from None
+    if not isinstance(data, Mapping):
+        raise MalformedResponse(f"{what} is not a JSON object")
+    return data
+
+
 def error_message(response_text: str) -> str:
     """The provider's message from an error body (AI/ML API or OpenAI style), else an excerpt."""
     try:
         body = json.loads(response_text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return " ".join(response_text.split())[:200]
     if isinstance(body, Mapping):
         message = body.get("message")
@@ -190,9 +205,13 @@ def split_reasoning(content: str, separate_reasoning: str) -> tuple[str, str]:
 
 
 def completion_from_body(
-    data: Mapping[str, Any], headers: httpx.Headers, started: float
+    data: Mapping[str, Any],
+    headers: httpx.Headers,
+    started: float,
+    limits: AnswerLimits | None = None,
 ) -> Completion:
-    """The Completion in a non-streamed answer's JSON body; MalformedResponse if it has none."""
+    """The Completion in a non-streamed answer's JSON body; MalformedResponse if it has none, and
+    AnswerTooLarge (the answer's cost kept) if it is longer than `limits` allow."""
     choices = data.get("choices")
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], Mapping):
         raise MalformedResponse("no choices in the answer")
@@ -204,9 +223,10 @@ def completion_from_body(
     if not isinstance(content, str):
         raise MalformedResponse("the message content is not text")
     separate = message.get("reasoning_content") or message.get("reasoning") or ""
-    reasoning, answer = split_reasoning(content, separate if isinstance(separate, str) else "")
+    separate = separate if isinstance(separate, str) else ""
+    reasoning, answer = split_reasoning(content, separate)
     usd, credits = parse_cost(data, headers)
-    return Completion(
+    completion = Completion(
         content=content,
         reasoning=reasoning,
         answer=answer,
@@ -218,3 +238,6 @@ def completion_from_body(
         latency_s=time.monotonic() - started,
         model=data.get("model") if isinstance(data.get("model"), str) else None,
     )
+    if limits is not None:
+        limits.check_chars(len(content) + len(separate), completion)
+    return completion

@@ -6,29 +6,54 @@ is read in one place. It raises typed errors unredacted; the client masks the ke
 
 from __future__ import annotations
 
-import json
+import codecs
+import re
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any
 
 import httpx
 
 from pipeline.model.completion import Completion, Usage
-from pipeline.model.errors import ConnectionDropped, MalformedResponse, ServerError
+from pipeline.model.errors import ConnectionDropped, ServerError
+from pipeline.model.limits import AnswerLimits
 from pipeline.model.responses import (
     check_base_resp,
     error_message,
+    json_object,
     parse_cost,
     parse_usage,
     split_reasoning,
 )
 
+_EOL = re.compile(r"\r\n|\r|\n")
+
+
+async def lines(pieces: AsyncIterator[bytes]) -> AsyncGenerator[str, None]:
+    """The text lines of a body given in pieces (any of CR LF, CR, LF ends one); a CR LF split
+    across two pieces gives an extra blank line, which SSE ignores. Each piece is scanned once."""
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    pending: list[str] = []  # the start of a line not ended yet
+    async for piece in pieces:
+        *complete, rest = _EOL.split(decoder.decode(piece))
+        if complete:
+            complete[0] = "".join(pending) + complete[0]
+            pending.clear()
+            for line in complete:
+                yield line
+        pending.append(rest)
+    last = "".join(pending) + decoder.decode(b"", final=True)
+    if last:
+        yield last
+
 
 class StreamState:
     """Accumulates SSE chunks; think tags split across events are resolved once, at the end."""
 
-    def __init__(self, env_var: str) -> None:
+    def __init__(self, env_var: str, limits: AnswerLimits | None = None) -> None:
         self.env_var = env_var  # the key's variable NAME, for an authentication error's hint
+        self.limits = limits  # the answer's size is checked as it grows
+        self.size = 0  # characters of content and reasoning so far
         self.parts: list[str] = []
         self.reasoning_parts: list[str] = []
         self.finish_reason: str | None = None
@@ -52,12 +77,7 @@ class StreamState:
 
     def feed(self, payload: str) -> None:
         """Fold one event's JSON into the answer; a typed error for an error or malformed event."""
-        try:
-            event = json.loads(payload)
-        except ValueError:
-            raise MalformedResponse("a stream event is not JSON") from None
-        if not isinstance(event, Mapping):
-            raise MalformedResponse("a stream event is not a JSON object")
+        event = json_object(payload, "a stream event")
         if "error" in event:
             raise ServerError(200, error_message(payload))
         check_base_resp(event, self.env_var)
@@ -72,13 +92,22 @@ class StreamState:
                 continue
             delta = choice.get("delta") or {}
             if isinstance(delta, Mapping):
-                if isinstance(delta.get("content"), str):
-                    self.parts.append(delta["content"])
-                extra = delta.get("reasoning_content") or delta.get("reasoning")
-                if isinstance(extra, str):
-                    self.reasoning_parts.append(extra)
+                self._take_delta(delta)
             if choice.get("finish_reason"):
                 self.finish_reason = choice["finish_reason"]
+
+    def _take_delta(self, delta: Mapping[str, Any]) -> None:
+        """Add one delta's content and separate reasoning; AnswerTooLarge once they outgrow the limit."""
+        content = delta.get("content")
+        if isinstance(content, str):
+            self.parts.append(content)
+            self.size += len(content)
+        extra = delta.get("reasoning_content") or delta.get("reasoning")
+        if isinstance(extra, str):
+            self.reasoning_parts.append(extra)
+            self.size += len(extra)
+        if self.limits is not None:
+            self.limits.check_chars(self.size)
 
     def completion(self, headers: httpx.Headers, started: float) -> Completion:
         """The whole answer; ConnectionDropped if the stream ended before [DONE] or a finish reason."""

@@ -30,7 +30,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -67,6 +67,8 @@ class FakeReply:
     stall_at: int = -1  # index of the SSE event before which the server goes silent...
     stall: float = 0.0  # ...for this many seconds (to trip an idle timeout)
     cut_at: int = -1  # index of the SSE event before which the server closes the connection
+    # sends the whole response itself, then the connection closes (support/fault_server.py's faults)
+    write: Callable[[asyncio.StreamWriter], Awaitable[None]] | None = None
 
     @classmethod
     def json(cls, status: int, payload: Any, **kwargs: Any) -> FakeReply:
@@ -442,6 +444,9 @@ class FakeModelServer:
                 await asyncio.sleep(self.latency + reply.delay)
             if reply.drop:
                 writer.transport.abort()
+                return False
+            if reply.write is not None:
+                await reply.write(writer)
                 return False
             await self._write(writer, reply)
         finally:
