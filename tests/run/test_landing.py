@@ -12,6 +12,7 @@ import re
 import signal
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,10 @@ def run(runner: CliRunner, repo: Path, *args: str) -> Result:
 
 def branches(repo: Path) -> list[str]:
     return git(repo, "for-each-ref", "--format=%(refname:short)", "refs/heads/codemill").split()
+
+
+def worktrees(repo: Path) -> int:
+    return git(repo, "worktree", "list", "--porcelain").count("worktree ")
 
 
 def state_files(tmp_path: Path) -> list[Path]:
@@ -134,7 +139,7 @@ def test_an_interrupt_while_committing_leaves_no_branch_and_no_state(
 
     assert done.exit_code == 130, done.output
     assert "no branch was made because the run did not finish" in done.output
-    assert branches(repo) == [] and state_files(tmp_path) == []
+    assert branches(repo) == [] and state_files(tmp_path) == [] and worktrees(repo) == 1
     assert end_record(report_dir(done.output))["outcome"] == "interrupted"
     assert fingerprint(repo) == before
 
@@ -160,13 +165,33 @@ def test_a_full_disk_at_the_report_leaves_no_branch_and_a_rerun_makes_one(
         r"no branch was made and the run's state was not saved",
         message,
     ), message
-    assert branches(repo) == [] and state_files(tmp_path) == []
+    assert branches(repo) == [] and state_files(tmp_path) == [] and worktrees(repo) == 1
 
     monkeypatch.setattr(directory, "write_atomic", real_write)
     again = run(runner, repo)
     assert again.exit_code == 0, again.output
     assert len(branches(repo)) == 1 and len(state_files(tmp_path)) == 1
     assert fingerprint(repo) == before
+
+
+def test_two_runs_started_in_the_same_second_make_two_branches(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline.run import setup
+
+    real_id = setup.new_run_id
+    same_second = datetime(2026, 12, 7, 4, 0, 0, tzinfo=UTC)
+    monkeypatch.setattr(setup, "new_run_id", lambda now=None: real_id(same_second))
+    repo = make_repo(tmp_path / "repo", {"a.py": OLD.format(n=1)})
+    first = run(runner, repo)
+    monkeypatch.setenv("CODEMILL_STATE_DIR", str(tmp_path / "other-state"))  # no "same change"
+    second = run(runner, repo)
+
+    assert first.exit_code == second.exit_code == 0, first.output + second.output
+    made = branches(repo)
+    assert len(made) == 2 and all(b.startswith("codemill/modernize/20261207-040000-") for b in made)
+    for done in (first, second):
+        assert "--force-branch" not in done.output
 
 
 def test_odd_file_names_land_like_any_other(runner: CliRunner, tmp_path: Path) -> None:
