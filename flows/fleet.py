@@ -64,13 +64,10 @@ async def fleet_member(
         )
         for warning in ready.config.warnings:  # the repository's [tool.codemill] it ignored
             get_run_logger().warning(warning)
-        run = await refactor_repo(
-            ready.config,
-            ready.paths,
-            show_progress=False,
-            since=ready.since or ready.config.since,  # --since, else the since setting
-            shared_limit=limit,
-        )
+        config = replace(
+            ready.config, since=ready.since or ready.config.since
+        )  # --since, or setting
+        run = await refactor_repo(config, ready.paths, show_progress=False, shared_limit=limit)
         result = result_of(part, run, time.monotonic() - started, run.exit_code)
     except CodemillError as exc:
         result = failed(part, str(exc), exc.exit_code, time.monotonic() - started)

@@ -199,13 +199,13 @@ async def _refactor_repo(
     paths: list[str],
     run_id: str | None = None,
     show_progress: bool = True,
-    since: str | None = None,
     shared_limit: str | None = None,
 ) -> RunResult:
     """Refactor the Python files under `paths` of `config.repo` with `config.recipe`, as Prefect tasks.
 
-    `since` ("last-run" or a git ref) limits the run to the files changed since then; `shared_limit`
-    names a Prefect global concurrency limit every model request of the run also holds (a fleet's).
+    `config.since` ("last-run" or a git ref) limits the run to the files changed since then;
+    `shared_limit` names a Prefect global concurrency limit every model request of the run also holds
+    (a fleet's).
     """
     runner = PrefectRunner()
     view = TerminalView(show_progress)
@@ -216,7 +216,6 @@ async def _refactor_repo(
         runner=runner,
         view=view,
         run_id=run_id,
-        since=since,
         env=os.environ,
         shared_slot=slot,
     )

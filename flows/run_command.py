@@ -57,14 +57,13 @@ def run(
     root = repo_root(paths)
     config = load_config(root, given(settings), os.environ)
     warn(config.warnings)
-    since = config.since
-    setup = refuse_bad_input(config, since)
+    setup = refuse_bad_input(config)
     for warning in setup.warnings:
         typer.echo(f"codemill: warning: {warning}", err=True)
     if estimate:
         from pipeline.run.estimate import forecast_lines  # the engines load only when needed
 
-        for line in forecast_lines(config, [str(p) for p in paths], since, os.environ):
+        for line in forecast_lines(config, [str(p) for p in paths], os.environ):
             typer.echo(f"codemill: {line}")
         return
     which, why = choose(orchestrator, os.environ)
@@ -72,21 +71,21 @@ def run(
     targets = [str(p) for p in paths]
     finish = Finish(junit, fail_on_changes)
     if which == "local":
-        result = local_run(config, targets, progress, since, setup)
+        result = local_run(config, targets, progress, setup)
     else:
-        result = prefect_run(config, targets, progress, since, finish)
+        result = prefect_run(config, targets, progress, setup.run_id, finish)
     raise typer.Exit(finish(result))
 
 
-def refuse_bad_input(config: RunConfig, since: str | None) -> RunSetup:
+def refuse_bad_input(config: RunConfig) -> RunSetup:
     """The run's own setup checks (recipe, engine, base, branch, --since), before the engines load:
     a usage error costs a recipe parse and a git lookup, not libcst, the HTTP client or Prefect. A
-    local run goes on with this setup; a Prefect run checks again inside its flow."""
+    local run goes on with this setup; a Prefect run checks again inside its flow, with the same run id."""
     from datetime import UTC, datetime
 
     from pipeline.run.setup import prepare_run
 
-    return prepare_run(config, since, os.environ, datetime.now(UTC))
+    return prepare_run(config, os.environ, datetime.now(UTC))
 
 
 class Finish:
@@ -118,9 +117,7 @@ class Finish:
         os._exit(code)
 
 
-def local_run(
-    config: RunConfig, paths: list[str], progress: bool, since: str | None, setup: RunSetup
-) -> RunResult:
+def local_run(config: RunConfig, paths: list[str], progress: bool, setup: RunSetup) -> RunResult:
     """The run in this process: no orchestrator, no server, no Prefect import.
 
     The test command's base run starts first, so it goes on while the engines import (a second of
@@ -137,7 +134,6 @@ def local_run(
             paths,
             runner=runner,
             view=_terminal_view(progress),
-            since=since,
             env=os.environ,
             setup=setup,
             base_tests=base_tests,
@@ -170,7 +166,7 @@ def _terminal_view(progress: bool) -> TerminalView:
 
 
 def prefect_run(
-    config: RunConfig, paths: list[str], progress: bool, since: str | None, finish: Finish
+    config: RunConfig, paths: list[str], progress: bool, run_id: str, finish: Finish
 ) -> RunResult:
     """The run as the `refactor_repo` flow, against the configured Prefect API."""
     import asyncio
@@ -179,11 +175,8 @@ def prefect_run(
 
     quiet_prefect()
     from flows.refactor import ending_without_api, refactor_repo
-    from pipeline.run.setup import new_run_id
 
-    flow_run = refactor_repo(
-        config, paths, run_id=new_run_id(), show_progress=progress, since=since
-    )
+    flow_run = refactor_repo(config, paths, run_id=run_id, show_progress=progress)
     with ending_without_api(finish.without_api):
         return asyncio.run(flow_run)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 from uuid import UUID
@@ -44,8 +45,8 @@ async def scheduled_refactor(
     config = load_config(root, settings, os.environ)
     for warning in config.warnings:  # the repository's [tool.codemill] settings it ignored
         get_run_logger().warning(warning)
-    scope = since or config.since  # --since, else a `since` setting (--set, CODEMILL_SINCE)
-    result = await refactor_repo(config, [str(root)], show_progress=False, since=scope)
+    config = replace(config, since=since or config.since)  # --since, else the setting (--set, env)
+    result = await refactor_repo(config, [str(root)], show_progress=False)
     if result.partial:
         raise RuntimeError(f"codemill run {result.run_id} stopped: {result.stop_reason}")
     return {

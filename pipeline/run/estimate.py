@@ -138,16 +138,14 @@ def check_max_cost(forecast: Forecast, config: RunConfig, *, force: bool) -> Non
         )
 
 
-def forecast_lines(
-    config: RunConfig, paths: Sequence[str], since: str | None, env: Mapping[str, str]
-) -> list[str]:
+def forecast_lines(config: RunConfig, paths: Sequence[str], env: Mapping[str, str]) -> list[str]:
     """`codemill run --estimate`: the model run's forecast, with no key needed and nothing sent."""
     recipe = load_recipe(config.recipe)
     if config.engine == "codemod":
         return [f"{recipe.name}: engine codemod runs offline and costs nothing"]
     base = repository.resolve_base(repository.open_repository(config.repo), config.base)
     last = state.load_last_run(state_file(config.repo, recipe.name, env))
-    scope = state.resolve_since(since, last, config.repo, base)
+    scope = state.resolve_since(config.since, last, config.repo, base)
     plan = plan_run(config, paths, only=scope.only)
     cache = None if config.no_cache else ResponseCache(config.cache_path or default_cache_path(env))
     try:

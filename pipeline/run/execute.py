@@ -59,7 +59,6 @@ async def execute_run(
     view: View,
     env: Mapping[str, str],
     run_id: str | None = None,
-    since: str | None = None,
     setup: RunSetup | None = None,
     base_tests: BaseTests | None = None,
     shared_slot: SharedSlot | None = None,
@@ -74,7 +73,7 @@ async def execute_run(
     with Interrupts() as interrupts, contextlib.ExitStack() as cleanup:
         if base_tests is not None:
             cleanup.callback(base_tests.close)
-        setup = setup or prepare_run(config, since, env, datetime.now(UTC), run_id)
+        setup = setup or prepare_run(config, env, datetime.now(UTC), run_id)
         if base_tests is None and (base_tests := start_base_tests(config, setup)) is not None:
             cleanup.callback(base_tests.close)
         run = Execution(config, runner, view, setup, interrupts, env, base_tests)

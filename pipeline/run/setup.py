@@ -56,7 +56,6 @@ def new_run_id(now: datetime | None = None) -> str:
 
 def prepare_run(
     config: RunConfig,
-    since: str | None,
     env: Mapping[str, str],
     now: datetime,
     run_id: str | None = None,
@@ -75,8 +74,8 @@ def prepare_run(
         branch = config.branch or repository.run_branch_name(recipe.name, run_id)
         repository.check_branch(repo, branch, force_branch=config.force_branch, run_id=run_id)
     state_path = state_file(config.repo, recipe.name, env)
-    last, damaged_state = state.recover_last_run(state_path, since)
-    scope = state.resolve_since(since, last, config.repo, base_commit)
+    last, damaged_state = state.recover_last_run(state_path, config.since)
+    scope = state.resolve_since(config.since, last, config.repo, base_commit)
     model = config.model if engine == "llm" else CODEMOD_MODEL
     warnings = tuple(w for w in (damaged_state, check_cache(config, engine, env)) if w)
     return RunSetup(

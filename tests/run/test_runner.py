@@ -404,23 +404,21 @@ def test_prepare_run_decides_everything_before_any_file_is_read(tmp_path: Path) 
     env = {"CODEMILL_STATE_DIR": str(tmp_path / "state")}
     when = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
 
-    setup = prepare_run(RunConfig(repo=repo), None, env, when)
+    setup = prepare_run(RunConfig(repo=repo), env, when)
     assert (setup.engine, setup.model) == ("codemod", "libcst-codemods")
     assert setup.run_id.startswith("20261126-030000-")
     assert setup.branch == f"codemill/modernize/{setup.run_id}"  # one run, one name
-    again = prepare_run(RunConfig(repo=repo), None, env, when)
+    again = prepare_run(RunConfig(repo=repo), env, when)
     assert again.branch != setup.branch  # two runs in the same second never share a branch
     assert setup.base_commit == git(repo, "rev-parse", "HEAD").strip()
     assert setup.last is None and setup.scope.only is None
     assert setup.state_path.is_relative_to(tmp_path / "state")
 
-    keyed = prepare_run(
-        RunConfig(repo=repo, dry_run=True), None, {**env, "AIMLAPI_API_KEY": "k"}, when
-    )
+    keyed = prepare_run(RunConfig(repo=repo, dry_run=True), {**env, "AIMLAPI_API_KEY": "k"}, when)
     assert (keyed.engine, keyed.model, keyed.branch) == ("llm", "minimax/m2-1", None)
 
     with pytest.raises(UnknownBaseError):
-        prepare_run(RunConfig(repo=repo, base="no-such-ref"), None, env, when)
+        prepare_run(RunConfig(repo=repo, base="no-such-ref"), env, when)
     git(repo, "branch", "taken")
     with pytest.raises(BranchExistsError):
-        prepare_run(RunConfig(repo=repo, branch="taken"), None, env, when)
+        prepare_run(RunConfig(repo=repo, branch="taken"), env, when)
