@@ -15,16 +15,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
-import git
-
 from pipeline.gates.scratch import scratch_worktree
 from pipeline.gates.test_command import Running, TestRun
+from pipeline.repository import Repository
 
 
 class BaseTests:
     """The base run of one test command at one base commit: started now, its outcome read once."""
 
-    def __init__(self, repo: git.Repo, base_commit: str, command: str, timeout: float) -> None:
+    def __init__(self, repo: Repository, base_commit: str, command: str, timeout: float) -> None:
         self.base_commit, self.command, self.timeout = base_commit, command, timeout
         self._stack = contextlib.ExitStack()
         self.tree: Path = self._stack.enter_context(scratch_worktree(repo, base_commit))

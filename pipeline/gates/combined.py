@@ -8,8 +8,6 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-import git
-
 from pipeline.config import IMPORT_TIMEOUT, TEST_TIMEOUT, RunConfig
 from pipeline.engines.proposal import Proposal
 from pipeline.gates.base_tests import BaseTests
@@ -17,6 +15,7 @@ from pipeline.gates.import_check import ImportResult, check_imports
 from pipeline.gates.scratch import ChunkEdit, GateError
 from pipeline.gates.suite import TestRun, failure_excerpt, run_test_gate
 from pipeline.judge.verdicts import Reason, Status, Verdict
+from pipeline.repository import Repository
 from pipeline.source.splicing import render
 
 Changes = dict[str, tuple[bytes, bytes]]
@@ -84,7 +83,7 @@ def _pass(proposals: Sequence[Proposal], gate: str, note: str = "passed") -> Non
 
 
 def run_gates(
-    repo: git.Repo,
+    repo: Repository,
     base: str,
     changes: Mapping[str, tuple[bytes, bytes]],
     proposals: Sequence[Proposal],
@@ -107,7 +106,7 @@ def run_gates(
 
 
 def _both_gates(
-    repo: git.Repo,
+    repo: Repository,
     base: str,
     report: GateReport,
     proposals: Sequence[Proposal],
@@ -168,7 +167,7 @@ def _edits(accepted: Sequence[Proposal]) -> list[ChunkEdit]:
 
 
 def _test_gate(
-    repo: git.Repo,
+    repo: Repository,
     base: str,
     report: GateReport,
     proposals: Sequence[Proposal],

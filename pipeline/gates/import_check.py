@@ -27,11 +27,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import git
-
 from pipeline.config import IMPORT_TIMEOUT, child_environment
 from pipeline.gates.scratch import GateError, check_path, module_for, overwrite, scratch_worktree
 from pipeline.judge.verdicts import Reason
+from pipeline.repository import Repository
 
 _SERVER = Path(__file__).with_name("import_server.py")
 
@@ -150,7 +149,7 @@ def _check_arguments(timeout: float, jobs: int) -> None:
 
 
 def check_imports(
-    repo: git.Repo,
+    repo: Repository,
     base: str,
     changes: Mapping[str, tuple[bytes, bytes]],
     *,

@@ -13,14 +13,13 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-import git
-
 from pipeline.engines.model_engine import LLMEngine
 from pipeline.engines.proposal import Proposal
 from pipeline.gates.combined import Changes, GateSettings
 from pipeline.gates.import_check import check_imports
 from pipeline.gates.suite import TestRun, failure_excerpt, passes_against, run_tests_once
 from pipeline.judge.verdicts import Reason, Status, Verdict
+from pipeline.repository import Repository
 from pipeline.source.splicing import splice
 
 GATE_NAMES = {Reason.BREAKS_IMPORT: "import", Reason.BREAKS_TESTS: "tests"}
@@ -68,7 +67,7 @@ class RepairReport:
 
 async def repair_after_gates(
     engine: LLMEngine,
-    repo: git.Repo,
+    repo: Repository,
     base: str,
     before: Mapping[str, bytes],
     proposals: Sequence[Proposal],
@@ -128,7 +127,7 @@ def _drop(proposal: Proposal, reason: Reason, detail: str, failure: str) -> None
 
 
 def _regate(
-    repo: git.Repo,
+    repo: Repository,
     base: str,
     before: Mapping[str, bytes],
     proposals: Sequence[Proposal],

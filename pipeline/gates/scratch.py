@@ -14,10 +14,14 @@ from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path, PurePosixPath
 
-import git
-
 from pipeline.errors import UsageError
-from pipeline.repository import WorktreeError, is_plain_path, resolve_base, temporary_worktree
+from pipeline.repository import (
+    Repository,
+    WorktreeError,
+    is_plain_path,
+    resolve_base,
+    temporary_worktree,
+)
 
 
 class GateError(UsageError):
@@ -109,7 +113,7 @@ def check_files(tree: Path, paths: Sequence[str]) -> None:
 
 
 @contextmanager
-def scratch_worktree(repo: git.Repo, base: str, paths: Sequence[str] = ()) -> Iterator[Path]:
+def scratch_worktree(repo: Repository, base: str, paths: Sequence[str] = ()) -> Iterator[Path]:
     """A detached worktree of `base` in a temp dir; `paths` must be regular files there.
 
     Made and removed by `pipeline.repository` (which also reclaims the leftovers of a killed run)."""

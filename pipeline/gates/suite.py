@@ -29,8 +29,6 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import git
-
 from pipeline.gates.base_tests import BaseTests
 from pipeline.gates.scratch import (
     BadEditError,
@@ -46,6 +44,7 @@ from pipeline.gates.test_command import TestRun as TestRun
 from pipeline.gates.test_command import failing_tests as failing_tests
 from pipeline.gates.test_command import run_command
 from pipeline.judge.verdicts import Reason
+from pipeline.repository import Repository
 
 EXCERPT_CHARS = 2_000  # a gate turn's failure, trimmed to what explains it
 _SECTION = re.compile(r"^_{3,} (.+?) _{3,}$")  # pytest's header of one failure's report
@@ -263,7 +262,7 @@ def _checked_chunks(
 
 
 def run_test_gate(
-    repo: git.Repo,
+    repo: Repository,
     base: str,
     changes: Mapping[str, tuple[bytes, bytes]],
     chunk_changes: Mapping[str, Sequence[ChunkEdit]],
@@ -340,7 +339,7 @@ def passes_against(outcome: TestRun, base: TestRun | None, allow_failing_base: b
 
 
 def run_tests_once(
-    repo: git.Repo, base: str, files: Mapping[str, bytes], *, test_cmd: str, timeout: float
+    repo: Repository, base: str, files: Mapping[str, bytes], *, test_cmd: str, timeout: float
 ) -> TestRun:
     """One run of the test command on the base with `files` written over it (a gate turn's check)."""
     with scratch_worktree(repo, base, sorted(files)) as tree:

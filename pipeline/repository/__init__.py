@@ -6,6 +6,7 @@ reads commits and makes commits, branches and pushes. Everything else calls it.
     opening     open_repository, resolve_base, the paths changed between two commits
     commits     commits from the proven bytes: blobs as they are, trees in a private index, no ref
     branches    the run's branch name, the checks before any work, the ref set last, the push
+    trees       a commit's files read from the object database (never the working tree)
     worktrees   temporary worktrees for the gates, and the reclaiming of a killed run's leftovers
     patches     whether a patch applies to a commit
 
@@ -51,7 +52,10 @@ from pipeline.repository.opening import (
     work_dir,
 )
 from pipeline.repository.patches import apply_check
+from pipeline.repository.trees import NotInTreeError, TreeEntry, tree_entries
 from pipeline.repository.worktrees import reclaim_leftovers, temporary_worktree, worktree_lock
+
+Repository = git.Repo  # the handle every repository function takes (made by open_repository)
 
 __all__ = [
     "BadChangeError",
@@ -64,8 +68,11 @@ __all__ = [
     "GitOpsError",
     "InvalidBranchError",
     "NotARepositoryError",
+    "NotInTreeError",
     "PushError",
+    "Repository",
     "Trailers",
+    "TreeEntry",
     "UnknownBaseError",
     "UnknownRemoteError",
     "WorktreeError",
@@ -84,6 +91,7 @@ __all__ = [
     "run_branch_name",
     "set_branch",
     "temporary_worktree",
+    "tree_entries",
     "uncommitted_paths",
     "work_dir",
     "worktree_lock",

@@ -31,13 +31,18 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path, PurePosixPath
 
-import git
-
 from pipeline.errors import UsageError
-from pipeline.repository import GitOpsError, open_repository, resolve_base, uncommitted_paths
+from pipeline.repository import (
+    GitOpsError,
+    NotInTreeError,
+    Repository,
+    TreeEntry,
+    open_repository,
+    resolve_base,
+    tree_entries,
+    uncommitted_paths,
+)
 
-_SYMLINK_MODE = 0o120000
-_SUBMODULE_MODE = 0o160000
 _GENERATED_LINES = 5
 _GENERATED_BYTES = 2048
 _GENERATED = re.compile(rb"@generated\b")
@@ -120,14 +125,14 @@ def _glob_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(out) + r"\Z")
 
 
-def _open_repo(repo_root: Path) -> git.Repo:
+def _open_repo(repo_root: Path) -> Repository:
     try:
         return open_repository(repo_root)
     except GitOpsError as exc:
         raise SourceError(f"not a git repository: {repo_root} ({exc})") from None
 
 
-def _scope(repo: git.Repo, repo_root: Path, paths: Sequence[str]) -> list[str]:
+def _scope(repo: Repository, repo_root: Path, paths: Sequence[str]) -> list[str]:
     """Repo-relative posix prefixes of `paths` ("" for the whole repository)."""
     top = Path(repo.working_tree_dir or repo_root).resolve()
     cwd = Path.cwd().resolve()
@@ -143,19 +148,12 @@ def _scope(repo: git.Repo, repo_root: Path, paths: Sequence[str]) -> list[str]:
     return out
 
 
-def _entries(tree: git.Tree, prefix: str, shown: str) -> Iterator[git.objects.base.IndexObject]:
-    """Every blob and submodule under `prefix` in `tree`."""
-    if not prefix:
-        yield from tree.traverse()  # type: ignore[misc]
-        return
+def _entries(repo: Repository, commit: str, prefix: str, shown: str) -> Iterator[TreeEntry]:
+    """Every file and submodule under `prefix` at `commit`; a path not there is the user's error."""
     try:
-        item = tree / prefix
-    except KeyError as exc:
-        raise SourceError(f"path not in repository: {shown}") from exc
-    if isinstance(item, git.Tree):
-        yield from item.traverse()  # type: ignore[misc]
-    else:
-        yield item
+        yield from tree_entries(repo, commit, prefix)
+    except NotInTreeError:
+        raise SourceError(f"path not in repository: {shown}") from None
 
 
 def _decode(path: str, data: bytes) -> SourceFile | SkippedFile:
@@ -188,22 +186,25 @@ def _generated(data: bytes) -> bool:
     return any(_GENERATED.search(line) for line in head)
 
 
-def _uncommitted(repo: git.Repo, base: str, scope: list[str], wanted: re.Pattern[str]) -> list[str]:
+def _uncommitted(
+    repo: Repository, base: str, scope: list[str], wanted: re.Pattern[str]
+) -> list[str]:
     """Paths in scope whose working-tree state differs from `base` (none when git cannot tell)."""
     return [p for p in uncommitted_paths(repo, base, scope) or [] if wanted.search(p)]
 
 
 def _read_entry(
-    item: git.objects.base.IndexObject, path: str, *, max_bytes: int, include_stubs: bool
+    item: TreeEntry, *, max_bytes: int, include_stubs: bool
 ) -> SourceFile | SkippedFile | None:
     """One tree entry read as a source file, or the reason it is skipped; None when it is not Python."""
-    if item.mode == _SUBMODULE_MODE or isinstance(item, git.Submodule):
+    path = item.path
+    if item.is_submodule:
         detail = "a git submodule: its files belong to another repository; not followed"
         return SkippedFile(path, SkipReason.SUBMODULE, detail)
-    if not isinstance(item, git.Blob) or not path.endswith((".py", ".pyi")):
+    if not path.endswith((".py", ".pyi")):
         return None
-    if item.mode == _SYMLINK_MODE:
-        target = item.data_stream.read().decode("utf-8", "replace")
+    if item.is_symlink:
+        target = item.read().decode("utf-8", "replace")
         return SkippedFile(path, SkipReason.SYMLINK, f"a symbolic link to {target}; not followed")
     if path.endswith(".pyi") and not include_stubs:
         detail = "a type stub (.pyi); stubs are included only on request"
@@ -211,7 +212,7 @@ def _read_entry(
     if item.size > max_bytes:
         detail = f"{item.size} bytes, over the limit of {max_bytes}"
         return SkippedFile(path, SkipReason.TOO_LARGE, detail)
-    data = item.data_stream.read()
+    data = item.read()
     if _generated(data):
         detail = f"marked @generated in its first {_GENERATED_LINES} lines"
         return SkippedFile(path, SkipReason.GENERATED, detail)
@@ -231,7 +232,7 @@ def list_sources(
 ) -> SourceSet:
     """The Python files of `base` under `paths`, read from git objects, with every skip reported."""
     repo = _open_repo(Path(repo_root))
-    commit = repo.commit(resolve_base(repo, base))
+    commit = resolve_base(repo, base)
     scope = _scope(repo, Path(repo_root), paths)
     includes = [_glob_regex(g) for g in include]
     excludes = [_glob_regex(g) for g in exclude]
@@ -247,21 +248,21 @@ def list_sources(
     files: dict[str, SourceFile] = {}
     skipped: dict[str, SkippedFile] = {}
     for prefix, shown in zip(scope, paths, strict=True):
-        for item in _entries(commit.tree, prefix, shown):
-            path = str(item.path)
+        for item in _entries(repo, commit, prefix, shown):
+            path = item.path
             if path in files or path in skipped or not selected(path):
                 continue
-            entry = _read_entry(item, path, max_bytes=max_bytes, include_stubs=include_stubs)
+            entry = _read_entry(item, max_bytes=max_bytes, include_stubs=include_stubs)
             if isinstance(entry, SkippedFile):
                 skipped[path] = entry
             elif entry is not None:
                 files[path] = entry
     suffix = r"\.pyi?\Z" if include_stubs else r"\.py\Z"
     wanted = re.compile(suffix)
-    uncommitted = [p for p in _uncommitted(repo, commit.hexsha, scope, wanted) if selected(p)]
+    uncommitted = [p for p in _uncommitted(repo, commit, scope, wanted) if selected(p)]
     return SourceSet(
         files=sorted(files.values(), key=lambda f: f.path),
         skipped=sorted(skipped.values(), key=lambda s: s.path),
-        base_commit=commit.hexsha,
+        base_commit=commit,
         uncommitted=uncommitted,
     )
