@@ -26,9 +26,9 @@ from flows.refactor import refactor_repo
 from pipeline import repository
 from pipeline.config import ConfigError, load_config
 from pipeline.errors import UsageError
-from pipeline.model.redact import redact_url
 from pipeline.paths import repo_key
 from pipeline.recipes.loading import load_recipe
+from pipeline.redact import redact_url
 from pipeline.run.steps import choose_engine
 
 

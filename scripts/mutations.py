@@ -126,17 +126,17 @@ MUTATIONS = (
     ),
     Mutation(
         "the API key is not redacted",
-        "pipeline/model/redact.py",
+        "pipeline/redact.py",
         "    return text.replace(secret, MASK)",
         "    return text",
-        ("tests/model/test_redact.py", "tests/model/test_model_faults.py"),
+        ("tests/test_redact.py", "tests/model/test_model_faults.py"),
     ),
     Mutation(
         "URL user-info is not redacted",
-        "pipeline/model/redact.py",
+        "pipeline/redact.py",
         "return _USER_INFO.sub(lambda m: f\"{m.group('scheme')}{MASK}@\", url)",
         "return url",
-        ("tests/model/test_redact.py", "tests/test_repository.py"),
+        ("tests/test_redact.py", "tests/test_repository.py"),
     ),
     Mutation(
         "push errors show git's stderr unredacted",

@@ -45,7 +45,6 @@ from pipeline.model.errors import (
 )
 from pipeline.model.limiter import Limiter
 from pipeline.model.limits import ERROR_BODY_BYTES, AnswerLimits
-from pipeline.model.redact import redact
 from pipeline.model.request import ModelSettings, build_request_body
 from pipeline.model.responses import (
     check_base_resp,
@@ -55,6 +54,7 @@ from pipeline.model.responses import (
 )
 from pipeline.model.sse import StreamState, lines
 from pipeline.model.transport import ShardedTransport
+from pipeline.redact import redact
 
 log = logging.getLogger("codemill.model")
 

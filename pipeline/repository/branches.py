@@ -13,7 +13,7 @@ from pathlib import Path
 
 import git
 
-from pipeline.model.redact import redact_text, redact_url
+from pipeline.redact import redact_text, redact_url
 from pipeline.repository.commands import git_succeeds, run_git
 from pipeline.repository.errors import (
     BranchCheckedOutError,

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from pipeline import config
-from pipeline.model.redact import redact_text
+from pipeline.redact import redact_text
 from pipeline.repository.errors import GitOpsError
 
 NO_HOOKS = {

@@ -1,10 +1,10 @@
-"""pipeline.model.redact: secrets (the API key, a URL's user-info) masked in any text."""
+"""pipeline.redact: secrets (the API key, a URL's user-info) masked in any text."""
 
 from __future__ import annotations
 
 import pytest
 
-from pipeline.model.redact import MASK, redact, redact_text, redact_url
+from pipeline.redact import MASK, redact, redact_text, redact_url
 
 
 @pytest.mark.parametrize(
