@@ -76,7 +76,7 @@ def judge_answer(
     """`validate`, also giving the answer as it would be spliced (re-indented, coding line kept)."""
     if finish_reason == "length":
         return Judgement(
-            proposed, Verdict.rejected(Reason.TRUNCATED, "The answer was truncated by max_tokens.")
+            proposed, Verdict.rejected(Reason.CUT_OFF, "The answer was cut off by max_tokens.")
         )
     original = lf(chunk.text)
     text = lf(proposed)

@@ -29,7 +29,6 @@ class Reason(StrEnum):
     DEFINITION_REMOVED = "definition-removed"
     SIGNATURE_CHANGED = "signature-changed"
     NEW_NAME = "new-name"
-    TRUNCATED = "truncated"
     LAZY = "lazy"
     TARGET_SYNTAX = "target-syntax"
     RUNTIME_ANNOTATION = "runtime-annotation"
@@ -47,6 +46,11 @@ class Reason(StrEnum):
     TOO_LARGE = "too-large"  # the answer is longer than its max_tokens allows (model.limits)
     FATAL_STOP = "fatal-stop"
     CODEMOD_ERROR = "codemod-error"
+
+    @classmethod
+    def _missing_(cls, value: object) -> Reason | None:
+        """Ledgers written before `truncated` and `cut-off` became one reason still read."""
+        return cls.CUT_OFF if value == "truncated" else None
 
 
 @dataclass(frozen=True)

@@ -78,7 +78,8 @@ METHOD = """def total(self, items):
 
 
 def test_truncated_even_if_code_is_fine() -> None:
-    rejected(validate(chunk(FUNC), FUNC, policy=STRICT, finish_reason="length"), Reason.TRUNCATED)
+    rejected(validate(chunk(FUNC), FUNC, policy=STRICT, finish_reason="length"), Reason.CUT_OFF)
+    assert Reason("truncated") is Reason.CUT_OFF  # one cause, one code; older ledgers still read
 
 
 def test_identical_text_is_unchanged_not_accepted() -> None:
