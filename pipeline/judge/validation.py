@@ -16,10 +16,10 @@ from libcst.metadata import MetadataWrapper
 from pipeline.judge.compiling import compile_error
 from pipeline.judge.facts import Collector, Facts, original_facts
 from pipeline.judge.interface import new_names, removed, signatures
-from pipeline.judge.relayout import chunk_unit, relay, same_but_whitespace
 from pipeline.judge.lazy import At, lazy
 from pipeline.judge.names import ModuleNames, undefined_name
 from pipeline.judge.policy import Policy
+from pipeline.judge.relayout import chunk_unit, relay, same_but_whitespace
 from pipeline.judge.scope import judge_scope
 from pipeline.judge.target_syntax import (
     FeatureFinder,

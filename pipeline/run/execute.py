@@ -298,7 +298,8 @@ class Execution:
             raise self.failure  # one sentence and its exit code, after the ledger and report
 
     def end_ledger(self) -> None:
-        """The ledger's end record: how the run ended and, when early, why."""
+        """The ledger's end record: how the run ended and, when early, why (and so whether it lands)."""
+        self.may_land = self.going()
         name, note, failed = self.interrupts.name, self.stop.reason, self.provider_failed()
         if self.failure is not None:
             outcome, note = "stopped", f"{self.failure}: nothing was committed"
@@ -315,10 +316,11 @@ class Execution:
         self.ledger.finish(note, outcome)
 
     def land(self, made: Commits | None, changes: Changes) -> RunResult:
-        """For a run that ended well (its ledger says done): save the state, then set the branch and
-        push; the result. A stop signal after the ledger ended no longer changes how the run ended."""
+        """For a run that ended well (`may_land`, fixed when its ledger ended): save the state, then
+        set the branch and push; the result. A run stopped by --max-cost lands what it paid for, but
+        saves no state: it did not finish. A stop signal after the ledger ended changes nothing."""
         committed, push_error = repository.CommitResult(self.setup.branch or ""), None
-        if self.setup.branch is not None and self.ledger.meta.outcome == "done":
+        if self.setup.branch is not None and self.may_land:
             fingerprint = state.patch_fingerprint(unified_patch(changes))
             committed, push_error = self.set_branch(made, fingerprint)
         return self.result(changes, committed, push_error)
@@ -332,7 +334,8 @@ class Execution:
         put back, so a rerun neither trusts a branch that is not there nor makes a second one."""
         branch = self.setup.branch or ""
         commits = made.commits if made is not None else []
-        self.save_state(fingerprint, repository.CommitResult(branch, commits))
+        if self.stop.reason is None:
+            self.save_state(fingerprint, repository.CommitResult(branch, commits))
         if made is None or not commits:
             return repository.CommitResult(branch), None
         try:
@@ -340,7 +343,8 @@ class Execution:
         except repository.PushError as exc:
             return exc.result, str(exc)
         except repository.GitOpsError:
-            state.restore_last_run(self.setup.state_path, self.setup.last)
+            if self.stop.reason is None:
+                state.restore_last_run(self.setup.state_path, self.setup.last)
             raise
 
     def save_state(self, fingerprint: str, committed: repository.CommitResult) -> None:

@@ -73,7 +73,7 @@ def marked_processes(mark: str, running: str = "") -> list[int]:
             command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             continue
-        marked = f"CODEMILL_TEST_MARK={mark}".encode() in environ.split(b"\0")
+        marked = f"LIFECYCLE_TEST_MARK={mark}".encode() in environ.split(b"\0")
         if marked and state != "Z" and running in command:
             found.append(int(entry.name))
     return found
@@ -88,7 +88,11 @@ def wait_until_gone(mark: str, seconds: float) -> list[int]:
 
 def start(cli: CliEnv, repo: Path, *args: str, mark: str) -> subprocess.Popen[str]:
     """`codemill run .` in the background, in its own process group (as a terminal would run it)."""
-    env = {**cli.env, "AIMLAPI_API_KEY": KEY, "CODEMILL_TEST_MARK": mark}
+    env = {
+        **cli.env,
+        "AIMLAPI_API_KEY": KEY,
+        "LIFECYCLE_TEST_MARK": mark,
+    }  # no CODEMILL_*: children never see those
     return subprocess.Popen(
         [CODEMILL, "run", ".", "--no-progress", *args],
         cwd=repo,
