@@ -114,6 +114,7 @@ class Execution:
         meta = RunMeta(
             run_id, setup.recipe.name, setup.engine, setup.model, setup.base_commit, config.budget
         )
+        meta.policy = self.policy()
         self.ledger = Ledger(meta, stream_to=self.report_dir / "ledger.jsonl")
         self.proposals: list[Proposal] = []
         self.counter = RunCounter()
