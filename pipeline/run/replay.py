@@ -207,8 +207,8 @@ def _proven(
         if why is not None:
             raise ReplayError(
                 f"{source.path}: the accepted text of chunk {row.chunk} (lines {row.start_line}-"
-                f"{row.end_line}) fails its proof again: {why} The ledger was changed after the run; "
-                "nothing was replayed"
+                f"{row.end_line}) fails its proof again, so the ledger was changed after the run "
+                f"and nothing was replayed: {why}"
             )
     return pairs, after
 
