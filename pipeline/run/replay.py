@@ -183,13 +183,12 @@ def disproof(chunk: Chunk, row: LedgerRow, policy: Policy, names: ModuleNames | 
     return verdict.detail or f"it is {verdict.reason or verdict.status}"
 
 
-def _names(source: SourceFile, after: bytes, engine: str) -> ModuleNames:
-    """The module names a chunk's proof reads, as its engine gave them: the model's chunks the base
-    module's, the codemods' chunks the module they made (an import they add counts)."""
-    if engine != "codemod":
-        return module_names(source.text)
-    text = after.decode(source.encoding, "replace")
-    return module_names(text[1:] if source.bom else text)
+def _names(source: SourceFile, engine: str) -> ModuleNames | None:
+    """The module names a chunk's proof reads: the base module's, as the model engine gave them. The
+    codemod engine read the whole module its codemods made, which a rejected chunk's share is missing
+    from in the ledger, so its chunks are proven without the undefined-name check (as `names=None`
+    does everywhere); every other check holds."""
+    return module_names(source.text) if engine != "codemod" else None
 
 
 def _proven(
@@ -200,8 +199,7 @@ def _proven(
     if policy is None:
         raise _fault(source.path, rows[0], "the run recorded no policy to prove it under", patch)
     pairs = [(rebuilt(source, row, patch), row) for row in rows]
-    after = _spliced(source, pairs)
-    names = _names(source, after, ledger.meta.engine)
+    names = _names(source, ledger.meta.engine)
     for chunk, row in pairs:
         why = disproof(chunk, row, policy, names)
         if why is not None:
@@ -210,7 +208,7 @@ def _proven(
                 f"{row.end_line}) fails its proof again, so the ledger was changed after the run "
                 f"and nothing was replayed: {why}"
             )
-    return pairs, after
+    return pairs, _spliced(source, pairs)
 
 
 def _base(repo_root: Path, ledger: Ledger) -> tuple[Path, str]:
