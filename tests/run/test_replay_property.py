@@ -43,18 +43,21 @@ def replay_both_engines(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
     files: dict[str, str | bytes],
+    import_check: str,
+    jobs: str,
 ) -> tuple[int, int]:
-    """Run each engine over `files`, replay each run; the files each run changed."""
+    """Run each engine over `files`, replay each run; the files each run changed. The model's run
+    gates with `import_check` (its answers break an import, mended by gate turns that amend rows)."""
     repo = make_repo(tmp_path / "repo", files)
-    gates = ("--no-import-check", "--jobs", "2")
-    codemod = dry_run(runner, repo, "--engine", "codemod", "--recipe", "modernize", *gates)
+    modernize = ("--engine", "codemod", "--recipe", "modernize", "--no-import-check")
+    codemod = dry_run(runner, repo, *modernize, "--jobs", jobs)
     changed_codemod = assert_replays(runner, repo, codemod, "cm/codemod")
     recipe = tmp_path / "tidy.md"
     recipe.write_text(tidy_recipe(ALL_KINDS))
     monkeypatch.setenv("AIMLAPI_API_KEY", KEY)
     with FakeModelServer(handler=answer_marked) as server:
         model = ("--engine", "llm", "--recipe", str(recipe), "--base-url", server.base_url)
-        llm = dry_run(runner, repo, *model, *gates, "--no-cache")
+        llm = dry_run(runner, repo, *model, import_check, "--jobs", jobs, "--no-cache")
     changed_llm = assert_replays(runner, repo, llm, "cm/llm")
     return changed_codemod, changed_llm
 
@@ -63,7 +66,7 @@ def test_every_shape_replays_byte_for_byte_under_both_engines(
     runner: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     files = {**SHAPES, **stdlib_sample(4, offset=3)}
-    codemod, llm = replay_both_engines(runner, monkeypatch, tmp_path, files)
+    codemod, llm = replay_both_engines(runner, monkeypatch, tmp_path, files, "--import-check", "1")
     assert codemod >= len(SHAPES) and llm >= len(SHAPES) + 2
 
 
@@ -74,5 +77,7 @@ def test_forty_stdlib_modules_replay_byte_for_byte_under_both_engines(
     monkeypatch.setenv("CODEMILL_BUDGET", "400")  # classes still split, fewer chunks to answer
     files = stdlib_sample(40)
     assert len(files) == 40
-    codemod, llm = replay_both_engines(runner, monkeypatch, tmp_path, dict(files))
+    codemod, llm = replay_both_engines(
+        runner, monkeypatch, tmp_path, dict(files), "--no-import-check", "2"
+    )
     assert codemod >= 1 and llm >= 30

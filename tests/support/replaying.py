@@ -95,9 +95,13 @@ def stdlib_sample(count: int, offset: int = 0) -> dict[str, bytes]:
 
 
 def answer_marked(body: dict[str, Any], headers: dict[str, str]) -> FakeReply:
-    """The model's answer: the chunk with a comment line put first (a change on every chunk)."""
-    content = body["messages"][-1]["content"]
-    chunk = re.findall(r"```python\n(.*?)```", content, re.DOTALL)[-1]
+    """The model's answer: the chunk with a comment line put first (a change on every chunk). A class
+    attribute `depth = 0` first comes back as one that passes the per-chunk proof but fails the import,
+    and is mended in the gate turn that follows (so its row is amended after the gate)."""
+    messages = body["messages"]
+    chunk = re.findall(r"```python\n(.*?)```", messages[1]["content"], re.DOTALL)[-1]
+    if len(messages) == 2:
+        chunk = chunk.replace("depth = 0", 'depth = int("zero")')
     return FakeReply.completion(f"```python\n{MARK}{chunk}```")
 
 
