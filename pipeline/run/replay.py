@@ -18,6 +18,7 @@ to the run's own changes.patch.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -94,12 +95,14 @@ def _fault(path: str, row: LedgerRow, why: str, patch: str) -> ReplayError:
     )
 
 
-def _texts(raw: str, span: ChunkSpan) -> list[str]:
-    """The texts a chunk's base bytes can have been cut into: dedented with "\\n" newlines (the rule),
-    kept as they are (a top-level chunk whose newlines mix), or a merged span taken in from the file head."""
-    flat = dedent(lf(raw), span.indent)
-    headless = dedent(lf(raw.lstrip("\ufeff")), span.indent)
-    return [t for t in (flat, raw, headless) if t is not None]
+def _texts(raw: str, span: ChunkSpan) -> Iterator[str | None]:
+    """The texts a chunk's base bytes can have been cut into, likeliest first: dedented with "\\n"
+    newlines (the rule), as they are (a top-level chunk whose newlines mix), from after a BOM character
+    (a span the codemod engine took in from the file head). None where the dedent is lossy."""
+    yield dedent(lf(raw), span.indent)
+    yield raw
+    if raw.startswith("\ufeff"):
+        yield dedent(lf(raw.lstrip("\ufeff")), span.indent)
 
 
 def rebuilt(source: SourceFile, row: LedgerRow, patch: str) -> Chunk:
@@ -115,7 +118,9 @@ def rebuilt(source: SourceFile, row: LedgerRow, patch: str) -> Chunk:
         raise _fault(
             source.path, row, f"its bytes do not decode as {span.encoding}", patch
         ) from None
-    text = next((t for t in _texts(raw, span) if text_digest(t) == span.text_sha256), None)
+    text = next(
+        (t for t in _texts(raw, span) if t is not None and text_digest(t) == span.text_sha256), None
+    )
     if text is None:
         raise _fault(source.path, row, "its bytes are not the text the run judged", patch)
     return Chunk(

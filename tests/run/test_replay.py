@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from pipeline.engines.proposal import Proposal
 from pipeline.judge.policy import Allowances, Policy
 from pipeline.judge.verdicts import Verdict
 from pipeline.recipes.loading import load_recipe
-from pipeline.run.ledger import Ledger, LedgerRow, RunMeta
+from pipeline.run.ledger import ChunkSpan, Ledger, LedgerRow, RunMeta
 from pipeline.run.replay import ReplayError, read_ledger, replay
 from pipeline.run.steps import assemble, ledger_row, plan_run, record_skipped, refactor_codemod
 from pipeline.source.chunking import chunk_module
@@ -134,3 +135,34 @@ def test_a_run_with_nothing_accepted_replays_to_no_change(tmp_path: Path) -> Non
     ledger = Ledger(RunMeta("r", "modernize", "codemod", None, "HEAD", policy=POLICY))
     ledger.append(LedgerRow.for_skipped_file("r", "m.py", "generated", "marked"))
     assert replay(repo, ledger).changes == {}
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        (lambda span: None, "its row records no byte span"),
+        (lambda span: replace(span, end_byte=10**6), "its byte span lies outside the file"),
+        (lambda span: replace(span, encoding="utf-16"), "its bytes do not decode as utf-16"),
+    ],
+)
+def test_a_row_the_replay_cannot_rebuild_names_why(
+    tmp_path: Path, change: Callable[[ChunkSpan], ChunkSpan | None], why: str
+) -> None:
+    repo = make_repo(tmp_path / "repo", FILES)
+    ledger, _ = _run(repo, tmp_path / "run")
+    broken = Ledger(ledger.meta)
+    for row in ledger.rows:
+        accepted = row.new_text is not None and row.span is not None
+        broken.append(replace(row, span=change(row.span)) if accepted else row)
+    with pytest.raises(
+        ReplayError, match=f"cannot be replayed \\({why}\\); this is a codemill bug"
+    ):
+        replay(repo, broken)
+
+
+def test_a_ledger_with_no_policy_is_not_proven_blindly(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo", FILES)
+    ledger, _ = _run(repo, tmp_path / "run")
+    ledger.meta.policy = None
+    with pytest.raises(ReplayError, match="the run recorded no policy to prove it under"):
+        replay(repo, ledger)
