@@ -30,6 +30,7 @@ from pipeline.judge.policy import Policy
 from pipeline.judge.validation import judge_answer
 from pipeline.judge.verdicts import Status
 from pipeline.run.ledger import ChunkSpan, Ledger, LedgerError, LedgerRow, text_digest
+from pipeline.run.parallel import available_cores, ordered_map
 from pipeline.source.chunking import Chunk, ChunkKind, ScopeKind
 from pipeline.source.files import SourceError, SourceFile, list_sources
 from pipeline.source.layout import dedent, lf
@@ -37,6 +38,7 @@ from pipeline.source.splicing import splice
 
 LEDGER_NAME = "ledger.jsonl"
 _NO_SIZE_LIMIT = 1 << 62
+PARALLEL_FROM = 64  # accepted rows from which files are proven on every core (forked workers)
 
 
 class ReplayError(UsageError):
@@ -196,24 +198,39 @@ def _names(source: SourceFile, engine: str) -> ModuleNames | None:
     return module_names(source.text) if engine != "codemod" else None
 
 
-def _proven(
-    source: SourceFile, rows: list[LedgerRow], ledger: Ledger, patch: str
-) -> tuple[Pairs, bytes]:
-    """The file's rows paired with their rebuilt chunks, each proven again, and the file they make."""
-    policy = ledger.meta.policy
-    if policy is None:
-        raise _fault(source.path, rows[0], "the run recorded no policy to prove it under", patch)
-    pairs = [(rebuilt(source, row, patch), row) for row in rows]
-    names = _names(source, ledger.meta.engine)
-    for chunk, row in pairs:
-        why = disproof(chunk, row, policy, names)
-        if why is not None:
-            raise ReplayError(
-                f"{source.path}: the accepted text of chunk {row.chunk} (lines {row.start_line}-"
-                f"{row.end_line}) fails its proof again, so the ledger was changed after the run "
-                f"and nothing was replayed: {why}"
-            )
-    return pairs, _spliced(source, pairs)
+@dataclass(frozen=True)
+class _FileProof:
+    """One file's share of a replay, as sent to a worker process: its base, its rows, how to judge."""
+
+    source: SourceFile
+    rows: tuple[LedgerRow, ...]
+    policy: Policy
+    engine: str
+    patch: str  # where the run's changes.patch is, for a message that blames codemill
+
+
+def _proven(job: _FileProof) -> tuple[Pairs, bytes] | str:
+    """The file's rows paired with their rebuilt chunks, each proven again, and the file they make;
+    or the one sentence why not (a string: it crosses back from a worker process)."""
+    source = job.source
+    try:
+        pairs = [(rebuilt(source, row, job.patch), row) for row in job.rows]
+        names = _names(source, job.engine)
+        for chunk, row in pairs:
+            why = disproof(chunk, row, job.policy, names)
+            if why is not None:
+                return (
+                    f"{source.path}: the accepted text of chunk {row.chunk} (lines {row.start_line}-"
+                    f"{row.end_line}) fails its proof again, so the ledger was changed after the run "
+                    f"and nothing was replayed: {why}"
+                )
+        return pairs, _spliced(source, pairs)
+    except ReplayError as exc:
+        return str(exc)
+
+
+def _died(job: _FileProof) -> str:
+    return f"{job.source.path}: the worker process proving its chunks died; nothing was replayed"
 
 
 def _base(repo_root: Path, ledger: Ledger) -> tuple[Path, str]:
@@ -249,13 +266,26 @@ def match_rows(repo_root: Path, ledger: Ledger) -> Matched:
     except SourceError as exc:
         raise ReplayError(str(exc)) from None
     found = {s.path: s for s in sources.files}
+    missing = sorted(set(wanted) - set(found))
+    if missing:
+        raise ReplayError(
+            f"{missing[0]} is not a readable Python file at the base commit {base_sha[:12]}"
+        )
+    meta = ledger.meta
+    if meta.policy is None:
+        path = min(wanted)
+        why = "the run recorded no policy to prove it under"
+        raise _fault(path, wanted[path][0], why, patch)
+    jobs = [
+        _FileProof(found[path], tuple(wanted[path]), meta.policy, meta.engine, patch)
+        for path in sorted(wanted)
+    ]
+    workers = available_cores() if sum(map(len, wanted.values())) >= PARALLEL_FROM else 1
     files, after = {}, {}
-    for path in sorted(wanted):
-        source = found.get(path)
-        if source is None:
-            raise ReplayError(
-                f"{path} is not a readable Python file at the base commit {base_sha[:12]}"
-            )
-        pairs, after[path] = _proven(source, wanted[path], ledger, patch)
-        files[path] = (source.data, pairs)
+    for job, proven in zip(
+        jobs, ordered_map(_proven, jobs, jobs=workers, crashed=_died), strict=True
+    ):
+        if isinstance(proven, str):
+            raise ReplayError(proven)
+        files[job.source.path], after[job.source.path] = (job.source.data, proven[0]), proven[1]
     return Matched(base_sha, files, after)
