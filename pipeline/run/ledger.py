@@ -77,8 +77,8 @@ class ChunkSpan:
 
 
 def text_digest(text: str) -> str:
-    """The sha256 of a chunk's text (surrogate escapes kept as the bytes they stand for)."""
-    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+    """The sha256 of a chunk's text (any lone surrogate digested too, never an error)."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass
@@ -229,7 +229,7 @@ class _Chain:
     def link(self, content: str) -> str:
         """The digest of one record's JSON (without its "sha256") after the records before it."""
         self.last = hashlib.sha256(
-            (self.last + content).encode("utf-8", "surrogateescape")
+            (self.last + content).encode("utf-8", "surrogatepass")
         ).hexdigest()
         return self.last
 
