@@ -146,13 +146,15 @@ def patched_tree(repo: Path, base: str, patch: Path, scratch: Path) -> str:
 
 
 def assert_replays(runner: CliRunner, repo: Path, report: Path, branch: str) -> int:
-    """`report` writes the run's changes.patch again and `apply` commits exactly it; the files changed."""
-    patch = (report / "changes.patch").read_bytes()
+    """`report` writes the run's changes.patch and ledger again, the same bytes, and `apply` commits
+    exactly that patch; the number of files it changed."""
+    patch, ledger = (report / "changes.patch").read_bytes(), (report / "ledger.jsonl").read_bytes()
     base = json.loads((report / "ledger.jsonl").read_text().splitlines()[0])["base_commit"]
     checkout = fingerprint(repo)
     again = invoke(runner, "report", str(report), "--repo", str(repo))
     assert again.exit_code == 0, again.output
     assert (report / "changes.patch").read_bytes() == patch
+    assert (report / "ledger.jsonl").read_bytes() == ledger  # read back and written again: the same
     applied = invoke(runner, "apply", str(report), "--repo", str(repo), "--branch", branch)
     assert applied.exit_code == 0, applied.output
     assert fingerprint(repo) == checkout
