@@ -166,3 +166,13 @@ def test_a_ledger_with_no_policy_is_not_proven_blindly(tmp_path: Path) -> None:
     ledger.meta.policy = None
     with pytest.raises(ReplayError, match="the run recorded no policy to prove it under"):
         replay(repo, ledger)
+
+
+def test_the_proof_is_made_under_the_policy_the_run_recorded(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo", FILES)
+    ledger, changes = _run(repo, tmp_path / "run")  # under Python 3.11: `str | None` is fine
+    assert b"str | None" in changes["pkg/models.py"][1]
+    assert replay(repo, ledger).changes == changes
+    ledger.meta.policy = Policy(POLICY.allowances, (3, 8))
+    with pytest.raises(ReplayError, match=r"pkg/models.py: .* fails its proof again.*3\.8"):
+        replay(repo, ledger)
