@@ -148,7 +148,7 @@ def report(
     from pipeline.report.directory import write_report_dir
     from pipeline.run.reviewed import replayed
 
-    _, again = replayed(run_dir, repo, os.environ)
+    _, again = replayed(run_dir, repo)
     paths = write_report_dir(out or run_dir, again.ledger, again.changes)
     typer.echo(f"codemill: {len(again.changes)} files changed; report {paths.directory}")
 

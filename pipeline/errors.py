@@ -12,7 +12,7 @@ The hierarchy (exit code on the right; a class without one inherits its parent's
     - GitOpsError                       pipeline.repository: a git operation refused or failed
       · NotARepositoryError, BareRepositoryError, EmptyRepositoryError, UnknownBaseError,
         InvalidBranchError, BranchExistsError, BranchCheckedOutError, BadChangeError,
-        UnknownRemoteError, CommitError, WorktreeError
+        UnknownRemoteError, CommitError, WorktreeError, NotInTreeError
       · CacheError                      pipeline.fleet.cache: the fleet's repository cache failed
     - GateError                         pipeline.gates.scratch: a gate cannot run on this input
       · BadEditError, BaseTestsFail (pipeline.gates.suite)

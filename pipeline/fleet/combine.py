@@ -82,6 +82,7 @@ def _combined_ledger(
         shard_meta.model,
         base_commit,
         budget=config.budget,
+        policy=shard_meta.policy,
     )
     return combine_ledgers(meta, [Path(p.report) for p in parts])
 

@@ -111,6 +111,7 @@ class Execution:
             setup.base_commit,
             config.budget,
         )
+        meta.policy = self.policy()
         self.ledger = Ledger(meta, stream_to=self.report_dir / "ledger.jsonl")
         self.proposals: list[Proposal] = []
         self.counter = RunCounter()

@@ -1,16 +1,24 @@
 """The run's record: one row per chunk (and per skipped file), streamed to ledger.jsonl; totals.
 
 ledger.jsonl holds one JSON object per line, each with a "record" field:
-  {"record": "run", run_id, recipe, engine, model, base_commit, started}  first line, at start
+  {"record": "run", run_id, recipe, engine, model, base_commit, policy, started}  first line, at start
   {"record": "row", ...every LedgerRow field...}                         a chunk or a skipped file
   {"record": "end", finished, stop_reason, outcome}                      last line, by finish()
 A crashed run has no "end" line (maybe a half-written last line, which reading drops); every line
 written before the crash is kept. There is no field for an API key, on purpose.
+
+Integrity: every record also carries "sha256", the digest of the previous record's digest and this
+record's JSON (without the field): a chain, so the end record's digest stands for the whole ledger and a
+killed run's rows are each still checked. `Ledger.read` sets `damage` when a record does not match. This
+catches accidental damage and casual edits only: whoever can rewrite the ledger can recompute a plain
+digest (a key would have to travel with every report that is applied elsewhere, so there is none).
+The real guard is that `report` and `apply` prove every accepted chunk again (`pipeline.run.replay`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import threading
@@ -21,7 +29,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Self
 
+from pipeline.engines.proposal import has_future_annotations
 from pipeline.errors import UsageError
+from pipeline.judge.policy import Allowances, Policy
 from pipeline.judge.verdicts import Reason, Status, Verdict
 from pipeline.model.attempts import Attempt
 from pipeline.model.completion import Usage
@@ -34,6 +44,41 @@ FILE_KIND = "file"  # the kind of a row that stands for a whole skipped file
 
 class LedgerError(UsageError):
     """A ledger file that cannot be read or written as asked."""
+
+
+@dataclass(frozen=True)
+class ChunkSpan:
+    """Where a chunk lies in its file at the base commit, and its layout: what replays it without
+    cutting the file again. `text_sha256` is the digest of the chunk's text as the run cut it from
+    those bytes, so a replay proves it rebuilt the very chunk the run judged."""
+
+    start_byte: int
+    end_byte: int
+    indent: str
+    newline: str
+    encoding: str
+    enclosing: tuple[str, ...]
+    text_sha256: str
+    future_annotations: bool  # the module has `from __future__ import annotations`
+
+    @classmethod
+    def of(cls, chunk: Chunk) -> ChunkSpan:
+        """The span of `chunk` as it goes into its ledger row."""
+        return cls(
+            chunk.start_byte,
+            chunk.end_byte,
+            chunk.indent,
+            chunk.newline,
+            chunk.encoding,
+            tuple(chunk.enclosing),
+            text_digest(chunk.text),
+            has_future_annotations(chunk),
+        )
+
+
+def text_digest(text: str) -> str:
+    """The sha256 of a chunk's text (any lone surrogate digested too, never an error)."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass
@@ -59,6 +104,7 @@ class LedgerRow:
     requests: list[Attempt] = field(default_factory=list)  # every HTTP attempt: latency, outcome
     forecast: TokenForecast | None = None  # the tokens forecast for the first request
     turns: list[dict[str, object]] = field(default_factory=list)  # every model turn, its cost
+    span: ChunkSpan | None = None  # None for a whole-file row
 
     @classmethod
     def for_chunk(cls, run_id: str, chunk: Chunk, verdict: Verdict, **fields: Any) -> LedgerRow:
@@ -74,6 +120,7 @@ class LedgerRow:
             status=verdict.status,
             reason=verdict.reason,
             detail=verdict.detail,
+            span=ChunkSpan.of(chunk),
             **fields,
         )
 
@@ -112,6 +159,10 @@ class LedgerRow:
         data["requests"] = [Attempt(**a) for a in data.get("requests") or []]
         if data.get("forecast") is not None:
             data["forecast"] = TokenForecast(**data["forecast"])
+        if data.get("span") is not None:
+            data["span"] = ChunkSpan(
+                **{**data["span"], "enclosing": tuple(data["span"]["enclosing"])}
+            )
         usage = Usage.from_json(data)
         for name in usage.to_json():
             data.pop(name, None)
@@ -127,7 +178,8 @@ class RunMeta:
     engine: str
     model: str | None
     base_commit: str | None
-    budget: int | None = None  # the chunk token budget: `report`/`apply` re-cut files with it
+    budget: int | None = None  # the chunk token budget the run cut its files with
+    policy: Policy | None = None  # what the run's verdicts were decided under: `apply` proves again
     started: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     finished: str | None = None
     stop_reason: str | None = None  # e.g. "max-cost reached", or the fatal error's sentence
@@ -135,6 +187,15 @@ class RunMeta:
     gates: dict[str, str] = field(
         default_factory=dict
     )  # gate name -> what it did (runs, time, drops)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunMeta:
+        """The run record read back (its policy rebuilt from JSON)."""
+        policy = data.pop("policy", None)
+        if policy is not None:
+            allowances = Allowances(**policy["allowances"])
+            policy = Policy(allowances, tuple(policy["target_python"]))
+        return cls(**data, policy=policy)
 
 
 @dataclass(frozen=True)
@@ -155,8 +216,36 @@ class Totals:
     )  # what those same rows took
 
 
-def _line(record: str, data: dict[str, Any]) -> str:
-    return json.dumps({"record": record, **data}, ensure_ascii=False, sort_keys=False) + "\n"
+def _json(data: dict[str, Any]) -> str:
+    return json.dumps(data, ensure_ascii=False, sort_keys=False)
+
+
+class _Chain:
+    """The integrity chain: each record's "sha256" digests the previous one's and its own JSON."""
+
+    def __init__(self) -> None:
+        self.last = ""
+
+    def link(self, content: str) -> str:
+        """The digest of one record's JSON (without its "sha256") after the records before it."""
+        self.last = hashlib.sha256(
+            (self.last + content).encode("utf-8", "surrogatepass")
+        ).hexdigest()
+        return self.last
+
+    def line(self, record: str, data: dict[str, Any]) -> str:
+        """One ledger.jsonl line, its digest last."""
+        body = {"record": record, **data}
+        return _json({**body, "sha256": self.link(_json(body))}) + "\n"
+
+    def check(self, data: dict[str, Any]) -> str | None:
+        """Why a record read back (its "sha256" taken out of `data`) is not the one written, if so."""
+        written = data.pop("sha256", None)
+        if written is None:
+            return "has no digest (an older codemill wrote it, or it was edited)"
+        if self.link(_json(data)) != written:
+            return "is not the record the run wrote there"
+        return None
 
 
 class Ledger:
@@ -168,6 +257,9 @@ class Ledger:
         self._lock = threading.Lock()
         self._stream: IO[str] | None = None
         self._stream_path = stream_to
+        self._chain = _Chain()
+        self.damage: str | None = None  # read back: why the file is not as the run wrote it
+        self.origin: Path | None = None  # read back: the file it was read from
         self._amended = (
             False  # a row changed after it was streamed: the file is rewritten at the end
         )
@@ -177,7 +269,7 @@ class Ledger:
             except FileExistsError:
                 msg = f"ledger {stream_to} already exists; a run never appends to another's"
                 raise LedgerError(msg) from None
-            self._stream.write(_line("run", self._start_fields()))
+            self._stream.write(self._chain.line("run", self._start_fields()))
             self._stream.flush()
 
     def __enter__(self) -> Self:
@@ -201,14 +293,14 @@ class Ledger:
 
     def append(self, row: LedgerRow) -> None:
         """Record one row (and stream it, flushed, so a crash keeps it)."""
-        line = _line("row", row.to_json())
+        data = row.to_json()
         with self._lock:
             if self._stream_path is not None and self._stream is None:
                 msg = f"ledger {self._stream_path} is closed; row for {row.path} not recorded"
                 raise LedgerError(msg)
             self._rows.append(row)
             if self._stream is not None:
-                self._stream.write(line)
+                self._stream.write(self._chain.line("row", data))
                 self._stream.flush()
 
     def amend(self, row: LedgerRow) -> None:
@@ -240,7 +332,7 @@ class Ledger:
             if self._stream is None:
                 return
             if self.meta.finished is not None:
-                self._stream.write(_line("end", self._end_fields()))
+                self._stream.write(self._chain.line("end", self._end_fields()))
             self._stream.flush()
             os.fsync(self._stream.fileno())
             self._stream.close()
@@ -273,10 +365,11 @@ class Ledger:
 
     def dumps(self) -> str:
         """The whole ledger in the ledger.jsonl format."""
-        lines = [_line("run", self._start_fields())]
-        lines += [_line("row", r.to_json()) for r in self.rows]
+        chain = _Chain()
+        lines = [chain.line("run", self._start_fields())]
+        lines += [chain.line("row", r.to_json()) for r in self.rows]
         if self.meta.finished is not None:
-            lines.append(_line("end", self._end_fields()))
+            lines.append(chain.line("end", self._end_fields()))
         return "".join(lines)
 
     def write(self, path: Path) -> None:
@@ -297,33 +390,45 @@ class Ledger:
         lines = text.split("\n")
         if lines and lines[-1] and not _parses(lines[-1]):
             lines.pop()  # torn final write
-        return cls._from_lines(path, (ln for ln in lines if ln))
+        ledger = cls._from_lines(path, (ln for ln in lines if ln))
+        ledger.origin = path
+        return ledger
 
     @classmethod
     def _from_lines(cls, path: Path, lines: Iterable[str]) -> Ledger:
         ledger: Ledger | None = None
+        chain, damage = _Chain(), None
         for number, line in enumerate(lines, start=1):
             try:
                 data = json.loads(line)
+                why = chain.check(data)
+                if why is not None and damage is None:
+                    damage = f"line {number} {why}"
                 record = data.pop("record")
                 if ledger is None:
                     if record != "run":
                         raise ValueError("the first line is not a run record")
-                    ledger = cls(RunMeta(**data))
-                elif record == "row":
-                    ledger._rows.append(LedgerRow.from_json(data))
-                elif record == "end":
-                    ledger.meta.finished = data["finished"]
-                    ledger.meta.stop_reason = data["stop_reason"]
-                    ledger.meta.outcome = data.get("outcome")
-                    ledger.meta.gates = data.get("gates", {})
+                    ledger = cls(RunMeta.from_json(data))
                 else:
-                    raise ValueError(f"unknown record {record!r}")
+                    ledger._read_record(record, data)
             except (ValueError, KeyError, TypeError, AttributeError) as exc:
                 raise LedgerError(f"ledger {path} line {number} is not valid: {exc}") from exc
         if ledger is None:
             raise LedgerError(f"ledger {path} is empty")
+        ledger.damage = damage
         return ledger
+
+    def _read_record(self, record: str, data: dict[str, Any]) -> None:
+        """Take in one record after the run record: a row, or the end."""
+        if record == "row":
+            self._rows.append(LedgerRow.from_json(data))
+        elif record == "end":
+            self.meta.finished = data["finished"]
+            self.meta.stop_reason = data["stop_reason"]
+            self.meta.outcome = data.get("outcome")
+            self.meta.gates = data.get("gates", {})
+        else:
+            raise ValueError(f"unknown record {record!r}")
 
 
 def _forecast_sums(rows: list[LedgerRow]) -> dict[str, TokenForecast]:

@@ -21,7 +21,7 @@ from pipeline.run.replay import Changes, match_rows
 
 def gate_recorded(root: Path, ledger: Ledger, config: RunConfig) -> Changes:
     """The ledger's accepted changes after the run's gates judged them all at once; rows amended."""
-    matched = match_rows(root, ledger, ledger.meta.budget or config.budget)
+    matched = match_rows(root, ledger)
     changes = matched.changes()
     settings = GateSettings.for_run(config, ledger.meta.engine)
     if not changes or not (settings.import_check or settings.test_cmd):

@@ -1,5 +1,6 @@
 """A finished run, reviewed: its report rendered again, or its changes committed without the model.
 
+Both check the ledger's integrity record and prove every accepted chunk again (`pipeline.run.replay`).
 `apply` commits through the run's own apply step, and refuses a partial run (interrupted, stopped early,
 or killed with no end record) unless asked with --partial: half a change set must never land unnoticed.
 """
@@ -14,16 +15,15 @@ from pipeline.config import load_config
 from pipeline.run import landing
 from pipeline.run.landing import ApplyRequest
 from pipeline.run.ledger import RunMeta
-from pipeline.run.replay import Replay, ReplayError, read_ledger, replay
+from pipeline.run.replay import Replay, ReplayError, read_intact, replay
 from pipeline.run.steps import CODEMOD_MODEL, repo_root
 
 
-def replayed(run_dir: Path, repo: Path, env: Mapping[str, str]) -> tuple[Path, Replay]:
-    """The repository root and the run rebuilt from its ledger on its base commit."""
+def replayed(run_dir: Path, repo: Path) -> tuple[Path, Replay]:
+    """The repository root and the run rebuilt from its ledger on its base commit, every accepted
+    chunk proven again; refused when the ledger is not as its run wrote it."""
     root = repo_root([repo])
-    config = load_config(root, {}, env)
-    ledger = read_ledger(run_dir)
-    return root, replay(root, ledger, ledger.meta.budget or config.budget)
+    return root, replay(root, read_intact(run_dir))
 
 
 def partial_reason(meta: RunMeta) -> str | None:
@@ -47,7 +47,7 @@ def apply_reviewed(
     env: Mapping[str, str],
 ) -> repository.CommitResult | None:
     """Commit the run's accepted changes on a new branch; None when it accepted none."""
-    root, again = replayed(run_dir, repo, env)
+    root, again = replayed(run_dir, repo)
     meta = again.ledger.meta
     why = partial_reason(meta)
     if why is not None and not partial:

@@ -13,6 +13,8 @@ import pytest
 from support.cli_support import CliEnv, codemill, make_cli_env
 from support.gitrepo import fingerprint, git, make_repo
 
+from pipeline.run.ledger import Ledger
+
 FILES = {
     "pkg/__init__.py": "",
     "pkg/models.py": (
@@ -124,12 +126,13 @@ def test_apply_refuses_a_gone_base_or_a_stale_chunk(tmp_path: Path, cli: CliEnv)
     repo = make_repo(tmp_path / "repo", FILES)
     dry = codemill(cli, "run", ".", "--recipe", "modernize", "--dry-run", cwd=repo)
     run = report_dir(dry.stdout)
-    base = git(repo, "rev-parse", "HEAD").strip()
     ledger = (run / "ledger.jsonl").read_text()
 
     gone = tmp_path / "gone"
     shutil.copytree(run, gone)
-    (gone / "ledger.jsonl").write_text(ledger.replace(base, "1" * 40))
+    moved = Ledger.read(gone / "ledger.jsonl")  # rewritten whole: its integrity chain holds
+    moved.meta.base_commit = "1" * 40
+    (gone / "ledger.jsonl").write_text(moved.dumps())
     refused = codemill(cli, "apply", str(gone), cwd=repo)
     assert refused.returncode == 2
     assert f"base commit {'1' * 12} is not in the repository" in refused.stderr
@@ -141,7 +144,7 @@ def test_apply_refuses_a_gone_base_or_a_stale_chunk(tmp_path: Path, cli: CliEnv)
     (stale / "ledger.jsonl").write_text(ledger.replace(digest.group(1), "0" * 64))
     refused = codemill(cli, "apply", str(stale), cwd=repo)
     assert refused.returncode == 2
-    assert "pkg/util.py: chunk twice (lines 1-2) no longer matches" in refused.stderr
+    assert "ledger.jsonl is not as its run wrote it (line 3 is not the record" in refused.stderr
     assert git(repo, "branch", "--list").strip() == "* main"
 
     nothing = codemill(cli, "report", str(tmp_path), cwd=repo)

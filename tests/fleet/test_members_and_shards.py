@@ -18,6 +18,7 @@ from pipeline.fleet.fleetfile import load_fleet
 from pipeline.fleet.member import prepare, result_of
 from pipeline.fleet.plan import FleetOptions, Member, plan_fleet
 from pipeline.fleet.result import RepoResult, RepoStatus
+from pipeline.judge.policy import Policy
 from pipeline.judge.verdicts import Status, Verdict
 from pipeline.model.completion import Usage
 from pipeline.run.ledger import Ledger, LedgerRow, RunMeta, Totals
@@ -73,7 +74,9 @@ def shard_run(
 ) -> RepoResult:
     """What a shard's dry run leaves: a ledger whose accepted rows are its chunks edited by `edit`."""
     sources = list_sources(root, [str(root / p) for p in member.paths], base=member.base_commit)
-    ledger = Ledger(RunMeta(f"shard{member.shard}", "modernize", "llm", "m", member.base_commit))
+    meta = RunMeta(f"shard{member.shard}", "modernize", "llm", "m", member.base_commit)
+    meta.policy = Policy()  # what `report`/`apply` prove the rows again under
+    ledger = Ledger(meta)
     for source in sources.files:
         chunks = plan_file(source)
         for chunk in chunks if isinstance(chunks, list) else []:  # an empty file has none
