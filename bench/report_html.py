@@ -20,8 +20,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from pipeline.judge.verdicts import Status
+from pipeline.records.ledger import Ledger, LedgerRow, RunMeta
 from pipeline.report.html import render_html
-from pipeline.run.ledger import Ledger, LedgerRow, RunMeta
 
 Render = Callable[[Ledger, Mapping[str, tuple[bytes, bytes]]], str]
 ROOT = Path(__file__).resolve().parent.parent

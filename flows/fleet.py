@@ -39,7 +39,7 @@ from pipeline.fleet.cache import default_cache_dir
 from pipeline.fleet.combine import combine_shards
 from pipeline.fleet.member import failed, prepare, result_of
 from pipeline.fleet.plan import Member, Work
-from pipeline.fleet.result import RepoResult, RepoStatus, fleet_exit_code
+from pipeline.records.repo_result import RepoResult, RepoStatus, fleet_exit_code
 from pipeline.report.fleet import FleetRun, fleet_markdown, write_fleet_report
 from pipeline.run.setup import new_run_id
 

@@ -27,10 +27,10 @@ from prefect.utilities.annotations import quote
 from flows.console import TerminalView
 from pipeline.config import RunConfig
 from pipeline.model.limiter import SharedSlot
+from pipeline.records.ledger import Ledger
 from pipeline.redact import redact_url
 from pipeline.report.directory import ReportPaths
 from pipeline.run.execute import execute_run
-from pipeline.run.ledger import Ledger
 from pipeline.run.result import RunResult
 
 T = TypeVar("T")

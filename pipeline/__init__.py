@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from pipeline.model.limiter import Limiter
     from pipeline.model.request import ModelSettings
     from pipeline.recipes.loading import Recipe, RecipeError, builtin_recipes, load_recipe
-    from pipeline.run.ledger import Ledger, LedgerRow, RunMeta
+    from pipeline.records.ledger import Ledger, LedgerRow, RunMeta
     from pipeline.source.chunking import Chunk, ChunkContext, chunk_module, plan_file
     from pipeline.source.files import SkippedFile, SourceFile, SourceSet, list_sources
     from pipeline.source.splicing import splice
@@ -44,8 +44,8 @@ _HOMES = {
     "Extraction": "pipeline.judge.replies",
     "FatalModelError": "pipeline.model.errors",
     "LLMEngine": "pipeline.engines.model_engine",
-    "Ledger": "pipeline.run.ledger",
-    "LedgerRow": "pipeline.run.ledger",
+    "Ledger": "pipeline.records.ledger",
+    "LedgerRow": "pipeline.records.ledger",
     "Limiter": "pipeline.model.limiter",
     "ModelSettings": "pipeline.model.request",
     "Policy": "pipeline.judge.policy",
@@ -56,7 +56,7 @@ _HOMES = {
     "ResponseCache": "pipeline.model.cache",
     "RetryableModelError": "pipeline.model.errors",
     "RunConfig": "pipeline.config",
-    "RunMeta": "pipeline.run.ledger",
+    "RunMeta": "pipeline.records.ledger",
     "SkippedFile": "pipeline.source.files",
     "SourceFile": "pipeline.source.files",
     "SourceSet": "pipeline.source.files",

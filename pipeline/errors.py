@@ -16,7 +16,7 @@ The hierarchy (exit code on the right; a class without one inherits its parent's
       · CacheError                      pipeline.fleet.cache: the fleet's repository cache failed
     - GateError                         pipeline.gates.scratch: a gate cannot run on this input
       · BadEditError, BaseTestsFail (pipeline.gates.suite)
-    - LedgerError                       pipeline.run.ledger: a ledger cannot be read or written
+    - LedgerError                       pipeline.records.ledger: a ledger cannot be read or written
     - StateError                        pipeline.run.state: a state file or --since value
       · DamagedStateError               a state file that is not a run record (a run moves it aside)
     - DamagedCacheError                 pipeline.model.cache: a damaged cache that cannot be moved aside

@@ -30,8 +30,8 @@ from pipeline.model.errors import (
 )
 from pipeline.paths import ReportError
 from pipeline.recipes.loading import RecipeError
+from pipeline.records.ledger import LedgerError
 from pipeline.repository import PushError, UnknownBaseError
-from pipeline.run.ledger import LedgerError
 from pipeline.run.replay import ReplayError
 from pipeline.run.state import StateError
 from pipeline.source.files import SourceError

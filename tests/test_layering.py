@@ -28,12 +28,13 @@ ALLOWED: dict[str, set[str]] = {
     "recipes": BASE | {"source", "judge"},
     "engines": BASE | {"source", "judge", "recipes", "model", "codemods"},
     "gates": BASE | {"source", "judge", "engines", "repository"},
-    "report": BASE | {"judge.verdicts", "run.ledger", "model.prices", "fleet.result"},
+    "records": BASE | {"source", "judge", "model", "engines.proposal"},
+    "report": BASE | {"judge.verdicts", "records", "model.prices"},
     "run": BASE
     | {"source", "judge", "recipes", "model", "engines", "codemods", "gates"}
-    | {"report", "repository"},
-    "fleet": BASE | {"repository", "run", "report"},
-    "__init__": {"source", "model", "judge", "recipes", "engines", "run", "config"},
+    | {"report", "repository", "records"},
+    "fleet": BASE | {"repository", "run", "report", "records"},
+    "__init__": {"source", "model", "judge", "recipes", "engines", "run", "records", "config"},
 }
 
 # Third-party packages only some parts may import (anything not listed: any part).
@@ -132,6 +133,39 @@ def test_flows_never_import_the_cli(path: Path) -> None:
     assert not {n for n in names if n.split(".")[0] == "typer"}, f"{path.name} imports typer"
 
 
+def cycle_in(rules: dict[str, set[str]]) -> list[str]:
+    """A cycle of parts the rules allow (`judge.thinking` counts as `judge`), or [] when there is none."""
+    graph = {part: {r.split(".")[0] for r in allowed} - {part} for part, allowed in rules.items()}
+    done: set[str] = set()
+
+    def visit(part: str, path: list[str]) -> list[str]:
+        if part in path:
+            return [*path[path.index(part) :], part]
+        if part in done:
+            return []
+        for below in sorted(graph.get(part, ())):
+            if found := visit(below, [*path, part]):
+                return found
+        done.add(part)
+        return []
+
+    for part in sorted(graph):
+        if found := visit(part, []):
+            return found
+    return []
+
+
+def test_the_parts_form_no_cycle() -> None:
+    assert cycle_in(ALLOWED) == [], "the import rules allow a cycle: " + " -> ".join(
+        cycle_in(ALLOWED)
+    )
+
+
+def test_the_cycle_check_finds_a_cycle() -> None:
+    rules = {**ALLOWED, "records": ALLOWED["records"] | {"run.steps"}}
+    assert cycle_in(rules)[0] == cycle_in(rules)[-1] and "run" in cycle_in(rules)
+
+
 def test_the_rules_catch_an_upward_import(tmp_path: Path) -> None:
     """The checker itself: an upward import and a stray package are named, a downward one is not."""
     probe = tmp_path / "probe.py"
@@ -141,5 +175,7 @@ def test_the_rules_catch_an_upward_import(tmp_path: Path) -> None:
     names = imported_modules(probe)
     assert names == {"pipeline.run.steps", "httpx", "pipeline.errors"}
     assert not allows("judge", "pipeline.run.steps") and allows("judge", "pipeline.errors")
-    assert allows("report", "pipeline.run.ledger") and not allows("report", "pipeline.run.steps")
+    assert allows("report", "pipeline.records.ledger") and not allows(
+        "report", "pipeline.run.steps"
+    )
     assert "judge" not in ONLY_IN["httpx"]

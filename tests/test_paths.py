@@ -13,7 +13,7 @@ import pytest
 from pipeline.model.cache import ResponseCache
 from pipeline.model.completion import Completion
 from pipeline.paths import append_private, create_private, private_dir, private_file, write_atomic
-from pipeline.run.ledger import Ledger, RunMeta
+from pipeline.records.ledger import Ledger, RunMeta
 
 ROOT = Path(__file__).resolve().parents[1]
 

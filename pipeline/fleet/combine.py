@@ -15,13 +15,13 @@ from pipeline import repository
 from pipeline.config import RunConfig, load_config
 from pipeline.fleet import cache
 from pipeline.fleet.plan import Member
-from pipeline.fleet.result import RepoResult, RepoStatus, combined
 from pipeline.fleet.shards import combine_ledgers
 from pipeline.paths import default_report_dir
+from pipeline.records.ledger import Ledger, RunMeta
+from pipeline.records.repo_result import RepoResult, RepoStatus, combined
 from pipeline.report.directory import write_report_dir
 from pipeline.report.patch import Changes, unified_patch
 from pipeline.run import landing
-from pipeline.run.ledger import Ledger, RunMeta
 from pipeline.run.regate import gate_recorded
 from pipeline.run.replay import read_ledger
 from pipeline.run.state import patch_fingerprint

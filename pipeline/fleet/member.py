@@ -12,8 +12,8 @@ from typing import Protocol
 from pipeline.config import RunConfig, load_config
 from pipeline.fleet import cache
 from pipeline.fleet.plan import Member
-from pipeline.fleet.result import RepoResult, RepoStatus
-from pipeline.run.ledger import Totals
+from pipeline.records.ledger import Totals
+from pipeline.records.repo_result import RepoResult, RepoStatus
 from pipeline.run.state import LastRun, patch_fingerprint
 
 

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import UsageError
-from pipeline.fleet.result import RepoResult, RepoStatus
 from pipeline.paths import append_private, private_dir, write_atomic
+from pipeline.records.repo_result import RepoResult, RepoStatus
 
 SUCCESS = frozenset({RepoStatus.CHANGED, RepoStatus.NO_CHANGE, RepoStatus.SAME_CHANGE})
 JOURNAL = "journal.jsonl"

@@ -16,8 +16,8 @@ from typing import Any, Literal
 from pipeline.fleet import cache, memory
 from pipeline.fleet.fleetfile import Fleet, FleetEntry
 from pipeline.fleet.memory import Remembered, Resumable
-from pipeline.fleet.result import RepoResult, RepoStatus
 from pipeline.fleet.shards import split_paths
+from pipeline.records.repo_result import RepoResult, RepoStatus
 from pipeline.repository import GitOpsError
 from pipeline.run.state import LAST_RUN
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from pipeline.run.ledger import Ledger, RunMeta
+from pipeline.records.ledger import Ledger, RunMeta
 from pipeline.run.replay import read_ledger
 
 SOURCE_SUFFIXES = (".py", ".pyi")

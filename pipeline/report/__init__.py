@@ -3,7 +3,7 @@
 `templates/`), `directory` (the report dir, written atomically), `ci` (CI outputs) and `fleet` (the fleet
 report).
 
-May import the floor (`errors`, `paths`, `config`) and the records it renders: `judge.verdicts`,
-`run.ledger`, `fleet.result`, and `model.prices` for cost text; Jinja2, MarkupSafe and Pygments (the one
-part that does). Never the rest of `run`: the run calls the reports, not the other way round.
+May import the floor (`errors`, `paths`, `config`, `redact`) and what it renders: `records` (the ledger,
+the fleet's repository results), `judge.verdicts`, and `model.prices` for cost text; Jinja2, MarkupSafe and
+Pygments (the one part that does). Never `run` or `fleet`: they call the reports, not the other way round.
 """

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.paths import ReportError, private_dir, write_atomic
+from pipeline.records.ledger import Ledger
 from pipeline.report.html import render_html
 from pipeline.report.junit import junit_xml
 from pipeline.report.markdown import summary_markdown
 from pipeline.report.patch import Changes, unified_patch
-from pipeline.run.ledger import Ledger
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from pipeline.fleet.result import RepoResult, most_expensive, slowest, totals
 from pipeline.paths import private_dir, write_atomic
+from pipeline.records.repo_result import RepoResult, most_expensive, slowest, totals
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 TOP = 5

@@ -20,9 +20,9 @@ import jinja2
 
 from pipeline.judge.verdicts import Status
 from pipeline.model.prices import cost_text
+from pipeline.records.ledger import FILE_KIND, Ledger, LedgerRow, Totals
 from pipeline.report.diff_view import DiffLine, diff_lines
 from pipeline.report.highlight import Budget, escape, pygments_css
-from pipeline.run.ledger import FILE_KIND, Ledger, LedgerRow, Totals
 
 _COLUMN_WIDTHS = (19, 7, 10, 11, 23, 14, 5, 6, 5)  # percent, one per column of a file's row table
 _STATUS_COLOURS = {

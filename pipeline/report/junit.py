@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 
 from pipeline.judge.verdicts import Status
-from pipeline.run.ledger import Ledger, LedgerRow
+from pipeline.records.ledger import Ledger, LedgerRow
 
 _XML_BAD = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from pipeline.model.prices import cost_text
+from pipeline.records.ledger import FILE_KIND, Ledger, LedgerRow, Totals
 from pipeline.report.line_diff import diffstat
 from pipeline.report.patch import Changes
-from pipeline.run.ledger import FILE_KIND, Ledger, LedgerRow, Totals
 
 
 def _cell(text: object) -> str:

@@ -25,10 +25,10 @@ from pipeline.judge.policy import Policy
 from pipeline.judge.verdicts import Reason, Status
 from pipeline.model.limiter import Limiter, SharedSlot
 from pipeline.paths import ReportError, default_report_dir, private_dir
+from pipeline.records.ledger import Ledger, RunMeta
 from pipeline.report.patch import unified_patch
 from pipeline.run import landing, state, steps
 from pipeline.run.landing import ApplyRequest, Commits
-from pipeline.run.ledger import Ledger, RunMeta
 from pipeline.run.progress import RunCounter
 from pipeline.run.result import ModelStop, RunResult
 from pipeline.run.runner import Runner, View

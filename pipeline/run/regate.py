@@ -15,7 +15,7 @@ from pipeline.config import RunConfig
 from pipeline.engines.proposal import Proposal
 from pipeline.gates.combined import GateSettings, run_gates
 from pipeline.judge.verdicts import Status, Verdict
-from pipeline.run.ledger import Ledger, LedgerRow
+from pipeline.records.ledger import Ledger, LedgerRow
 from pipeline.run.replay import Changes, match_rows
 
 

@@ -9,7 +9,7 @@ exactly as the run did.
 The ledger is data, not trust: the proof is the engines' own per-chunk entry (`judge_answer`), the checks
 that need no model and no tests (parse, target syntax, compile in context, interface kept, names, the
 recipe's scope). An edited `new_text` (a syntax error, an added import or call) fails it whatever the
-ledger's digests say; those digests (`pipeline.run.ledger`) only catch damage and casual edits.
+ledger's digests say; those digests (`pipeline.records.ledger`) only catch damage and casual edits.
 
 Refused with one sentence, never guessed: a ledger not as its run wrote it, a missing base commit, a text
 that fails its proof. A chunk that cannot be rebuilt is codemill's fault: the message says so and points
@@ -29,7 +29,7 @@ from pipeline.judge.names import ModuleNames, module_names
 from pipeline.judge.policy import Policy
 from pipeline.judge.validation import judge_answer
 from pipeline.judge.verdicts import Status
-from pipeline.run.ledger import ChunkSpan, Ledger, LedgerError, LedgerRow, text_digest
+from pipeline.records.ledger import ChunkSpan, Ledger, LedgerError, LedgerRow, text_digest
 from pipeline.run.parallel import available_cores, ordered_map
 from pipeline.source.chunking import Chunk, ChunkKind, ScopeKind
 from pipeline.source.files import SourceError, SourceFile, list_sources

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.errors import ExitCode
-from pipeline.run.ledger import Totals
+from pipeline.records.ledger import Totals
 from pipeline.run.state import LastRun
 
 

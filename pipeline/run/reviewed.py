@@ -12,9 +12,9 @@ from pathlib import Path
 
 from pipeline import repository
 from pipeline.config import load_config
+from pipeline.records.ledger import RunMeta
 from pipeline.run import landing
 from pipeline.run.landing import ApplyRequest
-from pipeline.run.ledger import RunMeta
 from pipeline.run.replay import Replay, ReplayError, read_intact, replay
 from pipeline.run.steps import CODEMOD_MODEL, repo_root
 

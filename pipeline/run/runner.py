@@ -15,8 +15,8 @@ from pipeline.config import RunConfig
 from pipeline.run.progress import RunCounter
 
 if TYPE_CHECKING:
+    from pipeline.records.ledger import Ledger
     from pipeline.report.directory import ReportPaths
-    from pipeline.run.ledger import Ledger
     from pipeline.run.steps import Plan
 
 T = TypeVar("T")

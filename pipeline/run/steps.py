@@ -23,12 +23,12 @@ from pipeline.gates.combined import GateSettings, run_gates
 from pipeline.judge.names import ModuleNames, module_names
 from pipeline.judge.verdicts import Reason, Status, Verdict
 from pipeline.recipes.loading import Recipe
+from pipeline.records.ledger import Ledger, LedgerRow
 from pipeline.report import directory as reports
 from pipeline.run.landing import (
     ApplyRequest as ApplyRequest,
 )  # re-exported: the commit step's input
 from pipeline.run.landing import Commits as Commits  # re-exported: the commit step's output
-from pipeline.run.ledger import Ledger, LedgerRow
 from pipeline.run.parallel import available_cores, ordered_map
 from pipeline.run.setup import CODEMOD_MODEL as CODEMOD_MODEL  # re-exported: run setup
 from pipeline.run.setup import RunSetup as RunSetup

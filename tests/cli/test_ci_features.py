@@ -13,7 +13,7 @@ import pytest
 from support.cli_support import CliEnv, codemill, make_cli_env
 from support.gitrepo import fingerprint, git, make_repo
 
-from pipeline.run.ledger import Ledger
+from pipeline.records.ledger import Ledger
 
 FILES = {
     "pkg/__init__.py": "",

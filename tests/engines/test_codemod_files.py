@@ -19,7 +19,7 @@ from pipeline.engines.proposal import Proposal
 from pipeline.judge.policy import Allowances, Policy
 from pipeline.judge.verdicts import Status
 from pipeline.recipes.loading import load_recipe, resolve_codemod
-from pipeline.run.ledger import LedgerRow
+from pipeline.records.ledger import LedgerRow
 from pipeline.run.steps import assemble, ledger_row, plan_run, refactor_codemod
 from pipeline.source.files import SkippedFile, SkipReason, SourceFile
 from pipeline.source.splicing import splice

@@ -16,8 +16,8 @@ from pipeline.fleet import memory
 from pipeline.fleet.budget import FleetBudget
 from pipeline.fleet.fleetfile import FleetEntry
 from pipeline.fleet.plan import Member, Work
-from pipeline.fleet.result import RepoResult, RepoStatus
 from pipeline.recipes.loading import load_recipe
+from pipeline.records.repo_result import RepoResult, RepoStatus
 
 
 def test_parent_flow_reports_known_results_and_refuses_what_the_budget_cannot_pay(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from support import browser
 
-from pipeline.fleet.result import RepoResult, RepoStatus, fleet_exit_code
+from pipeline.records.repo_result import RepoResult, RepoStatus, fleet_exit_code
 from pipeline.report.fleet import FleetRun, write_fleet_report
 
 HOSTILE = "<img src=x onerror=alert(1)>"

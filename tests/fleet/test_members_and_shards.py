@@ -17,11 +17,11 @@ from pipeline.fleet.combine import combine_shards
 from pipeline.fleet.fleetfile import load_fleet
 from pipeline.fleet.member import prepare, result_of
 from pipeline.fleet.plan import FleetOptions, Member, plan_fleet
-from pipeline.fleet.result import RepoResult, RepoStatus
 from pipeline.judge.policy import Policy
 from pipeline.judge.verdicts import Status, Verdict
 from pipeline.model.completion import Usage
-from pipeline.run.ledger import Ledger, LedgerRow, RunMeta, Totals
+from pipeline.records.ledger import Ledger, LedgerRow, RunMeta, Totals
+from pipeline.records.repo_result import RepoResult, RepoStatus
 from pipeline.run.state import LastRun
 from pipeline.source.chunking import plan_file
 from pipeline.source.files import list_sources

@@ -13,8 +13,8 @@ from pipeline.fleet.budget import FleetBudget
 from pipeline.fleet.fleetfile import load_fleet
 from pipeline.fleet.memory import Journal
 from pipeline.fleet.plan import FleetOptions, Member, plan_fleet
-from pipeline.fleet.result import RepoResult, RepoStatus, fleet_exit_code
 from pipeline.fleet.shards import split_paths
+from pipeline.records.repo_result import RepoResult, RepoStatus, fleet_exit_code
 
 OPTIONS = FleetOptions(recipe="modernize", recipe_text="the recipe")
 

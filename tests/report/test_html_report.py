@@ -14,11 +14,11 @@ from support import browser
 
 from pipeline.judge.verdicts import Reason, Status, Verdict
 from pipeline.model.completion import Usage
+from pipeline.records.ledger import Ledger, LedgerRow, RunMeta
 from pipeline.report import html as html_report
 from pipeline.report.diff_view import DiffLine
 from pipeline.report.directory import write_report_dir
 from pipeline.report.html import render_html
-from pipeline.run.ledger import Ledger, LedgerRow, RunMeta
 from pipeline.source.chunking import Chunk, chunk_module
 from pipeline.source.splicing import splice
 

@@ -16,13 +16,13 @@ import pytest
 from pipeline.judge.verdicts import Reason, Status
 from pipeline.model.completion import Usage
 from pipeline.paths import ReportError, default_report_dir, repo_key, state_dir
+from pipeline.records.ledger import Ledger, LedgerRow, RunMeta
 from pipeline.report.directory import write_report_dir
 from pipeline.report.junit import junit_xml
 from pipeline.report.line_diff import diffstat
 from pipeline.report.markdown import summary_markdown
 from pipeline.report.patch import unified_patch
 from pipeline.repository import apply_check, open_repository
-from pipeline.run.ledger import Ledger, LedgerRow, RunMeta
 
 
 def git(cwd: Path, *args: str, stdin: bytes | None = None) -> bytes:

@@ -100,7 +100,7 @@ def test_a_stop_signal_ends_the_run_partial_with_no_branch_and_no_state(
 
 
 def test_exit_codes_follow_how_the_run_ended(tmp_path: Path) -> None:
-    from pipeline.run.ledger import Ledger, RunMeta
+    from pipeline.records.ledger import Ledger, RunMeta
 
     totals = Ledger(RunMeta("r", "modernize", "llm", "m", "abc")).totals()
     done = RunResult("r", "modernize", "llm", "m", tmp_path, totals, [], 0, [])

@@ -12,7 +12,7 @@ import pytest
 
 from pipeline.judge.verdicts import Reason, Status, Verdict
 from pipeline.model.completion import Usage
-from pipeline.run.ledger import FILE_KIND, Ledger, LedgerError, LedgerRow, RunMeta
+from pipeline.records.ledger import FILE_KIND, Ledger, LedgerError, LedgerRow, RunMeta
 from pipeline.source.chunking import Chunk
 
 

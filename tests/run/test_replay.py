@@ -16,7 +16,7 @@ from pipeline.engines.proposal import Proposal
 from pipeline.judge.policy import Allowances, Policy
 from pipeline.judge.verdicts import Verdict
 from pipeline.recipes.loading import load_recipe
-from pipeline.run.ledger import ChunkSpan, Ledger, LedgerRow, RunMeta
+from pipeline.records.ledger import ChunkSpan, Ledger, LedgerRow, RunMeta
 from pipeline.run.replay import ReplayError, read_ledger, replay
 from pipeline.run.steps import assemble, ledger_row, plan_run, record_skipped, refactor_codemod
 from pipeline.source.chunking import chunk_module

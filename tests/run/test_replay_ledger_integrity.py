@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pipeline.judge.policy import Allowances, Policy
 from pipeline.judge.verdicts import Verdict
-from pipeline.run.ledger import ChunkSpan, Ledger, LedgerRow, RunMeta, text_digest
+from pipeline.records.ledger import ChunkSpan, Ledger, LedgerRow, RunMeta, text_digest
 from pipeline.source.chunking import Chunk, ChunkContext
 
 POLICY = Policy(Allowances(annotations=True, scope="modernize"), (3, 9))

@@ -16,7 +16,7 @@ from support.gitrepo import fingerprint, git, make_repo
 from support.replaying import SHAPES, assert_replays, dry_run, invoke
 from typer.testing import CliRunner
 
-from pipeline.run.ledger import Ledger, LedgerRow
+from pipeline.records.ledger import Ledger, LedgerRow
 
 FILES = {"pkg/__init__.py": "", "pkg/parser.py": SHAPES["shapes/over_budget.py"]}
 

@@ -22,7 +22,7 @@ from pipeline.model.completion import Usage
 from pipeline.model.limiter import Limiter
 from pipeline.model.request import ModelSettings
 from pipeline.recipes.loading import Recipe, load_recipe
-from pipeline.run.ledger import Ledger, LedgerRow, RunMeta
+from pipeline.records.ledger import Ledger, LedgerRow, RunMeta
 from pipeline.run.steps import (
     FilePlan,
     assemble,
