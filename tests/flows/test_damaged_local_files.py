@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from support.fake_model_server import FakeModelServer, FakeReply
 from support.gitrepo import fingerprint, git, make_repo
+from support.inprocess import isolated_runner
 from support.samples import tidy_recipe
 from typer.testing import CliRunner, Result
 
@@ -37,12 +38,7 @@ class RenameFoo(VisitorBasedCodemodCommand):
 
 @pytest.fixture
 def runner(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
-    for name in ("AIMLAPI_API_KEY", "PREFECT_API_URL", "PREFECT_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect"))
-    monkeypatch.setenv("CODEMILL_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    return CliRunner()
+    return isolated_runner(monkeypatch, tmp_path)
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from support.gitrepo import fingerprint, git, make_repo
+from support.inprocess import isolated_runner
 from typer.testing import CliRunner, Result
 
 from flows.cli import app
@@ -29,11 +30,7 @@ NEW = 'def f{n}(x):\n    return f"v{n} {{x}}"\n'
 
 @pytest.fixture
 def runner(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
-    for name in ("AIMLAPI_API_KEY", "PREFECT_API_URL", "PREFECT_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("CODEMILL_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    return CliRunner()
+    return isolated_runner(monkeypatch, tmp_path)
 
 
 def run(runner: CliRunner, repo: Path, *args: str) -> Result:

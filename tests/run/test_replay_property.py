@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from support.fake_model_server import FakeModelServer
 from support.gitrepo import make_repo
+from support.inprocess import isolated_runner
 from support.replaying import (
     ALL_KINDS,
     KEY,
@@ -29,13 +30,7 @@ from typer.testing import CliRunner
 
 @pytest.fixture
 def runner(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
-    for name in ("PREFECT_API_URL", "PREFECT_PROFILE", "AIMLAPI_API_KEY"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect"))
-    monkeypatch.setenv("CODEMILL_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setenv("CODEMILL_BUDGET", "120")
-    return CliRunner()
+    return isolated_runner(monkeypatch, tmp_path, CODEMILL_BUDGET="120")
 
 
 def replay_both_engines(

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from support.gitrepo import fingerprint, git, make_repo
+from support.inprocess import isolated_runner
 from support.replaying import SHAPES, assert_replays, dry_run, invoke
 from typer.testing import CliRunner
 
@@ -23,13 +24,7 @@ FILES = {"pkg/__init__.py": "", "pkg/parser.py": SHAPES["shapes/over_budget.py"]
 
 @pytest.fixture
 def runner(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
-    for name in ("PREFECT_API_URL", "PREFECT_PROFILE", "AIMLAPI_API_KEY"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect"))
-    monkeypatch.setenv("CODEMILL_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setenv("CODEMILL_BUDGET", "120")
-    return CliRunner()
+    return isolated_runner(monkeypatch, tmp_path, CODEMILL_BUDGET="120")
 
 
 def a_run(runner: CliRunner, tmp_path: Path) -> tuple[Path, Path]:

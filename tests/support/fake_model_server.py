@@ -507,8 +507,13 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every answer")
     args = parser.parse_args()
     server = FakeModelServer(latency=args.latency, host=args.host, port=args.port)
+    serve_until_interrupted(server, f"fake model server on {{url}} (latency {args.latency} s)")
+
+
+def serve_until_interrupted(server: FakeModelServer, banner: str) -> None:
+    """Start `server`, print `banner` (its `{url}` filled in), serve until Ctrl-C, then stop it."""
     server.start()
-    print(f"fake model server on {server.base_url} (latency {args.latency} s)", flush=True)
+    print(banner.format(url=server.base_url), flush=True)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:

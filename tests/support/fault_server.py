@@ -24,12 +24,17 @@ import asyncio
 import functools
 import json
 import struct
-import threading
 import zlib
 from collections.abc import Callable
 from typing import Any
 
-from support.fake_model_server import FakeModelServer, FakeReply, _chunk_of, echo_handler
+from support.fake_model_server import (
+    FakeModelServer,
+    FakeReply,
+    _chunk_of,
+    echo_handler,
+    serve_until_interrupted,
+)
 
 Fault = Callable[[dict[str, Any]], FakeReply]  # the request's body -> the hostile reply
 _BLOCK = 1 << 20
@@ -186,14 +191,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
     args = parser.parse_args()
     server = FakeModelServer(faulty(FAULTS[args.fault], args.marker), port=args.port)
-    server.start()
-    print(f"{args.fault} server on {server.base_url}", flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
+    serve_until_interrupted(server, f"{args.fault} server on {{url}}")
 
 
 if __name__ == "__main__":
