@@ -34,11 +34,11 @@ from prefect.deployments.flow_runs import arun_deployment
 from flows.refactor import refactor_repo
 from pipeline.errors import CodemillError
 from pipeline.fleet import memory
-from pipeline.fleet.budget import FleetBudget
 from pipeline.fleet.cache import default_cache_dir
 from pipeline.fleet.combine import combine_shards
 from pipeline.fleet.member import failed, prepare, result_of
 from pipeline.fleet.plan import Member, Work
+from pipeline.fleet.spend import FleetSpend
 from pipeline.records.repo_result import RepoResult, RepoStatus, fleet_exit_code
 from pipeline.report.fleet import FleetRun, fleet_markdown, write_fleet_report
 from pipeline.run.setup import new_run_id
@@ -97,7 +97,7 @@ class FleetJob:
     report_dir: Path
     max_in_flight: int = 4
     limit: str | None = None
-    budget: FleetBudget = field(default_factory=lambda: FleetBudget(None))
+    spend: FleetSpend = field(default_factory=lambda: FleetSpend(None))
     cache_dir: Path = field(default_factory=lambda: default_cache_dir(os.environ))  # for shards
     worker_cache_dir: str | None = None
     fail_on_changes: bool = False
@@ -167,7 +167,7 @@ async def _run_member(
     job: FleetJob, member: Member, slots: asyncio.Semaphore, waiting: list[int]
 ) -> RepoResult:
     async with slots:
-        if not job.budget.can_start():
+        if not job.spend.can_start():
             return RepoResult(
                 member.name,
                 member.key,
@@ -176,7 +176,7 @@ async def _run_member(
                 base_commit=member.base_commit,
                 fingerprint=member.fingerprint,
             )
-        share = job.budget.start(member.label, min(job.max_in_flight, max(1, waiting[0])))
+        share = job.spend.start(member.label, min(job.max_in_flight, max(1, waiting[0])))
         started = time.monotonic()
         try:
             result = await _on_pool(job, member, share)
@@ -185,7 +185,7 @@ async def _run_member(
         ) as exc:  # the API refused or vanished: this repository fails, the fleet goes on
             reason = f"could not run it on the pool: {type(exc).__name__}: {exc}".splitlines()[0]
             result = failed(member, reason, 1, time.monotonic() - started)
-        job.budget.finish(member.label, result.cost_usd)
+        job.spend.finish(member.label, result.cost_usd)
         if result.seconds == 0:  # it never ran: the time spent waiting for it is what it cost
             result = replace(result, seconds=round(time.monotonic() - started, 3))
         return result

@@ -28,10 +28,10 @@ from flows import schedule
 from flows.fleet import MEMBER_FLOW, FleetJob, fleet_member, refactor_fleet
 from pipeline.config import ConfigError, check_setting
 from pipeline.fleet import memory
-from pipeline.fleet.budget import FleetBudget
 from pipeline.fleet.cache import default_cache_dir
 from pipeline.fleet.fleetfile import load_fleet
 from pipeline.fleet.plan import FleetOptions, ShardBy, plan_fleet
+from pipeline.fleet.spend import FleetSpend
 from pipeline.paths import state_dir
 from pipeline.recipes.loading import Recipe, load_recipe
 from pipeline.report.fleet import FleetRun
@@ -129,7 +129,7 @@ def run_fleet(request: FleetRequest) -> tuple[FleetRun, Path]:
         report_dir=(request.report_dir or directory / "runs") / fleet_run,
         max_in_flight=max(1, request.max_repos_in_flight),
         limit=request.limit,
-        budget=FleetBudget(request.max_cost),
+        spend=FleetSpend(request.max_cost),
         cache_dir=parent_cache,
         worker_cache_dir=None if request.cache_dir is None else str(request.cache_dir),
         fail_on_changes=request.fail_on_changes,

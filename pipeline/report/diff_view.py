@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 from markupsafe import Markup
 
-from pipeline.report.highlight import Budget, shown
+from pipeline.report.highlight import ColourAllowance, shown
 from pipeline.report.line_diff import hunks
 
 _CONTEXT = 3
@@ -32,8 +32,10 @@ def _split_lines(data: bytes) -> tuple[list[str], bool]:
     return lines, ends_with_newline
 
 
-def diff_lines(path: str, before: bytes, after: bytes, budget: Budget) -> Iterator[DiffLine]:
-    """A unified diff with old/new line numbers, Python code coloured while the budget lasts.
+def diff_lines(
+    path: str, before: bytes, after: bytes, colour_left: ColourAllowance
+) -> Iterator[DiffLine]:
+    """A unified diff with old/new line numbers, Python code coloured while the allowance lasts.
 
     The match is the patch's (`line_diff`), so a last line whose newline went shows as changed, as
     in git. Only the lines shown are lexed (each side of a hunk as one text), so a one-line change in a
@@ -44,7 +46,7 @@ def diff_lines(path: str, before: bytes, after: bytes, budget: Budget) -> Iterat
     python = path.endswith(_PY_SUFFIXES)
     for group in hunks(before, after, _CONTEXT):  # lines split as here: the same count, in order
         i1, i2, j1, j2 = group[0][1], group[-1][2], group[0][3], group[-1][4]
-        colour = python and budget.take(i2 - i1 + j2 - j1)
+        colour = python and colour_left.take(i2 - i1 + j2 - j1)
         ha = dict(enumerate(shown(a[i1:i2], colour), start=i1))
         hb = dict(enumerate(shown(b[j1:j2], colour), start=j1))
         yield DiffLine("hunk", 0, 0, Markup(f"@@ -{i1 + 1},{i2 - i1} +{j1 + 1},{j2 - j1} @@"))

@@ -1,7 +1,7 @@
 """Code lines as HTML for report.html: Pygments token spans, escaped text, every CR a visible symbol.
 
-Lexing is the one costly step of rendering a report, so a run colours at most HIGHLIGHT_BUDGET diff
-lines (a Budget shared by its files); the rest stay plain. Any doubt about a lexer's line alignment
+Lexing is the one costly step of rendering a report, so a run colours at most COLOURED_LINES diff
+lines (a ColourAllowance shared by its files); the rest stay plain. Any doubt about a lexer's line alignment
 falls back to plain text: a line is never shifted or lost.
 """
 
@@ -18,7 +18,7 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 from pygments.token import STANDARD_TYPES
 
-HIGHLIGHT_BUDGET = 10_000  # diff lines Pygments colours per report; the rest stay plain, for speed
+COLOURED_LINES = 10_000  # diff lines Pygments colours per report; the rest stay plain, for speed
 _CR = "\u240d"  # a carriage return, shown as a symbol: it never splits a line, and CRLF shows
 _CR_MARK = f'<span class="cr" title="carriage return">{_CR}</span>'
 
@@ -44,10 +44,10 @@ class TokenType(Protocol):
 
 
 @dataclass
-class Budget:
+class ColourAllowance:
     """How many more lines the report may colour."""
 
-    lines: int = HIGHLIGHT_BUDGET
+    lines: int = COLOURED_LINES
 
     def take(self, n: int) -> bool:
         """Spend n lines if that many are left; once short, nothing more is coloured."""

@@ -22,7 +22,7 @@ from pipeline.judge.verdicts import Status
 from pipeline.model.prices import cost_text
 from pipeline.records.ledger import FILE_KIND, Ledger, LedgerRow, Totals
 from pipeline.report.diff_view import DiffLine, diff_lines
-from pipeline.report.highlight import Budget, escape, pygments_css
+from pipeline.report.highlight import ColourAllowance, escape, pygments_css
 
 _COLUMN_WIDTHS = (19, 7, 10, 11, 23, 14, 5, 6, 5)  # percent, one per column of a file's row table
 _STATUS_COLOURS = {
@@ -94,12 +94,16 @@ def _row_view(row: LedgerRow) -> RowView:
 
 
 def _file_view(
-    index: int, path: str, rows: list[LedgerRow], change: tuple[bytes, bytes] | None, budget: Budget
+    index: int,
+    path: str,
+    rows: list[LedgerRow],
+    change: tuple[bytes, bytes] | None,
+    colour_left: ColourAllowance,
 ) -> FileView:
     tally = Counter(str(r.status) for r in rows)
     counts = [(str(s), tally[str(s)]) for s in Status if tally[str(s)]]
     changed = change is not None and change[0] != change[1]
-    diff = list(diff_lines(path, *change, budget)) if change is not None and changed else []
+    diff = list(diff_lines(path, *change, colour_left)) if change is not None and changed else []
     kinds = Counter(line.kind for line in diff)
     return FileView(
         index=index,
@@ -166,9 +170,9 @@ def render_html(ledger: Ledger, changes: Mapping[str, tuple[bytes, bytes]]) -> s
         by_path.setdefault(row.path, []).append(row)
     for rows in by_path.values():
         rows.sort(key=lambda r: r.start_line)
-    budget = Budget()
+    colour_left = ColourAllowance()
     files = [
-        _file_view(i, path, by_path.get(path, []), changes.get(path), budget)
+        _file_view(i, path, by_path.get(path, []), changes.get(path), colour_left)
         for i, path in enumerate(sorted(by_path.keys() | changes.keys()))
     ]
     return _template().render(

@@ -139,9 +139,9 @@ class Execution:
         except KeyboardInterrupt:
             return
         if chunk:
-            from pipeline.run.model_run import refuse_over_budget  # the model's side loads here
+            from pipeline.run.model_run import refuse_over_max_cost  # the model's side loads here
 
-            refuse_over_budget(self.config, self.setup.recipe, self.plan_, self.env)
+            refuse_over_max_cost(self.config, self.setup.recipe, self.plan_, self.env)
         steps.record_skipped(self.run_id, self.ledger, self.plan_.skipped)
         self.view.started(self.config, self.setup.recipe.name, self.setup.engine, self.plan_)
 

@@ -41,7 +41,7 @@ def open_cache(config: RunConfig, env: Mapping[str, str]) -> ResponseCache | Non
     return ResponseCache(config.cache_path or default_cache_path(env))
 
 
-def refuse_over_budget(
+def refuse_over_max_cost(
     config: RunConfig, recipe: Recipe, plan: Plan, env: Mapping[str, str]
 ) -> None:
     """Refuse the run before any request when its cost forecast is over --max-cost (unless --force)."""

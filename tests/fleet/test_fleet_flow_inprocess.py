@@ -13,9 +13,9 @@ from flows.fleet import FleetJob, refactor_fleet
 from flows.fleet_setup import checked_overrides, recipe_text
 from pipeline.config import ConfigError
 from pipeline.fleet import memory
-from pipeline.fleet.budget import FleetBudget
 from pipeline.fleet.fleetfile import FleetEntry
 from pipeline.fleet.plan import Member, Work
+from pipeline.fleet.spend import FleetSpend
 from pipeline.recipes.loading import load_recipe
 from pipeline.records.repo_result import RepoResult, RepoStatus
 
@@ -26,13 +26,13 @@ def test_parent_flow_reports_known_results_and_refuses_what_the_budget_cannot_pa
     done = RepoResult("app", "app-1", RepoStatus.CHANGED, base_commit="a" * 40, run_id="r1",
                       fingerprint="p", files_changed=2, accepted=3)  # fmt: skip
     waiting = Member("lib", "lib-2", "file:///x", "b" * 40, {}, "p")
-    spent = FleetBudget(1.0, spent=1.0)
+    spent = FleetSpend(1.0, spent=1.0)
     job = FleetJob(
         fleet_run="f1", fleet_file=tmp_path / "fleet.toml", recipe="modernize", fingerprint="fp",
         plan=[Work(FleetEntry("app", "s", 1), known=done),
               Work(FleetEntry("lib", "file:///x", 4), members=(waiting,))],
         deployment="none/none", directory=tmp_path / "state", report_dir=tmp_path / "report",
-        budget=spent,
+        spend=spent,
     )  # fmt: skip
     run = asyncio.run(refactor_fleet.fn(job))
     assert [r.status for r in run.results] == [RepoStatus.CHANGED, RepoStatus.NOT_STARTED]

@@ -9,11 +9,11 @@ import pytest
 from support.gitrepo import git, make_repo
 
 from pipeline.fleet import memory
-from pipeline.fleet.budget import FleetBudget
 from pipeline.fleet.fleetfile import load_fleet
 from pipeline.fleet.memory import Journal
 from pipeline.fleet.plan import FleetOptions, Member, plan_fleet
 from pipeline.fleet.shards import split_paths
+from pipeline.fleet.spend import FleetSpend
 from pipeline.records.repo_result import RepoResult, RepoStatus, fleet_exit_code
 
 OPTIONS = FleetOptions(recipe="modernize", recipe_text="the recipe")
@@ -111,7 +111,7 @@ def test_a_repository_that_cannot_be_fetched_fails_alone(tmp_path: Path) -> None
 
 
 def test_one_budget_shared_by_the_runs_in_flight() -> None:
-    budget = FleetBudget(1.0)
+    budget = FleetSpend(1.0)
     assert budget.start("a", 2) == pytest.approx(0.5)
     assert budget.start("b", 1) == pytest.approx(0.5)
     assert not budget.can_start()  # all of it is shared out
@@ -120,7 +120,7 @@ def test_one_budget_shared_by_the_runs_in_flight() -> None:
     budget.finish("b", 0.5)
     budget.finish("c", 0.3)
     assert budget.exhausted and not budget.can_start()
-    assert FleetBudget(None).start("x", 3) is None
+    assert FleetSpend(None).start("x", 3) is None
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ import threading
 MIN_SHARE_USD = 1e-6  # a share smaller than this would send nothing: the repository does not start
 
 
-class FleetBudget:
+class FleetSpend:
     """Spend and open shares of the fleet's limit (None: no limit)."""
 
     def __init__(self, max_cost: float | None, spent: float = 0.0) -> None:
@@ -34,10 +34,10 @@ class FleetBudget:
             return self.max_cost - self.spent - sum(self._open.values()) >= MIN_SHARE_USD
 
     def start(self, key: str, starters: int) -> float | None:
-        """The share of the free budget `key` may spend (None: no limit).
+        """The share of the free money `key` may spend (None: no limit).
 
         `starters` is how many repositories may still start while this one runs (itself included): the
-        free budget is split evenly between them, so none of them is starved by the first.
+        free money is split evenly between them, so none of them is starved by the first.
         """
         if self.max_cost is None:
             return None
