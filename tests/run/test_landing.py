@@ -240,3 +240,28 @@ def test_a_killed_runs_worktree_is_reclaimed_by_the_next_run(
     assert done.exit_code == 0, done.output
     assert str(leftover) not in git(repo, "worktree", "list")
     assert not leftover.parent.exists()
+
+
+def test_a_gate_git_cannot_check_out_ends_the_run_in_one_sentence_with_its_report(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    repo = make_repo(
+        tmp_path / "repo", {".gitattributes": "*.py filter=broken\n", "a.py": OLD.format(n=1)}
+    )
+    git(repo, "config", "filter.broken.smudge", "false")  # every checkout of a .py file fails
+    git(repo, "config", "filter.broken.required", "true")
+    before = files_of(repo)
+
+    done = runner.invoke(
+        app, ["run", "--orchestrator", "local", "--no-progress", "--import-check", str(repo)]
+    )
+
+    assert done.exit_code == 2, done.output
+    last = done.output.strip().splitlines()[-1]
+    assert last.startswith("codemill: could not make a temporary worktree: git worktree failed")
+    [report] = (tmp_path / "state" / "runs").glob("*/*")
+    end = end_record(report)
+    assert end["outcome"] == "stopped" and "nothing was committed" in str(end["stop_reason"])
+    assert (report / "report.html").is_file()
+    assert branches(repo) == [] and state_files(tmp_path) == [] and worktrees(repo) == 1
+    assert files_of(repo) == before
