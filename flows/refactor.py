@@ -32,6 +32,7 @@ from pipeline.redact import redact_url
 from pipeline.report.directory import ReportPaths
 from pipeline.run.execute import execute_run
 from pipeline.run.result import RunResult
+from pipeline.run.setup import RunSetup
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -200,12 +201,14 @@ async def _refactor_repo(
     run_id: str | None = None,
     show_progress: bool = True,
     shared_limit: str | None = None,
+    setup: RunSetup | None = None,
 ) -> RunResult:
     """Refactor the Python files under `paths` of `config.repo` with `config.recipe`, as Prefect tasks.
 
     `config.since` ("last-run" or a git ref) limits the run to the files changed since then;
     `shared_limit` names a Prefect global concurrency limit every model request of the run also holds
-    (a fleet's).
+    (a fleet's). `setup` is the run's setup when the caller already checked it (the CLI does, before
+    the flow starts), so the checks do not run twice.
     """
     runner = PrefectRunner()
     view = TerminalView(show_progress)
@@ -217,6 +220,7 @@ async def _refactor_repo(
         view=view,
         run_id=run_id,
         env=os.environ,
+        setup=setup,
         shared_slot=slot,
     )
     result.api_lost = runner.lost

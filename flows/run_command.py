@@ -73,14 +73,14 @@ def run(
     if which == "local":
         result = local_run(config, targets, progress, setup)
     else:
-        result = prefect_run(config, targets, progress, setup.run_id, finish)
+        result = prefect_run(config, targets, progress, setup, finish)
     raise typer.Exit(finish(result))
 
 
 def refuse_bad_input(config: RunConfig) -> RunSetup:
     """The run's own setup checks (recipe, engine, base, branch, --since), before the engines load:
     a usage error costs a recipe parse and a git lookup, not libcst, the HTTP client or Prefect. A
-    local run goes on with this setup; a Prefect run checks again inside its flow, with the same run id."""
+    run, local or Prefect, goes on with this setup: the checks run once."""
     from datetime import UTC, datetime
 
     from pipeline.run.setup import prepare_run
@@ -166,7 +166,7 @@ def _terminal_view(progress: bool) -> TerminalView:
 
 
 def prefect_run(
-    config: RunConfig, paths: list[str], progress: bool, run_id: str, finish: Finish
+    config: RunConfig, paths: list[str], progress: bool, setup: RunSetup, finish: Finish
 ) -> RunResult:
     """The run as the `refactor_repo` flow, against the configured Prefect API."""
     import asyncio
@@ -176,7 +176,9 @@ def prefect_run(
     quiet_prefect()
     from flows.refactor import ending_without_api, refactor_repo
 
-    flow_run = refactor_repo(config, paths, run_id=run_id, show_progress=progress)
+    flow_run = refactor_repo(
+        config, paths, run_id=setup.run_id, show_progress=progress, setup=setup
+    )
     with ending_without_api(finish.without_api):
         return asyncio.run(flow_run)
 
