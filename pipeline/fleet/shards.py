@@ -19,7 +19,7 @@ from pipeline.run.replay import read_ledger
 SOURCE_SUFFIXES = (".py", ".pyi")
 
 
-def in_scope(path: str, prefixes: Sequence[str]) -> bool:
+def under_prefixes(path: str, prefixes: Sequence[str]) -> bool:
     """Whether a repository path is one of `prefixes` or under one (every path when there are none)."""
     return not prefixes or any(path == p or path.startswith(p + "/") for p in prefixes)
 
@@ -28,7 +28,7 @@ def split_paths(
     files: Sequence[str], prefixes: Sequence[str], shards: int
 ) -> list[tuple[str, ...]]:
     """The Python files under `prefixes`, sorted, in at most `shards` contiguous groups of similar size."""
-    chosen = sorted(f for f in files if f.endswith(SOURCE_SUFFIXES) and in_scope(f, prefixes))
+    chosen = sorted(f for f in files if f.endswith(SOURCE_SUFFIXES) and under_prefixes(f, prefixes))
     count = max(1, min(shards, len(chosen)))
     groups: list[tuple[str, ...]] = []
     start = 0

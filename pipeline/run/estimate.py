@@ -145,8 +145,8 @@ def forecast_lines(config: RunConfig, paths: Sequence[str], env: Mapping[str, st
         return [f"{recipe.name}: engine codemod runs offline and costs nothing"]
     base = repository.resolve_base(repository.open_repository(config.repo), config.base)
     last = state.load_last_run(state_file(config.repo, recipe.name, env))
-    scope = state.resolve_since(config.since, last, config.repo, base)
-    plan = plan_run(config, paths, only=scope.only)
+    since = state.resolve_since(config.since, last, config.repo, base)
+    plan = plan_run(config, paths, only=since.only)
     cache = None if config.no_cache else ResponseCache(config.cache_path or default_cache_path(env))
     try:
         forecast = forecast_run(config, recipe, plan.files, cache)

@@ -130,7 +130,7 @@ class Execution:
     def plan(self, paths: Sequence[str]) -> None:
         """List and chunk the files (a stop signal here leaves an empty, partial run)."""
         chunk = self.setup.engine == "llm"  # the codemod engine cuts in its workers
-        only = self.setup.scope.only
+        only = self.setup.since.only
         try:
             with self.interrupts.raising():
                 self.plan_ = self.runner.step(
@@ -392,6 +392,6 @@ class Execution:
             provider_failed=self.provider_failed(),
             interrupted=self.interrupts.signum if meta.outcome == "interrupted" else None,
             push_error=push_error,
-            since_note=setup.scope.note,
+            since_note=setup.since.note,
             same_as=self.same_as,
         )

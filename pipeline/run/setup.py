@@ -1,4 +1,4 @@
-"""What a run decides before any file is read: recipe, engine, base, branch and `--since` scope.
+"""What a run decides before any file is read: recipe, engine, base, branch and the files `--since` allows.
 
 A damaged state file or response cache is moved aside here, and the run goes on: `RunSetup.warnings`
 carries the sentences that say so, for the caller to show before the run starts.
@@ -28,7 +28,7 @@ CODEMOD_MODEL = "libcst-codemods"  # the "model" a codemod run records in its le
 
 @dataclass(frozen=True)
 class RunSetup:
-    """Everything decided before any file is read: recipe, engine, base, branch and --since scope.
+    """Everything decided before any file is read: recipe, engine, base, branch and the files --since allows.
 
     Deciding it all first means a bad recipe, a missing key, an unknown base or a taken branch is refused
     before a single request is paid for.
@@ -41,7 +41,7 @@ class RunSetup:
     branch: str | None
     state_path: Path
     last: LastRun | None
-    scope: Since
+    since: Since  # the files --since lets the run touch
     run_id: str
     warnings: tuple[
         str, ...
@@ -75,11 +75,11 @@ def prepare_run(
         repository.check_branch(repo, branch, force_branch=config.force_branch, run_id=run_id)
     state_path = state_file(config.repo, recipe.name, env)
     last, damaged_state = state.recover_last_run(state_path, config.since)
-    scope = state.resolve_since(config.since, last, config.repo, base_commit)
+    since = state.resolve_since(config.since, last, config.repo, base_commit)
     model = config.model if engine == "llm" else CODEMOD_MODEL
     warnings = tuple(w for w in (damaged_state, check_cache(config, engine, env)) if w)
     return RunSetup(
-        recipe, engine, model, base_commit, branch, state_path, last, scope, run_id, warnings
+        recipe, engine, model, base_commit, branch, state_path, last, since, run_id, warnings
     )
 
 

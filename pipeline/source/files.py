@@ -132,7 +132,7 @@ def _open_repo(repo_root: Path) -> Repository:
         raise SourceError(f"not a git repository: {repo_root} ({exc})") from None
 
 
-def _scope(repo: Repository, repo_root: Path, paths: Sequence[str]) -> list[str]:
+def _prefixes(repo: Repository, repo_root: Path, paths: Sequence[str]) -> list[str]:
     """Repo-relative posix prefixes of `paths` ("" for the whole repository)."""
     top = Path(repo.working_tree_dir or repo_root).resolve()
     cwd = Path.cwd().resolve()
@@ -187,10 +187,10 @@ def _generated(data: bytes) -> bool:
 
 
 def _uncommitted(
-    repo: Repository, base: str, scope: list[str], wanted: re.Pattern[str]
+    repo: Repository, base: str, prefixes: list[str], wanted: re.Pattern[str]
 ) -> list[str]:
-    """Paths in scope whose working-tree state differs from `base` (none when git cannot tell)."""
-    return [p for p in uncommitted_paths(repo, base, scope) or [] if wanted.search(p)]
+    """Paths under `prefixes` whose working-tree state differs from `base` (none when git cannot tell)."""
+    return [p for p in uncommitted_paths(repo, base, prefixes) or [] if wanted.search(p)]
 
 
 def _read_entry(
@@ -233,7 +233,7 @@ def list_sources(
     """The Python files of `base` under `paths`, read from git objects, with every skip reported."""
     repo = _open_repo(Path(repo_root))
     commit = resolve_base(repo, base)
-    scope = _scope(repo, Path(repo_root), paths)
+    prefixes = _prefixes(repo, Path(repo_root), paths)
     includes = [_glob_regex(g) for g in include]
     excludes = [_glob_regex(g) for g in exclude]
     chosen = None if only is None else {PurePosixPath(p).as_posix() for p in only}
@@ -247,7 +247,7 @@ def list_sources(
 
     files: dict[str, SourceFile] = {}
     skipped: dict[str, SkippedFile] = {}
-    for prefix, shown in zip(scope, paths, strict=True):
+    for prefix, shown in zip(prefixes, paths, strict=True):
         for item in _entries(repo, commit, prefix, shown):
             path = item.path
             if path in files or path in skipped or not selected(path):
@@ -259,7 +259,7 @@ def list_sources(
                 files[path] = entry
     suffix = r"\.pyi?\Z" if include_stubs else r"\.py\Z"
     wanted = re.compile(suffix)
-    uncommitted = [p for p in _uncommitted(repo, commit, scope, wanted) if selected(p)]
+    uncommitted = [p for p in _uncommitted(repo, commit, prefixes, wanted) if selected(p)]
     return SourceSet(
         files=sorted(files.values(), key=lambda f: f.path),
         skipped=sorted(skipped.values(), key=lambda s: s.path),

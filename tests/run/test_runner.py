@@ -411,7 +411,7 @@ def test_prepare_run_decides_everything_before_any_file_is_read(tmp_path: Path) 
     again = prepare_run(RunConfig(repo=repo), env, when)
     assert again.branch != setup.branch  # two runs in the same second never share a branch
     assert setup.base_commit == git(repo, "rev-parse", "HEAD").strip()
-    assert setup.last is None and setup.scope.only is None
+    assert setup.last is None and setup.since.only is None
     assert setup.state_path.is_relative_to(tmp_path / "state")
 
     keyed = prepare_run(RunConfig(repo=repo, dry_run=True), {**env, "AIMLAPI_API_KEY": "k"}, when)
