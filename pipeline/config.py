@@ -217,6 +217,17 @@ def _without_model_key(environ: Mapping[str, str]) -> dict[str, str]:
     }
 
 
+def forget_model_key(config: RunConfig) -> None:
+    """Drop the model's key from this process's environment: a codemod run needs none, and the recipe's
+    codemods run here and in forked workers, where they must not find it."""
+    for name in {
+        DEFAULT_API_KEY_ENV,
+        config.api_key_env,
+        os.environ.get(ENV_PREFIX + "API_KEY_ENV", ""),
+    }:
+        os.environ.pop(name.strip(), None)
+
+
 def child_environment(**extra: str) -> dict[str, str]:
     """The environment of the repository's own code (its tests, the import server, codemods' children):
     codemill's own less every CODEMILL_* variable and every variable named like a secret (a KEY, TOKEN,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline import repository
-from pipeline.config import RunConfig
+from pipeline.config import RunConfig, forget_model_key
 from pipeline.engines.codemod_files import CodemodFileEngine
 from pipeline.engines.proposal import Proposal
 from pipeline.errors import CodemillError
@@ -171,6 +171,7 @@ class Execution:
                 work = session.refactor(shards, self.record, self.runner)
                 self.stop = await self.interrupts.cancelling(work) or self.stop
                 return
+            forget_model_key(self.config)  # the recipe's codemods run in this process and its forks
             engine = CodemodFileEngine.from_config(self.setup.recipe, self.policy(), self.config)
             jobs, files = steps.worker_count(self.config), self.plan_.files
             try:

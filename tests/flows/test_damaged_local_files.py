@@ -102,6 +102,42 @@ def test_a_real_codemod_outside_codemill_still_runs(
     )
 
 
+SPY = """\
+import os
+
+import libcst as cst
+from libcst.codemod import VisitorBasedCodemodCommand
+
+
+class Spy(VisitorBasedCodemodCommand):
+    DESCRIPTION = "writes what key it can see"
+
+    def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
+        keys = [os.environ.get(name) for name in ("AIMLAPI_API_KEY", "MY_API_KEY")]
+        with open({seen!r}, "a") as out:
+            out.write(f"{{os.getpid()}} {{keys[0]}} {{keys[1]}}\\n")
+        return updated_node
+"""
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"], ids=["in-process", "forked-workers"])
+def test_the_recipes_codemods_run_without_the_model_key(
+    runner: CliRunner, tmp_path: Path, modules: Path, monkeypatch: pytest.MonkeyPatch, jobs: str
+) -> None:
+    seen = tmp_path / "seen.txt"
+    (modules / "cm_spy.py").write_text(SPY.format(seen=str(seen)))
+    monkeypatch.setenv("AIMLAPI_API_KEY", "sk-default-SECRET")
+    monkeypatch.setenv("MY_API_KEY", "sk-named-SECRET")
+    files = {**FILES, "pkg/more.py": FILES["pkg/util.py"]}
+    repo = make_repo(tmp_path / "repo", files)
+    recipe = codemod_recipe(tmp_path, "cm_spy.Spy")
+    args = ("--recipe", str(recipe), "--engine", "codemod", "--api-key-env", "MY_API_KEY")
+    done = invoke(runner, repo, *args, "--jobs", jobs, "--dry-run")
+    assert done.exit_code == 0, done.output
+    lines = seen.read_text().splitlines()
+    assert len(lines) == 2 and all(line.endswith(" None None") for line in lines), lines
+
+
 def reply(body: dict[str, Any], headers: dict[str, str]) -> FakeReply:
     chunk = re.findall(r"```python\n(.*?)```", body["messages"][1]["content"], re.DOTALL)[-1]
     return FakeReply.completion(f"```python\n{chunk.replace('foo', 'bar')}```")
