@@ -205,11 +205,17 @@ SETTINGS = frozenset(TABLE)
 # --- the environment of the repository's own code ---
 
 
+def _key_variables(environ: Mapping[str, str], *more: str) -> set[str]:
+    """The variables that may hold the model's key: the default one, the one CODEMILL_API_KEY_ENV names,
+    and `more` (a run's own `api_key_env`)."""
+    named = environ.get(ENV_PREFIX + "API_KEY_ENV", DEFAULT_API_KEY_ENV)
+    return {name.strip() for name in (DEFAULT_API_KEY_ENV, named, *more)}
+
+
 def _without_model_key(environ: Mapping[str, str]) -> dict[str, str]:
-    """`environ` less every CODEMILL_* variable, the default key variable and the one CODEMILL_API_KEY_ENV
-    names: codemill's own settings and the model's key are codemill's, not its children's."""
-    key_env = environ.get(ENV_PREFIX + "API_KEY_ENV", DEFAULT_API_KEY_ENV)
-    hidden = {DEFAULT_API_KEY_ENV, key_env.strip()}
+    """`environ` less every CODEMILL_* variable and the model's key variables: codemill's own settings
+    and the model's key are codemill's, not its children's."""
+    hidden = _key_variables(environ)
     return {
         name: value
         for name, value in environ.items()
@@ -220,12 +226,8 @@ def _without_model_key(environ: Mapping[str, str]) -> dict[str, str]:
 def forget_model_key(config: RunConfig) -> None:
     """Drop the model's key from this process's environment: a codemod run needs none, and the recipe's
     codemods run here and in forked workers, where they must not find it."""
-    for name in {
-        DEFAULT_API_KEY_ENV,
-        config.api_key_env,
-        os.environ.get(ENV_PREFIX + "API_KEY_ENV", ""),
-    }:
-        os.environ.pop(name.strip(), None)
+    for name in _key_variables(os.environ, config.api_key_env):
+        os.environ.pop(name, None)
 
 
 def child_environment(**extra: str) -> dict[str, str]:

@@ -7,12 +7,8 @@ ledger.jsonl holds one JSON object per line, each with a "record" field:
 A crashed run has no "end" line (maybe a half-written last line, which reading drops); every line
 written before the crash is kept. There is no field for an API key, on purpose.
 
-Integrity: every record also carries "sha256", the digest of the previous record's digest and this
-record's JSON (without the field): a chain, so the end record's digest stands for the whole ledger and a
-killed run's rows are each still checked. `Ledger.read` sets `damage` when a record does not match. This
-catches accidental damage and casual edits only: whoever can rewrite the ledger can recompute a plain
-digest (a key would have to travel with every report that is applied elsewhere, so there is none).
-The real guard is that `report` and `apply` prove every accepted chunk again (`pipeline.run.replay`).
+Integrity: every record also carries "sha256", chained over the records before it (`records.chain`);
+`Ledger.read` sets `damage` when a record does not match.
 """
 
 from __future__ import annotations
@@ -37,6 +33,7 @@ from pipeline.model.attempts import Attempt
 from pipeline.model.completion import Usage
 from pipeline.model.forecast import TokenForecast
 from pipeline.paths import create_private, write_atomic
+from pipeline.records.chain import Chain
 from pipeline.source.chunking import Chunk
 
 FILE_KIND = "file"  # the kind of a row that stands for a whole skipped file
@@ -216,38 +213,6 @@ class Totals:
     )  # what those same rows took
 
 
-def _json(data: dict[str, Any]) -> str:
-    return json.dumps(data, ensure_ascii=False, sort_keys=False)
-
-
-class _Chain:
-    """The integrity chain: each record's "sha256" digests the previous one's and its own JSON."""
-
-    def __init__(self) -> None:
-        self.last = ""
-
-    def link(self, content: str) -> str:
-        """The digest of one record's JSON (without its "sha256") after the records before it."""
-        self.last = hashlib.sha256(
-            (self.last + content).encode("utf-8", "surrogatepass")
-        ).hexdigest()
-        return self.last
-
-    def line(self, record: str, data: dict[str, Any]) -> str:
-        """One ledger.jsonl line, its digest last."""
-        body = {"record": record, **data}
-        return _json({**body, "sha256": self.link(_json(body))}) + "\n"
-
-    def check(self, data: dict[str, Any]) -> str | None:
-        """Why a record read back (its "sha256" taken out of `data`) is not the one written, if so."""
-        written = data.pop("sha256", None)
-        if written is None:
-            return "has no digest (an older codemill wrote it, or it was edited)"
-        if self.link(_json(data)) != written:
-            return "is not the record the run wrote there"
-        return None
-
-
 class Ledger:
     """Thread-safe list of rows; with stream_to, each row is appended to the file as it arrives."""
 
@@ -257,7 +222,7 @@ class Ledger:
         self._lock = threading.Lock()
         self._stream: IO[str] | None = None
         self._stream_path = stream_to
-        self._chain = _Chain()
+        self._chain = Chain()
         self.damage: str | None = None  # read back: why the file is not as the run wrote it
         self.origin: Path | None = None  # read back: the file it was read from
         self._amended = (
@@ -365,7 +330,7 @@ class Ledger:
 
     def dumps(self) -> str:
         """The whole ledger in the ledger.jsonl format."""
-        chain = _Chain()
+        chain = Chain()
         lines = [chain.line("run", self._start_fields())]
         lines += [chain.line("row", r.to_json()) for r in self.rows]
         if self.meta.finished is not None:
@@ -397,7 +362,7 @@ class Ledger:
     @classmethod
     def _from_lines(cls, path: Path, lines: Iterable[str]) -> Ledger:
         ledger: Ledger | None = None
-        chain, damage = _Chain(), None
+        chain, damage = Chain(), None
         for number, line in enumerate(lines, start=1):
             try:
                 data = json.loads(line)

@@ -60,7 +60,8 @@ def run_git(
 
 def git_succeeds(cwd: str | os.PathLike[str], *args: str) -> bool:
     """Whether `git ARGS` exits 0 (a question, not an operation: its output is dropped)."""
-    done = subprocess.run(
-        ["git", *args], cwd=Path(cwd), env=git_environment(), capture_output=True, check=False
-    )
-    return done.returncode == 0
+    try:
+        run_git(cwd, *args)
+    except GitOpsError:
+        return False
+    return True

@@ -81,9 +81,10 @@ async def execute_run(
         async with run.model_session(shared_slot) as session:
             await run.refactor(session)
             changes = await run.gate(session)
-        made = run.commit(changes)
-        run.report(changes)
-        return run.land(made, changes)
+        patch = unified_patch(changes)  # once: the commit's fingerprint, the report and the state
+        made = run.commit(changes, patch)
+        run.report(changes, patch)
+        return run.land(made, changes, patch)
 
 
 class Execution:
@@ -118,12 +119,10 @@ class Execution:
         self.limiter: Limiter | None = None
         self.stop = ModelStop()
         self.plan_: Plan = Plan(setup.base_commit, [], [])
-        self.failure: CodemillError | None = (
-            None  # a gate or git failure: the run ends, nothing lands
-        )
-        self.same_as: state.LastRun | None = (
-            None  # the last run, when this one made the same change
-        )
+        # a gate or git failure: the run ends, nothing lands
+        self.failure: CodemillError | None = None
+        # the last run, when this one made the same change
+        self.same_as: state.LastRun | None = None
 
     # --- plan and refactor ---
 
@@ -223,9 +222,7 @@ class Execution:
                 )
         except KeyboardInterrupt:
             return changes
-        except (
-            CodemillError
-        ) as exc:  # a gate that cannot run here: nothing lands, the report says why
+        except CodemillError as exc:  # a gate cannot run here: nothing lands, the report says why
             self.failure = exc
             return {}
         return await self.repaired(session, changes, gated)
@@ -257,11 +254,11 @@ class Execution:
         stopped = self.stop.fatal or self.failure is not None or self.interrupts.signum is not None
         return not (stopped or self.provider_failed())
 
-    def commit(self, changes: Changes) -> Commits | None:
+    def commit(self, changes: Changes, patch: str) -> Commits | None:
         """The run's commits from the proven bytes, no branch yet; None for a dry run, the same change
         as the last run, or when a stop signal or a git failure cut them short."""
         branch, setup = self.setup.branch, self.setup
-        fingerprint = state.patch_fingerprint(unified_patch(changes))
+        fingerprint = state.patch_fingerprint(patch)
         if branch is not None and state.same_change(setup.last, fingerprint, bool(changes)):
             self.same_as = setup.last
         if branch is None or not changes or self.same_as is not None or not self.going():
@@ -281,11 +278,10 @@ class Execution:
             self.failure = exc
             return None
 
-    def report(self, changes: Changes) -> None:
+    def report(self, changes: Changes, patch: str) -> None:
         """End the ledger and write the report directory; a full disk or a refused path is one sentence,
         before any branch or state. A gate or git failure is raised here, after the report."""
         self.end_ledger()
-        patch = unified_patch(changes)
         try:
             paths = self.runner.step(
                 "report", lambda: steps.report(self.report_dir, self.ledger, changes, patch)
@@ -317,14 +313,13 @@ class Execution:
                 note = f"same change as run {self.same_as.run_id}: no new branch made"
         self.ledger.finish(note, outcome)
 
-    def land(self, made: Commits | None, changes: Changes) -> RunResult:
+    def land(self, made: Commits | None, changes: Changes, patch: str) -> RunResult:
         """For a run that ended well (`may_land`, fixed when its ledger ended): save the state, then
         set the branch and push; the result. A run stopped by --max-cost lands what it paid for, but
         saves no state: it did not finish. A stop signal after the ledger ended changes nothing."""
         committed, push_error = repository.CommitResult(self.setup.branch or ""), None
         if self.setup.branch is not None and self.may_land:
-            fingerprint = state.patch_fingerprint(unified_patch(changes))
-            committed, push_error = self.set_branch(made, fingerprint)
+            committed, push_error = self.set_branch(made, state.patch_fingerprint(patch))
         return self.result(changes, committed, push_error)
 
     def set_branch(

@@ -75,11 +75,9 @@ class ModelSession:
         self.limiter = Limiter(
             config.concurrency, rpm=config.rpm, tpm=config.tpm, shared=shared_slot
         )
-        self.meter, self.stop, self.breaker = (
-            SpendMeter(config.max_cost),
-            RunStop(),
-            CircuitBreaker(),
-        )
+        self.meter = SpendMeter(config.max_cost)
+        self.stop = RunStop()
+        self.breaker = CircuitBreaker()
         settings = ModelSettings.from_config(config)
         key = api_key_from_env(settings, env)
         self.client = ChatClient(

@@ -43,9 +43,8 @@ class RunSetup:
     last: LastRun | None
     since: Since  # the files --since lets the run touch
     run_id: str
-    warnings: tuple[
-        str, ...
-    ] = ()  # sentences for the user: a damaged file moved aside, the run goes on
+    # sentences for the user: a damaged file moved aside, the run goes on
+    warnings: tuple[str, ...] = ()
 
 
 def new_run_id(now: datetime | None = None) -> str:
