@@ -55,7 +55,8 @@ def run(
     from pipeline.run.setup import repo_root
 
     root = repo_root(paths)
-    config = load_config(root, given(settings), os.environ)
+    config = load_config(root, given(settings), os.environ, start=common_folder(paths))
+    say_origins(config)
     warn(config.warnings)
     setup = refuse_bad_input(config)
     for warning in setup.warnings:
@@ -75,6 +76,21 @@ def run(
     else:
         result = prefect_run(config, targets, progress, setup, finish)
     raise typer.Exit(finish(result))
+
+
+def common_folder(paths: list[Path]) -> Path | None:
+    """The deepest folder holding every path of the run: where its project settings are looked for."""
+    return Path(os.path.commonpath([p.resolve() for p in paths])) if paths else None
+
+
+def say_origins(config: RunConfig) -> None:
+    """The run's first lines: the target Python and where it came from, the settings file used."""
+    origins = config.origins
+    major, minor = config.target_python
+    typer.echo(f"codemill: target Python {major}.{minor} ({origins.target_from})", err=True)
+    if origins.settings_file is not None:
+        shown = origins.settings_file.relative_to(config.repo.resolve())
+        typer.echo(f"codemill: settings from [tool.codemill] in {shown}", err=True)
 
 
 def refuse_bad_input(config: RunConfig) -> RunSetup:

@@ -12,6 +12,7 @@ A bad value raises ConfigError with one sentence naming the setting and where it
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 import tomllib
 from collections.abc import Mapping
@@ -21,7 +22,12 @@ from typing import Any, Literal
 
 from pipeline.errors import UsageError
 from pipeline.paths import default_cache_path
-from pipeline.python_versions import target_python_from_requires
+from pipeline.python_versions import (
+    Declared,
+    declared_python,
+    python2_allowed,
+    target_python_from_requires,
+)
 from pipeline.settings import (
     FROM_USER,
     PER_RUN,
@@ -71,6 +77,15 @@ def temperature_error(value: float) -> str | None:
 
 class ConfigError(UsageError):
     """A setting has a bad value; the message names the setting and its source."""
+
+
+@dataclass(frozen=True)
+class Origins:
+    """Where a run's project settings came from, for its first lines: the pyproject.toml whose
+    [tool.codemill] was used (None: none had one), and the target Python's source in words."""
+
+    settings_file: Path | None = None
+    target_from: str = "this Python"
 
 
 @dataclass(frozen=True)
@@ -196,6 +211,7 @@ class RunConfig:
         True, boolean, "Parse only files some codemod's trigger matches (off: benchmarks)."
     )
     warnings: tuple[str, ...] = ()  # what the loader ignored, and why: the CLI prints each once
+    origins: Origins = Origins()  # which files were read
 
 
 TABLE = table(RunConfig)
@@ -260,16 +276,52 @@ def _toml(path: Path) -> dict[str, Any] | None:
         raise ConfigError(f"{path} cannot be read as TOML: {exc}") from None
 
 
-def _pyproject(path: Path) -> tuple[dict[str, Any], str | None]:
-    """The [tool.codemill] table and `requires-python` of the target repository, if any."""
+def _pyproject(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """The [tool.codemill] table (None when the file has none) and `requires-python` of a pyproject."""
     data = _toml(path) or {}
-    table = data.get("tool", {}).get("codemill", {})
-    if not isinstance(table, dict):
+    table = data.get("tool", {}).get("codemill")
+    if table is not None and not isinstance(table, dict):
         raise ConfigError(f"[tool.codemill] in {path} is not a table")
     requires = data.get("project", {}).get("requires-python")
     if requires is not None and not isinstance(requires, str):
         raise ConfigError(f"requires-python in {path} is not a string")
     return table, requires
+
+
+@dataclass(frozen=True)
+class Project:
+    """What the files between a run's path and the repository root declare, nearest first, as ruff and
+    pytest find their configuration: the first [tool.codemill] table, and the first declared Python."""
+
+    pyproject: Path
+    table: dict[str, Any]
+    declared: Declared | None
+
+
+def _upward(repo_root: Path, start: Path | None) -> list[Path]:
+    """The directories from `start` (a file's own directory) up to the repository root, both included."""
+    here = (start or repo_root).resolve()
+    here = here if here.is_dir() else here.parent
+    root = repo_root.resolve()
+    if root not in (here, *here.parents):
+        return [root]
+    directories = [here]
+    while directories[-1] != root:
+        directories.append(directories[-1].parent)
+    return directories
+
+
+def find_project(repo_root: Path, start: Path | None = None) -> Project:
+    """The nearest [tool.codemill] and declared Python between `start` and the repository root."""
+    found: tuple[Path, dict[str, Any]] | None = None
+    declared = None
+    for directory in _upward(repo_root, start):
+        table, requires = _pyproject(directory / "pyproject.toml")
+        if found is None and table is not None:
+            found = (directory / "pyproject.toml", table)
+        declared = declared or declared_python(directory, requires)
+    pyproject, table = found or (repo_root / "pyproject.toml", {})
+    return Project(pyproject, table, declared)
 
 
 def user_config_path(env: Mapping[str, str]) -> Path | None:
@@ -321,10 +373,20 @@ def _from_user(env: Mapping[str, str]) -> dict[str, Any]:
 
 
 def _from_repository(
-    table: Mapping[str, Any], pyproject: Path
+    table: Mapping[str, Any], pyproject: Path, repo_root: Path
 ) -> tuple[dict[str, Any], str | None]:
-    """The settings of [tool.codemill], and a warning naming those the repository may not set (ignored)."""
+    """The settings of [tool.codemill], and a warning naming those the repository may not set (ignored).
+
+    A pyproject.toml in a subfolder speaks of its own folder, as ruff's does: its globs are relative to
+    it, and its test command runs there."""
     values, refused = _from_file(table, pyproject, "repo", "[tool.codemill]")
+    folder = pyproject.parent.resolve().relative_to(repo_root.resolve()).as_posix()
+    if folder != ".":
+        for name in ("include", "exclude"):
+            if name in values:
+                values[name] = tuple(f"{folder}/{glob}" for glob in values[name])
+        if values.get("test_cmd"):
+            values["test_cmd"] = f"cd {shlex.quote(folder)} && {values['test_cmd']}"
     if not refused:
         return values, None
     return values, (
@@ -334,18 +396,21 @@ def _from_repository(
     )
 
 
-def load_config(repo_root: Path, cli: Mapping[str, object], env: Mapping[str, str]) -> RunConfig:
+def load_config(
+    repo_root: Path, cli: Mapping[str, object], env: Mapping[str, str], start: Path | None = None
+) -> RunConfig:
     """Resolve a run's settings: CLI flags > CODEMILL_* env > [tool.codemill] > the user's config file
     (`user_config_path`) > defaults.
 
+    [tool.codemill] and the declared Python are the nearest to `start` (the run's path; default: the
+    repository root) up to the repository root (`find_project`).
     A CLI value of None means "not given". Unknown CLI keys or file keys are errors; CODEMILL_* variables
     that name no setting are ignored (other tools may share the prefix). A setting the repository may
     not set (`base_url`, `api_key_env`) is ignored there, with a line in `warnings`.
     """
-    pyproject = repo_root / "pyproject.toml"
-    table, requires = _pyproject(pyproject)
+    project = find_project(repo_root, start)
     values = _from_user(env)
-    from_repo, warning = _from_repository(table, pyproject)
+    from_repo, warning = _from_repository(project.table, project.pyproject, repo_root)
     values.update(from_repo)
     for name, setting in TABLE.items():
         variable = ENV_PREFIX + name.upper()
@@ -358,27 +423,52 @@ def load_config(repo_root: Path, cli: Mapping[str, object], env: Mapping[str, st
         if value is not None:
             name = key.replace("-", "_")
             values[name] = _convert(name, value, TABLE[name].flag)
+    target_from = _target_origin(cli, env, from_repo, project.pyproject)
     if values.get("target_python") is None:
-        values["target_python"] = _default_target(requires, pyproject)
+        values["target_python"], target_from = _default_target(project.declared, repo_root)
     if values.get("no_cache") and values.get("refresh_cache"):
         raise ConfigError("--no-cache and --refresh-cache cannot be used together")
     if (values.get("price_input") is None) != (values.get("price_output") is None):
         raise ConfigError("--price-input and --price-output go together: give both or neither")
     if values.get("cache_path") is None:
         values["cache_path"] = default_cache_path(env)
-    return RunConfig(repo=repo_root, warnings=() if warning is None else (warning,), **values)
+    origins = Origins(project.pyproject if project.table else None, target_from)
+    warnings = () if warning is None else (warning,)
+    return RunConfig(repo=repo_root, warnings=warnings, origins=origins, **values)
 
 
-def _default_target(requires: str | None, pyproject: Path) -> tuple[int, int]:
-    """Lowest Python the target allows, else the running interpreter's version."""
-    if requires is not None:
-        try:
-            lowest = target_python_from_requires(requires)
-        except ValueError as exc:
-            raise ConfigError(f"requires-python={requires!r} in {pyproject}: {exc}") from None
-        if lowest is not None:
-            return lowest
-    return (sys.version_info.major, sys.version_info.minor)
+def _target_origin(
+    cli: Mapping[str, object], env: Mapping[str, str], repo: Mapping[str, Any], pyproject: Path
+) -> str:
+    """Which source set `target_python`, in words (the user's file when no other did)."""
+    if cli.get("target_python") is not None:
+        return "--target-python"
+    if ENV_PREFIX + "TARGET_PYTHON" in env:
+        return ENV_PREFIX + "TARGET_PYTHON"
+    if "target_python" in repo:
+        return f"[tool.codemill] in {pyproject}"
+    return "your config file"
+
+
+def _default_target(declared: Declared | None, repo_root: Path) -> tuple[tuple[int, int], str]:
+    """The lowest Python the project declares, and where that was read; else this Python's version.
+    A project that still allows Python 2 is refused: codemill writes Python 3."""
+    this = (sys.version_info.major, sys.version_info.minor)
+    if declared is None:
+        return this, "this Python: the project declares none"
+    where = f"{declared.file.relative_to(repo_root.resolve())} {declared.key} {declared.spec}"
+    old = python2_allowed(declared.spec)
+    if old is not None:
+        raise ConfigError(
+            f"codemill targets Python 3.x; this project still supports {old[0]}.{old[1]} ({where})"
+        )
+    try:
+        lowest = target_python_from_requires(declared.spec)
+    except ValueError as exc:
+        raise ConfigError(f"{declared.key}={declared.spec!r} in {declared.file}: {exc}") from None
+    return (
+        (lowest, where) if lowest is not None else (this, f"this Python: {where} sets no minimum")
+    )
 
 
 def check_setting(name: str, value: object, source: str) -> Any:

@@ -201,6 +201,8 @@ def python_version(value: object) -> tuple[int, int]:
         version = (int(match.group(1)), int(match.group(2)))
         if version >= (3, 0):
             return version
+        if version[0] == 2:
+            raise ValueError("is Python 2: codemill targets Python 3.x")
     if isinstance(value, float):  # only TOML gives a number here, and its 3.10 is 3.1
         raise ValueError(
             'is a number: write the version in quotes, e.g. "3.10" (3.10 reads as 3.1)'

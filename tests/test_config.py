@@ -30,7 +30,7 @@ def write_pyproject(root: Path, body: str) -> Path:
 
 
 def test_every_runconfig_field_is_a_setting() -> None:
-    assert {f.name for f in fields(RunConfig)} - {"repo", "warnings"} == SETTINGS
+    assert {f.name for f in fields(RunConfig)} - {"repo", "warnings", "origins"} == SETTINGS
 
 
 def test_defaults_without_pyproject(tmp_path: Path) -> None:

@@ -1,12 +1,14 @@
-"""Which Python some code needs: syntax features by version, and `X | Y` evaluated at runtime.
+"""Which Python some code needs: syntax features by version (down to 3.0), and `X | Y` evaluated at runtime.
 
 libcst parses every Python version, so these checks are explicit visitors: they never depend on the
-interpreter codemill runs on. Lines are 1-based lines of the parsed text.
+interpreter codemill runs on. Lines are 1-based lines of the parsed text. Not covered, because libcst's
+parser (the running Python's grammar) refuses them first: `async`/`await` as names (keywords since 3.7),
+Python 2's print statement and backticks. Not covered at all: `continue` in `finally` (3.8).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 
@@ -127,6 +129,8 @@ class FeatureFinder(BatchVisitor):
         self.found: list[Feature] = []
         self.quotes: list[str] = []  # quote of each enclosing f-string, innermost last
         self.in_fstring_expr = 0
+        self.functions: list[bool] = []  # whether each enclosing def is async, innermost last
+        self.targets: set[int] = set()  # ids of the tuples and lists that are assignment targets
 
     def features(self) -> list[Feature]:
         """Every feature found, in line order."""
@@ -159,12 +163,12 @@ class FeatureFinder(BatchVisitor):
             self.add(node, _v(3, 8), "an unparenthesized starred tuple after return")
 
     def visit_Yield(self, node: cst.Yield) -> None:
-        if not isinstance(node.value, cst.From) and _unparenthesized_starred_tuple(node.value):
+        if isinstance(node.value, cst.From):
+            self.add(node, _v(3, 3), "yield from")
+        elif _unparenthesized_starred_tuple(node.value):
             self.add(node, _v(3, 8), "an unparenthesized starred tuple after yield")
-
-    def visit_For(self, node: cst.For) -> None:
-        if _unparenthesized_starred_tuple(node.iter):
-            self.add(node, _v(3, 9), "an unparenthesized starred tuple after for ... in")
+        if self.functions and self.functions[-1]:
+            self.add(node, _v(3, 6), "yield inside async def (an async generator)")
 
     def visit_Decorator(self, node: cst.Decorator) -> None:
         expr = node.decorator
@@ -175,6 +179,104 @@ class FeatureFinder(BatchVisitor):
     def visit_With(self, node: cst.With) -> None:
         if isinstance(node.lpar, cst.LeftParen) and any(i.asname for i in node.items):
             self.add(node, _v(3, 9), "parenthesized context managers")
+        if node.asynchronous is not None:
+            self.add(node, _v(3, 5), "async with")
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self.functions.append(node.asynchronous is not None)
+        if node.asynchronous is not None:
+            self.add(node, _v(3, 5), "async def")
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+        self.functions.pop()
+
+    def visit_Await(self, node: cst.Await) -> None:
+        self.add(node, _v(3, 5), "await")
+
+    def visit_CompFor(self, node: cst.CompFor) -> None:
+        self._mark_target(node.target)
+        if node.asynchronous is not None:
+            self.add(node, _v(3, 6), "an async comprehension")
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        self.add(node, _v(3, 6), "a variable annotation (PEP 526)")
+
+    def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+        self._mark_target(node.target)
+
+    def visit_WithItem(self, node: cst.WithItem) -> None:
+        if node.asname is not None:
+            self._mark_target(node.asname.name)
+
+    def _mark_target(self, node: cst.BaseExpression) -> None:
+        """Remember a target's tuples and lists: `a, *b = x` is Python 3.0, not 3.5's unpacking."""
+        if isinstance(node, cst.Tuple | cst.List):
+            self.targets.add(id(node))
+            for element in node.elements:
+                self._mark_target(element.value)
+
+    def visit_List(self, node: cst.List) -> None:
+        self._check_display(node, node.elements)
+
+    def visit_Tuple(self, node: cst.Tuple) -> None:
+        self._check_display(node, node.elements)
+
+    def visit_Set(self, node: cst.Set) -> None:
+        self._check_display(node, node.elements)
+
+    def _check_display(self, node: cst.CSTNode, elements: Sequence[cst.BaseElement]) -> None:
+        if id(node) not in self.targets and any(
+            isinstance(e, cst.StarredElement) for e in elements
+        ):
+            self.add(node, _v(3, 5), "* unpacking in a display (PEP 448)")
+
+    def visit_StarredDictElement(self, node: cst.StarredDictElement) -> None:
+        self.add(node, _v(3, 5), "** unpacking in a dict display (PEP 448)")
+
+    def visit_Call(self, node: cst.Call) -> None:
+        star = double = False
+        for arg in node.args:
+            positional = arg.star == "" and arg.keyword is None
+            if (
+                (arg.star == "*" and (star or double))
+                or (arg.star == "**" and double)
+                or (positional and star)
+            ):
+                self.add(node, _v(3, 5), "several unpackings in a call (PEP 448)")
+                return
+            star, double = star or arg.star == "*", double or arg.star == "**"
+
+    def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
+        if isinstance(node.operator, cst.MatrixMultiply):
+            self.add(node, _v(3, 5), "the @ operator")
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        if isinstance(node.operator, cst.MatrixMultiplyAssign):
+            self.add(node, _v(3, 5), "the @= operator")
+
+    def visit_Integer(self, node: cst.Integer) -> None:
+        self._check_number(node, node.value)
+
+    def visit_Float(self, node: cst.Float) -> None:
+        self._check_number(node, node.value)
+
+    def visit_Imaginary(self, node: cst.Imaginary) -> None:
+        self._check_number(node, node.value)
+
+    def _check_number(self, node: cst.CSTNode, value: str) -> None:
+        if "_" in value:
+            self.add(node, _v(3, 6), "underscores in a number (PEP 515)")
+
+    def visit_SimpleString(self, node: cst.SimpleString) -> None:
+        if "u" in node.prefix.lower():
+            self.add(node, _v(3, 3), "the u'' string prefix")
+
+    def visit_For(self, node: cst.For) -> None:
+        self._mark_target(node.target)
+        if _unparenthesized_starred_tuple(node.iter):
+            self.add(node, _v(3, 9), "an unparenthesized starred tuple after for ... in")
+        if node.asynchronous is not None:
+            self.add(node, _v(3, 5), "async for")
 
     def visit_Match(self, node: cst.Match) -> None:
         self.add(node, _v(3, 10), "a match statement")
@@ -208,6 +310,7 @@ class FeatureFinder(BatchVisitor):
         self.add(node, _v(3, 14), "a template string t'...' (PEP 750)")
 
     def visit_FormattedString(self, node: cst.FormattedString) -> None:
+        self.add(node, _v(3, 6), "an f-string")
         self.quotes.append(_quote(node.start))
 
     def leave_FormattedString(self, original_node: cst.FormattedString) -> None:

@@ -63,20 +63,55 @@ FEATURES: list[tuple[str, tuple[int, int], str]] = [
     ("def f():\n    yield 1, *rest\n", (3, 8), "yield"),
     ("for x in *a, *b:\n    pass\n", (3, 9), "for"),
     ("print(f'{x=}')\n", (3, 8), "="),
+    # down to 3.0: what a project that still runs on 3.5 or 3.3 must not receive
+    ("x = f'{y}'\n", (3, 6), "f-string"),
+    ("x = 1_000\n", (3, 6), "underscores"),
+    ("x = 1_0.5j\n", (3, 6), "underscores"),
+    ("x: int = 1\n", (3, 6), "variable annotation"),
+    ("async def f():\n    yield 1\n", (3, 6), "async generator"),
+    ("async def f():\n    return [x async for x in y]\n", (3, 6), "async comprehension"),
+    ("async def f():\n    await g()\n", (3, 5), "await"),
+    ("async def f():\n    pass\n", (3, 5), "async def"),
+    ("async def f():\n    async for x in y:\n        pass\n", (3, 5), "async for"),
+    ("async def f():\n    async with x:\n        pass\n", (3, 5), "async with"),
+    ("x = [*a, *b]\n", (3, 5), "display"),
+    ("x = {*a}\n", (3, 5), "display"),
+    ("x = *a, b\n", (3, 5), "display"),
+    ("def f():\n    return (1, *rest)\n", (3, 5), "display"),  # PEP 448, not 3.8's bare form
+    ("x = {**a, 'b': 1}\n", (3, 5), "dict display"),
+    ("f(*a, *b)\n", (3, 5), "call"),
+    ("f(**a, **b)\n", (3, 5), "call"),
+    ("f(*a, b)\n", (3, 5), "call"),
+    ("x = a @ b\n", (3, 5), "@ operator"),
+    ("x @= b\n", (3, 5), "@= operator"),
+    ("def f():\n    yield from g()\n", (3, 3), "yield from"),
+    ("x = u'text'\n", (3, 3), "u''"),
 ]
 
 # Valid on every Python 3 codemill could target: no feature above 3.0 may be reported.
 OLD_SYNTAX = [
     "with (a, b):\n    pass\n",  # a tuple as the context manager: old syntax
     "try:\n    pass\nexcept (ValueError, TypeError) as e:\n    pass\n",
+    "@decorator.attr(arg)\ndef f():\n    pass\n",
+    "x = a | b\n",
+    "a, *b = x\n",  # extended unpacking in a target is 3.0
+    "for a, *b in x:\n    pass\n",
+    "[a, (b, *c)] = x\n",
+    "f(*a, b=1, **c)\n",
+    "def f(*, a):\n    nonlocal_ok = 1\n",  # keyword-only parameters are 3.0
+    "def f():\n    x = 1\n    def g():\n        nonlocal x\n",
+    "x = b'bytes' + r'raw'\n",
+    "def f():\n    yield 1\n",
+    "x = a * b\n",
+]
+
+# Valid on 3.6 (f-strings): nothing newer than the f-string itself may be reported.
+FSTRINGS_36 = [
     "f'{x!r:#x}'\n",
     "f'{x:\\n}'\n",  # a backslash in the format spec was always allowed
     "f'{\"#\"}'\n",  # a '#' inside a string literal is no comment
     'f"""{x["a"]}"""\n',  # another quote kind inside a triple-quoted f-string
     "f'{ {1: 2}[1] }'\n",
-    "@decorator.attr(arg)\ndef f():\n    pass\n",
-    "def f():\n    return (1, *rest)\n",
-    "x = a | b\n",
 ]
 
 
@@ -92,7 +127,12 @@ def test_old_syntax_needs_nothing_new(source: str) -> None:
     assert features(source) == []
 
 
-@pytest.mark.parametrize("source", [f[0] for f in FEATURES] + OLD_SYNTAX)
+@pytest.mark.parametrize("source", FSTRINGS_36)
+def test_old_fstrings_need_36_only(source: str) -> None:
+    assert newest_needed(features(source)) == (3, 6)
+
+
+@pytest.mark.parametrize("source", [f[0] for f in FEATURES] + OLD_SYNTAX + FSTRINGS_36)
 def test_agrees_with_the_running_interpreter(source: str) -> None:
     """The detector and this interpreter's own compile() must agree on what it can run."""
     supported = newest_needed(features(source)) <= sys.version_info[:2]
@@ -113,7 +153,7 @@ def test_first_unsupported_picks_the_earliest_line() -> None:
 
 def test_feature_line_numbers() -> None:
     found = features('a = 1\n\nname = f"{user["name"]}"\n')
-    assert [f.line for f in found] == [3]
+    assert {f.line for f in found} == {3}
 
 
 # (source, target, future import, enclosing, expected line or None)
