@@ -21,9 +21,10 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+from rich.table import Column
 
 from pipeline.config import RunConfig
-from pipeline.run.progress import RunCounter, Snapshot
+from pipeline.run.progress import RunCounter, Snapshot, counted
 from pipeline.run.steps import Plan
 
 PUBLISH_EVERY_S = 2.0
@@ -34,13 +35,16 @@ def announce_start(config: RunConfig, recipe: str, engine: str, plan: Plan) -> N
     """Say, before any work, which engine and model the run uses and how much it will look at."""
     if engine == "llm":
         how = f"model {config.model} at {config.base_url}"
-    elif config.engine == "codemod":
-        how = "libcst codemods (offline)"
+        size = f"{counted(len(plan.files), 'file')}, {counted(plan.chunk_count, 'chunk')}"
     else:
-        how = f"libcst codemods (offline: {config.api_key_env} is not set)"
+        offline = (
+            "offline" if config.engine == "codemod" else f"offline: {config.api_key_env} is not set"
+        )
+        how = f"libcst codemods ({offline})"
+        size = counted(len(plan.files), "file")
+    left_out = f", {len(plan.skipped)} left out" if plan.skipped else ""
     print(
-        f"codemill: recipe {recipe}, engine {engine}, {how}; {len(plan.files)} files, "
-        f"{plan.chunk_count if plan.chunked else 'their'} chunks, {len(plan.skipped)} files left out",
+        f"codemill: recipe {recipe}, engine {engine}, {how}; {size}{left_out}",
         file=sys.stderr,
         flush=True,
     )
@@ -68,16 +72,17 @@ class ProgressDisplay:
         self._console = Console(stderr=True)
         self._bar: Progress | None = None
         self._task_id: TaskID | None = None
-        self._last_line = ""
+        self._started = time.monotonic()
 
     def __enter__(self) -> ProgressDisplay:
         if self.enabled and self.interactive:
+            counts = Column(no_wrap=True, min_width=11)  # keep their width: the detail gives way
             self._bar = Progress(
                 TextColumn("[bold]codemill"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[detail]}"),
-                TimeElapsedColumn(),
+                BarColumn(bar_width=20),
+                MofNCompleteColumn(table_column=counts),
+                TimeElapsedColumn(table_column=Column(no_wrap=True, min_width=7)),
+                TextColumn("{task.fields[detail]}", table_column=Column(no_wrap=True, ratio=1)),
                 console=self._console,
                 transient=False,
             )
@@ -117,24 +122,11 @@ class ProgressDisplay:
         if not self.enabled:
             return
         if self._bar is not None and self._task_id is not None:
-            detail = (
-                f"[green]{snap.accepted} accepted[/] [red]{snap.rejected} rejected[/] "
-                f"{snap.usage.tokens:,} tok {snap.cost()}"
-                + ("" if snap.concurrency_limit is None else f" limit {snap.concurrency_limit}")
-                + snap.trouble()
-            )
-            if snap.total or not snap.files:
-                self._bar.update(
-                    self._task_id, total=snap.total, completed=snap.done, detail=detail
-                )
-            else:  # chunks cut as the run goes: files are what is counted out of a known total
-                detail = f"files, {snap.done} chunks: {detail}"
-                self._bar.update(
-                    self._task_id, total=snap.files, completed=snap.files_done, detail=detail
-                )
-        elif not final and snap.done and (line := snap.line()) != self._last_line:
-            self._last_line = line  # off a terminal, a line only when something changed
-            print(f"codemill: {line}", file=sys.stderr, flush=True)
+            total, completed, detail = bar_fields(snap)
+            self._bar.update(self._task_id, total=total, completed=completed, detail=detail)
+        elif not final:  # off a terminal: a line each tick, so a log shows the run is alive
+            elapsed = int(time.monotonic() - self._started)
+            print(f"codemill: {snap.line()}; {elapsed} s", file=sys.stderr, flush=True)
 
     def _published(self, snap: Snapshot, *, final: bool = False) -> None:
         # A codemod run cuts its chunks in the workers: its fraction is of files until the end, when
@@ -148,6 +140,22 @@ class ProgressDisplay:
             Exception
         ):  # a published progress is a convenience; the ledger is the record of the run
             self._publish = None
+
+
+def bar_fields(snap: Snapshot) -> tuple[int, int, str]:
+    """The bar's total, completed and detail: chunks, or files while the chunks are cut as the run
+    goes (codemods: the detail's chunk count moves inside a large file). Tokens and cost for a model
+    run only."""
+    spent = f" {snap.usage.tokens:,} tok {snap.cost()}" if snap.model else ""
+    detail = (
+        f"[green]{snap.accepted} accepted[/] [red]{snap.rejected} rejected[/]{spent}"
+        + ("" if snap.concurrency_limit is None else f" limit {snap.concurrency_limit}")
+        + snap.trouble()
+    )
+    if snap.total or not snap.files:
+        return snap.total, snap.done, detail
+    chunks = counted(max(snap.done, snap.judged), "chunk")
+    return snap.files, snap.files_done, f"files, {chunks}: {detail}"
 
 
 class TerminalView:

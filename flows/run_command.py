@@ -56,9 +56,9 @@ def run(
 
     root = repo_root(paths)
     config = load_config(root, given(settings), os.environ, start=common_folder(paths))
-    say_origins(config)
     warn(config.warnings)
     setup = refuse_bad_input(config)
+    say_origins(config)  # once the input is good: a refusal is one sentence alone
     for warning in setup.warnings:
         typer.echo(f"codemill: warning: {warning}", err=True)
     if estimate:
@@ -200,32 +200,64 @@ def prefect_run(
 
 
 def announce(result: RunResult) -> int:
-    """Print the run's outcome; its exit code."""
-    from pipeline.model.prices import cost_text
+    """Print the run's outcome; its exit code. The last lines: the report to open and what to do next."""
+    from pipeline.run.progress import counted
 
     t = result.totals
     counts = ", ".join(f"{n} {status}" for status, n in t.by_status.items()) or "no chunks"
     echo = typer.echo
-    echo(f"codemill: recipe {result.recipe}, engine {result.engine}, model {result.model}")
+    codemods = result.engine == "codemod"
+    how = "libcst codemods, offline" if codemods else f"model {result.model}"
+    echo(f"codemill: recipe {result.recipe}, engine {result.engine} ({how})")
     if result.since_note:
         echo(f"codemill: --since: {result.since_note}")
-    echo(
-        f"codemill: {counts}; {len(result.changed_files)} files changed, "
-        f"{result.skipped_files} files skipped"
-    )
-    echo(
-        f"codemill: {t.usage.tokens:,} tokens"
-        f"{f' ({t.usage.unreported} answers reported no token counts)' if t.usage.unreported else ''}, "
-        f"{cost_text(t.usage.cost_usd, t.usage.unpriced)}, {t.cached_rows} cache hits"
-    )
+    skipped = f", {counted(result.skipped_files, 'file')} left out" if result.skipped_files else ""
+    echo(f"codemill: {counts}; {counted(len(result.changed_files), 'file')} changed{skipped}")
+    if not codemods:
+        echo(f"codemill: {usage_text(result)}")
     if result.uncommitted:
         echo(
-            f"codemill: {len(result.uncommitted)} files have uncommitted changes; the run read "
-            "them as committed at the base and left your working tree alone"
+            f"codemill: {counted(len(result.uncommitted), 'file')} with uncommitted changes; the "
+            "run read them as committed at the base and left your working tree alone"
         )
     announce_ending(result)
     echo(f"codemill: report {result.report_dir}")
+    echo(f"codemill: open {(result.report_dir / 'report.html').resolve().as_uri()}")
+    for step in next_steps(result):
+        echo(f"codemill: next: {step}")
     return result.exit_code
+
+
+def usage_text(result: RunResult) -> str:
+    """Tokens, cost and cache hits of a model run, in one phrase."""
+    from pipeline.model.prices import cost_text
+    from pipeline.run.progress import counted
+
+    usage = result.totals.usage
+    unreported = (
+        f" ({counted(usage.unreported, 'answer')} reported no token counts)"
+        if usage.unreported
+        else ""
+    )
+    return (
+        f"{counted(usage.tokens, 'token')}{unreported}, "
+        f"{cost_text(usage.cost_usd, usage.unpriced)}, "
+        f"{counted(result.totals.cached_rows, 'cache hit')}"
+    )
+
+
+def next_steps(result: RunResult) -> list[str]:
+    """The commands that take a finished run's change further, each with what it does. A new way on
+    (`codemill publish RUN_DIR`, once it exists) is one more line here."""
+    if not result.changed_files or result.partial or result.same_as is not None:
+        return []  # nothing to take further, or `announce_ending` said what to do
+    if result.branch and result.commits:
+        return [f"git switch {result.branch}   (the branch holds the change)"]
+    run_dir = result.report_dir
+    return [
+        f"codemill apply {run_dir}   (commit the reviewed change on a new branch)",
+        f"git apply {run_dir / 'changes.patch'}   (or put it in your working tree)",
+    ]
 
 
 def announce_ending(result: RunResult) -> None:

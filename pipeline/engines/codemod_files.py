@@ -9,7 +9,7 @@ and a file no codemod's trigger matches is never parsed. `refactor_source` is wh
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import libcst as cst
@@ -76,6 +76,7 @@ class CodemodFileEngine:
         self.engine = CodemodEngine(recipe, prefilter=prefilter)
         self.policy = policy
         self.budget = budget
+        self.on_chunks: Callable[[int], None] | None = None  # told of proposals as made (progress)
 
     @classmethod
     def from_config(cls, recipe: Recipe, policy: Policy, config: RunConfig) -> CodemodFileEngine:
@@ -116,6 +117,7 @@ class CodemodFileEngine:
             if new_text == source.text:  # every chunk unchanged: nothing to map or judge
                 each = (time.perf_counter() - started) / len(chunks)
                 usage = Usage(attempts=1, latency_s=each)
+                self._made(len(chunks))
                 return [Proposal(c, Verdict.unchanged(), usage=usage) for c in chunks]
             pairs = proposals_for_chunks(
                 chunks,
@@ -130,6 +132,7 @@ class CodemodFileEngine:
             _check_reproduces(source, pairs, new_text)
         except (CodemodError, ChunkMappingError, ChunkingError) as exc:
             verdict = Verdict.rejected(Reason.CODEMOD_ERROR, str(exc))
+            self._made(len(chunks))
             return [Proposal(chunk, verdict, usage=Usage(attempts=1)) for chunk in chunks]
         elapsed = (time.perf_counter() - started) / max(len(pairs), 1)
         proposals = []
@@ -146,4 +149,9 @@ class CodemodFileEngine:
             new = judged.text if verdict.status is Status.ACCEPTED else None
             usage = Usage(attempts=1, latency_s=elapsed)
             proposals.append(Proposal(chunk, verdict, new, usage=usage))
+            self._made(1)
         return proposals
+
+    def _made(self, count: int) -> None:
+        if self.on_chunks is not None:
+            self.on_chunks(count)

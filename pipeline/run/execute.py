@@ -162,7 +162,7 @@ class Execution:
     async def refactor(self, session: ModelSession | None) -> None:
         """Every chunk through the engine; a stop signal abandons what is in flight."""
         to_cut = 0 if self.plan_.chunked else len(self.plan_.files)  # codemods cut as they go
-        self.counter.start(self.plan_.chunk_count, files=to_cut)
+        self.counter.start(self.plan_.chunk_count, files=to_cut, model=session is not None)
         with self.view.watching(self.counter, self.runner.progress_sink()):
             if session is not None:
                 count = min(MAX_SHARDS, 1 + len(self.plan_.files) // FILES_PER_SHARD)
@@ -172,6 +172,7 @@ class Execution:
                 return
             forget_model_key(self.config)  # the recipe's codemods run in this process and its forks
             engine = CodemodFileEngine.from_config(self.setup.recipe, self.policy(), self.config)
+            engine.on_chunks = self.counter.ticker()  # progress inside a large file
             jobs, files = steps.worker_count(self.config), self.plan_.files
             try:
                 with self.interrupts.raising():  # the workers are killed with the step

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 from dataclasses import dataclass, field, replace
 
@@ -10,6 +11,11 @@ from pipeline.judge.verdicts import Status
 from pipeline.model.attempts import Attempt
 from pipeline.model.completion import Usage
 from pipeline.model.prices import cost_text
+
+
+def counted(n: int, noun: str) -> str:
+    """`1 file`, `2 files`, `1,234 tokens`: a count and its noun, plural unless one."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 @dataclass(frozen=True)
@@ -30,12 +36,16 @@ class Snapshot:
     last_error: str = ""  # the latest failed attempt's error, shown while the run goes on
     files: int = 0  # files to go through when their chunks are cut as they go (codemods): total 0
     files_done: int = 0
+    judged: int = 0  # chunks judged in the workers, recorded or not yet: moves inside a large file
+    model: bool = True  # a model run: tokens and cost are shown (a codemod run has neither)
 
     def counted(self) -> str:
         """`12/40 chunks`, or while the chunks are still being cut, `3/10 files, 12 chunks`."""
         if self.total or not self.files:
             return f"{self.done}/{self.total} chunks"
-        return f"{self.files_done}/{self.files} files, {self.done} chunks"
+        return (
+            f"{self.files_done}/{self.files} files, {counted(max(self.done, self.judged), 'chunk')}"
+        )
 
     def fraction(self) -> float | None:
         """How much of the run is done, if that is known yet (chunks, else files)."""
@@ -46,10 +56,11 @@ class Snapshot:
     def line(self) -> str:
         """One short line for logs and non-interactive terminals."""
         limit = "" if self.concurrency_limit is None else f", limit {self.concurrency_limit}"
+        spent = f"; {counted(self.usage.tokens, 'token')}, {self.cost()}" if self.model else ""
         return (
             f"{self.counted()}: {self.accepted} accepted, {self.rejected} rejected, "
-            f"{self.unchanged} unchanged, {self.skipped + self.failed} skipped/failed; "
-            f"{self.usage.tokens:,} tokens, {self.cost()}{limit}{self.trouble()}"
+            f"{self.unchanged} unchanged, {self.skipped + self.failed} skipped/failed"
+            f"{spent}{limit}{self.trouble()}"
         )
 
     def cost(self) -> str:
@@ -64,6 +75,23 @@ class Snapshot:
         return f"; {self.failed_attempts} failed attempts{timeouts}, last: {self.last_error}"
 
 
+class ChunkTicker:
+    """Counts chunks judged, from any worker process (a shared integer, inherited by the forked or
+    spawned workers): the display moves while a large file's chunks are judged, before its results
+    come back. One locked add per chunk."""
+
+    def __init__(self) -> None:
+        self.judged = multiprocessing.Value("q", 0)
+
+    def __call__(self, count: int) -> None:
+        with self.judged.get_lock():
+            self.judged.value += count
+
+    @property
+    def count(self) -> int:
+        return int(self.judged.value)
+
+
 @dataclass
 class RunCounter:
     """Thread-safe counts updated as each proposal is recorded."""
@@ -71,11 +99,19 @@ class RunCounter:
     _snap: Snapshot = field(default_factory=Snapshot)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _paths: set[str] = field(default_factory=set, repr=False)  # files with a chunk or a skip seen
+    _ticker: ChunkTicker | None = field(default=None, repr=False)
 
-    def start(self, total: int, *, files: int = 0) -> None:
-        """`total` chunks; or, when chunks are cut as the run goes (total 0), `files` files."""
+    def start(self, total: int, *, files: int = 0, model: bool = True) -> None:
+        """`total` chunks; or, when chunks are cut as the run goes (total 0), `files` files. A codemod
+        run (`model=False`) counts no tokens and no cost."""
         with self._lock:
-            self._snap = replace(self._snap, total=total, files=files)
+            self._snap = replace(self._snap, total=total, files=files, model=model)
+
+    def ticker(self) -> ChunkTicker:
+        """What the workers tick as each chunk is judged (made once, before they start)."""
+        if self._ticker is None:
+            self._ticker = ChunkTicker()
+        return self._ticker
 
     def file_left_out(self, path: str) -> None:
         """A file the engine left out (no trigger, no parse): done, with no chunk."""
@@ -117,5 +153,6 @@ class RunCounter:
             )
 
     def snapshot(self) -> Snapshot:
+        judged = 0 if self._ticker is None else self._ticker.count
         with self._lock:
-            return self._snap
+            return replace(self._snap, judged=judged) if judged else self._snap
