@@ -18,6 +18,7 @@ from typer.core import TyperCommand, TyperGroup
 from flows import fleet_command, run_command, schedule_commands
 from flows.cli_values import plain_values
 from flows.exits import EXIT_CODES_HELP, DebugFlag, fail
+from flows.help_form import click_help, usage_pieces
 from flows.options import APPLY, given, setting_options
 
 
@@ -32,12 +33,17 @@ class _FalseHelpDefault:
 
 
 class CodemillCommand(_FalseHelpDefault, TyperCommand):
-    """Every codemill command: its help, and its plain values, never import pydantic; `--debug` after the
-    command's name is the app's `--debug` (taken out before the command parses its arguments)."""
+    """Every codemill command: its help, and its plain values, never import pydantic; its help is in
+    Click's usual form (`flows.help_form`); `--debug` after the command's name is the app's `--debug`
+    (taken out before the command parses its arguments)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         plain_values(self.params)
+        click_help(self.params)
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        return usage_pieces(self.options_metavar, self.get_params(ctx), ctx)
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         return super().parse_args(ctx, DebugFlag.take(args))
@@ -128,14 +134,37 @@ def show_recipe(name: str) -> None:
         f"  selectors: {', '.join([*select.matchers, *(r.pattern for r in select.regex)]) or 'all'}"
     )
     typer.echo(f"  allows:    {', '.join(allowed)}")
-    typer.echo(f"  model:     {recipe.params}")
-    typer.echo(f"  codemods:  {', '.join(recipe.codemods) or 'none (needs a model)'}")
+    sampling = [f"{k} {v}" for k, v in recipe.params.request_fields().items() if v is not None]
+    typer.echo(f"  model:     {', '.join(sampling) or 'the endpoint defaults'}")
+    codemods = recipe.codemods or ("none (needs a model)",)
+    typer.echo(
+        "\n".join(f"  {'codemods:' if i == 0 else '':<10} {c}" for i, c in enumerate(codemods))
+    )
 
 
 RunDir = Annotated[Path, typer.Argument(help="A run's report directory (it holds ledger.jsonl).")]
 RepoOption = Annotated[
     Path, typer.Option("--repo", help="The run's repository (default: the current one).")
 ]
+
+
+def existing_run_dir(run_dir: Path, repo: Path) -> Path:
+    """`run_dir`, or UsageError saying there is no such directory and where this repository's runs are."""
+    if run_dir.is_dir():
+        return run_dir
+    from pipeline.errors import CodemillError, UsageError
+    from pipeline.paths import repo_key, state_dir
+    from pipeline.run.setup import repo_root
+
+    where = ""
+    try:
+        runs = state_dir(os.environ) / "runs" / repo_key(repo_root([repo]))
+        where = f"; this repository's runs are listed by `ls {runs}`" if runs.is_dir() else ""
+    except CodemillError:
+        pass  # not in a repository: the run directory is still the first thing wrong
+    raise UsageError(
+        f"{run_dir}: no such run directory (a run prints its own as `codemill: report DIR`){where}"
+    )
 
 
 @app.command(cls=CodemillCommand)
@@ -146,11 +175,13 @@ def report(
 ) -> None:
     """Render a run's reports again from its ledger and base commit."""
     from pipeline.report.directory import write_report_dir
+    from pipeline.run.progress import counted
     from pipeline.run.reviewed import replayed
 
-    _, again = replayed(run_dir, repo)
+    _, again = replayed(existing_run_dir(run_dir, repo), repo)
     paths = write_report_dir(out or run_dir, again.ledger, again.changes)
-    typer.echo(f"codemill: {len(again.changes)} files changed; report {paths.directory}")
+    typer.echo(f"codemill: {counted(len(again.changes), 'file')} changed; report {paths.directory}")
+    typer.echo(f"codemill: open {(paths.directory / 'report.html').resolve().as_uri()}")
 
 
 @app.command(cls=CodemillCommand)
@@ -164,16 +195,18 @@ def apply(
     **settings: Any,
 ) -> None:
     """Commit a reviewed run's changes on a new branch without asking the model again."""
+    from pipeline.run.progress import counted
     from pipeline.run.reviewed import apply_reviewed
 
     chosen = given(settings)
     branch = chosen.pop("branch")
+    run_dir = existing_run_dir(run_dir, repo)
     done = apply_reviewed(run_dir, repo, chosen, branch=branch, partial=partial, env=os.environ)
     if done is None:
         typer.echo("codemill: the run accepted no change; no branch made")
         return
     pushed = " and pushed" if done.pushed else ""
-    typer.echo(f"codemill: branch {done.branch}: {len(done.commits)} commits{pushed}")
+    typer.echo(f"codemill: branch {done.branch}: {counted(len(done.commits), 'commit')}{pushed}")
 
 
 def main() -> None:

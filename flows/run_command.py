@@ -36,9 +36,15 @@ def run(
     paths: Paths,
     *,
     orchestrator: Annotated[
-        str, typer.Option(help="auto (Prefect when an API is configured) | local | prefect.")
+        str, typer.Option(help="auto: Prefect when an API is configured, else local.")
     ] = "auto",
-    progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+    progress: Annotated[
+        bool,
+        typer.Option(
+            "--progress/--no-progress",
+            help="A bar on a terminal, a line every few seconds elsewhere.",
+        ),
+    ] = True,
     fail_on_changes: Annotated[
         bool, typer.Option("--fail-on-changes", help="Exit 4 when the run finds changes (CI).")
     ] = False,
@@ -49,7 +55,7 @@ def run(
     ] = False,
     **settings: Any,
 ) -> None:
-    """Refactor PATHS with a recipe: a new branch, or with --dry-run a report only."""
+    """Refactor PATH... with a recipe: a new branch, or with --dry-run a report only."""
     from flows.orchestrator import choose
     from pipeline.config import load_config
     from pipeline.run.setup import repo_root
@@ -262,6 +268,8 @@ def next_steps(result: RunResult) -> list[str]:
 
 def announce_ending(result: RunResult) -> None:
     """How the run ended, when that is more than "done": stops, failures, branch, push."""
+    from pipeline.run.progress import counted
+
     echo = typer.echo
     if result.stop_reason:
         echo(f"codemill: stopped early: {result.stop_reason}", err=True)
@@ -272,7 +280,7 @@ def announce_ending(result: RunResult) -> None:
         echo(f"codemill: same change as run {result.same_as.run_id}{held}; no new branch made")
     elif result.branch and result.commits:
         pushed = " and pushed" if result.pushed else ""
-        echo(f"codemill: branch {result.branch}: {len(result.commits)} commits{pushed}")
+        echo(f"codemill: branch {result.branch}: {counted(len(result.commits), 'commit')}{pushed}")
     elif result.branch and result.partial and result.changed_files:
         echo(
             "codemill: no branch was made because the run did not finish; after review, "

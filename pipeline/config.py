@@ -103,7 +103,10 @@ class RunConfig:
     )
     dry_run: bool = declare(False, boolean, "Write a report only; no branch.", option=bool)
     engine: Engine = declare(
-        "auto", choice("auto", "llm", "codemod"), "auto | llm | codemod.", option=str
+        "auto",
+        choice("auto", "llm", "codemod"),
+        "auto: the model when its key is set, else the recipe's codemods.",
+        option=str,
     )
     model: str = declare(DEFAULT_MODEL, text, "Model id sent to the endpoint.", option=str)
     base_url: str = declare(
@@ -124,8 +127,12 @@ class RunConfig:
     )  # fmt: skip
     rpm: int | None = declare(None, optional(integer(1)), "Requests-per-minute cap.", option=int)
     tpm: int | None = declare(None, optional(integer(1)), "Tokens-per-minute cap.", option=int)
-    include: tuple[str, ...] = declare((), globs, "Glob of paths to include.", option=list[str])
-    exclude: tuple[str, ...] = declare((), globs, "Glob of paths to exclude.", option=list[str])
+    include: tuple[str, ...] = declare(
+        (), globs, "Glob of paths to include (repeatable).", option=list[str]
+    )
+    exclude: tuple[str, ...] = declare(
+        (), globs, "Glob of paths to exclude (repeatable).", option=list[str]
+    )
     since: str | None = declare(
         None, optional(text), "last-run or a git ref: only files changed since then.", option=str,
         sources=PER_RUN,
@@ -134,7 +141,12 @@ class RunConfig:
         None, optional(text), "Branch to create.", option=str, default_text="named after the recipe"
     )
     base: str = declare("HEAD", text, "Commit to start from.", option=str)
-    commit_per: CommitPer = declare("file", choice("file", "run"), "file | run.", option=str)
+    commit_per: CommitPer = declare(
+        "file",
+        choice("file", "run"),
+        "One commit per changed file, or one for the run.",
+        option=str,
+    )
     push: str | None = declare(None, optional(text), "Remote to push the branch to.", option=str)
     force_branch: bool = declare(False, boolean, "Replace the branch if it exists.", option=bool)
     report_dir: Path | None = declare(
@@ -156,7 +168,7 @@ class RunConfig:
     )
     target_python: tuple[int, int] = declare(
         DEFAULT_TARGET_PYTHON, optional(python_version), "X.Y the code must run on.", option=str,
-        default_text="the lowest requires-python allows, else this Python",
+        default_text="the lowest the project declares (requires-python, python_requires), else this Python",
     )  # fmt: skip
     stream: bool = declare(False, boolean, "Stream answers (SSE).", option=bool)
     test_cmd: str | None = declare(

@@ -183,7 +183,7 @@ def resolve_since(
         return Since(None, "")
     if since != LAST_RUN:
         only = changed_files(repo_root, since, base_commit)
-        return Since(only, f"{len(only)} files changed since {since}")
+        return Since(only, f"{_files(only)} changed since {since}")
     if last is None:
         return Since(None, "no previous successful run recorded: all files")
     try:
@@ -193,9 +193,7 @@ def resolve_since(
             None,
             f"the last run's base {last.base_commit[:12]} is gone from the repository: all files",
         )
-    return Since(
-        only, f"{len(only)} files changed since run {last.run_id} ({last.base_commit[:12]})"
-    )
+    return Since(only, f"{_files(only)} changed since run {last.run_id} ({last.base_commit[:12]})")
 
 
 def same_change(last: LastRun | None, fingerprint: str, changed: bool) -> bool:
@@ -217,3 +215,8 @@ def succeeded(
     if last is not None and last.patch_sha256 == fingerprint and branch is None:
         branch = last.branch
     return LastRun(recipe, base_commit, run_id, finished, fingerprint, branch)
+
+
+def _files(paths: frozenset[str]) -> str:
+    """A count of files in English: 1 file, 3 files."""
+    return f"{len(paths)} file{'' if len(paths) == 1 else 's'}"

@@ -207,7 +207,7 @@ def _read_entry(
         target = item.read().decode("utf-8", "replace")
         return SkippedFile(path, SkipReason.SYMLINK, f"a symbolic link to {target}; not followed")
     if path.endswith(".pyi") and not include_stubs:
-        detail = "a type stub (.pyi); stubs are included only on request"
+        detail = "a type stub (.pyi): codemill refactors .py files, and no option includes stubs"
         return SkippedFile(path, SkipReason.STUB, detail)
     if item.size > max_bytes:
         detail = f"{item.size} bytes, over the limit of {max_bytes}"

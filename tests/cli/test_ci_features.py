@@ -161,7 +161,7 @@ def test_since_a_ref_limits_the_run_to_changed_files(tmp_path: Path, cli: CliEnv
     )
 
     assert done.returncode == 0, done.stderr
-    assert "--since: 1 files changed since HEAD~1" in done.stdout
+    assert "--since: 1 file changed since HEAD~1" in done.stdout
     patch = (report_dir(done.stdout) / "changes.patch").read_text()
     assert "b/pkg/models.py" in patch and "pkg/util.py" not in patch
     bad = codemill(cli, "run", ".", "--dry-run", "--since", "nope", cwd=repo)

@@ -43,7 +43,7 @@ def test_apply_from_outside_with_repo_commit_per_push_and_force_branch(
     one = codemill(cli, *apply, "--commit-per", "run", "--push", "origin", cwd=elsewhere)
 
     assert one.returncode == 0, one.stdout + one.stderr
-    assert "branch cm/applied: 1 commits and pushed" in one.stdout
+    assert "branch cm/applied: 1 commit and pushed" in one.stdout
     assert git(remote, "log", "--format=%s", "cm/applied").splitlines()[0] == (
         "refactor(modernize): 2 files"
     )

@@ -73,3 +73,60 @@ def test_a_run_with_nothing_to_change_offers_no_next_step(
     assert "next:" not in done.output
     assert re.search(r"^codemill: open file://.*/report\.html$", done.output, re.MULTILINE)
     assert "codemill: 1 skipped; 0 files changed\n" in done.output  # no "0 files skipped" noise
+
+
+COMMANDS = ["run", "serve", "deploy", "fleet", "recipes", "show-recipe", "report", "apply"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_is_in_clicks_usual_form(runner: CliRunner, command: str) -> None:
+    shown = runner.invoke(app, [command, "--help"])
+    assert shown.exit_code == 0, shown.output
+    assert not re.search(r"<\w+(\[\w+\])?>|\{\w+\}", shown.output), shown.output  # <str>, {paths}
+    assert shown.output.startswith(f"Usage: codemill {command} [OPTIONS]")
+
+
+def test_run_help_names_its_arguments_choices_defaults_and_recipes(runner: CliRunner) -> None:
+    shown = runner.invoke(app, ["run", "--help"]).output
+    assert shown.startswith("Usage: codemill run [OPTIONS] PATH...\n")
+    flat = " ".join(shown.split())
+    assert "--engine [auto|llm|codemod] auto: the model when its key is set" in flat
+    assert "[default: auto]" in flat and "[default: file]" in flat
+    assert "--commit-per [file|run] One commit per changed file, or one for the run." in flat
+    assert "--orchestrator [auto|local|prefect]" in flat and "--target-python X.Y" in flat
+    assert (
+        "--recipe NAME|PATH Built-in recipe name or path to a recipe .md. Built in: docstrings, "
+        "modernize, simplify, type-hints, unittest-to-pytest. [default: modernize]"
+    ) in flat
+    applied = runner.invoke(app, ["apply", "--help"]).output
+    assert applied.startswith("Usage: codemill apply [OPTIONS] RUN_DIR\n")
+
+
+def test_version_and_a_readable_recipe(runner: CliRunner) -> None:
+    from importlib.metadata import version
+
+    shown = runner.invoke(app, ["--version"])
+    assert shown.exit_code == 0 and shown.output == f"codemill {version('codemill')}\n"
+    recipe = runner.invoke(app, ["show-recipe", "modernize"]).output
+    assert "  model:     max_tokens 8192, temperature 0.2, top_p 0.95\n" in recipe
+    assert "ModelParams" not in recipe
+    assert "\n             pipeline.codemods.ZeroArgSuperCommand\n" in recipe  # one a line
+
+
+def test_messages_say_what_to_do(runner: CliRunner, tmp_path: Path) -> None:
+    outside = tmp_path / "plain"
+    outside.mkdir()
+    refused = runner.invoke(app, ["run", str(outside)])
+    assert refused.exit_code == 2
+    assert "`git init`" in refused.output
+    repo = make_repo(tmp_path / "repo", FILES)
+    missing = runner.invoke(app, ["report", str(tmp_path / "nowhere"), "--repo", str(repo)])
+    assert missing.exit_code == 2
+    assert missing.output.startswith(
+        f"codemill: {tmp_path / 'nowhere'}: no such run directory (a run prints its own as "
+        "`codemill: report DIR`)"
+    )
+    done = run(runner, repo, "--dry-run")
+    runs = Path(done.output.split("codemill: report ")[1].split("\n")[0]).parent
+    again = runner.invoke(app, ["apply", str(tmp_path / "nowhere"), "--repo", str(repo)])
+    assert again.exit_code == 2 and f"runs are listed by `ls {runs}`" in again.output

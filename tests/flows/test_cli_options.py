@@ -47,7 +47,7 @@ def test_run_offers_every_setting_that_has_a_flag_and_shows_the_defaults() -> No
     text = help_of("run")
     assert len(RUN) > 30
     assert (
-        text["--concurrency"] == "--concurrency <int> Requests in flight, run-wide. [default: 16]"
+        text["--concurrency"] == "--concurrency INTEGER Requests in flight, run-wide. [default: 16]"
     )
     assert text["--test-timeout"].endswith("Seconds per test run. [default: 600]")
     assert "[default: on for codemods, off for the model]" in text["--import-check"]

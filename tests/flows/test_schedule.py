@@ -202,6 +202,6 @@ def test_since_last_run_and_the_same_change_through_run(tmp_path: Path, cli: Cli
     git(repo, "commit", "-qam", "a new old-style format")
     since = codemill(cli, "run", ".", "--branch", "cm/3", "--since", "last-run", cwd=repo)
     assert since.returncode == 0, since.stderr
-    assert "branch cm/3: 1 commits" in since.stdout, since.stdout
-    assert "--since: 1 files changed since run" in since.stdout
+    assert "branch cm/3: 1 commit" in since.stdout, since.stdout
+    assert "--since: 1 file changed since run" in since.stdout
     assert git(repo, "diff", "--name-only", "main", "cm/3").split() == ["pkg/clean.py"]
