@@ -70,7 +70,8 @@ def run(
     if estimate:
         from pipeline.run.estimate import forecast_lines  # the engines load only when needed
 
-        for line in forecast_lines(config, [str(p) for p in paths], os.environ):
+        targets = [str(p) for p in paths]
+        for line in forecast_lines(config, targets, os.environ, engine=setup.engine):
             typer.echo(f"codemill: {line}")
         return
     which, why = choose(orchestrator, os.environ)

@@ -138,11 +138,18 @@ def check_max_cost(forecast: Forecast, config: RunConfig, *, force: bool) -> Non
         )
 
 
-def forecast_lines(config: RunConfig, paths: Sequence[str], env: Mapping[str, str]) -> list[str]:
-    """`codemill run --estimate`: the model run's forecast, with no key needed and nothing sent."""
+def forecast_lines(
+    config: RunConfig, paths: Sequence[str], env: Mapping[str, str], *, engine: str = "llm"
+) -> list[str]:
+    """`codemill run --estimate`: the forecast for the engine the run would use (`engine`, chosen by
+    the run's setup), nothing sent. A codemod run asks no model: there is nothing to pay."""
     recipe = load_recipe(config.recipe)
-    if config.engine == "codemod":
-        return [f"{recipe.name}: engine codemod runs offline and costs nothing"]
+    if engine == "codemod":
+        why = "" if config.engine == "codemod" else f": {config.api_key_env} is not set"
+        return [
+            f"forecast for engine codemod (libcst codemods, offline{why}): recipe {recipe.name} "
+            "asks no model, so there is nothing to pay and nothing to send"
+        ]
     base = repository.resolve_base(repository.open_repository(config.repo), config.base)
     last = state.load_last_run(state_file(config.repo, recipe.name, env))
     since = state.resolve_since(config.since, last, config.repo, base)
@@ -155,4 +162,8 @@ def forecast_lines(config: RunConfig, paths: Sequence[str], env: Mapping[str, st
             cache.close()
     prices = run_prices(config)
     priced = f"at {prices.source}" if prices else f"model {config.model} has no price"
-    return [forecast.line(), f"{total([forecast]).line()} ({priced}; nothing was sent)"]
+    return [
+        f"forecast for engine llm, model {config.model} at {config.base_url}",
+        forecast.line(),
+        f"{total([forecast]).line()} ({priced}; nothing was sent)",
+    ]

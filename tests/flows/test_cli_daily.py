@@ -130,3 +130,23 @@ def test_messages_say_what_to_do(runner: CliRunner, tmp_path: Path) -> None:
     runs = Path(done.output.split("codemill: report ")[1].split("\n")[0]).parent
     again = runner.invoke(app, ["apply", str(tmp_path / "nowhere"), "--repo", str(repo)])
     assert again.exit_code == 2 and f"runs are listed by `ls {runs}`" in again.output
+
+
+def test_the_estimate_names_its_engine_and_offline_there_is_nothing_to_pay(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = make_repo(tmp_path / "repo", FILES)
+    offline = run(runner, repo, "--estimate")
+    assert offline.exit_code == 0, offline.output
+    assert offline.output.splitlines()[-1] == (
+        "codemill: forecast for engine codemod (libcst codemods, offline: AIMLAPI_API_KEY is not "
+        "set): recipe modernize asks no model, so there is nothing to pay and nothing to send"
+    )
+    assert "MiniMax" not in offline.output and "$" not in offline.output
+    monkeypatch.setenv("AIMLAPI_API_KEY", "sk-test-daily")
+    model = run(runner, repo, "--estimate", "--base-url", "http://127.0.0.1:9/v1")
+    assert model.exit_code == 0, model.output
+    assert "codemill: forecast for engine llm, model minimax/m2-1 at http://127.0.0.1:9/v1\n" in (
+        model.output
+    )
+    assert "1 of 2 chunks to send" in model.output and "nothing was sent" in model.output
