@@ -192,6 +192,14 @@ def apply(
     partial: Annotated[
         bool, typer.Option("--partial", help="Apply a run that was interrupted or stopped early.")
     ] = False,
+    to_worktree: Annotated[
+        bool,
+        typer.Option(
+            "--to-worktree",
+            help="Write the change into the working tree instead (no branch, no commit); refused "
+            "if it would touch files with uncommitted changes.",
+        ),
+    ] = False,
     **settings: Any,
 ) -> None:
     """Commit a reviewed run's changes on a new branch without asking the model again."""
@@ -199,14 +207,33 @@ def apply(
     from pipeline.run.reviewed import apply_reviewed
 
     chosen = given(settings)
-    branch = chosen.pop("branch")
     run_dir = existing_run_dir(run_dir, repo)
+    if to_worktree:
+        _to_worktree(run_dir, repo, partial, chosen)
+        return
+    branch = chosen.pop("branch")
     done = apply_reviewed(run_dir, repo, chosen, branch=branch, partial=partial, env=os.environ)
     if done is None:
         typer.echo("codemill: the run accepted no change; no branch made")
         return
     pushed = " and pushed" if done.pushed else ""
     typer.echo(f"codemill: branch {done.branch}: {counted(len(done.commits), 'commit')}{pushed}")
+
+
+def _to_worktree(run_dir: Path, repo: Path, partial: bool, chosen: dict[str, Any]) -> None:
+    """`apply --to-worktree`: the change in the working tree; a branch option with it is refused."""
+    from pipeline.errors import UsageError
+    from pipeline.run.progress import counted
+    from pipeline.run.reviewed import apply_to_worktree
+
+    branchy = [f"--{name.replace('_', '-')}" for name, value in chosen.items() if value is not None]
+    if branchy:
+        raise UsageError(f"--to-worktree makes no branch: {', '.join(branchy)} cannot go with it")
+    written = apply_to_worktree(run_dir, repo, partial=partial)
+    if not written:
+        typer.echo("codemill: the run accepted no change; nothing written")
+        return
+    typer.echo(f"codemill: wrote {counted(len(written), 'file')}: {', '.join(written)}")
 
 
 def main() -> None:

@@ -169,3 +169,25 @@ class TerminalView:
 
     def watching(self, counter: RunCounter, publish: Publish | None) -> ProgressDisplay:
         return ProgressDisplay(counter, enabled=self.show_progress, publish=publish)
+
+
+# first match wins: the file headers before the lines they would pass for
+_PATCH_COLOURS: tuple[tuple[str, str], ...] = (
+    ("diff ", "\x1b[1m"),
+    ("+++", "\x1b[1m"),
+    ("---", "\x1b[1m"),
+    ("@@", "\x1b[36m"),
+    ("+", "\x1b[32m"),
+    ("-", "\x1b[31m"),
+)
+
+
+def coloured_patch(text: str) -> str:
+    """A unified diff coloured as git colours it: headers bold, hunks cyan, removals red, additions
+    green (ANSI codes: only for a terminal)."""
+    out = []
+    for line in text.splitlines(keepends=True):
+        colour = next((c for start, c in _PATCH_COLOURS if line.startswith(start)), "")
+        body = line.rstrip("\n")
+        out.append(f"{colour}{body}\x1b[0m{line[len(body) :]}" if colour else line)
+    return "".join(out)

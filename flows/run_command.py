@@ -53,6 +53,14 @@ def run(
         bool,
         typer.Option("--estimate", help="Print the cost forecast and stop; nothing is sent."),
     ] = False,
+    diff: Annotated[
+        bool,
+        typer.Option(
+            "--diff",
+            help="Print the change as a patch on stdout (coloured on a terminal), the rest on "
+            "stderr; a dry run: no branch.",
+        ),
+    ] = False,
     **settings: Any,
 ) -> None:
     """Refactor PATH... with a recipe: a new branch, or with --dry-run a report only."""
@@ -61,6 +69,8 @@ def run(
     from pipeline.run.setup import repo_root
 
     root = repo_root(paths)
+    if diff:
+        settings["dry_run"] = True
     config = load_config(root, given(settings), os.environ, start=common_folder(paths))
     warn(config.warnings)
     setup = refuse_bad_input(config)
@@ -77,7 +87,7 @@ def run(
     which, why = choose(orchestrator, os.environ)
     typer.echo(f"codemill: orchestrator {which} ({why})", err=True)
     targets = [str(p) for p in paths]
-    finish = Finish(junit, fail_on_changes)
+    finish = Finish(junit, fail_on_changes, diff)
     if which == "local":
         result = local_run(config, targets, progress, setup)
     else:
@@ -114,7 +124,8 @@ def refuse_bad_input(config: RunConfig) -> RunSetup:
 class Finish:
     """The run's last words, the same however it ended: CI outputs, the outcome printed, the exit code."""
 
-    def __init__(self, junit: Path | None, fail_on_changes: bool) -> None:
+    def __init__(self, junit: Path | None, fail_on_changes: bool, diff: bool = False) -> None:
+        self.diff = diff
         self.junit = junit
         self.fail_on_changes = fail_on_changes
 
@@ -124,7 +135,9 @@ class Finish:
         if self.junit is not None:
             ci.copy_junit(result.report_dir, self.junit)
         ci.append_step_summary(result.report_dir, os.environ)
-        code = announce(result)
+        code = announce(result, to_stderr=self.diff)
+        if self.diff:
+            print_patch(result.report_dir / "changes.patch")
         if code == 0 and self.fail_on_changes and result.changed_files:
             typer.echo(f"codemill: {len(result.changed_files)} files would change", err=True)
             code = 4
@@ -206,13 +219,28 @@ def prefect_run(
         return asyncio.run(flow_run)
 
 
-def announce(result: RunResult) -> int:
-    """Print the run's outcome; its exit code. The last lines: the report to open and what to do next."""
+def print_patch(patch: Path) -> None:
+    """The run's patch on stdout: its bytes as they are (`| git apply` gets them exactly), coloured
+    when stdout is a terminal."""
+    data = patch.read_bytes() if patch.is_file() else b""
+    if sys.stdout.isatty():
+        from flows.console import coloured_patch
+
+        typer.echo(coloured_patch(data.decode("utf-8", "replace")), nl=False, color=True)
+    else:
+        typer.echo(data, nl=False)
+
+
+def announce(result: RunResult, *, to_stderr: bool = False) -> int:
+    """Print the run's outcome; its exit code. The last lines: the report to open and what to do next.
+    With --diff it all goes to stderr: stdout holds the patch alone."""
+    from functools import partial
+
     from pipeline.run.progress import counted
 
     t = result.totals
     counts = ", ".join(f"{n} {status}" for status, n in t.by_status.items()) or "no chunks"
-    echo = typer.echo
+    echo = partial(typer.echo, err=to_stderr) if to_stderr else typer.echo
     codemods = result.engine == "codemod"
     how = "libcst codemods, offline" if codemods else f"model {result.model}"
     echo(f"codemill: recipe {result.recipe}, engine {result.engine} ({how})")
@@ -227,7 +255,7 @@ def announce(result: RunResult) -> int:
             f"codemill: {counted(len(result.uncommitted), 'file')} with uncommitted changes; the "
             "run read them as committed at the base and left your working tree alone"
         )
-    announce_ending(result)
+    announce_ending(result, echo)
     echo(f"codemill: report {result.report_dir}")
     echo(f"codemill: open {(result.report_dir / 'report.html').resolve().as_uri()}")
     for step in next_steps(result):
@@ -267,11 +295,10 @@ def next_steps(result: RunResult) -> list[str]:
     ]
 
 
-def announce_ending(result: RunResult) -> None:
+def announce_ending(result: RunResult, echo: Callable[..., None] = typer.echo) -> None:
     """How the run ended, when that is more than "done": stops, failures, branch, push."""
     from pipeline.run.progress import counted
 
-    echo = typer.echo
     if result.stop_reason:
         echo(f"codemill: stopped early: {result.stop_reason}", err=True)
     for chunk in result.provider_failed[:20]:

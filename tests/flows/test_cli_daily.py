@@ -150,3 +150,79 @@ def test_the_estimate_names_its_engine_and_offline_there_is_nothing_to_pay(
         model.output
     )
     assert "1 of 2 chunks to send" in model.output and "nothing was sent" in model.output
+
+
+def test_diff_puts_the_patch_alone_on_stdout_and_makes_no_branch(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    repo = make_repo(tmp_path / "repo", FILES)
+    shown = run(runner, repo, "--diff")
+    assert shown.exit_code == 0, shown.output
+    assert shown.stdout.startswith("diff --git a/one.py b/one.py\n")
+    assert "codemill:" not in shown.stdout and "\x1b[" not in shown.stdout  # no terminal: no colour
+    assert "codemill: report " in shown.stderr
+    assert git(repo, "branch", "--list").split() == ["*", "main"]  # --diff is a dry run
+    subprocess.run(["git", "apply"], cwd=repo, input=shown.stdout_bytes, check=True)
+    assert (repo / "one.py").read_text() == "class A:\n    pass\n"
+
+
+def test_a_patch_is_coloured_as_git_colours_it() -> None:
+    from flows.console import coloured_patch
+
+    patch = "diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-old\n+new\n same\n"
+    assert coloured_patch(patch).splitlines() == [
+        "\x1b[1mdiff --git a/x b/x\x1b[0m",
+        "\x1b[1m--- a/x\x1b[0m",
+        "\x1b[1m+++ b/x\x1b[0m",
+        "\x1b[36m@@ -1 +1 @@\x1b[0m",
+        "\x1b[31m-old\x1b[0m",
+        "\x1b[32m+new\x1b[0m",
+        " same",
+    ]
+
+
+def dry_run_dir(runner: CliRunner, repo: Path) -> Path:
+    done = run(runner, repo, "--dry-run")
+    assert done.exit_code == 0, done.output
+    return Path(done.output.split("codemill: report ")[1].split("\n")[0])
+
+
+def test_apply_to_worktree_writes_the_change_and_keeps_the_mode(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    repo = make_repo(tmp_path / "repo", FILES)
+    (repo / "one.py").chmod(0o755)
+    git(repo, "commit", "-qam", "executable")
+    run_dir = dry_run_dir(runner, repo)
+    head = git(repo, "rev-parse", "HEAD")
+    applied = runner.invoke(app, ["apply", str(run_dir), "--repo", str(repo), "--to-worktree"])
+    assert applied.exit_code == 0, applied.output
+    assert applied.output == "codemill: wrote 1 file: one.py\n"
+    assert (repo / "one.py").read_text() == "class A:\n    pass\n"
+    assert (repo / "one.py").stat().st_mode & 0o777 == 0o755
+    assert git(repo, "rev-parse", "HEAD") == head  # no commit, no branch
+    assert git(repo, "status", "--porcelain").split() == ["M", "one.py"]
+    both = ["apply", str(run_dir), "--repo", str(repo), "--to-worktree", "--branch", "x"]
+    mixed = runner.invoke(app, both)
+    assert mixed.exit_code == 2 and "--branch cannot go with it" in mixed.output
+
+
+def test_apply_to_worktree_refuses_to_touch_uncommitted_or_newer_files(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    repo = make_repo(tmp_path / "repo", {**FILES, "three.py": "class C(object):\n    pass\n"})
+    run_dir = dry_run_dir(runner, repo)
+    apply = ["apply", str(run_dir), "--repo", str(repo), "--to-worktree"]
+    (repo / "one.py").write_text("class A(object):\n    pass  # mine\n")
+    refused = runner.invoke(app, apply)
+    assert refused.exit_code == 2
+    assert refused.output == (
+        "codemill: the change touches files with uncommitted changes: one.py; commit or stash "
+        "them first (nothing was written)\n"
+    )
+    assert (repo / "three.py").read_text() == "class C(object):\n    pass\n"  # nothing written
+    git(repo, "commit", "-qam", "my change")
+    newer = runner.invoke(app, apply)
+    assert newer.exit_code == 2
+    assert "files changed since the run's base" in newer.output and ": one.py;" in newer.output
+    assert git(repo, "status", "--porcelain") == ""
