@@ -161,6 +161,18 @@ def apply(
     partial: Annotated[
         bool, typer.Option("--partial", help="Apply a run that was interrupted or stopped early.")
     ] = False,
+    select: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE", help="Land only the chunks a selection from report.html keeps."
+        ),
+    ] = None,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="PATH|CHUNK", help="Leave out a file, directory or chunk id (repeatable)."
+        ),
+    ] = None,
     **settings: Any,
 ) -> None:
     """Commit a reviewed run's changes on a new branch without asking the model again."""
@@ -168,12 +180,45 @@ def apply(
 
     chosen = given(settings)
     branch = chosen.pop("branch")
-    done = apply_reviewed(run_dir, repo, chosen, branch=branch, partial=partial, env=os.environ)
+    selecting = select is not None or bool(exclude)
+    if selecting:
+        done = _apply_selection(run_dir, repo, chosen, select, exclude or [], branch, partial)
+    else:
+        done = apply_reviewed(run_dir, repo, chosen, branch=branch, partial=partial, env=os.environ)
     if done is None:
-        typer.echo("codemill: the run accepted no change; no branch made")
+        what = "the selection keeps" if selecting else "the run accepted"
+        typer.echo(f"codemill: {what} no change; no branch made")
         return
     pushed = " and pushed" if done.pushed else ""
     typer.echo(f"codemill: branch {done.branch}: {len(done.commits)} commits{pushed}")
+
+
+def _apply_selection(
+    run_dir: Path,
+    repo: Path,
+    settings: dict[str, Any],
+    select: Path | None,
+    exclude: list[str],
+    branch: str | None,
+    partial: bool,
+) -> Any:
+    """`apply` with a reviewer's selection: says what it kept, then lands it (gated as one set)."""
+    from pipeline.run.reviewed import apply_selected
+    from pipeline.run.selection import Selection
+
+    selection = Selection.read(select) if select is not None else Selection(None)
+    selection = selection.excluding(exclude)
+    selected, done = apply_selected(
+        run_dir, repo, settings, selection, branch=branch, partial=partial, env=os.environ
+    )
+    kept, total = len(selected.kept), len(selected.kept) + len(selected.left_out)
+    gates = "; ".join(
+        f"{g.removeprefix('combined ')}: {line}" for g, line in selected.ledger.meta.gates.items()
+    )
+    typer.echo(
+        f"codemill: kept {kept} of {total} accepted chunks; gated as one set: {gates or 'no gate configured'}"
+    )
+    return done
 
 
 def main() -> None:

@@ -103,6 +103,12 @@ class LedgerRow:
     turns: list[dict[str, object]] = field(default_factory=list)  # every model turn, its cost
     span: ChunkSpan | None = None  # None for a whole-file row
 
+    @property
+    def chunk_id(self) -> str:
+        """The chunk's id in its run, `PATH::NAME@LINE` (the gates' and `amend`'s key): what a reviewer's
+        selection names, the same in report.html and `codemill apply --select`."""
+        return f"{self.path}::{self.chunk}@{self.start_line}"
+
     @classmethod
     def for_chunk(cls, run_id: str, chunk: Chunk, verdict: Verdict, **fields: Any) -> LedgerRow:
         """A row for a chunk and its verdict; usage, timing and engine fields come as keywords."""
