@@ -5,66 +5,26 @@ another run's selection or a name the run does not have is one sentence and no b
 from __future__ import annotations
 
 import json
-import re
-import sys
 from pathlib import Path
 
 import pytest
-from support.gitrepo import git, make_repo
+from support.gitrepo import git
+from support.inprocess import isolated_runner
+from support.reviewed_run import accepted_ids, offline_dry_run
 from typer.testing import CliRunner, Result
 
 from flows.cli import app
 
-TYPED = "from typing import Optional\n\n\n"
-# The test command passes while pkg/a.py and pkg/b.py agree (both still use Optional[...] or neither):
-# the run's whole change passes it, a selection changing only one file does not.
-CHECK = (
-    "from pathlib import Path\n"
-    'old = {"Optional[" in Path(p).read_text() for p in ("pkg/a.py", "pkg/b.py")}\n'
-    "raise SystemExit(len(old) - 1)\n"
-)
-FILES = {
-    "pkg/__init__.py": "",
-    "pkg/a.py": TYPED
-    + "def first(x: Optional[int]) -> Optional[int]:\n    return x\n\n\n"
-    + "def second(y: Optional[str]) -> Optional[str]:\n    return y\n",
-    "pkg/b.py": TYPED + "def third(z: Optional[int]) -> Optional[int]:\n    return z\n",
-    "other/c.py": TYPED + "def fourth(w: Optional[int]) -> int:\n    return w or 0\n",
-    "check.py": CHECK,
-    "pyproject.toml": f'[tool.codemill]\ntest_cmd = "{sys.executable} check.py"\n',
-}
-
 
 @pytest.fixture
 def runner(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
-    for name in ("PREFECT_API_URL", "PREFECT_PROFILE", "AIMLAPI_API_KEY"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect"))
-    monkeypatch.setenv("CODEMILL_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    return CliRunner()
+    return isolated_runner(monkeypatch, tmp_path)
 
 
 @pytest.fixture
 def dry_run(runner: CliRunner, tmp_path: Path) -> tuple[Path, Path]:
     """The repository and the report directory of its offline dry run (every chunk accepted)."""
-    repo = make_repo(tmp_path / "repo", FILES)
-    args = ["run", "--recipe", "modernize", "--dry-run", "--orchestrator", "local", "--no-progress"]
-    done = runner.invoke(app, [*args, str(repo)])
-    assert done.exit_code == 0, done.output
-    match = re.search(r"^codemill: report (.+)$", done.output, re.MULTILINE)
-    assert match, done.output
-    return repo, Path(match.group(1))
-
-
-def accepted_ids(report: Path) -> dict[str, str]:
-    """chunk id -> path of every accepted row of the run's ledger."""
-    records = map(json.loads, (report / "ledger.jsonl").read_text().splitlines())
-    return {
-        f"{r['path']}::{r['chunk']}@{r['start_line']}": r["path"]
-        for r in records
-        if r["record"] == "row" and r["status"] == "accepted"
-    }
+    return offline_dry_run(runner, tmp_path / "repo")
 
 
 def apply(runner: CliRunner, repo: Path, report: Path, *args: str) -> Result:
