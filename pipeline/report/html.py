@@ -29,6 +29,7 @@ from pipeline.report.diff_view import DiffLine, diff_lines
 from pipeline.report.highlight import ColourAllowance, escape, pygments_css
 
 _COLUMN_WIDTHS = (19, 7, 10, 11, 23, 14, 5, 6, 5)  # percent, one per column of a file's row table
+_OFFLINE_WIDTHS = (22, 7, 10, 12, 33, 16)  # an offline run's table: no tries, tokens or cache
 _STATUS_COLOURS = {
     Status.ACCEPTED: ("#1a7f37", "#dafbe1"),
     Status.UNCHANGED: ("#57606a", "#eaeef2"),
@@ -227,7 +228,7 @@ def render_html(ledger: Ledger, changes: Mapping[str, tuple[bytes, bytes]]) -> s
         status_colours=[(str(s), fg, bg) for s, (fg, bg) in _STATUS_COLOURS.items()],
         pygments_css=pygments_css(),
         statuses=[str(s) for s in Status],
-        column_widths=_COLUMN_WIDTHS,
+        column_widths=_OFFLINE_WIDTHS if ledger.meta.engine == "codemod" else _COLUMN_WIDTHS,
         files=files,
         groups=_groups(files),
         selectable=sum(file.selectable for file in files),

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from pipeline import repository
-from pipeline.config import load_config
+from pipeline.config import RunConfig, load_config
 from pipeline.records.ledger import Ledger, RunMeta
 from pipeline.run import landing
 from pipeline.run.landing import ApplyRequest
@@ -76,6 +76,24 @@ def apply_reviewed(
     return landing.apply(load_config(root, settings, env), request)
 
 
+def selected_run(
+    run_dir: Path,
+    repo: Path,
+    selection: Selection,
+    settings: Mapping[str, object],
+    *,
+    partial: bool,
+    env: Mapping[str, str],
+) -> tuple[RunConfig, SelectedChanges]:
+    """The run in `run_dir` narrowed to what the selection keeps, proven and gated again as one set,
+    and the config it was gated under: what `apply --select` commits and `publish --select` pushes."""
+    root = repo_root([repo])
+    ledger = read_intact(run_dir)
+    _refuse_partial(ledger, partial)
+    config = load_config(root, settings, env)
+    return config, selected_changes(root, ledger, selection, config)
+
+
 def apply_selected(
     run_dir: Path,
     repo: Path,
@@ -86,16 +104,12 @@ def apply_selected(
     partial: bool,
     env: Mapping[str, str],
 ) -> tuple[SelectedChanges, repository.CommitResult | None]:
-    """Commit only the chunks the selection keeps, proven and gated again as one set, on a branch
-    named after the run and the selection (never the run's own); no commit when nothing is kept."""
-    root = repo_root([repo])
-    ledger = read_intact(run_dir)
-    _refuse_partial(ledger, partial)
-    config = load_config(root, settings, env)
-    selected = selected_changes(root, ledger, selection, config)
+    """Commit only the chunks the selection keeps on a branch named after the run and the selection
+    (never the run's own); no commit when nothing is kept."""
+    config, selected = selected_run(run_dir, repo, selection, settings, partial=partial, env=env)
     if not selected.changes:
         return selected, None
-    meta = ledger.meta
+    meta = selected.ledger.meta
     name = branch or repository.run_branch_name(meta.recipe, meta.run_id) + branch_suffix(
         selected.kept
     )

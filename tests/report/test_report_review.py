@@ -65,6 +65,7 @@ def test_an_offline_page_opens_on_decisions_and_names_codemods_and_target() -> N
     assert (
         "Model time" not in page and 'id="tokens-prompt"' not in page and 'id="latency"' not in page
     )
+    assert "<th>Tokens</th>" not in page and "<th>Tries</th>" not in page
 
 
 def test_every_chunk_that_can_land_has_its_checkbox_and_its_file_and_directory_theirs() -> None:
@@ -96,6 +97,7 @@ def test_a_model_run_names_recipe_and_model_and_shows_its_usage() -> None:
     page = render_html(ledger("llm", "minimax/m2-1", accepted), {})
     assert "recipe modernize, model MiniMax-M2.1" in page
     assert 'id="latency"' in page and 'id="tokens-prompt"' in page and 'id="offline"' not in page
+    assert "<th>Tokens</th>" in page
     assert '<dd id="meta-target">3.8</dd>' in page
 
 
