@@ -3,11 +3,14 @@ the code after each codemod back to the original lines, through the ledger to re
 
 from __future__ import annotations
 
+import json
+
 from pipeline.engines.attribution import codemods_within, touched_lines
 from pipeline.engines.codemod_files import CodemodFileEngine
 from pipeline.judge.policy import Policy
 from pipeline.judge.verdicts import Status
 from pipeline.recipes.loading import load_recipe
+from pipeline.records.ledger import LedgerRow
 from pipeline.source.files import SourceFile
 
 OPTIONAL = "pipeline.codemods.ConvertOptionalToOrCommand"
@@ -66,3 +69,11 @@ def test_lines_are_traced_through_earlier_codemods_that_moved_them() -> None:
     assert codemods_within(touched, 2, 2) == []
     shrunk = touched_lines("a\nb\nc\nd\n", [("drop", "a\nd\n"), ("tail", "a\nD\n")])
     assert shrunk == {"drop": {2, 3}, "tail": {4}}
+
+
+def test_the_ledger_keeps_the_codemods_and_reads_rows_written_before_it_did() -> None:
+    row = LedgerRow("r", "m.py", "f", "function", 1, 2, "d", Status.ACCEPTED, codemods=[OPTIONAL])
+    data = json.loads(json.dumps(row.to_json()))
+    assert LedgerRow.from_json(data).codemods == [OPTIONAL]
+    del data["codemods"]
+    assert LedgerRow.from_json(data).codemods == []
