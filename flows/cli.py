@@ -200,6 +200,18 @@ def apply(
             "if it would touch files with uncommitted changes.",
         ),
     ] = False,
+    select: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE", help="Land only the chunks a selection from report.html keeps."
+        ),
+    ] = None,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="PATH|CHUNK", help="Leave out a file, directory or chunk id (repeatable)."
+        ),
+    ] = None,
     **settings: Any,
 ) -> None:
     """Commit a reviewed run's changes on a new branch without asking the model again."""
@@ -209,31 +221,68 @@ def apply(
     chosen = given(settings)
     run_dir = existing_run_dir(run_dir, repo)
     if to_worktree:
-        _to_worktree(run_dir, repo, partial, chosen)
+        _to_worktree(run_dir, repo, partial, chosen | {"select": select, "exclude": exclude or None})
         return
     branch = chosen.pop("branch")
-    done = apply_reviewed(run_dir, repo, chosen, branch=branch, partial=partial, env=os.environ)
+    selecting = select is not None or bool(exclude)
+    if selecting:
+        done = _apply_selection(run_dir, repo, chosen, select, exclude or [], branch, partial)
+    else:
+        done = apply_reviewed(run_dir, repo, chosen, branch=branch, partial=partial, env=os.environ)
     if done is None:
-        typer.echo("codemill: the run accepted no change; no branch made")
+        what = "the selection keeps" if selecting else "the run accepted"
+        typer.echo(f"codemill: {what} no change; no branch made")
         return
     pushed = " and pushed" if done.pushed else ""
     typer.echo(f"codemill: branch {done.branch}: {counted(len(done.commits), 'commit')}{pushed}")
 
 
 def _to_worktree(run_dir: Path, repo: Path, partial: bool, chosen: dict[str, Any]) -> None:
-    """`apply --to-worktree`: the change in the working tree; a branch option with it is refused."""
+    """`apply --to-worktree`: the whole change in the working tree; a branch or selection option
+    with it is refused."""
     from pipeline.errors import UsageError
     from pipeline.run.progress import counted
     from pipeline.run.reviewed import apply_to_worktree
 
     branchy = [f"--{name.replace('_', '-')}" for name, value in chosen.items() if value is not None]
     if branchy:
-        raise UsageError(f"--to-worktree makes no branch: {', '.join(branchy)} cannot go with it")
+        raise UsageError(
+            f"{', '.join(branchy)} cannot go with --to-worktree "
+            "(it writes the whole change into the working tree: no branch, no selection)"
+        )
     written = apply_to_worktree(run_dir, repo, partial=partial)
     if not written:
         typer.echo("codemill: the run accepted no change; nothing written")
         return
     typer.echo(f"codemill: wrote {counted(len(written), 'file')}: {', '.join(written)}")
+
+
+def _apply_selection(
+    run_dir: Path,
+    repo: Path,
+    settings: dict[str, Any],
+    select: Path | None,
+    exclude: list[str],
+    branch: str | None,
+    partial: bool,
+) -> Any:
+    """`apply` with a reviewer's selection: says what it kept, then lands it (gated as one set)."""
+    from pipeline.run.reviewed import apply_selected
+    from pipeline.run.selection import Selection
+
+    selection = Selection.read(select) if select is not None else Selection(None)
+    selection = selection.excluding(exclude)
+    selected, done = apply_selected(
+        run_dir, repo, settings, selection, branch=branch, partial=partial, env=os.environ
+    )
+    kept, total = len(selected.kept), len(selected.kept) + len(selected.left_out)
+    gates = "; ".join(
+        f"{g.removeprefix('combined ')}: {line}" for g, line in selected.ledger.meta.gates.items()
+    )
+    typer.echo(
+        f"codemill: kept {kept} of {total} accepted chunks; gated as one set: {gates or 'no gate configured'}"
+    )
+    return done
 
 
 def main() -> None:

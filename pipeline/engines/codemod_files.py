@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from pipeline.config import RunConfig
+from pipeline.engines.attribution import codemods_within, touched_lines
 from pipeline.engines.codemod_module import (
     ChunkMappingError,
     CodemodEngine,
@@ -113,7 +114,7 @@ class CodemodFileEngine:
         """One Proposal per chunk (merged chunks where the codemods moved a boundary)."""
         started = time.perf_counter()
         try:
-            new_tree, new_text = self.engine.refactor_tree(source.path, tree, source.text)
+            new_tree, new_text, steps = self.engine.refactor_traced(source.path, tree, source.text)
             if new_text == source.text:  # every chunk unchanged: nothing to map or judge
                 each = (time.perf_counter() - started) / len(chunks)
                 usage = Usage(attempts=1, latency_s=each)
@@ -137,6 +138,7 @@ class CodemodFileEngine:
         elapsed = (time.perf_counter() - started) / max(len(pairs), 1)
         proposals = []
         names = module_names(new_text)  # the codemods' module: an import they add counts
+        touched = touched_lines(source.text, steps)
         for chunk, proposed in pairs:
             judged = judge_answer(
                 chunk,
@@ -148,7 +150,8 @@ class CodemodFileEngine:
             verdict = judged.verdict
             new = judged.text if verdict.status is Status.ACCEPTED else None
             usage = Usage(attempts=1, latency_s=elapsed)
-            proposals.append(Proposal(chunk, verdict, new, usage=usage))
+            made_by = codemods_within(touched, chunk.start_line, chunk.end_line) if new else []
+            proposals.append(Proposal(chunk, verdict, new, usage=usage, codemods=made_by))
             self._made(1)
         return proposals
 

@@ -13,6 +13,7 @@ import functools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
+from typing import NamedTuple
 
 import libcst as cst
 from libcst.codemod import Codemod, CodemodCommand, CodemodContext, SkipFile
@@ -38,6 +39,17 @@ class CodemodError(CodemillError):
 
 class ChunkMappingError(CodemillError):
     """The codemods changed bytes no chunk covers, so the change cannot be recorded per chunk."""
+
+
+Step = tuple[str, str]  # a codemod that changed the module, and the module's code after it
+
+
+class Traced(NamedTuple):
+    """A module after a recipe's codemods, and the code after each one that changed it."""
+
+    module: cst.Module
+    code: str
+    steps: tuple[Step, ...]
 
 
 def module_names(path: str) -> tuple[str, str]:
@@ -76,33 +88,44 @@ class CodemodEngine:
 
     def refactor_tree(self, path: str, tree: cst.Module, text: str) -> tuple[cst.Module, str]:
         """The module after every codemod and its code, from `tree` as parsed from `text` (kept as is)."""
+        module, code, _ = self.refactor_traced(path, tree, text)
+        return module, code
+
+    def refactor_traced(self, path: str, tree: cst.Module, text: str) -> Traced:
+        """`refactor_tree`, with the code after each codemod that changed it (`Step`s, in order)."""
         with plain_matchers():
             return self._refactor(path, _Analysed(tree, text, fresh=True))
 
-    def _refactor(self, path: str, current: _Analysed) -> tuple[cst.Module, str]:
-        """`refactor_tree` from a freshly parsed tree (no copy needed) and its code."""
+    def _refactor(self, path: str, current: _Analysed) -> Traced:
+        """`refactor_traced` from a freshly parsed tree (no copy needed) and its code."""
         module, package = module_names(path)
         new_context = functools.partial(  # a fresh one per codemod: its scratch is its own
             CodemodContext, filename=path, full_module_name=module, full_package_name=package
         )
         removals: list[object] = []  # imports the codemods found unneeded, removed once at the end
+        steps: list[Step] = []
         for (name, cls), trigger in zip(self._classes, self._triggers, strict=True):
             if trigger is not None and not trigger.search(current.code):
                 continue  # cannot change this module: skip the costly scope analysis
             context = new_context()
+            before = current
             try:
                 with _reported(name, path):
                     current = _apply(cls(context), current)
             except SkipFile:
                 continue
+            if current is not before:
+                steps.append((name, current.code))
             removals += context.scratch.get(RemoveImportsVisitor.CONTEXT_KEY, [])
         if removals:
             remover = RemoveImportsVisitor(
                 new_context(scratch={RemoveImportsVisitor.CONTEXT_KEY: removals})
             )
             with _reported("RemoveImportsVisitor", path):
-                current = current.after(_transform_once(remover, current))
-        return current.module, current.code
+                before, current = current, current.after(_transform_once(remover, current))
+            if current is not before:
+                steps.append(("RemoveImportsVisitor", current.code))
+        return Traced(current.module, current.code, tuple(steps))
 
 
 @contextlib.contextmanager

@@ -102,6 +102,15 @@ class LedgerRow:
     forecast: TokenForecast | None = None  # the tokens forecast for the first request
     turns: list[dict[str, object]] = field(default_factory=list)  # every model turn, its cost
     span: ChunkSpan | None = None  # None for a whole-file row
+    codemods: list[str] = field(
+        default_factory=list
+    )  # the codemods that changed it, in their order
+
+    @property
+    def chunk_id(self) -> str:
+        """The chunk's id in its run, `PATH::NAME@LINE` (the gates' and `amend`'s key): what a reviewer's
+        selection names, the same in report.html and `codemill apply --select`."""
+        return f"{self.path}::{self.chunk}@{self.start_line}"
 
     @classmethod
     def for_chunk(cls, run_id: str, chunk: Chunk, verdict: Verdict, **fields: Any) -> LedgerRow:
@@ -177,6 +186,7 @@ class RunMeta:
     base_commit: str | None
     budget: int | None = None  # the chunk token budget the run cut its files with
     policy: Policy | None = None  # what the run's verdicts were decided under: `apply` proves again
+    target_python_from: str | None = None  # where the policy's target Python came from, in words
     started: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     finished: str | None = None
     stop_reason: str | None = None  # e.g. "max-cost reached", or the fatal error's sentence

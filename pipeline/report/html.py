@@ -3,14 +3,18 @@
 The page is `templates/report.html.j2` (Jinja2, autoescaped, strict about undefined names); this module
 turns the ledger and the changes into the plain values it shows. Everything from the run (paths,
 file contents, details, gate decisions) is HTML-escaped and lives in the DOM only; the script reads
-no data, so hostile text can never reach it. Counts carry stable ids (count-<status>, tokens-prompt,
-cost-usd...) and rows carry data-status for the filters, which the URL hash `#status=rejected,failed`
-also drives.
+only chunk ids, paths and the run id back from data attributes and writes them with JSON.stringify or
+textContent, never as markup, so hostile text can never run. Counts carry stable ids (count-<status>,
+tokens-prompt, cost-usd...) and rows carry data-status for the filters, which the URL hash
+`#status=rejected,failed` (or `#status=all`) also drives; the page opens on what needs a decision.
+Each accepted chunk, file and directory has a checkbox: the reviewer's selection, downloaded as JSON
+for `codemill apply --select` (`pipeline.run.selection`).
 """
 
 from __future__ import annotations
 
 import functools
+import posixpath
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,11 +24,12 @@ import jinja2
 
 from pipeline.judge.verdicts import Status
 from pipeline.model.prices import cost_text
-from pipeline.records.ledger import FILE_KIND, Ledger, LedgerRow, Totals
+from pipeline.records.ledger import FILE_KIND, Ledger, LedgerRow, RunMeta, Totals
 from pipeline.report.diff_view import DiffLine, diff_lines
 from pipeline.report.highlight import ColourAllowance, escape, pygments_css
 
 _COLUMN_WIDTHS = (19, 7, 10, 11, 23, 14, 5, 6, 5)  # percent, one per column of a file's row table
+_OFFLINE_WIDTHS = (22, 7, 10, 12, 33, 16)  # an offline run's table: no tries, tokens or cache
 _STATUS_COLOURS = {
     Status.ACCEPTED: ("#1a7f37", "#dafbe1"),
     Status.UNCHANGED: ("#57606a", "#eaeef2"),
@@ -32,6 +37,7 @@ _STATUS_COLOURS = {
     Status.SKIPPED: ("#9a6700", "#fff8c5"),
     Status.FAILED: ("#8250df", "#fbefff"),
 }
+NEEDS_DECISION = (Status.ACCEPTED, Status.REJECTED)  # what the page opens on
 
 
 class RowView(NamedTuple):
@@ -48,6 +54,8 @@ class RowView(NamedTuple):
     attempts: int
     tokens: int
     cache: str
+    chunk_id: str  # the selection's id of a chunk that can land; empty otherwise
+    made_by: str  # what made an accepted change: the codemods, or the recipe and model
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,8 @@ class FileView:
     added: int
     removed: int
     unchanged: bool  # the run looked at the file and left it as it was
+    group: str  # its directory: the reviewer's selection can untick a whole one
+    selectable: int  # how many of its chunks can land (each with a checkbox)
 
 
 def _cost(totals: Totals) -> str:
@@ -76,8 +86,19 @@ def _gate_kind(decision: str) -> str:
     return "ok" if low.startswith(("pass", "ok")) else "skip" if low.startswith("skip") else "bad"
 
 
-def _row_view(row: LedgerRow) -> RowView:
+def made_by(row: LedgerRow, meta: RunMeta) -> str:
+    """What made an accepted chunk's change: its codemods, else the recipe and the model."""
+    if row.codemods:
+        names = [name.rsplit(".", 1)[-1] for name in row.codemods]  # the class, as libcst names it
+        return f"codemod{'s' if len(names) > 1 else ''} {', '.join(names)}"
+    if row.engine == "codemod":
+        return f"the codemods of recipe {meta.recipe}"
+    return f"recipe {meta.recipe}, model {row.model or meta.model or 'unknown'}"
+
+
+def _row_view(row: LedgerRow, meta: RunMeta) -> RowView:
     whole_file = row.kind == FILE_KIND
+    lands = row.status is Status.ACCEPTED and row.new_text is not None
     return RowView(
         status=str(row.status),
         chunk="(file)" if whole_file else row.chunk,
@@ -90,6 +111,8 @@ def _row_view(row: LedgerRow) -> RowView:
         attempts=row.usage.attempts,
         tokens=row.usage.tokens,
         cache="hit" if row.usage.from_cache else "",
+        chunk_id=row.chunk_id if lands else "",
+        made_by=made_by(row, meta) if row.status is Status.ACCEPTED else "",
     )
 
 
@@ -97,6 +120,7 @@ def _file_view(
     index: int,
     path: str,
     rows: list[LedgerRow],
+    meta: RunMeta,
     change: tuple[bytes, bytes] | None,
     colour_left: ColourAllowance,
 ) -> FileView:
@@ -105,17 +129,36 @@ def _file_view(
     changed = change is not None and change[0] != change[1]
     diff = list(diff_lines(path, *change, colour_left)) if change is not None and changed else []
     kinds = Counter(line.kind for line in diff)
+    views = [_row_view(r, meta) for r in rows]
     return FileView(
         index=index,
         path=path,
         counts=counts,
         data_counts=" ".join(f"{s}:{n}" for s, n in counts),
-        rows=[_row_view(r) for r in rows],
+        rows=views,
         diff=diff,
         added=kinds["add"],
         removed=kinds["del"],
         unchanged=change is not None and not diff,
+        group=posixpath.dirname(path),
+        selectable=sum(1 for v in views if v.chunk_id),
     )
+
+
+def _target(meta: RunMeta) -> str:
+    """The run's target Python, and where it came from when the run recorded that."""
+    if meta.policy is None:
+        return "not recorded"
+    version = ".".join(map(str, meta.policy.target_python))
+    return f"{version} ({meta.target_python_from})" if meta.target_python_from else version
+
+
+def _groups(files: list[FileView]) -> list[tuple[str, int]]:
+    """Each directory holding chunks that can land, with how many: the selection's groups."""
+    counts: Counter[str] = Counter()
+    for file in files:
+        counts[file.group] += file.selectable
+    return [(group, n) for group, n in sorted(counts.items()) if n]
 
 
 def _summary_values(ledger: Ledger) -> dict[str, object]:
@@ -125,6 +168,7 @@ def _summary_values(ledger: Ledger) -> dict[str, object]:
         ("Recipe", meta.recipe, "meta-recipe"),
         ("Engine", meta.engine, "meta-engine"),
         ("Model", meta.model or "none", "meta-model"),
+        ("Target Python", _target(meta), "meta-target"),
         ("Base commit", meta.base_commit or "unknown", "meta-base"),
         ("Started", meta.started, "meta-started"),
         ("Finished", meta.finished or "did not finish", "meta-finished"),
@@ -139,6 +183,10 @@ def _summary_values(ledger: Ledger) -> dict[str, object]:
     ]
     return {
         "meta": meta,
+        "offline": meta.engine == "codemod",
+        "default_statuses": " ".join(
+            [str(s) for s in NEEDS_DECISION if totals.by_status.get(str(s))] or map(str, Status)
+        ),
         "totals": totals,
         "meta_items": meta_items,
         "status_counts": [(str(s), totals.by_status.get(str(s), 0)) for s in Status],
@@ -172,7 +220,7 @@ def render_html(ledger: Ledger, changes: Mapping[str, tuple[bytes, bytes]]) -> s
         rows.sort(key=lambda r: r.start_line)
     colour_left = ColourAllowance()
     files = [
-        _file_view(i, path, by_path.get(path, []), changes.get(path), colour_left)
+        _file_view(i, path, by_path.get(path, []), ledger.meta, changes.get(path), colour_left)
         for i, path in enumerate(sorted(by_path.keys() | changes.keys()))
     ]
     return _template().render(
@@ -180,7 +228,9 @@ def render_html(ledger: Ledger, changes: Mapping[str, tuple[bytes, bytes]]) -> s
         status_colours=[(str(s), fg, bg) for s, (fg, bg) in _STATUS_COLOURS.items()],
         pygments_css=pygments_css(),
         statuses=[str(s) for s in Status],
-        column_widths=_COLUMN_WIDTHS,
+        column_widths=_OFFLINE_WIDTHS if ledger.meta.engine == "codemod" else _COLUMN_WIDTHS,
         files=files,
+        groups=_groups(files),
+        selectable=sum(file.selectable for file in files),
         **_summary_values(ledger),
     )

@@ -217,6 +217,7 @@ def ledger_row(
         requests=list(proposal.requests),
         forecast=proposal.forecast,
         turns=list(proposal.turns),
+        codemods=list(proposal.codemods),
     )
 
 

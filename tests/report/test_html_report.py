@@ -196,6 +196,11 @@ def test_report_in_chromium_counts_filters_and_stays_inert(tmp_path: Path) -> No
         )
         assert reasons == totals.by_reason
         assert page.evaluate("document.querySelectorAll('tr[data-status]').length") == totals.rows
+        # it opens on what needs a decision; the total card shows every status
+        decide = totals.by_status["accepted"] + totals.by_status["rejected"]
+        assert page.evaluate("document.getElementById('visible-rows').textContent") == str(decide)
+        page.click("a.card.total")
+        assert page.evaluate("location.hash") == "#status=all"
         assert page.evaluate("document.getElementById('visible-rows').textContent") == str(
             totals.rows
         )
