@@ -29,7 +29,7 @@ def explain(status: int, message: str, what: str) -> str:
         return f"{what}: the repository is archived; unarchive it or leave it out"
     if "protected" in lowered:
         return f"{what}: the branch is protected; publish to another branch or lift the protection"
-    if status in (403, 404) and ("permission" in lowered or "scope" in lowered or status == 404):
+    if status in (403, 404):
         return (
             f"{what}: the token lacks access (HTTP {status}); give it the repo scope "
             "(GitHub) or api scope (GitLab) on this repository"

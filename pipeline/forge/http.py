@@ -7,6 +7,7 @@ is left, else at least a minute, doubling on each further refusal; GitLab sends 
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ import httpx
 
 from pipeline.forge.errors import ForgeError, explain
 from pipeline.forge.throttle import WriteThrottle
-from pipeline.redact import redact_text
+from pipeline.redact import redact, redact_text
 
 WRITES = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 MAX_ATTEMPTS = 5
@@ -99,8 +100,9 @@ class ForgeHttp:
         return float(min(MAX_BACKOFF, self._min_backoff * 2**attempt))
 
     def _answer(self, response: httpx.Response, what: str) -> Answer:
+        """The answer decoded, with the token masked wherever a forge echoed it back."""
         try:
-            data = response.json() if response.content else None
+            data = json.loads(redact(response.text, self._token)) if response.content else None
         except ValueError:
             data = None
         if response.status_code < 400 or response.status_code in (404, 409, 422):

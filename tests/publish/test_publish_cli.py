@@ -13,6 +13,8 @@ from support.gitrepo import git, make_repo
 from support.inprocess import isolated_runner
 from typer.testing import CliRunner
 
+from flows.cli import app
+
 
 @pytest.fixture
 def runner(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
@@ -85,3 +87,26 @@ def test_gitlab_gets_one_merge_request(runner: CliRunner, forge: FakeForge, tmp_
     assert mr["source_branch"] == "codemill/pr-modernize" and mr["target_branch"] == "main"
     assert [u["username"] for u in mr["reviewers"]] == ["alice"]
     assert [w.method for w in forge.writes()] == ["POST"]
+
+
+def test_run_publish_opens_the_pull_request_and_a_dry_run_cannot(
+    runner: CliRunner, forge: FakeForge, tmp_path: Path
+) -> None:
+    repo = make_repo(tmp_path / "widgets", {"a.py": module("a")})
+    with_remote(forge, repo, "octo/widgets")
+    run = ["run", "--orchestrator", "local", "--no-progress", "--publish", "--forge-url"]
+    run += [forge.github_url, "--forge-write-interval", "0.05", str(repo)]
+
+    refused = runner.invoke(app, [*run[:-1], "--dry-run", str(repo)])
+    asked_before = len(forge.requests)
+    done = runner.invoke(app, run)
+
+    assert (
+        refused.exit_code == 2
+        and "--publish needs the run's branch: drop --dry-run" in refused.output
+    )
+    assert asked_before == 0
+    assert done.exit_code == 0, done.output
+    assert "codemill: branch codemill/modernize/" in done.output
+    assert "codemill: pull request opened: " in done.output
+    assert [p["head"]["ref"] for p in forge.open_pulls("octo/widgets")] == ["codemill/pr-modernize"]
