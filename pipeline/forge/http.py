@@ -58,25 +58,32 @@ class ForgeHttp:
 
     def call(self, method: str, url: str, what: str, **kwargs: Any) -> Answer:
         """One request, retried through rate limits; a refusal other than 404/409/422 raises ForgeError."""
-        for attempt in range(MAX_ATTEMPTS):
-            if method in WRITES:
-                self.throttle.wait_turn()
+        blind = 0  # refusals that said not how long to wait: a minute, doubling
+        for _ in range(MAX_ATTEMPTS):
             response = self._send(method, url, what, kwargs)
-            wait = self._rate_limit_wait(response, attempt)
+            wait = self._rate_limit_wait(response, blind)
             if wait is None:
                 return self._answer(response, what)
+            blind += wait == self._blind_wait(blind)
             self.waits.append(wait)
             self._sleep(wait)
         raise ForgeError(f"{what}: the forge kept refusing for its rate limit; try again later")
 
     def _send(self, method: str, url: str, what: str, kwargs: dict[str, Any]) -> httpx.Response:
+        """One request; a write inside its turn of the write limit."""
         try:
-            return self._client.request(method, url, **kwargs)
+            if method not in WRITES:
+                return self._client.request(method, url, **kwargs)
+            with self.throttle.turn():
+                return self._client.request(method, url, **kwargs)
         except httpx.HTTPError as exc:
             reason = redact_text(f"{type(exc).__name__}: {exc}", [self._token])
             raise ForgeError(f"{what}: the forge cannot be reached ({reason})") from None
 
-    def _rate_limit_wait(self, response: httpx.Response, attempt: int) -> float | None:
+    def _blind_wait(self, blind: int) -> float:
+        return float(min(MAX_BACKOFF, self._min_backoff * 2**blind))
+
+    def _rate_limit_wait(self, response: httpx.Response, blind: int) -> float | None:
         """Seconds to wait before retrying a rate-limited answer; None when it is not one."""
         status, headers = response.status_code, response.headers
         after = str(headers.get("retry-after", "")).strip()
@@ -97,7 +104,7 @@ class ForgeHttp:
             and headers.get("x-ratelimit-reset", "").isdigit()
         ):
             return max(1.0, float(headers["x-ratelimit-reset"]) - time.time())
-        return float(min(MAX_BACKOFF, self._min_backoff * 2**attempt))
+        return self._blind_wait(blind)
 
     def _answer(self, response: httpx.Response, what: str) -> Answer:
         """The answer decoded, with the token masked wherever a forge echoed it back."""
