@@ -142,7 +142,10 @@ class FakeForge:
     def merge(self, repo: str, number: int) -> None:
         with self.lock:
             pull = self.repos[repo].pulls[number]
-            pull.update(state="closed", merged=True, merged_at=_now())
+            if self.repos[repo].kind == "gitlab":
+                pull.update(state="merged", merged_at=_now())
+            else:
+                pull.update(state="closed", merged=True, merged_at=_now())
 
     def close(self, repo: str, number: int) -> None:
         with self.lock:
@@ -172,7 +175,8 @@ class FakeForge:
 
     def head_sha(self, repo: str, number: int) -> str:
         pull = self.repos[repo].pulls[number]
-        return self.branch_head(repo, pull["head"]["ref"]) or ""
+        branch = pull["head"]["ref"] if "head" in pull else pull["source_branch"]
+        return self.branch_head(repo, branch) or ""
 
     def handle(self, request: Recorded) -> tuple[int, Any, dict[str, str]]:
         """Record `request` and answer it: a scripted fault, a refused token, or the API's answer."""
