@@ -4,14 +4,12 @@ unowned files said so, and the same files in the same pull requests when publish
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from publishing import TOKEN, dry_run, module, publish, with_remote
+from publishing import dry_run, module, publish, with_remote
 from support.fake_forge import FakeForge
 from support.gitrepo import make_repo
-from support.inprocess import isolated_runner
 from typer.testing import CliRunner
 
 from pipeline import repository
@@ -74,17 +72,6 @@ def test_the_forges_first_location_decides(tmp_path: Path) -> None:
     head = repo.head.commit.hexsha
     assert code_owners(repo, head, "github", ["a.py"]) == {"a.py": ("github-owner",)}
     assert code_owners(repo, head, "gitlab", ["a.py"]) == {"a.py": ("root-owner",)}
-
-
-@pytest.fixture
-def runner(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
-    return isolated_runner(monkeypatch, tmp_path, GITHUB_TOKEN=TOKEN)
-
-
-@pytest.fixture
-def forge(tmp_path: Path) -> Iterator[FakeForge]:
-    with FakeForge(tmp_path / "forge", TOKEN) as server:
-        yield server
 
 
 def test_a_run_split_by_owner_asks_each_owner_once_and_stays_split(

@@ -3,26 +3,12 @@ codemill pushed; a pull request branch someone else pushed to is left alone and 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from publishing import TOKEN, dry_run, module, publish, with_remote
+from publishing import dry_run, module, publish, with_remote
 from support.fake_forge import FakeForge
 from support.gitrepo import git, make_repo
-from support.inprocess import isolated_runner
 from typer.testing import CliRunner
-
-
-@pytest.fixture
-def runner(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
-    return isolated_runner(monkeypatch, tmp_path, GITHUB_TOKEN=TOKEN)
-
-
-@pytest.fixture
-def forge(tmp_path: Path) -> Iterator[FakeForge]:
-    with FakeForge(tmp_path / "forge", TOKEN) as server:
-        yield server
 
 
 def test_a_moved_base_regenerates_one_and_leaves_the_diverged_one_alone(

@@ -6,25 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-from publishing import TOKEN, dry_run, module, publish, with_remote
+from publishing import dry_run, module, publish, with_remote
 from support.fake_forge import FakeForge
 from support.gitrepo import git, make_repo
-from support.inprocess import isolated_runner
 from typer.testing import CliRunner
 
 from flows.cli import app
-
-
-@pytest.fixture
-def runner(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
-    return isolated_runner(monkeypatch, tmp_path, GITHUB_TOKEN=TOKEN, GITLAB_TOKEN=TOKEN)
-
-
-@pytest.fixture
-def forge(tmp_path: Path) -> FakeForge:
-    with FakeForge(tmp_path / "forge", TOKEN) as server:
-        yield server
 
 
 def test_a_dry_run_is_published_once_and_updated_after(

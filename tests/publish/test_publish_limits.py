@@ -6,28 +6,14 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from publishing import TOKEN, dry_run, module, publish, with_remote
 from support.fake_forge import FakeForge
 from support.gitrepo import git, make_repo
-from support.inprocess import isolated_runner
 from typer.testing import CliRunner
 
 from pipeline.publish.publishing import PublishOutcome, publish_run
-
-
-@pytest.fixture
-def runner(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
-    return isolated_runner(monkeypatch, tmp_path, GITHUB_TOKEN=TOKEN)
-
-
-@pytest.fixture
-def forge(tmp_path: Path) -> Iterator[FakeForge]:
-    with FakeForge(tmp_path / "forge", TOKEN) as server:
-        yield server
 
 
 def test_ten_repositories_at_once_never_write_faster_than_once_a_second(

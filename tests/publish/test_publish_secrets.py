@@ -6,29 +6,16 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from publishing import TOKEN, dry_run, module, publish, with_remote
 from support.fake_forge import FakeForge
 from support.gitrepo import git, make_repo
-from support.inprocess import isolated_runner
 from typer.testing import CliRunner
 
 from flows.cli import app
 from pipeline.config import child_environment, load_config
-
-
-@pytest.fixture
-def runner(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
-    return isolated_runner(monkeypatch, tmp_path, GITHUB_TOKEN=TOKEN)
-
-
-@pytest.fixture
-def forge(tmp_path: Path) -> Iterator[FakeForge]:
-    with FakeForge(tmp_path / "forge", TOKEN) as server:
-        yield server
 
 
 def files_holding(root: Path, secret: str) -> list[Path]:

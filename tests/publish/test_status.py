@@ -5,7 +5,6 @@ whose chart renders and whose table sorts in Chromium."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,24 +12,12 @@ from publishing import TOKEN, dry_run, module, publish, with_remote
 from support import browser
 from support.fake_forge import FakeForge
 from support.gitrepo import make_repo
-from support.inprocess import isolated_runner
 from typer.testing import CliRunner
 
 from flows.cli import app
 from pipeline.report.pulls import write_pulls_html
 
 REPO = "octo/widgets"
-
-
-@pytest.fixture
-def runner(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
-    return isolated_runner(monkeypatch, tmp_path, GITHUB_TOKEN=TOKEN, GITLAB_TOKEN=TOKEN)
-
-
-@pytest.fixture
-def forge(tmp_path: Path) -> Iterator[FakeForge]:
-    with FakeForge(tmp_path / "forge", TOKEN) as server:
-        yield server
 
 
 def four_pull_requests(runner: CliRunner, forge: FakeForge, tmp_path: Path) -> Path:
