@@ -10,7 +10,7 @@ left alone and reported `diverged`. Then the one pull request of the branch is o
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -22,9 +22,9 @@ from pipeline.publish.groups import Group, group_files
 from pipeline.publish.records import Published, load_published, save_published, save_run_published
 from pipeline.publish.target import Target, code_owners, open_target
 from pipeline.records.ledger import Ledger
-from pipeline.run.replay import ReplayError
-from pipeline.run.reviewed import partial_reason, replayed
-from pipeline.run.steps import CODEMOD_MODEL
+from pipeline.run.replay import ReplayError, read_intact, replay
+from pipeline.run.reviewed import partial_reason
+from pipeline.run.steps import CODEMOD_MODEL, repo_root
 
 BRANCH_PREFIX = "codemill/"  # every codemill branch: the cap on open pull requests counts these
 
@@ -71,10 +71,23 @@ def publish_run(
     env: Mapping[str, str],
     *,
     partial: bool = False,
-    **http: object,
 ) -> PublishOutcome:
     """Publish the run in `run_dir` (its repository at `repo_path`) as the settings say."""
-    root, again = replayed(run_dir, repo_path)
+    config = load_config(repo_root([repo_path]), settings, env)
+    return publish_config(run_dir, config, env, partial=partial)
+
+
+def publish_config(
+    run_dir: Path,
+    config: RunConfig,
+    env: Mapping[str, str],
+    *,
+    partial: bool = False,
+    shared: Callable[[], None] | None = None,
+) -> PublishOutcome:
+    """Publish the run in `run_dir` of `config.repo` under `config`; `shared` is a write limit beyond
+    this machine's (a fleet's Prefect rate limit), taken once per forge write."""
+    again = replay(config.repo, read_intact(run_dir))
     meta = again.ledger.meta
     why = partial_reason(meta)
     if why is not None and not partial:
@@ -82,9 +95,8 @@ def publish_run(
     outcome = PublishOutcome(meta.run_id)
     if not again.changes:
         return outcome
-    config = load_config(root, settings, env)
-    repo = repository.open_repository(root)
-    target = open_target(repo, config, env, **http)
+    repo = repository.open_repository(config.repo)
+    target = open_target(repo, config, env, shared=shared)
     try:
         files = sorted(again.changes)
         owners = code_owners(repo, again.base_commit, target.where.kind, files)

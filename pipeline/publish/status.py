@@ -39,7 +39,7 @@ def _read(path: Path) -> Published | None:
 
 
 def read_status(
-    records: list[Published], env: Mapping[str, str], token_env: str | None = None, **http: Any
+    records: list[Published], env: Mapping[str, str], token_env: str | None = None
 ) -> list[dict[str, Any]]:
     """Each pull request's status now, stored as a snapshot (one `at` for the whole reading)."""
     at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -51,7 +51,7 @@ def read_status(
             if key not in clients:
                 where = ForgeRepo(_kind(record.forge), record.api_url, record.repo)
                 token = token_of(env, where, token_env)
-                clients[key] = connect(where, token, WriteThrottle(), **http)  # reads only
+                clients[key] = connect(where, token, WriteThrottle())  # reads only
             status = clients[key].pull_status(record.number)
             snapshot = {"at": at, "repo": record.repo, "branch": record.branch,
                         "forge": record.forge, "run_id": record.run_id, **asdict(status)}  # fmt: skip

@@ -3,7 +3,7 @@ the base branch, and the code owners at the run's base commit."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from pipeline import repository
@@ -50,24 +50,30 @@ def token_of(env: Mapping[str, str], where: ForgeRepo, variable: str | None) -> 
     return token
 
 
-def throttle_of(config: RunConfig, env: Mapping[str, str]) -> WriteThrottle:
-    """The one write limit, shared through a file in the state directory."""
+def throttle_of(
+    config: RunConfig, env: Mapping[str, str], shared: Callable[[], None] | None = None
+) -> WriteThrottle:
+    """The one write limit, shared through a file in the state directory (and `shared` beyond it)."""
     return WriteThrottle(
         state_dir(env) / THROTTLE_NAME,
         per_minute=config.forge_writes_per_minute,
         min_interval=config.forge_write_interval,
+        shared=shared,
     )
 
 
 def open_target(
-    repo: repository.Repository, config: RunConfig, env: Mapping[str, str], **http: object
+    repo: repository.Repository,
+    config: RunConfig,
+    env: Mapping[str, str],
+    shared: Callable[[], None] | None = None,
 ) -> Target:
     """The run's forge repository, checked (it exists, is not archived, the token may push)."""
     remote = config.push or DEFAULT_REMOTE
     url = repository.remote_url(repo, remote)
     where = detect(url, kind=config.forge, api_url=config.forge_url, path=config.forge_repo)
-    forge = connect(where, token_of(env, where, config.forge_token_env), throttle_of(config, env),
-                    **http)  # fmt: skip
+    token = token_of(env, where, config.forge_token_env)
+    forge = connect(where, token, throttle_of(config, env, shared))
     try:
         default = forge.check_repository()
     except BaseException:

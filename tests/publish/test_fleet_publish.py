@@ -1,0 +1,52 @@
+"""A fleet's members publish through ONE Prefect global concurrency limit used as a rate limit: three
+members publishing at once, each with a local limit far looser, reach the forge no faster than the
+fleet's slot decays; each member's result names its pull request."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from pathlib import Path
+
+import pytest
+from prefect.settings import PREFECT_API_URL, temporary_settings
+from publishing import dry_run, module, with_remote
+from support.fake_forge import FakeForge
+from support.gitrepo import git, make_repo
+from typer.testing import CliRunner
+
+from flows.fleet_publish import ensure_forge_limit, publish_member
+from pipeline.config import load_config
+from pipeline.records.repo_result import RepoResult, RepoStatus
+
+
+@pytest.mark.slow
+def test_members_publish_under_the_fleets_one_rate_limit(
+    runner: CliRunner, forge: FakeForge, tmp_path: Path, prefect_api: str
+) -> None:
+    first = make_repo(tmp_path / "m0", {"a.py": module("a")})
+    run_dir, repos = dry_run(runner, first), [first]
+    for number in (1, 2):
+        git(tmp_path, "clone", "-q", str(first), str(tmp_path / f"m{number}"))
+        git(tmp_path / f"m{number}", "remote", "remove", "origin")
+        repos.append(tmp_path / f"m{number}")
+    for number, repo in enumerate(repos):
+        with_remote(forge, repo, f"octo/m{number}")
+    settings = {"forge_url": forge.github_url, "forge_write_interval": 0.01, "publish": True}
+    configs = [load_config(repo, settings, {}) for repo in repos]
+
+    async def members() -> list[RepoResult]:
+        results = [RepoResult(f"m{n}", f"m{n}", RepoStatus.CHANGED) for n in range(3)]
+        return await asyncio.gather(
+            *(publish_member(r, c, run_dir) for r, c in zip(results, configs, strict=True))
+        )
+
+    with temporary_settings(updates={PREFECT_API_URL: prefect_api}):
+        asyncio.run(ensure_forge_limit(1.0))
+        published = asyncio.run(members())
+
+    assert [r.pull_requests[0].split()[0] for r in published] == ["opened"] * 3
+    assert all("/pull/1" in r.pull_requests[0] for r in published)
+    times = sorted(w.at for w in forge.writes())
+    assert len(times) == 3
+    assert min(b - a for a, b in itertools.pairwise(times)) >= 0.9
