@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from prefect.client.orchestration import get_client
 from prefect.concurrency.sync import rate_limit
 
 from pipeline.config import RunConfig
-from pipeline.errors import CodemillError
+from pipeline.errors import CodemillError, ExitCode
 from pipeline.publish.publishing import publish_config
 from pipeline.records.repo_result import RepoResult
 
@@ -34,15 +35,24 @@ def forge_turn(name: str = FORGE_LIMIT) -> None:
     rate_limit(name, occupy=1, strict=True)
 
 
-async def publish_member(result: RepoResult, config: RunConfig, report_dir: Path) -> RepoResult:
-    """The member's run published (off the event loop); the result names its pull requests, or why
-    publishing failed (the run's own outcome stands)."""
+async def published(
+    config: RunConfig, report_dir: Path, shared: Callable[[], None] | None = None
+) -> tuple[tuple[str, ...], str | None]:
+    """A run that ended well, published off the event loop: each pull request as "<action> <url>",
+    or why publishing failed (the run's own outcome stands either way)."""
     try:
         outcome = await asyncio.to_thread(
-            publish_config, report_dir, config, os.environ, shared=forge_turn
+            publish_config, report_dir, config, os.environ, shared=shared
         )
     except CodemillError as exc:
-        reason = f"publish failed: {exc}"
-        return replace(result, reason=reason, exit_code=result.exit_code or int(exc.exit_code))
-    pulls = tuple(f"{group.action} {group.url or group.branch}" for group in outcome.groups)
+        return (), f"publish failed: {exc}"
+    return tuple(f"{group.action} {group.url or group.branch}" for group in outcome.groups), None
+
+
+async def publish_member(result: RepoResult, config: RunConfig, report_dir: Path) -> RepoResult:
+    """A fleet member's run published under the fleet's forge rate limit; its result names its pull
+    requests, or why publishing failed (exit 6 when the run itself was fine)."""
+    pulls, error = await published(config, report_dir, shared=forge_turn)
+    if error is not None:
+        return replace(result, reason=error, exit_code=result.exit_code or ExitCode.PUSH_FAILED)
     return replace(result, pull_requests=pulls)

@@ -15,7 +15,7 @@ from support.fake_forge import FakeForge
 from support.gitrepo import git, make_repo
 from typer.testing import CliRunner
 
-from flows.fleet_publish import ensure_forge_limit, publish_member
+from flows.fleet_publish import ensure_forge_limit, publish_member, published
 from pipeline.config import load_config
 from pipeline.records.repo_result import RepoResult, RepoStatus
 
@@ -50,3 +50,23 @@ def test_members_publish_under_the_fleets_one_rate_limit(
     times = sorted(w.at for w in forge.writes())
     assert len(times) == 3
     assert min(b - a for a, b in itertools.pairwise(times)) >= 0.9
+
+
+def test_a_scheduled_or_member_run_that_cannot_publish_says_why_and_keeps_its_outcome(
+    runner: CliRunner, forge: FakeForge, tmp_path: Path
+) -> None:
+    repo = make_repo(tmp_path / "m0", {"a.py": module("a")})
+    with_remote(forge, repo, "octo/m0")
+    run_dir = dry_run(runner, repo)
+    config = load_config(repo, {"forge_url": forge.github_url, "forge_write_interval": 0.01}, {})
+    forge.repos["octo/m0"].archived = True
+
+    pulls, error = asyncio.run(published(config, run_dir))
+    forge.repos["octo/m0"].archived = False
+    again, none = asyncio.run(published(config, run_dir))
+
+    assert (
+        pulls == ()
+        and error == "publish failed: repository octo/m0 is archived; unarchive it or leave it out"
+    )
+    assert none is None and again[0].startswith("opened http://127.0.0.1:")
