@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 from prefect.settings import PREFECT_API_URL, temporary_settings
-from publishing import dry_run, module, with_remote
+from publishing import TOKEN, dry_run, module, with_remote
 from support.fake_forge import FakeForge
 from support.gitrepo import git, make_repo
 from typer.testing import CliRunner
 
+from flows.cli import app
 from flows.fleet_publish import ensure_forge_limit, publish_member, published
 from pipeline.config import load_config
 from pipeline.records.repo_result import RepoResult, RepoStatus
@@ -70,3 +71,29 @@ def test_a_scheduled_or_member_run_that_cannot_publish_says_why_and_keeps_its_ou
         and error == "publish failed: repository octo/m0 is archived; unarchive it or leave it out"
     )
     assert none is None and again[0].startswith("opened http://127.0.0.1:")
+
+
+@pytest.mark.slow
+def test_a_prefect_run_with_publish_leaves_no_token_in_prefects_database(
+    runner: CliRunner,
+    forge: FakeForge,
+    tmp_path: Path,
+    prefect_api: str,
+    prefect_home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    repo = make_repo(tmp_path / "widgets", {"a.py": module("a")})
+    monkeypatch.setenv("PREFECT_API_URL", prefect_api)
+    with_remote(forge, repo, "octo/widgets")
+    command = ["run", "--orchestrator", "prefect", "--no-progress", "--publish", "--forge-url"]
+    with temporary_settings(updates={PREFECT_API_URL: prefect_api}):
+        done = runner.invoke(
+            app, [*command, forge.github_url, "--forge-write-interval", "0.01", str(repo)]
+        )
+
+    assert done.exit_code == 0, done.output
+    assert "codemill: orchestrator prefect" in done.output and "pull request opened" in done.output
+    stored = [
+        p for p in prefect_home.rglob("*") if p.is_file() and TOKEN.encode() in p.read_bytes()
+    ]
+    assert stored == [] and TOKEN not in done.output
