@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Protocol
 
 from pipeline import repository
 from pipeline.config import RunConfig, load_config
@@ -85,23 +86,46 @@ def publish_config(
     partial: bool = False,
     shared: Callable[[], None] | None = None,
 ) -> PublishOutcome:
-    """Publish the run in `run_dir` of `config.repo` under `config`; `shared` is a write limit beyond
-    this machine's (a fleet's Prefect rate limit), taken once per forge write."""
+    """Publish the run in `run_dir` of `config.repo` under `config`, every chunk proven again; `shared`
+    is a write limit beyond this machine's (a fleet's Prefect rate limit), taken once per forge write."""
     again = replay(config.repo, read_intact(run_dir))
-    meta = again.ledger.meta
-    why = partial_reason(meta)
+    why = partial_reason(again.ledger.meta)
     if why is not None and not partial:
+        meta = again.ledger.meta
         raise ReplayError(f"run {meta.run_id} {why}: pass --partial to publish its changes anyway")
-    outcome = PublishOutcome(meta.run_id)
-    if not again.changes:
+    return publish_changes(run_dir, again, config, env, shared=shared)
+
+
+class ProvenChange(Protocol):
+    """A run's change proven again: the whole run (`Replay`) or a reviewer's selection of it."""
+
+    @property
+    def ledger(self) -> Ledger: ...
+    @property
+    def base_commit(self) -> str: ...
+    @property
+    def changes(self) -> Mapping[str, tuple[bytes, bytes]]: ...
+
+
+def publish_changes(
+    run_dir: Path,
+    proven: ProvenChange,
+    config: RunConfig,
+    env: Mapping[str, str],
+    *,
+    shared: Callable[[], None] | None = None,
+) -> PublishOutcome:
+    """Push `proven` and open or update its pull requests; `published.json` in `run_dir` lists them."""
+    outcome = PublishOutcome(proven.ledger.meta.run_id)
+    if not proven.changes:
         return outcome
     repo = repository.open_repository(config.repo)
     target = open_target(repo, config, env, shared=shared)
     try:
-        files = sorted(again.changes)
-        owners = code_owners(repo, again.base_commit, target.where.kind, files)
-        after = {path: new for path, (_, new) in again.changes.items()}
-        change = _Change(again.ledger, again.base_commit, after, owners)
+        files = sorted(proven.changes)
+        owners = code_owners(repo, proven.base_commit, target.where.kind, files)
+        after = {path: new for path, (_, new) in proven.changes.items()}
+        change = _Change(proven.ledger, proven.base_commit, after, owners)
         groups = group_files(files, owners, config.split_by, config.max_files_per_pr)
         records = []
         for group in groups:
