@@ -9,6 +9,7 @@ left alone and reported `diverged`. Then the one pull request of the branch is o
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -152,10 +153,10 @@ def _publish_group(
     pushed = _push(target, config, change, group, branch, record)
     if pushed is None:
         return GroupOutcome(branch, "diverged", group.files, pull.url if pull else ""), record
-    commit, tree, moved = pushed
+    commit, digest, moved = pushed
     spec = _spec(config, change, group, branch, target)
     record = Published(where.kind, where.api_url, where.path, branch, pull.number if pull else 0,
-                       "", commit, tree, change.base_commit, meta.run_id, group.files)  # fmt: skip
+                       "", commit, digest, change.base_commit, meta.run_id, group.files)  # fmt: skip
     save_published(env, record)  # the push is on record before the forge is asked anything
     if pull is None:
         pull, action = forge.open_pull(spec), "opened"
@@ -174,26 +175,31 @@ def _push(
     branch: str,
     record: Published | None,
 ) -> tuple[str, str, bool] | None:
-    """Push the group's commit unless the branch holds it already: (commit, tree, pushed now); None
-    when the branch holds a commit codemill did not push (someone else's work: left alone)."""
+    """Push the group's commits unless the branch holds them already: (commit, fingerprint, pushed
+    now); None when the branch holds a commit codemill did not push (someone else's: left alone)."""
     repo, meta = target.repo, change.ledger.meta
-    trailers = repository.Trailers(meta.recipe, meta.model or CODEMOD_MODEL, meta.run_id)
     files = {path: change.after[path] for path in group.files}
-    made = repository.make_commits(repo, change.base_commit, files, config.commit_per, trailers)
-    commit = made[-1]
-    tree = repository.tree_of(repo, commit)
+    digest = fingerprint(change.base_commit, config.commit_per, files)
     head = repository.remote_head(repo, target.remote, branch)
     if head is not None and (record is None or head != record.pushed):
         return None
-    if (
-        record is not None
-        and head == record.pushed
-        and record.tree == tree
-        and (record.base_commit == change.base_commit)
-    ):
-        return record.pushed, tree, False
-    repository.push_leased(repo, target.remote, commit, branch, head)
-    return commit, tree, True
+    if record is not None and head == record.pushed and record.change == digest:
+        return record.pushed, digest, False  # the same change: not even committed again
+    trailers = repository.Trailers(meta.recipe, meta.model or CODEMOD_MODEL, meta.run_id)
+    made = repository.make_commits(repo, change.base_commit, files, config.commit_per, trailers)
+    repository.push_leased(repo, target.remote, made[-1], branch, head)
+    return made[-1], digest, True
+
+
+def fingerprint(base_commit: str, commit_per: str, files: Mapping[str, bytes]) -> str:
+    """What a group's commits will hold, known without git: its base, how it is committed, and each
+    file's blob id."""
+    parts = [
+        base_commit,
+        commit_per,
+        *(f"{p}\0{repository.blob_id(files[p])}" for p in sorted(files)),
+    ]
+    return hashlib.sha256("\n".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def _spec(

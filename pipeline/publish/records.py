@@ -29,7 +29,7 @@ class Published:
     number: int
     url: str
     pushed: str  # the commit codemill last pushed to `branch`
-    tree: str  # its tree: the same change again is not pushed again
+    change: str  # the fingerprint of what it holds: the same change again is not pushed again
     base_commit: str  # the commit the change was made on
     run_id: str
     files: tuple[str, ...] = ()

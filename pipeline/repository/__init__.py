@@ -53,7 +53,7 @@ from pipeline.repository.opening import (
     work_dir,
 )
 from pipeline.repository.patches import apply_check
-from pipeline.repository.remotes import push_leased, remote_head, remote_url, tree_of
+from pipeline.repository.remotes import push_leased, remote_head, remote_url
 from pipeline.repository.trees import NotInTreeError, TreeEntry, tree_entries
 from pipeline.repository.worktrees import reclaim_leftovers, temporary_worktree, worktree_lock
 
@@ -97,7 +97,6 @@ __all__ = [
     "set_branch",
     "temporary_worktree",
     "tree_entries",
-    "tree_of",
     "uncommitted_paths",
     "work_dir",
     "worktree_lock",

@@ -31,11 +31,6 @@ def remote_head(repo: git.Repo, remote: str, branch: str) -> str | None:
     return line.split()[0] if line else None
 
 
-def tree_of(repo: git.Repo, commit: str) -> str:
-    """The tree a commit records."""
-    return run_git(work_dir(repo), "rev-parse", "--verify", f"{commit}^{{tree}}").decode().strip()
-
-
 def push_leased(
     repo: git.Repo, remote: str, commit: str, branch: str, expected: str | None
 ) -> None:
