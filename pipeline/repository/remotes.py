@@ -41,5 +41,17 @@ def push_leased(
         run_git(work_dir(repo), "push", "--quiet", lease, "--", remote, f"{commit}:{ref}")
     except GitOpsError as exc:
         reason = str(exc).removeprefix("git push failed: ")
-        message = redact_text(f"pushing {branch} to {remote} failed: {reason}")
+        message = redact_text(f"pushing {branch} to {remote} failed: {reason}{_hint(reason)}")
         raise PushError(message, CommitResult(branch, [commit])) from None
+
+
+def _hint(reason: str) -> str:
+    """What to do about a refused push, when git's words tell."""
+    lowered = reason.lower()
+    if "protected" in lowered:
+        return "; the branch is protected: let codemill push codemill/* branches, or lift the protection"
+    if "stale info" in lowered or "fetch first" in lowered:
+        return "; someone pushed to it meanwhile: publish again to see it reported diverged"
+    if "permission" in lowered or "denied" in lowered or "403" in lowered:
+        return "; the credentials git uses cannot push there: give them write access"
+    return ""

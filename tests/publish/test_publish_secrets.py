@@ -102,3 +102,26 @@ def test_forge_errors_say_what_to_do_in_one_sentence(
     for result in (archived, no_scope, echoed, wrong, missing):
         assert len(result.output.strip().splitlines()) == 1, result.output
     assert git(repo, "status", "--porcelain") == ""
+
+
+def test_a_protected_branch_is_one_sentence_saying_what_to_do(
+    runner: CliRunner, forge: FakeForge, tmp_path: Path
+) -> None:
+    repo = make_repo(tmp_path / "widgets", {"a.py": module("a")})
+    remote = with_remote(forge, repo, "octo/widgets")
+    hook = remote / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'GitLab: You are not allowed to push code to protected branches "
+                    "on this project.' >&2\nexit 1\n", encoding="utf-8")  # fmt: skip
+    hook.chmod(0o755)
+
+    refused = publish(runner, forge, dry_run(runner, repo), repo)
+
+    assert refused.exit_code == 6
+    [line] = refused.output.strip().splitlines()
+    assert line.startswith(
+        "codemill: pushing codemill/pr-modernize to origin failed: remote: GitLab: "
+    )
+    assert line.endswith(
+        "; the branch is protected: let codemill push codemill/* branches, or lift the protection"
+    )
+    assert forge.writes() == []  # no pull request for a branch that is not there
