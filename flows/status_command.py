@@ -27,7 +27,7 @@ def status(target: Target = None, out: Out = None, forge_token_env: TokenEnv = N
     from pipeline.config import check_setting
     from pipeline.paths import state_dir
     from pipeline.publish.records import snapshots
-    from pipeline.publish.status import read_status, records_for
+    from pipeline.publish.status import read_status, records_for, refresh_fleet_report
     from pipeline.report.pulls import write_pulls_html
 
     token_env = check_setting("forge_token_env", forge_token_env, "--forge-token-env")
@@ -44,6 +44,10 @@ def status(target: Target = None, out: Out = None, forge_token_env: TokenEnv = N
     title = str(target) if target is not None else "every pull request"
     page = write_pulls_html(out or state_dir(os.environ) / "publish", every, title)
     typer.echo(f"codemill: burndown {page}")
+    if target is not None and target.is_file():
+        fleet_page = refresh_fleet_report(target, every, os.environ)
+        if fleet_page is not None:
+            typer.echo(f"codemill: fleet report {fleet_page}")
     _artifact(every, title)
 
 

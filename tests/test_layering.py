@@ -35,7 +35,7 @@ ALLOWED: dict[str, set[str]] = {
     | {"report", "repository", "records"},
     "fleet": BASE | {"repository", "run", "report", "records"},
     "forge": BASE,
-    "publish": BASE | {"forge", "repository", "records", "run", "fleet", "model.prices"},
+    "publish": BASE | {"forge", "repository", "records", "run", "fleet", "report", "model.prices"},
     "__init__": {"source", "model", "judge", "recipes", "engines", "run", "records", "config"},
 }
 

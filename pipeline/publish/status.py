@@ -11,12 +11,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pipeline.fleet import memory
 from pipeline.fleet.fleetfile import load_fleet
 from pipeline.forge import Forge, ForgeRepo, WriteThrottle, connect
 from pipeline.forge.remote import ForgeKind, host_and_path
 from pipeline.paths import state_dir
 from pipeline.publish.records import Published, append_snapshot, run_published
 from pipeline.publish.target import token_of
+from pipeline.records.repo_result import RepoResult
+from pipeline.report.fleet import FleetRun, write_fleet_report
 
 
 def records_for(target: Path | None, env: Mapping[str, str]) -> list[Published]:
@@ -42,7 +45,7 @@ def read_status(
     records: list[Published], env: Mapping[str, str], token_env: str | None = None
 ) -> list[dict[str, Any]]:
     """Each pull request's status now, stored as a snapshot (one `at` for the whole reading)."""
-    at = datetime.now(UTC).isoformat(timespec="seconds")
+    at = datetime.now(UTC).isoformat(timespec="microseconds")  # one reading, one point
     clients: dict[tuple[str, str, str], Forge] = {}
     snapshots = []
     try:
@@ -65,3 +68,20 @@ def read_status(
 
 def _kind(name: str) -> ForgeKind:
     return "gitlab" if name == "gitlab" else "github"
+
+
+def refresh_fleet_report(
+    fleet_file: Path, readings: list[dict[str, Any]], env: Mapping[str, str]
+) -> Path | None:
+    """The fleet's latest report (fleet.html) written again with its pull requests' burndown and table;
+    None when the fleet file has no run on record here."""
+    runs = memory.fleet_dir(state_dir(env), load_fleet(fleet_file).path) / "runs"
+    reports = sorted(runs.glob("*/fleet.json"), key=lambda p: p.stat().st_mtime)
+    if not reports:
+        return None
+    data = json.loads(reports[-1].read_text(encoding="utf-8"))
+    run = FleetRun(
+        data["fleet_run"], data["recipe"], data["fleet_file"], data["started"], data["finished"],
+        data["exit_code"], [RepoResult.from_json(r) for r in data["repos"]], pulls=readings,
+    )  # fmt: skip
+    return write_fleet_report(reports[-1].parent, run).html

@@ -15,7 +15,7 @@ from markupsafe import Markup
 
 from pipeline.paths import private_dir, write_atomic
 
-CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:"
+CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:"  # sorting
 SERIES = {"open": "#1d6fd8", "merged": "#2a9d3a", "closed": "#777777", "failing": "#c62828"}
 STATE_ORDER = {"open": "1", "draft": "2", "merged": "3", "closed": "4"}
 WIDTH, HEIGHT, PAD = 640, 240, 32
@@ -89,14 +89,18 @@ _ENV = Environment(
 )
 
 
-def render_pulls_html(snapshots: Sequence[Mapping[str, Any]], title: str) -> str:
-    """The page: the burndown of every reading and the table of the latest one of each pull request."""
+def pulls_context(snapshots: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """What the pull requests' section of a page shows (pulls.html, fleet.html)."""
     rows = sorted(latest(snapshots).values(), key=lambda s: (str(s["repo"]), int(s["number"])))
     points = burndown(snapshots)
-    return _ENV.get_template("pulls.html.j2").render(
-        csp=CSP, title=title, rows=rows, points=points, chart=chart_svg(points),
-        state_order=STATE_ORDER, last=points[-1] if points else None,
-    )  # fmt: skip
+    return {"rows": rows, "points": points, "chart": chart_svg(points),
+            "state_order": STATE_ORDER, "last": points[-1] if points else None}  # fmt: skip
+
+
+def render_pulls_html(snapshots: Sequence[Mapping[str, Any]], title: str) -> str:
+    """The page: the burndown of every reading and the table of the latest one of each pull request."""
+    context = pulls_context(snapshots)
+    return _ENV.get_template("pulls.html.j2").render(csp=CSP, title=title, **context)
 
 
 def write_pulls_html(directory: Path, snapshots: Sequence[Mapping[str, Any]], title: str) -> Path:

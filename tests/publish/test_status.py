@@ -15,7 +15,9 @@ from support.gitrepo import make_repo
 from typer.testing import CliRunner
 
 from flows.cli import app
-from pipeline.report.pulls import write_pulls_html
+from pipeline.fleet.memory import fleet_dir
+from pipeline.records.repo_result import RepoResult, RepoStatus
+from pipeline.report.fleet import FleetRun, write_fleet_report
 
 REPO = "octo/widgets"
 
@@ -66,6 +68,10 @@ def test_status_of_a_fleet_file_and_of_gitlab(
     fleet.write_text(f'[[repo]]\npath = "{forge.root / "group" / "app.git"}"\n', encoding="utf-8")
     forge.set_checks("group/app", 1, "pending")
 
+    runs = fleet_dir(tmp_path / "state", fleet) / "runs" / "20261201-f1"
+    write_fleet_report(runs, FleetRun("20261201-f1", "modernize", str(fleet), "2026-12-01", None, 0,
+                                      [RepoResult("app", "app-1", RepoStatus.CHANGED)]))  # fmt: skip
+
     done = runner.invoke(app, ["status", str(fleet), "--out", str(tmp_path / "out")])
     nothing = runner.invoke(app, ["status", str(tmp_path)])
 
@@ -74,6 +80,9 @@ def test_status_of_a_fleet_file_and_of_gitlab(
         "codemill: group/app #1 open, checks pending, no reviews, mergeable blocked" in done.output
     )
     assert (tmp_path / "out" / "pulls.html").is_file()
+    assert done.output.endswith(f"codemill: fleet report {runs / 'fleet.html'}\n")
+    page = (runs / "fleet.html").read_text()
+    assert 'data-repo="app"' in page and 'id="line-open" data-values="1"' in page
     assert nothing.output == "codemill: no pull request on record there; publish a run first\n"
 
 
@@ -84,12 +93,14 @@ def snapshot(at: str, number: int, state: str, checks: str = "passing") -> dict[
 
 
 @pytest.mark.slow
-def test_the_burndown_renders_and_the_table_sorts_in_chromium(tmp_path: Path) -> None:
+def test_the_fleet_reports_burndown_renders_and_its_table_sorts_in_chromium(tmp_path: Path) -> None:
     readings = [snapshot("2026-01-01T00:00:00", n, "open") for n in (1, 2, 3)]
     later = "2026-01-02T00:00:00"
     readings += [snapshot(later, 1, "merged"), snapshot(later, 2, "open", "failing")]
     readings += [snapshot(later, 3, "closed")]
-    path = write_pulls_html(tmp_path / "out", readings, "fleet.toml")
+    run = FleetRun("f1", "modernize", "fleet.toml", "2026-01-01", None, 0,
+                   [RepoResult("r1", "r1-1", RepoStatus.CHANGED)], pulls=readings)  # fmt: skip
+    path = write_fleet_report(tmp_path / "out", run).html
     with browser.open_page(path.as_uri(), tmp_path / "chromium") as page:
         box = page.evaluate(
             "JSON.stringify(document.getElementById('burndown').getBoundingClientRect())"
@@ -98,19 +109,19 @@ def test_the_burndown_renders_and_the_table_sorts_in_chromium(tmp_path: Path) ->
             "[...document.querySelectorAll('#burndown polyline')].map(l => l.id + '=' + l.dataset.values)"
         )
         dots = page.evaluate("document.querySelectorAll('#burndown circle').length")
+        states = "[...document.querySelectorAll('#pulls tbody tr')].map(r => r.dataset.state)"
         page.click("#pulls th:nth-child(3)")
-        by_state = page.evaluate(
-            "[...document.querySelectorAll('#pulls tbody tr')].map(r => r.dataset.state)"
-        )
+        by_state = page.evaluate(states)
         page.click("#pulls th:nth-child(3)")
-        reversed_ = page.evaluate(
-            "[...document.querySelectorAll('#pulls tbody tr')].map(r => r.dataset.state)"
-        )
+        reversed_ = page.evaluate(states)
         text = page.evaluate("document.body.innerText")
+        repos = page.evaluate(
+            "[...document.querySelectorAll('#repos tbody tr')].map(r => r.dataset.repo)"
+        )
         page.settle()
         assert json.loads(box)["width"] > 600 and json.loads(box)["height"] > 200
         assert lines == ["line-open=3,1", "line-merged=0,1", "line-closed=0,1", "line-failing=0,1"]
-        assert dots == 8
+        assert dots == 8 and repos == ["r1"]
         assert by_state == ["open", "merged", "closed"] and reversed_ == [
             "closed",
             "merged",
