@@ -6,7 +6,7 @@ time goes, what publishing the same run again costs, and how the write limit bou
   split     the same run split by directory into D pull requests under the default limit (1 s between
             writes): wall time against the (writes - 1) seconds the limit allows at best, the least gap
 
-    python bench/publish.py [--files 200] [--dirs 10]
+    python bench/publish.py [--files 200] [--dirs 10] [--commit-per file|run]
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def project(root: Path, files: int, dirs: int) -> Path:
     return root
 
 
-def measure(work: Path, files: int, dirs: int) -> None:
+def measure(work: Path, files: int, dirs: int, commit_per: str) -> None:
     env = {**os.environ, "GITHUB_TOKEN": TOKEN, "CODEMILL_STATE_DIR": str(work / "state"),
            "XDG_CACHE_HOME": str(work / "cache"), "PYTHONPATH": str(ROOT)}  # fmt: skip
     env.pop("PREFECT_API_URL", None)
@@ -71,7 +71,7 @@ def measure(work: Path, files: int, dirs: int) -> None:
             if line.startswith("codemill: report ")
         )
         print(f"dry run of {files} files: {seconds:.2f} s")
-        publish = ["publish", run_dir, "--forge-url", forge.github_url]
+        publish = ["publish", run_dir, "--forge-url", forge.github_url, "--commit-per", commit_per]
         for label in ("one: first", "one: again"):
             before = len(forge.requests), len(forge.writes())
             seconds, _ = codemill(repo, env, *publish)
@@ -91,9 +91,10 @@ def main() -> None:
     )
     parser.add_argument("--files", type=int, default=200)
     parser.add_argument("--dirs", type=int, default=10)
+    parser.add_argument("--commit-per", default="file", choices=("file", "run"))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="codemill-bench-publish-") as tmp:
-        measure(Path(tmp), args.files, args.dirs)
+        measure(Path(tmp), args.files, args.dirs, args.commit_per)
 
 
 if __name__ == "__main__":
