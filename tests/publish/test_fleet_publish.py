@@ -97,3 +97,35 @@ def test_a_prefect_run_with_publish_leaves_no_token_in_prefects_database(
         p for p in prefect_home.rglob("*") if p.is_file() and TOKEN.encode() in p.read_bytes()
     ]
     assert stored == [] and TOKEN not in done.output
+
+
+@pytest.mark.slow
+def test_status_leaves_its_table_as_a_prefect_artifact(
+    runner: CliRunner,
+    forge: FakeForge,
+    tmp_path: Path,
+    prefect_api: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    repo = make_repo(tmp_path / "widgets", {"a.py": module("a")})
+    with_remote(forge, repo, "octo/widgets")
+    run_dir = dry_run(runner, repo)
+    config = load_config(repo, {"forge_url": forge.github_url, "forge_write_interval": 0.01}, {})
+    assert asyncio.run(published(config, run_dir))[1] is None
+    monkeypatch.setenv("PREFECT_API_URL", prefect_api)
+    with temporary_settings(updates={PREFECT_API_URL: prefect_api}):
+        done = runner.invoke(app, ["status", str(run_dir)])
+        artifact = asyncio.run(latest_artifact("codemill-pulls"))
+
+    assert done.exit_code == 0, done.output
+    assert "| octo/widgets | [#1](http://127.0.0.1:" in artifact
+    assert "1 opened: 1 open, 0 merged, 0 closed, 0 failing checks" in artifact
+    assert TOKEN not in artifact
+
+
+async def latest_artifact(key: str) -> str:
+    from prefect.client.orchestration import get_client
+
+    async with get_client() as client:
+        found = await client.read_latest_artifacts()
+    return next(str(a.data) for a in found if a.key == key)
