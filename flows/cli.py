@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperCommand, TyperGroup
 
-from flows import fleet_command, run_command, schedule_commands
+from flows import fleet_command, publish_command, run_command, schedule_commands, status_command
 from flows.cli_values import plain_values
 from flows.exits import EXIT_CODES_HELP, DebugFlag, fail
 from flows.help_form import click_help, usage_pieces
@@ -107,6 +107,8 @@ app.command(cls=CodemillCommand, epilog=EXIT_CODES_HELP)(run_command.run)
 app.command(cls=CodemillCommand)(schedule_commands.serve)
 app.command(cls=CodemillCommand)(schedule_commands.deploy)
 app.command("fleet", cls=CodemillCommand)(fleet_command.fleet)
+app.command(cls=CodemillCommand)(publish_command.publish)
+app.command(cls=CodemillCommand)(status_command.status)
 
 
 @app.command(cls=CodemillCommand)

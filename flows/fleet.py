@@ -31,6 +31,7 @@ from prefect.client.schemas.filters import (
 from prefect.context import FlowRunContext
 from prefect.deployments.flow_runs import arun_deployment
 
+from flows.fleet_publish import publish_member
 from flows.refactor import refactor_repo
 from pipeline.errors import CodemillError
 from pipeline.fleet import memory
@@ -69,6 +70,8 @@ async def fleet_member(
         )  # --since, or setting
         run = await refactor_repo(config, ready.paths, show_progress=False, shared_limit=limit)
         result = result_of(part, run, time.monotonic() - started, run.exit_code)
+        if config.publish and run.exit_code == 0 and run.changed_files:
+            result = await publish_member(result, config, run.report_dir)
     except CodemillError as exc:
         result = failed(part, str(exc), exc.exit_code, time.monotonic() - started)
     except Exception as exc:  # the fleet goes on; this repository says what went wrong

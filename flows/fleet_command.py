@@ -79,6 +79,8 @@ def announce(run: FleetRun, where: Path) -> int:
         branch = f", branch {row.branch}{' pushed' if row.pushed else ''}" if row.branch else ""
         why = f": {row.reason}" if row.reason else ""
         typer.echo(f"codemill: {row.name}: {row.status}{why}{branch}")
+        for pull in row.pull_requests:
+            typer.echo(f"codemill: {row.name}: pull request {pull}")
     statuses = ", ".join(f"{sum(1 for r in run.results if r.status == s)} {s}"
                          for s in dict.fromkeys(r.status for r in run.results))  # fmt: skip
     typer.echo(f"codemill: fleet run {run.fleet_run}: {len(run.results)} repositories: {statuses}")

@@ -26,7 +26,8 @@ from prefect.utilities.annotations import quote
 
 from flows import schedule
 from flows.fleet import MEMBER_FLOW, FleetJob, fleet_member, refactor_fleet
-from pipeline.config import ConfigError, check_setting
+from flows.fleet_publish import ensure_forge_limit
+from pipeline.config import TABLE, ConfigError, check_setting
 from pipeline.fleet import memory
 from pipeline.fleet.cache import default_cache_dir
 from pipeline.fleet.fleetfile import load_fleet
@@ -116,7 +117,7 @@ def run_fleet(request: FleetRequest) -> tuple[FleetRun, Path]:
     parent_cache = default_cache_dir(os.environ)
     plan = plan_fleet(fleet, options, parent_cache, memory.load_memory(directory), resume)
     deployment = register_member(request.pool)
-    asyncio.run(ensure_limit(request.limit, request.fleet_concurrency))
+    asyncio.run(_limits(request, options))
     fleet_run = resume.fleet_run if resume is not None else new_run_id()
     job = FleetJob(
         fleet_run=fleet_run,
@@ -137,6 +138,14 @@ def run_fleet(request: FleetRequest) -> tuple[FleetRun, Path]:
     )
     hidden = cast(FleetJob, quote(job))  # not a parameter for Prefect to store or show
     return asyncio.run(refactor_fleet(hidden)), job.report_dir
+
+
+async def _limits(request: FleetRequest, options: FleetOptions) -> None:
+    """The fleet's model limit, and with --publish its forge-write rate limit."""
+    await ensure_limit(request.limit, request.fleet_concurrency)
+    if options.overrides.get("publish"):
+        default = TABLE["forge_write_interval"].default
+        await ensure_forge_limit(float(options.overrides.get("forge_write_interval", default)))
 
 
 def register_member(pool: str) -> str:

@@ -22,8 +22,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 # The options of each command, in the order its help lists them.
 RUN = tuple(name for name, setting in TABLE.items() if setting.option is not None)
 APPLY = ("branch", "push", "force_branch", "commit_per")
-SCHEDULE = ("recipe", "since", "dry_run", "push")  # serve and deploy: the rest through --set
-FLEET = ("recipe", "since", "dry_run", "push")  # the rest through the fleet file or --set
+SCHEDULE = ("recipe", "since", "dry_run", "push", "publish")  # serve, deploy: the rest: --set
+FLEET = ("recipe", "since", "dry_run", "push", "publish")  # the rest: the fleet file or --set
+PUBLISH = (  # the forge's settings, then the pull request's
+    *(name for name in RUN if name.startswith(("forge", "max_open", "max_files"))),
+    *("push", "commit_per", "pr_base", "draft", "labels", "reviewers", "assignees", "split_by"),
+)
 
 
 Sets = Annotated[

@@ -18,7 +18,7 @@ from flows.exits import warn
 from flows.options import RUN, given, setting_options
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine
+    from collections.abc import Callable, Coroutine, Mapping
 
     from flows.console import TerminalView
     from pipeline.config import RunConfig
@@ -87,7 +87,9 @@ def run(
     which, why = choose(orchestrator, os.environ)
     typer.echo(f"codemill: orchestrator {which} ({why})", err=True)
     targets = [str(p) for p in paths]
-    finish = Finish(junit, fail_on_changes, diff)
+    finish = Finish(
+        junit, fail_on_changes, diff, (root, given(settings)) if config.publish else None
+    )
     if which == "local":
         result = local_run(config, targets, progress, setup)
     else:
@@ -116,18 +118,31 @@ def refuse_bad_input(config: RunConfig) -> RunSetup:
     run, local or Prefect, goes on with this setup: the checks run once."""
     from datetime import UTC, datetime
 
+    from pipeline.errors import UsageError
     from pipeline.run.setup import prepare_run
 
+    if config.publish and config.dry_run:
+        raise UsageError(
+            "--publish needs the run's branch: drop --dry-run, or publish the reviewed dry run "
+            "later with `codemill publish RUN_DIR`"
+        )
     return prepare_run(config, os.environ, datetime.now(UTC))
 
 
 class Finish:
     """The run's last words, the same however it ended: CI outputs, the outcome printed, the exit code."""
 
-    def __init__(self, junit: Path | None, fail_on_changes: bool, diff: bool = False) -> None:
+    def __init__(
+        self,
+        junit: Path | None,
+        fail_on_changes: bool,
+        diff: bool = False,
+        publish: tuple[Path, Mapping[str, object]] | None = None,
+    ) -> None:
         self.diff = diff
         self.junit = junit
         self.fail_on_changes = fail_on_changes
+        self.publish = publish  # --publish: the repository and the settings given
 
     def __call__(self, result: RunResult) -> int:
         from pipeline.report import ci
@@ -141,6 +156,10 @@ class Finish:
         if code == 0 and self.fail_on_changes and result.changed_files:
             typer.echo(f"codemill: {len(result.changed_files)} files would change", err=True)
             code = 4
+        if self.publish is not None and code == 0 and result.changed_files:
+            from flows.publish_command import publish_after_run
+
+            code = publish_after_run(result.report_dir, *self.publish)
         return code
 
     def without_api(self, result: RunResult) -> None:

@@ -49,6 +49,14 @@ async def scheduled_refactor(
     result = await refactor_repo(config, [str(root)], show_progress=False)
     if result.partial:
         raise RuntimeError(f"codemill run {result.run_id} stopped: {result.stop_reason}")
+    pulls: tuple[str, ...] = ()
+    error: str | None = None
+    if config.publish and result.exit_code == 0 and result.changed_files:
+        from flows.fleet_publish import published
+
+        pulls, error = await published(config, result.report_dir)
+    if error is not None:
+        get_run_logger().error(error)
     return {
         "run_id": result.run_id,
         "branch": result.branch if result.commits else None,
@@ -56,6 +64,7 @@ async def scheduled_refactor(
         "changed_files": result.changed_files,
         "same_as": None if result.same_as is None else result.same_as.run_id,
         "report_dir": str(result.report_dir),
+        "pull_requests": list(pulls),
     }
 
 

@@ -197,6 +197,52 @@ class RunConfig:
         None, optional(boolean), "Import each changed module alone.", option=bool,
         flags=("--import-check/--no-import-check",), default_text="on for codemods, off for the model",
     )  # fmt: skip
+    # publishing: the pull request (pipeline.publish); where it goes and its token only from the user
+    publish: bool = declare(
+        False, boolean, "Push and open or update the pull request.", option=bool
+    )
+    forge: str | None = declare(
+        None, optional(choice("github", "gitlab")), "github | gitlab.", option=str,
+        default_text="from the remote's host",
+    )  # fmt: skip
+    forge_url: str | None = declare(
+        None, optional(http_url), "The forge's API (GitHub Enterprise, self-managed GitLab).",
+        option=str, sources=FROM_USER, default_text="from the remote's host",
+    )  # fmt: skip
+    forge_repo: str | None = declare(
+        None, optional(text), "OWNER/NAME on the forge.", option=str, sources=FROM_USER,
+        default_text="from the remote's URL",
+    )  # fmt: skip
+    forge_token_env: str | None = declare(
+        None, optional(key_variable), "Variable holding the forge token (named like a secret).",
+        option=str, sources=FROM_USER, default_text="GITHUB_TOKEN or GITLAB_TOKEN",
+    )  # fmt: skip
+    pr_base: str | None = declare(
+        None, optional(text), "Branch the pull request merges into.", option=str,
+        default_text="the repository's default branch",
+    )  # fmt: skip
+    draft: bool = declare(False, boolean, "Open the pull request as a draft.", option=bool)
+    labels: tuple[str, ...] = declare((), globs, "Label of the pull request.", option=list[str])
+    reviewers: tuple[str, ...] = declare(
+        (), globs, "Reviewer, beside the code owners.", option=list[str]
+    )
+    assignees: tuple[str, ...] = declare((), globs, "Assignee.", option=list[str])
+    split_by: str = declare(
+        "none", choice("none", "owner", "directory"), "One pull request per owner or directory.",
+        option=str,
+    )  # fmt: skip
+    max_files_per_pr: int | None = declare(
+        None, optional(integer(1)), "Files per pull request at most.", option=int
+    )
+    forge_writes_per_minute: int = declare(
+        80, integer(1), "Forge writes a minute, every codemill process together.", option=int
+    )
+    forge_write_interval: float = declare(
+        1.0, positive, "Seconds between two forge writes at least.", option=float
+    )
+    max_open_prs: int = declare(
+        50, integer(1), "Open codemill pull requests per repository at most.", option=int
+    )
     # set by CODEMILL_* or [tool.codemill] only
     max_bytes: int = declare(512_000, integer(1), "Files larger than this many bytes are left out.")
     budget: int = declare(DEFAULT_BUDGET, integer(64), "Chunk token budget.")

@@ -25,6 +25,8 @@ The hierarchy (exit code on the right; a class without one inherits its parent's
     - FleetStateError                   pipeline.fleet.memory: a fleet's memory cannot be used
     - ScheduleError                     flows.schedule: a schedule or deployment cannot be set up
   + PushError                       6   pipeline.repository: the branch is committed; its push was refused
+  + ForgeError                      6   pipeline.forge: the forge refused or failed a pull request's request
+    - ForgeUsageError               2   no token, or no forge repository in the remote's URL
   + CodemillModelError              1   pipeline.model.errors draws its own tree; per chunk, mostly
     + FatalModelError               3   every later request would fail the same way: stop the run
       · BadRequest, AuthenticationError, InsufficientCredits,

@@ -229,6 +229,9 @@ def test_the_repository_cannot_say_where_the_model_is_or_which_variable_holds_it
         "base_url",
         "api_key_env",
         "since",
+        "forge_url",  # where pull requests go and which variable holds their token: the user's
+        "forge_repo",
+        "forge_token_env",
     }
     env = {"CODEMILL_BASE_URL": "http://127.0.0.1:9/v1", "CODEMILL_API_KEY_ENV": "MY_KEY"}
     assert load_config(repo, {}, env).base_url == "http://127.0.0.1:9/v1"

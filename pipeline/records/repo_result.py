@@ -49,6 +49,7 @@ class RepoResult:
     shards: int = 1
     fingerprint: str = ""  # the recipe and settings the run had (see pipeline.fleet.memory)
     patch_sha256: str = ""
+    pull_requests: tuple[str, ...] = ()  # `--publish`: each pull request as "<action> <url>"
 
     @property
     def finished(self) -> bool:
@@ -67,6 +68,7 @@ class RepoResult:
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
         values["status"] = RepoStatus(values["status"])
+        values["pull_requests"] = tuple(values.get("pull_requests", ()))
         return cls(**values)
 
 

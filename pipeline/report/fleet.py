@@ -17,6 +17,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from pipeline.paths import private_dir, write_atomic
 from pipeline.records.repo_result import RepoResult, most_expensive, slowest, totals
+from pipeline.report import pulls
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 TOP = 5
@@ -33,6 +34,7 @@ class FleetRun:
     finished: str | None = None
     exit_code: int = 0
     results: list[RepoResult] = field(default_factory=list)
+    pulls: list[dict[str, Any]] = field(default_factory=list)  # `codemill status` readings, if any
 
 
 @dataclass(frozen=True)
@@ -125,9 +127,12 @@ _ENV = Environment(
 
 
 def render_fleet_html(run: FleetRun) -> str:
-    """The fleet report as one page that loads nothing."""
+    """The fleet report as one page that loads nothing (with the pull requests' burndown and their
+    sorting script when `codemill status` has read them)."""
+    extra = pulls.pulls_context(run.pulls) if run.pulls else {}
     return _ENV.get_template("fleet.html.j2").render(
-        csp=CSP,
+        csp=pulls.CSP if run.pulls else CSP,
+        **extra,
         run=run,
         totals=totals(run.results),
         slowest=slowest(run.results, TOP),

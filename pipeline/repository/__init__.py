@@ -6,6 +6,7 @@ reads commits and makes commits, branches and pushes. Everything else calls it.
     opening     open_repository, resolve_base, the paths changed between two commits
     commits     commits from the proven bytes: blobs as they are, trees in a private index, no ref
     branches    the run's branch name, the checks before any work, the ref set last, the push
+    remotes     a remote's URL and branch heads, and the push under a lease (publishing)
     trees       a commit's files read from the object database (never the working tree)
     worktrees   temporary worktrees for the gates, and the reclaiming of a killed run's leftovers
     patches     whether a patch applies to a commit
@@ -52,6 +53,7 @@ from pipeline.repository.opening import (
     work_dir,
 )
 from pipeline.repository.patches import apply_check
+from pipeline.repository.remotes import push_leased, remote_head, remote_url
 from pipeline.repository.trees import NotInTreeError, TreeEntry, tree_entries
 from pipeline.repository.worktrees import reclaim_leftovers, temporary_worktree, worktree_lock
 
@@ -86,7 +88,10 @@ __all__ = [
     "make_commits",
     "open_repository",
     "push_branch",
+    "push_leased",
     "reclaim_leftovers",
+    "remote_head",
+    "remote_url",
     "resolve_base",
     "run_branch_name",
     "set_branch",

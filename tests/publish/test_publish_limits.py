@@ -1,0 +1,83 @@
+"""Publishing under the forge's limits: ten repositories published at once (as a fleet's members do) never
+send the forge two writes less than a second apart; a secondary rate limit and a 429 are waited out and
+the pull request still opened once; the cap on open codemill pull requests holds the rest back."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from pathlib import Path
+
+from publishing import TOKEN, dry_run, module, publish, with_remote
+from support.fake_forge import FakeForge
+from support.gitrepo import git, make_repo
+from typer.testing import CliRunner
+
+from pipeline.publish.publishing import PublishOutcome, publish_run
+
+
+def test_ten_repositories_at_once_never_write_faster_than_once_a_second(
+    runner: CliRunner, forge: FakeForge, tmp_path: Path
+) -> None:
+    first = make_repo(tmp_path / "r0", {"a.py": module("a")})
+    run_dir, runs = dry_run(runner, first), []
+    for number in range(10):  # ten repositories at one commit: the one dry run holds for each
+        repo = tmp_path / f"r{number}"
+        if number:
+            git(tmp_path, "clone", "-q", str(first), str(repo))
+            git(repo, "remote", "remove", "origin")
+        with_remote(forge, repo, f"octo/r{number}")
+        runs.append((run_dir, repo))
+    settings = {"forge_url": forge.github_url, "forge_write_interval": 1.0}
+    outcomes: list[PublishOutcome] = []
+
+    def one(run_dir: Path, repo: Path) -> None:
+        outcomes.append(publish_run(run_dir, repo, settings, {"GITHUB_TOKEN": TOKEN,
+                                    "CODEMILL_STATE_DIR": str(tmp_path / "state")}))  # fmt: skip
+
+    threads = [threading.Thread(target=one, args=run) for run in runs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(o.groups[0].action for o in outcomes) == ["opened"] * 10
+    times = sorted(w.at for w in forge.writes())
+    assert len(times) == 10
+    assert min(b - a for a, b in itertools.pairwise(times)) >= 1.0
+
+
+def test_rate_limit_answers_are_waited_out_and_the_pull_request_opened_once(
+    runner: CliRunner, forge: FakeForge, tmp_path: Path
+) -> None:
+    repo = make_repo(tmp_path / "widgets", {"a.py": module("a")})
+    with_remote(forge, repo, "octo/widgets")
+    run_dir = dry_run(runner, repo)
+    forge.secondary_limit("POST", r"/pulls$", after="1")
+    forge.fail_next(
+        "POST", r"/pulls$", 429, {"message": "Too Many Requests"}, **{"retry-after": "1"}
+    )
+
+    done = publish(runner, forge, run_dir, repo)
+
+    assert done.exit_code == 0, done.output
+    posts = [w for w in forge.writes() if w.path.endswith("/pulls")]
+    assert len(posts) == 3 and len(forge.open_pulls("octo/widgets")) == 1
+    assert posts[1].at - posts[0].at >= 1.0 and posts[2].at - posts[1].at >= 1.0
+
+
+def test_the_cap_on_open_pull_requests_holds_the_rest_back(
+    runner: CliRunner, forge: FakeForge, tmp_path: Path
+) -> None:
+    files = {f"d{n}/m.py": module(f"m{n}") for n in range(3)}
+    repo = make_repo(tmp_path / "widgets", files)
+    with_remote(forge, repo, "octo/widgets")
+    run_dir = dry_run(runner, repo)
+
+    done = publish(runner, forge, run_dir, repo, "--split-by", "directory", "--max-open-prs", "2")
+
+    assert done.exit_code == 0, done.output
+    assert done.output.count("pull request opened") == 2
+    assert "held: branch codemill/pr-modernize-d2 (1 file) not published" in done.output
+    assert forge.branch_head("octo/widgets", "codemill/pr-modernize-d2") is None
+    assert len(forge.open_pulls("octo/widgets")) == 2
