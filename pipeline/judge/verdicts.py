@@ -38,6 +38,9 @@ class Reason(StrEnum):
     # safety gates
     BREAKS_IMPORT = "breaks-import"
     BREAKS_TESTS = "breaks-tests"
+    BEHAVIOUR_CHANGED = (
+        "behaviour-changed"  # a shadow run saw the original and the new answer differ
+    )
     # run-level
     NOT_SELECTED = "not-selected"
     BUDGET = "budget"

@@ -102,6 +102,10 @@ class LedgerRow:
     forecast: TokenForecast | None = None  # the tokens forecast for the first request
     turns: list[dict[str, object]] = field(default_factory=list)  # every model turn, its cost
     span: ChunkSpan | None = None  # None for a whole-file row
+    shadow_calls: int | None = (
+        None  # calls the test gate's shadow run compared (None: not shadowed)
+    )
+    shadow_equal: int | None = None  # of those, equal to the original's outcome
 
     @classmethod
     def for_chunk(cls, run_id: str, chunk: Chunk, verdict: Verdict, **fields: Any) -> LedgerRow:

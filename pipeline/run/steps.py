@@ -217,6 +217,8 @@ def ledger_row(
         requests=list(proposal.requests),
         forecast=proposal.forecast,
         turns=list(proposal.turns),
+        shadow_calls=proposal.shadow_calls,
+        shadow_equal=proposal.shadow_equal,
     )
 
 
