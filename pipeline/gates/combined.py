@@ -174,8 +174,13 @@ def _record_shadow(by_id: Mapping[str, Proposal], found: Mapping[str, ShadowOutc
     for unit, outcome in found.items():
         proposal = by_id.get(unit)
         if proposal is not None and proposal.verdict.status is Status.ACCEPTED:
-            proposal.gates["shadow"] = outcome.summary()
-            proposal.shadow_calls, proposal.shadow_equal = outcome.compared, outcome.equal
+            note_shadow(proposal, outcome)
+
+
+def note_shadow(proposal: Proposal, outcome: ShadowOutcome) -> None:
+    """A kept chunk's shadow counts: the gate's line and the ledger's numbers."""
+    proposal.gates["shadow"] = outcome.summary()
+    proposal.shadow_calls, proposal.shadow_equal = outcome.compared, outcome.equal
 
 
 def _test_gate(

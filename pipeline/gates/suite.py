@@ -384,10 +384,22 @@ def passes_against(outcome: TestRun, base: TestRun | None, allow_failing_base: b
 
 
 def run_tests_once(
-    repo: Repository, base: str, files: Mapping[str, bytes], *, test_cmd: str, timeout: float
-) -> TestRun:
-    """One run of the test command on the base with `files` written over it (a gate turn's check)."""
-    with scratch_worktree(repo, base, sorted(files)) as tree:
+    repo: Repository,
+    base: str,
+    files: Mapping[str, bytes],
+    *,
+    test_cmd: str,
+    timeout: float,
+    shadow: Sequence[ShadowTarget] = (),
+) -> tuple[TestRun, dict[str, ShadowOutcome]]:
+    """One run of the test command on the base with `files` written over it (a gate turn's check), and
+    what its shadow run found of the `shadow` functions (a pytest command only)."""
+    with (
+        scratch_worktree(repo, base, sorted(files)) as tree,
+        shadow_run(tree, test_cmd, shadow) as shadowing,
+    ):
         for path, data in files.items():
             overwrite(tree / path, data)
-        return run_command(tree, test_cmd, timeout, sorted(files))
+        env = shadowing.environment() if shadowing is not None else None
+        outcome = run_command(tree, test_cmd, timeout, sorted(files), env)
+        return outcome, shadowing.outcomes() if shadowing is not None else {}

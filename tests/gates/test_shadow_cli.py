@@ -93,7 +93,7 @@ ANSWERS = {
     "evens": "def evens(n):\n    for i in range(n):\n        if i % 2:\n            yield i\n",
     "guarded": "def guarded(lock, x):\n    with lock:\n        return x + 1\n",
 }
-REPAIRED = "def clamp(x):\n    return min(x, LIMIT)  # capped\n"
+STILL_WRONG = "def clamp(x):\n    return max(x, LIMIT)  # capped\n"  # the gate turn's answer
 
 
 @pytest.fixture
@@ -125,7 +125,7 @@ def run(runner: CliRunner, tmp_path: Path, test_cmd: str, turns: list[str]) -> R
         messages = body["messages"]
         if len(messages) > 2:  # a gate turn: the repaired answer
             turns.append(messages[-1]["content"])
-            return FakeReply.completion(f"```python\n{REPAIRED}```")
+            return FakeReply.completion(f"```python\n{STILL_WRONG}```")
         return FakeReply.completion(f"```python\n{answer(body)}```")
 
     with FakeModelServer(handler=handler) as server:
@@ -133,7 +133,7 @@ def run(runner: CliRunner, tmp_path: Path, test_cmd: str, turns: list[str]) -> R
             app,
             [
                 *("run", "--recipe", str(tmp_path / "tidy.md"), "--base-url", server.base_url),
-                *("--test-cmd", test_cmd, "--dry-run", "--gate-repairs", "0"),
+                *("--test-cmd", test_cmd, "--dry-run", "--gate-repairs", "1"),
                 *("--orchestrator", "local", "--no-progress", str(repo)),
             ],
         )
@@ -152,17 +152,26 @@ PYTEST = f"{sys.executable} -m pytest -q -p no:cacheprovider tests"
 def test_a_flipped_comparison_is_rejected_with_its_call_and_what_cannot_be_compared_is_counted(
     runner: CliRunner, tmp_path: Path
 ) -> None:
-    done = run(runner, tmp_path, PYTEST, [])
+    turns: list[str] = []
+    done = run(runner, tmp_path, PYTEST, turns)
 
     assert done.exit_code == 0, done.output
     found = rows(done.output)
     clamp = found["clamp"]
-    assert (clamp["status"], clamp["reason"]) == ("rejected", "behaviour-changed")
-    assert clamp["detail"] == (
+    observed = (
         "clamp(3) returned 10 but the original returned 3 "
         "(called by tests/test_calc.py::test_calls_without_checking)"
     )
-    assert clamp["gates"]["shadow"].startswith("behaviour-changed: clamp(3)")
+    # the gate turn is shown the call; its answer, still flipped, is shadowed again and dropped
+    [turn] = turns
+    assert "changed what a call the tests make returns" in turn and observed in turn
+    assert (clamp["status"], clamp["reason"], clamp["detail"]) == (
+        "rejected",
+        "behaviour-changed",
+        observed,
+    )
+    assert clamp["gates"]["shadow"] == f"behaviour-changed after a gate turn: {observed}"
+    assert clamp["gates"]["repaired"] == "dropped"
     area = found["area"]
     assert (area["status"], area["shadow_calls"], area["shadow_equal"]) == ("accepted", 2, 2)
     assert area["gates"]["shadow"] == "2 calls, 2 compared, 2 equal"
