@@ -172,30 +172,38 @@ class _Gate:
 
     def keep(self, units: list[_Unit], settle: Callable[[], set[str]] | None) -> list[_Unit]:
         """The units kept: all when the run on all of them passes, else what the search keeps. With
-        `settle`, the units the import check dropped go after that first run; so do the chunks whose
-        shadow runs differ (the rest then runs again)."""
+        `settle`, the units the import check dropped go after that first run (which then runs again).
+        That first run is shadowed: of what the tests keep, the chunks whose calls differ go after."""
         if not units:
             return []
         everything = self.run(units, shadowed=True)
-        left = settle() if settle is not None else {u.path for u in units}
-        narrowed = self.behaving([u for u in units if u.path in left])
-        if narrowed != units:
-            units = narrowed
+        self.shadow_found = self.shadow.outcomes() if self.shadow is not None else {}
+        if settle is not None and any(u.path not in (left := settle()) for u in units):
+            units = [u for u in units if u.path in left]
             if not units:
                 return []
             everything = self.run(units)
-        if self.passes(everything):
+        return self.confirmed(self.passing(units, everything))
+
+    def passing(self, units: list[_Unit], outcome: TestRun) -> list[_Unit]:
+        """`units` when their run passed, else what the search keeps of them."""
+        if self.passes(outcome):
             return units
         kept: list[_Unit] = []
-        self.search(kept, units, everything)
+        self.search(kept, units, outcome)
         return kept
+
+    def confirmed(self, kept: list[_Unit]) -> list[_Unit]:
+        """The kept units less the behaviour-changed chunks; what is left runs once more (and is searched
+        should it fail), so the kept set is still one the gate saw pass."""
+        narrowed = self.behaving(kept)
+        if narrowed == kept or not narrowed:
+            return narrowed
+        return self.passing(narrowed, self.run(narrowed))
 
     def behaving(self, units: list[_Unit]) -> list[_Unit]:
         """The units less the chunks the shadow run saw change behaviour (decided `behaviour-changed`);
         a file with such a chunk goes on as its other chunks."""
-        if self.shadow is None:
-            return units
-        self.shadow_found = self.shadow.outcomes()
         changed = {i: o for i, o in self.shadow_found.items() if o.changed}
         out: list[_Unit] = []
         for unit in units:
