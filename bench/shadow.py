@@ -1,5 +1,5 @@
-"""Shadow runs (issue 20): how many behaviour-changing rewrites they reject, how many correct ones they wrongly
-reject, and what they cost the test gate.
+"""Shadow runs (issue 20): how many behaviour-changing rewrites they reject, how many correct ones they
+wrongly reject, and what they cost the test gate.
 
 1. The corpus (bench/shadow_corpus/cases.py): real standard-library functions, each copied into a module of a
    generated repository (in the original module's globals), under a pytest suite that calls them and checks
@@ -159,15 +159,19 @@ def corpus_report(work: Path, repeat: int) -> None:
     print(f"correct rewrites wrongly rejected: {wrong}/{len(kept)}\n")
     print("| case | change | verdict | detail |\n| --- | --- | --- | --- |")
     for case, fate, detail in caught + kept:
-        print(f"| {case.module}.{case.function} | {case.kind} | {fate} | {detail.replace('|', '/')} |")
+        print(
+            f"| {case.module}.{case.function} | {case.kind} | {fate} | {detail.replace('|', '/')} |"
+        )
     plain, shadowed = best(good_root, good, False, repeat), best(good_root, good, True, repeat)
-    print(f"\ncorpus gate (13 correct rewrites, all kept): {plain:.2f} s without shadow runs, "
-          f"{shadowed:.2f} s with ({shadowed / plain:.2f}x), best of {repeat}")
+    print(
+        f"\ncorpus gate (13 correct rewrites, all kept): {plain:.2f} s without shadow runs, "
+        f"{shadowed:.2f} s with ({shadowed / plain:.2f}x), best of {repeat}"
+    )
 
 
 def real_report(work: Path, repeat: int) -> None:
     """codemill's tests/source + tests/judge with three pipeline/source functions rewritten correctly."""
-    from pipeline.source.chunking import chunk_module  # noqa: PLC0415 (only this part needs it)
+    from pipeline.source.chunking import chunk_module
 
     clone = work / "codemill"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
@@ -195,8 +199,10 @@ def real_report(work: Path, repeat: int) -> None:
         print(f"{target.path}::{target.qualname}: {result.shadow[target.chunk_id].summary()}")
     plain = best(clone, planned, False, repeat, command)
     shadowed = best(clone, planned, True, repeat, command)
-    print(f"codemill tests/source + tests/judge, {len(targets)} functions shadowed: {plain:.2f} s "
-          f"without, {shadowed:.2f} s with ({shadowed / plain:.2f}x), best of {repeat}")
+    print(
+        f"codemill tests/source + tests/judge, {len(targets)} functions shadowed: {plain:.2f} s "
+        f"without, {shadowed:.2f} s with ({shadowed / plain:.2f}x), best of {repeat}"
+    )
 
 
 def main() -> None:

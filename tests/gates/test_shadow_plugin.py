@@ -75,6 +75,15 @@ def locked(lock):
     return 1
 
 
+COUNT = 0
+
+
+def bump():
+    global COUNT
+    COUNT += 1
+    return COUNT
+
+
 class Point:
     def __init__(self, x):
         self.x = x
@@ -117,6 +126,7 @@ ORIGINALS = {
     "evens": "def evens(n):\n    yield from range(0, n, 2)\n",
     "later": "async def later():\n    return 1\n",
     "locked": "def locked(lock):\n    return 2\n",
+    "bump": "def bump():\n    global COUNT\n    COUNT += 1\n    return COUNT\n",
     "Point.scaled": "def scaled(self, k):\n    return Point(self.x * k)\n",
     "Point.origin": "@staticmethod\ndef origin():\n    return 1\n",
     "Point.make": "@classmethod\ndef make(cls, x):\n    return cls(x)\n",
@@ -219,6 +229,7 @@ def test_what_cannot_be_compared_is_counted_by_cause(shadowed: Any, tmp_path: Pa
     assert list(module.evens(5)) == [0, 2, 4]
     module.later().close()
     module.locked(threading.Lock())
+    assert module.bump() == 1 and module.COUNT == 1  # the original's runs put back
 
     assert target.read_text() == "x"  # the original, doing I/O, is never run
     assert counts(tallies["noisy"])[3] == {"nondeterministic": 1}
@@ -228,6 +239,7 @@ def test_what_cannot_be_compared_is_counted_by_cause(shadowed: Any, tmp_path: Pa
     assert tallies["evens"].not_comparable == {"generator": 1}
     assert tallies["later"].not_comparable == {"coroutine": 1}
     assert tallies["locked"].not_comparable == {"uncopyable": 1}
+    assert tallies["bump"].not_comparable == {"global-state": 1}
 
 
 def test_methods_of_every_kind_are_bound_as_they_were(shadowed: Any) -> None:

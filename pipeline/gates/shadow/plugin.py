@@ -10,11 +10,12 @@ version on the real arguments (its result, or its exception, is what the caller 
 original twice on deep copies of them; the outcomes (return value or exception type) and the arguments
 afterwards are compared. Calls that cannot be compared are counted by cause, never failures: `uncopyable`,
 `io` (an open/socket/subprocess/os audit event during the call: the original is then not run, and its own
-I/O is blocked), `nondeterministic` (the original disagrees with itself: random, time), `generator`,
-`coroutine` and `shadow-error` (the machinery's own failure). Covered: functions, methods, staticmethods,
-classmethods, property getters; a module-level function under other decorators (they are applied to the
-original again). The counts and the first difference go to `results/shadow-PID.json` beside the copy when
-the session ends (`results.py` reads them).
+I/O is blocked), `global-state` (the original rebound a name of its module: put back; a global container
+it mutates in place is not seen), `nondeterministic` (the original disagrees with itself: random, time),
+`generator`, `coroutine` and `shadow-error` (the machinery's own failure). Covered: functions, methods,
+staticmethods, classmethods, property getters; a module-level function under other decorators (they are
+applied to the original again). The counts and the first difference go to `results/shadow-PID.json`
+beside the copy when the session ends (`results.py` reads them).
 """
 
 from __future__ import annotations
@@ -199,19 +200,31 @@ def _kind(outcome: Outcome) -> Outcome:
     return outcome if outcome[0] == "return" else ("raise", type(outcome[1]))
 
 
-def _original_run(original: Callable[..., Any], call: Any) -> Outcome | None:
-    """The original on one copy of the arguments, its I/O blocked; None when it reached for I/O."""
+def _original_run(original: Callable[..., Any], call: Any) -> Outcome | str:
+    """The original on one copy of the arguments, its I/O blocked; why not comparable when it reached for
+    I/O or rebound a name of its module (which is put back: the tests must not see the original's work)."""
     args, kwargs = call
+    space = getattr(original, "__globals__", None)
+    before = dict(space) if isinstance(space, dict) else None
     _STATE.depth += 1
     _STATE.block, _STATE.io = True, False
     try:
-        outcome = _outcome(original, args, kwargs)
+        outcome: Outcome | str = _outcome(original, args, kwargs)
     except _Blocked:
-        return None
+        outcome = "io"
     finally:
         _STATE.depth -= 1
         _STATE.block = False
-    return None if _STATE.io else _kind(outcome)
+    if space is not None and before is not None and _rebound(space, before):
+        space.clear()
+        space.update(before)
+        return "global-state"
+    return "io" if _STATE.io else _kind(outcome) if isinstance(outcome, tuple) else outcome
+
+
+def _rebound(space: dict[str, Any], before: dict[str, Any]) -> bool:
+    """Whether a module's names changed since `before` (a name added, removed or bound anew)."""
+    return space.keys() != before.keys() or any(space[k] is not v for k, v in before.items())
 
 
 def _judge(
@@ -223,9 +236,9 @@ def _judge(
     if isinstance(new[1], types.CoroutineType):
         return tally.skip("coroutine")
     first = _original_run(original, copies[0])
-    second = None if first is None else _original_run(original, copies[1])
-    if first is None or second is None:
-        return tally.skip("io")
+    second = first if isinstance(first, str) else _original_run(original, copies[1])
+    if isinstance(first, str) or isinstance(second, str):
+        return tally.skip(first if isinstance(first, str) else str(second))
     if not (same(first, second) and same(copies[0], copies[1])):
         return tally.skip("nondeterministic")
     outcome_same, args_same = same(new, first), same(call, copies[0])
