@@ -5,6 +5,7 @@ results files around it (the gate's pytest run is tests/gates/test_shadow_cli.py
 from __future__ import annotations
 
 import json
+import os
 import sys
 import textwrap
 import threading
@@ -17,7 +18,7 @@ import pytest
 from pipeline.gates.shadow import plugin
 from pipeline.gates.shadow.plugin import Tally, install, same
 from pipeline.gates.shadow.results import read_outcomes
-from pipeline.gates.shadow.spec import runs_pytest
+from pipeline.gates.shadow.spec import ShadowTarget, runs_pytest, shadow_run
 
 NEW = """
 import random
@@ -323,3 +324,36 @@ ORIGINAL_F = "def f(x):\n    return x + 1 if x < 2 else x + 2\n"
 )
 def test_only_pytest_commands_are_shadowed(command: str, pytest_run: bool) -> None:
     assert runs_pytest(command) is pytest_run
+
+
+def test_the_plugin_is_loaded_beside_what_the_run_already_adds(tmp_path: Path) -> None:
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    target = ShadowTarget("pkg/m.py::f@1", "pkg/m.py", "f", "def f():\n    return 1\n")
+    unimportable = ShadowTarget("x", "scripts/run-me.py", "f", "def f():\n    return 1\n")
+    with shadow_run(tmp_path, "make test", [target]) as not_pytest:
+        assert not_pytest is None
+    with shadow_run(tmp_path, "pytest", [unimportable]) as nothing:
+        assert nothing is None
+    with shadow_run(tmp_path, "python -m pytest", [target, unimportable]) as shadowing:
+        assert shadowing is not None
+        env = shadowing.environment({"PYTHONPATH": "/cov", "PYTEST_ADDOPTS": "-p cov", "X": "1"})
+        spec = json.loads((shadowing.root / "spec.json").read_text())
+        root = shadowing.root
+    assert env == {
+        "PYTHONPATH": f"{root}{os.pathsep}/cov",
+        "PYTEST_ADDOPTS": "-p cov -p codemill_shadow",
+        "X": "1",
+    }
+    assert spec == {
+        "functions": [
+            {
+                "id": "pkg/m.py::f@1",
+                "path": "pkg/m.py",
+                "module": "pkg.m",
+                "qualname": "f",
+                "source": "def f():\n    return 1\n",
+            }
+        ]
+    }
+    assert not root.exists()

@@ -12,7 +12,7 @@ import os
 import shlex
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import pairwise
@@ -73,15 +73,13 @@ class ShadowRun:
         (root / SPEC_NAME).write_text(json.dumps({"functions": entries}), encoding="utf-8")
         self.ids = [entry["id"] for entry in entries]
 
-    def environment(self) -> dict[str, str]:
-        """The variables that load the plugin into a pytest run (the repository's own kept after ours)."""
-        own = child_environment()
+    def environment(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        """`extra` (variables a run adds, else none) with the plugin loaded too: PYTHONPATH and
+        PYTEST_ADDOPTS extended, from `extra`'s values or the repository's own."""
+        own = {**child_environment(), **(extra or {})}
         path = os.pathsep.join(p for p in (str(self.root), own.get("PYTHONPATH", "")) if p)
         addopts = f"{own.get('PYTEST_ADDOPTS', '')} -p {PLUGIN_MODULE}".strip()
-        return {
-            "PYTHONPATH": path,
-            "PYTEST_ADDOPTS": addopts,
-        }
+        return {**(extra or {}), "PYTHONPATH": path, "PYTEST_ADDOPTS": addopts}
 
     def outcomes(self) -> dict[str, ShadowOutcome]:
         """What the last run found per chunk id (the results are cleared for the next run)."""
