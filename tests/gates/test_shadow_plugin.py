@@ -213,10 +213,15 @@ def test_arguments_mutated_otherwise_are_a_difference_shown_as_before_the_call(
     assert difference["args"] == "[1], 5" and difference["mutated"]
 
 
-def test_recursion_is_shadowed_once_per_outermost_call(shadowed: Any) -> None:
+def test_recursion_is_shadowed_once_per_outermost_call_and_calls_stop_at_the_cap(
+    shadowed: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     module, tallies = shadowed
     assert module.fact(6) == 720
     assert counts(tallies["fact"]) == (1, 1, 1, {})
+    monkeypatch.setattr(plugin, "CALLS_COMPARED", 2)
+    assert module.fact(3) == 6 and module.fact(4) == 24 and module.fact(5) == 120
+    assert counts(tallies["fact"]) == (4, 2, 2, {"over-the-cap": 2})
 
 
 def test_what_cannot_be_compared_is_counted_by_cause(shadowed: Any, tmp_path: Path) -> None:

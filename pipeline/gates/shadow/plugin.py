@@ -12,10 +12,11 @@ afterwards are compared. Calls that cannot be compared are counted by cause, nev
 `io` (an open/socket/subprocess/os audit event during the call: the original is then not run, and its own
 I/O is blocked), `global-state` (the original rebound a name of its module: put back; a global container
 it mutates in place is not seen), `nondeterministic` (the original disagrees with itself: random, time),
-`generator`, `coroutine` and `shadow-error` (the machinery's own failure). Covered: functions, methods,
-staticmethods, classmethods, property getters; a module-level function under other decorators (they are
-applied to the original again). The counts and the first difference go to `results/shadow-PID.json`
-beside the copy when the session ends (`results.py` reads them).
+`generator`, `coroutine`, `shadow-error` (the machinery's own failure) and `over-the-cap` (past
+CALLS_COMPARED calls of one function, which bounds what a hot function costs the gate). Covered:
+functions, methods, staticmethods, classmethods, property getters; a module-level function under other
+decorators (they are applied to the original again). The counts and the first difference go to
+`results/shadow-PID.json` beside the copy when the session ends (`results.py` reads them).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ SPEC_NAME = (
 RESULTS_NAME = "results"  # the directory beside it that each pytest process writes its counts into
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPR_CHARS = 240  # an argument list or an outcome in a reported difference
+CALLS_COMPARED = 1000  # per function and process: further calls just run (counted `over-the-cap`)
 _DEPTH = 40  # how deep two values are compared before their reprs stand for them
 _IO_EVENTS = (
     "open",
@@ -290,10 +292,14 @@ def shadowed(tally: Tally, new: Callable[..., Any], original: Callable[..., Any]
             _STATE.depth
         ):  # inside another shadowed call (recursion, an original's helpers): just run
             return new(*args, **kwargs)
-        if kind is not None:
+        if kind is not None or tally.calls >= CALLS_COMPARED:
             tally.calls += 1
-            tally.skip(kind)
-            return new(*args, **kwargs)
+            tally.skip(kind or "over-the-cap")
+            _STATE.depth += 1  # (its own recursion is not counted again)
+            try:
+                return new(*args, **kwargs)
+            finally:
+                _STATE.depth -= 1
         return _call(tally, new, original, (args, kwargs))
 
     return shadow
