@@ -15,10 +15,13 @@ from typing import Any
 
 import pytest
 
+from pipeline.engines.proposal import Proposal
 from pipeline.gates.shadow import plugin
 from pipeline.gates.shadow.plugin import Tally, install, same
 from pipeline.gates.shadow.results import read_outcomes
-from pipeline.gates.shadow.spec import ShadowTarget, runs_pytest, shadow_run
+from pipeline.gates.shadow.spec import ShadowTarget, runs_pytest, shadow_run, targets_of
+from pipeline.judge.verdicts import Verdict
+from pipeline.source.chunking import chunk_module
 
 NEW = """
 import random
@@ -362,3 +365,18 @@ def test_the_plugin_is_loaded_beside_what_the_run_already_adds(tmp_path: Path) -
         ]
     }
     assert not root.exists()
+
+
+def test_what_is_sent_to_be_shadowed() -> None:
+    source = (
+        "import functools\n\n\ndef plain(x):\n    return x\n\n\n@functools.cache\ndef cached(x):\n"
+        "    return x\n\n\nclass C:\n    @staticmethod\n    def s():\n        return 1\n\n"
+        "    @property\n    def p(self):\n        return 2\n"
+    )
+    proposals = [
+        Proposal(chunk, Verdict.accepted(), new_text=chunk.text)
+        for path in ("pkg/m.py", "tests/test_m.py", "conftest.py")
+        for chunk in chunk_module(path, source, budget=10)
+    ]
+    sent = [(t.path, t.qualname) for t in targets_of(proposals, lambda p: p.chunk.name)]
+    assert sent == [("pkg/m.py", "plain"), ("pkg/m.py", "C.s"), ("pkg/m.py", "C.p")]

@@ -14,8 +14,9 @@ I/O is blocked), `global-state` (the original rebound a name of its module: put 
 it mutates in place is not seen), `nondeterministic` (the original disagrees with itself: random, time),
 `generator`, `coroutine`, `shadow-error` (the machinery's own failure) and `over-the-cap` (past
 CALLS_COMPARED calls of one function, which bounds what a hot function costs the gate). Covered:
-functions, methods, staticmethods, classmethods, property getters; a module-level function under other
-decorators (they are applied to the original again). The counts and the first difference go to
+functions, methods, staticmethods, classmethods, property getters (codemill sends no function under another
+decorator: compiling the original would run the decorator again, and a registering one would change what
+the tests see). The counts and the first difference go to
 `results/shadow-PID.json` beside the copy when the session ends (`results.py` reads them).
 """
 
@@ -341,8 +342,7 @@ def _bind(tally: Tally, owner: Any, current: Any, original: Any, in_class: bool)
         tally.wrapped = "property"
         getter = shadowed(tally, current.fget, original.fget or current.fget)
         return property(getter, current.fset, current.fdel, current.__doc__)
-    plain = isinstance(current, types.FunctionType) and isinstance(original, types.FunctionType)
-    if plain or (not in_class and callable(current) and callable(original)):
+    if isinstance(current, types.FunctionType) and isinstance(original, types.FunctionType):
         tally.wrapped = "method" if in_class else "function"
         return shadowed(tally, current, original)
     tally.note = f"a {type(current).__name__} is not shadowed"

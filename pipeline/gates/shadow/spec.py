@@ -7,6 +7,7 @@ each changed function by module and qualified name with its original source.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import shlex
@@ -16,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import pairwise
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from pipeline.config import child_environment
 from pipeline.engines.proposal import Proposal
@@ -41,14 +42,38 @@ class ShadowTarget:
 def targets_of(
     proposals: Iterable[Proposal], ident: Callable[[Proposal], str]
 ) -> list[ShadowTarget]:
-    """The changed functions and methods among accepted chunks (not those nested in a function: a closure
-    has no original to call), each under its chunk id."""
+    """The changed functions and methods among accepted chunks, each under its chunk id. Left out: those
+    nested in a function (a closure has no original to call), the tests' own modules (their fixtures hold
+    the run's state), and definitions under decorators other than staticmethod, classmethod and property
+    (defining the original again would run them again: a registering decorator would change the tests)."""
     return [
         ShadowTarget(ident(p), p.chunk.path, p.chunk.name, p.chunk.text)
         for p in proposals
         if p.chunk.kind in ("function", "method")
         and not {"function", "async_function"} & set(p.chunk.enclosing)
+        and not _test_module(p.chunk.path)
+        and _plain_decorators(p.chunk.text)
     ]
+
+
+def _test_module(path: str) -> bool:
+    name = PurePosixPath(path).name
+    return name == "conftest.py" or name.startswith("test_") or name.endswith("_test.py")
+
+
+def _plain_decorators(source: str) -> bool:
+    """Whether the definition has no decorator but staticmethod, classmethod or property."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return False
+    found = tree.body[0] if tree.body else None
+    if not isinstance(found, ast.FunctionDef | ast.AsyncFunctionDef):
+        return False
+    return all(
+        isinstance(d, ast.Name) and d.id in ("staticmethod", "classmethod", "property")
+        for d in found.decorator_list
+    )
 
 
 def runs_pytest(command: str) -> bool:
