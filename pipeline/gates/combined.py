@@ -168,9 +168,17 @@ def _edits(accepted: Sequence[Proposal]) -> list[ChunkEdit]:
     ]
 
 
-def _record_shadow(by_id: Mapping[str, Proposal], found: Mapping[str, ShadowOutcome]) -> None:
+def _record_shadow(
+    report: GateReport, by_id: Mapping[str, Proposal], found: Mapping[str, ShadowOutcome]
+) -> None:
     """What the shadow run counted, on each kept chunk: its calls compared and equal (`shadowed` evidence
-    when they all are), and a line naming what could not be compared."""
+    when they all are), and a line naming what could not be compared; the run's line for them all."""
+    if found:
+        changed = sum(1 for o in found.values() if o.changed)
+        compared = sum(o.compared for o in found.values())
+        report.summary["shadow"] = (
+            f"{len(found)} functions shadowed, {compared} calls compared, {changed} behaviour changed"
+        )
     for unit, outcome in found.items():
         proposal = by_id.get(unit)
         if proposal is not None and proposal.verdict.status is Status.ACCEPTED:
@@ -222,7 +230,7 @@ def _test_gate(
             else:
                 _reject(proposal, "tests", Reason.BREAKS_TESTS, decision.detail)
                 proposal.gate_failure = failure_excerpt(decision.evidence, proposal.chunk.path)
-    _record_shadow(by_id, result.shadow)
+    _record_shadow(report, by_id, result.shadow)
     report.base_run = result.history[0] if result.history else None
     # The gate's kept set, already built from the same chunk edits: changed files only.
     report.changes = {path: (report.changes[path][0], data) for path, data in result.files.items()}

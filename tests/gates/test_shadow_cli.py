@@ -139,11 +139,19 @@ def run(runner: CliRunner, tmp_path: Path, test_cmd: str, turns: list[str]) -> R
         )
 
 
-def rows(output: str) -> dict[str, dict[str, Any]]:
+def records(output: str) -> list[dict[str, Any]]:
     match = re.search(r"^codemill: report (.+)$", output, re.MULTILINE)
     assert match, output
     lines = (Path(match.group(1)) / "ledger.jsonl").read_text(encoding="utf-8").splitlines()
-    return {r["chunk"]: r for r in map(json.loads, lines) if r["record"] == "row"}
+    return [json.loads(line) for line in lines]
+
+
+def rows(output: str) -> dict[str, dict[str, Any]]:
+    return {r["chunk"]: r for r in records(output) if r["record"] == "row"}
+
+
+def run_record(output: str) -> dict[str, Any]:
+    return next(r for r in records(output) if r["record"] == "end")
 
 
 PYTEST = f"{sys.executable} -m pytest -q -p no:cacheprovider tests"
@@ -172,6 +180,9 @@ def test_a_flipped_comparison_is_rejected_with_its_call_and_what_cannot_be_compa
     )
     assert clamp["gates"]["shadow"] == f"behaviour-changed after a gate turn: {observed}"
     assert clamp["gates"]["repaired"] == "dropped"
+    assert run_record(done.output)["gates"]["shadow"] == (
+        "7 functions shadowed, 4 calls compared, 1 behaviour changed"
+    )
     area = found["area"]
     assert (area["status"], area["shadow_calls"], area["shadow_equal"]) == ("accepted", 2, 2)
     assert area["gates"]["shadow"] == "2 calls, 2 compared, 2 equal"
