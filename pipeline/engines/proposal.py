@@ -41,13 +41,11 @@ class Proposal:
     gates: dict[str, str] = field(
         default_factory=dict
     )  # gate -> decision (pipeline.gates.combined)
+    shadow_calls: int | None = None  # calls the shadow run compared (pipeline.gates.shadow)
+    shadow_equal: int | None = None  # of those, equal to the original's
     requests: list[Attempt] = field(default_factory=list)  # every HTTP attempt, in order
     forecast: TokenForecast | None = None  # what the first request was expected to take
     turns: list[dict[str, object]] = field(default_factory=list)  # one record per model turn
-    shadow_calls: int | None = (
-        None  # the test gate's shadow run: calls compared (pipeline.gates.shadow)
-    )
-    shadow_equal: int | None = None  # ... and of those, equal to the original's
     # The run's working state, never written to the ledger (RUN_ONLY): the conversation holds prompts.
     conversation: list[dict[str, str]] = field(default_factory=list)  # messages + the last answer
     gate_failure: str = ""  # what a gate saw fail, trimmed for a gate turn (pipeline.gates.repair)

@@ -79,7 +79,7 @@ class Running:
     """
 
     def __init__(
-        self, tree: Path, command: str, timeout: float, env: Mapping[str, str] | None = None
+        self, tree: Path, command: str, timeout: float, extra_env: Mapping[str, str] | None = None
     ) -> None:
         self.timeout = timeout
         self._output = tempfile.TemporaryFile()  # noqa: SIM115 (closed by finish, once it is read)
@@ -88,7 +88,7 @@ class Running:
         self._proc = subprocess.Popen(
             [sys.executable, "-I", str(REAPER), str(os.getpid()), command],
             cwd=tree,
-            env=child_environment(PYTHONDONTWRITEBYTECODE="1", **(env or {})),
+            env=child_environment(PYTHONDONTWRITEBYTECODE="1", **(extra_env or {})),
             stdin=subprocess.DEVNULL,
             stdout=self._output,
             stderr=subprocess.STDOUT,
@@ -146,8 +146,7 @@ def run_command(
     command: str,
     timeout: float,
     paths: Sequence[str],
-    env: Mapping[str, str] | None = None,
+    extra_env: Mapping[str, str] | None = None,
 ) -> TestRun:
-    """Run the shell command in the worktree; kill its whole process group on timeout or interrupt.
-    `env`: variables added to its environment (a shadow run's plugin)."""
-    return Running(tree, command, timeout, env).finish(paths)
+    """Run the shell command in the worktree; kill its whole process group on timeout or interrupt."""
+    return Running(tree, command, timeout, extra_env).finish(paths)

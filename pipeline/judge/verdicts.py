@@ -36,11 +36,9 @@ class Reason(StrEnum):
     INDENTATION_CHANGED = "indentation-changed"
     OUT_OF_SCOPE = "out-of-scope"
     # safety gates
+    BEHAVIOUR_CHANGED = "behaviour-changed"  # a shadow run saw the original and the new differ
     BREAKS_IMPORT = "breaks-import"
     BREAKS_TESTS = "breaks-tests"
-    BEHAVIOUR_CHANGED = (
-        "behaviour-changed"  # a shadow run saw the original and the new answer differ
-    )
     # run-level
     NOT_SELECTED = "not-selected"
     BUDGET = "budget"
