@@ -41,6 +41,8 @@ class Proposal:
     gates: dict[str, str] = field(
         default_factory=dict
     )  # gate -> decision (pipeline.gates.combined)
+    shadow_calls: int | None = None  # calls the shadow run compared (pipeline.gates.shadow)
+    shadow_equal: int | None = None  # of those, equal to the original's
     requests: list[Attempt] = field(default_factory=list)  # every HTTP attempt, in order
     forecast: TokenForecast | None = None  # what the first request was expected to take
     turns: list[dict[str, object]] = field(default_factory=list)  # one record per model turn

@@ -13,6 +13,8 @@ from pipeline.engines.proposal import Proposal
 from pipeline.gates.base_tests import BaseTests
 from pipeline.gates.import_check import ImportResult, check_imports
 from pipeline.gates.scratch import ChunkEdit, GateError
+from pipeline.gates.shadow.results import ShadowOutcome
+from pipeline.gates.shadow.spec import targets_of
 from pipeline.gates.suite import TestRun, failure_excerpt, run_test_gate
 from pipeline.judge.verdicts import Reason, Status, Verdict
 from pipeline.repository import Repository
@@ -166,6 +168,29 @@ def _edits(accepted: Sequence[Proposal]) -> list[ChunkEdit]:
     ]
 
 
+def _record_shadow(
+    report: GateReport, by_id: Mapping[str, Proposal], found: Mapping[str, ShadowOutcome]
+) -> None:
+    """What the shadow run counted, on each kept chunk: its calls compared and equal (`shadowed` evidence
+    when they all are), and a line naming what could not be compared; the run's line for them all."""
+    if found:
+        changed = sum(1 for o in found.values() if o.changed)
+        compared = sum(o.compared for o in found.values())
+        report.summary["shadow"] = (
+            f"{len(found)} functions shadowed, {compared} calls compared, {changed} behaviour changed"
+        )
+    for unit, outcome in found.items():
+        proposal = by_id.get(unit)
+        if proposal is not None and proposal.verdict.status is Status.ACCEPTED:
+            note_shadow(proposal, outcome)
+
+
+def note_shadow(proposal: Proposal, outcome: ShadowOutcome) -> None:
+    """A kept chunk's shadow counts: the gate's line and the ledger's numbers."""
+    proposal.gates["shadow"] = outcome.summary()
+    proposal.shadow_calls, proposal.shadow_equal = outcome.compared, outcome.equal
+
+
 def _test_gate(
     repo: Repository,
     base: str,
@@ -190,6 +215,7 @@ def _test_gate(
         allow_failing_base=settings.allow_failing_base,
         base_tests=base_tests,
         settle=settle,
+        shadow=targets_of([p for accepted in owners.values() for p in accepted], chunk_id),
     )
     if not report.changes:  # the import check dropped every change: as if the tests never ran
         return
@@ -198,9 +224,13 @@ def _test_gate(
         for proposal in [by_id[unit]] if unit in by_id else owners.get(decision.path, []):
             if decision.kept:
                 _pass([proposal], "tests")
+            elif decision.reason is Reason.BEHAVIOUR_CHANGED:
+                _reject(proposal, "shadow", decision.reason, decision.detail)
+                proposal.gate_failure = decision.evidence
             else:
                 _reject(proposal, "tests", Reason.BREAKS_TESTS, decision.detail)
                 proposal.gate_failure = failure_excerpt(decision.evidence, proposal.chunk.path)
+    _record_shadow(report, by_id, result.shadow)
     report.base_run = result.history[0] if result.history else None
     # The gate's kept set, already built from the same chunk edits: changed files only.
     report.changes = {path: (report.changes[path][0], data) for path, data in result.files.items()}

@@ -15,19 +15,30 @@ from dataclasses import dataclass
 
 from pipeline.engines.model_engine import LLMEngine
 from pipeline.engines.proposal import Proposal
-from pipeline.gates.combined import Changes, GateSettings
+from pipeline.gates.combined import Changes, GateSettings, chunk_id, note_shadow
 from pipeline.gates.import_check import check_imports
+from pipeline.gates.shadow.results import ShadowOutcome
+from pipeline.gates.shadow.spec import targets_of
 from pipeline.gates.suite import TestRun, failure_excerpt, passes_against, run_tests_once
 from pipeline.judge.verdicts import Reason, Status, Verdict
 from pipeline.repository import Repository
 from pipeline.source.splicing import splice
 
-GATE_NAMES = {Reason.BREAKS_IMPORT: "import", Reason.BREAKS_TESTS: "tests"}
+GATE_NAMES = {
+    Reason.BREAKS_IMPORT: "import",
+    Reason.BREAKS_TESTS: "tests",
+    Reason.BEHAVIOUR_CHANGED: "shadow",
+}
+_FAILED = {
+    Reason.BREAKS_IMPORT: "made the module fail to import",
+    Reason.BREAKS_TESTS: "broke a test",
+    Reason.BEHAVIOUR_CHANGED: "changed what a call the tests make returns",
+}
 
 
 def gate_message(reason: Reason, failure: str) -> dict[str, str]:
     """The user turn after a gate dropped the answer: what failed, and what to send back."""
-    what = "made the module fail to import" if reason is Reason.BREAKS_IMPORT else "broke a test"
+    what = _FAILED[reason]
     return {
         "role": "user",
         "content": (
@@ -126,6 +137,20 @@ def _drop(proposal: Proposal, reason: Reason, detail: str, failure: str) -> None
     proposal.gate_failure = failure
 
 
+def _shadowed(fixed: Sequence[Proposal], found: Mapping[str, ShadowOutcome]) -> list[Proposal]:
+    """The fixed answers whose shadow run saw no difference; the others dropped `behaviour-changed`."""
+    kept = []
+    for proposal in fixed:
+        outcome = found.get(chunk_id(proposal))
+        if outcome is not None and outcome.changed:
+            _drop(proposal, Reason.BEHAVIOUR_CHANGED, outcome.detail(), outcome.evidence())
+            continue
+        if outcome is not None:
+            note_shadow(proposal, outcome)
+        kept.append(proposal)
+    return kept
+
+
 def _regate(
     repo: Repository,
     base: str,
@@ -148,8 +173,13 @@ def _regate(
     runs = 0
     if settings.test_cmd and still:
         files = {path: after for path, (_, after) in _changes(before, proposals).items()}
-        run = run_tests_once(
-            repo, base, files, test_cmd=settings.test_cmd, timeout=settings.test_timeout
+        run, found = run_tests_once(
+            repo,
+            base,
+            files,
+            test_cmd=settings.test_cmd,
+            timeout=settings.test_timeout,
+            shadow=targets_of(still, chunk_id),
         )
         runs = 1
         if not passes_against(run, base_run, settings.allow_failing_base):
@@ -158,6 +188,7 @@ def _regate(
                 excerpt = failure_excerpt(run.output, proposal.chunk.path)
                 _drop(proposal, Reason.BREAKS_TESTS, f"{first} failed", excerpt)
             return runs
+        still = _shadowed(still, found)
     for proposal in still:
         proposal.gates = {
             **proposal.gates,

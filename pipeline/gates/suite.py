@@ -39,6 +39,8 @@ from pipeline.gates.scratch import (
     overwrite,
     scratch_worktree,
 )
+from pipeline.gates.shadow.results import ShadowOutcome
+from pipeline.gates.shadow.spec import ShadowRun, ShadowTarget, shadow_run
 from pipeline.gates.test_command import OUTPUT_CHARS as OUTPUT_CHARS  # re-exported
 from pipeline.gates.test_command import TestRun as TestRun
 from pipeline.gates.test_command import failing_tests as failing_tests
@@ -77,6 +79,7 @@ class TestGateResult:
     runs: int
     seconds: float
     history: list[TestRun] = field(default_factory=list)
+    shadow: dict[str, ShadowOutcome] = field(default_factory=dict)  # per chunk id (shadow runs)
 
     @property
     def dropped(self) -> list[GateDecision]:
@@ -132,6 +135,8 @@ class _Gate:
         self.base: TestRun | None = None
         self.allow_failing_base = False
         self.decisions: dict[str, GateDecision] = {}
+        self.shadow: ShadowRun | None = None  # loaded into the first run on every change
+        self.shadow_found: dict[str, ShadowOutcome] = {}
 
     def contents(self, units: Sequence[_Unit]) -> dict[str, bytes]:
         """The bytes of every changed file when exactly `units` are applied."""
@@ -147,13 +152,15 @@ class _Gate:
             out[path] = apply_edits(self.changes[path][0], chosen)
         return out
 
-    def run(self, units: Sequence[_Unit]) -> TestRun:
-        """Write the files for `units` (only those that differ) and run the command once."""
+    def run(self, units: Sequence[_Unit], shadowed: bool = False) -> TestRun:
+        """Write the files for `units` (only those that differ) and run the command once (`shadowed`:
+        with the shadow plugin loaded)."""
         for path, data in self.contents(units).items():
             if self.written[path] != data:
                 overwrite(self.tree / path, data)
                 self.written[path] = data
-        outcome = run_command(self.tree, self.command, self.timeout, list(self.changes))
+        env = self.shadow.environment() if shadowed and self.shadow is not None else None
+        outcome = run_command(self.tree, self.command, self.timeout, list(self.changes), env)
         self.history.append(outcome)
         return outcome
 
@@ -165,20 +172,58 @@ class _Gate:
 
     def keep(self, units: list[_Unit], settle: Callable[[], set[str]] | None) -> list[_Unit]:
         """The units kept: all when the run on all of them passes, else what the search keeps. With
-        `settle`, the units the import check dropped go after that first run (which then runs again)."""
+        `settle`, the units the import check dropped go after that first run (which then runs again).
+        That first run is shadowed: of what the tests keep, the chunks whose calls differ go after."""
         if not units:
             return []
-        everything = self.run(units)
+        everything = self.run(units, shadowed=True)
+        self.shadow_found = self.shadow.outcomes() if self.shadow is not None else {}
         if settle is not None and any(u.path not in (left := settle()) for u in units):
             units = [u for u in units if u.path in left]
             if not units:
                 return []
             everything = self.run(units)
-        if self.passes(everything):
+        return self.confirmed(self.passing(units, everything))
+
+    def passing(self, units: list[_Unit], outcome: TestRun) -> list[_Unit]:
+        """`units` when their run passed, else what the search keeps of them."""
+        if self.passes(outcome):
             return units
         kept: list[_Unit] = []
-        self.search(kept, units, everything)
+        self.search(kept, units, outcome)
         return kept
+
+    def confirmed(self, kept: list[_Unit]) -> list[_Unit]:
+        """The kept units less the behaviour-changed chunks; what is left runs once more (and is searched
+        should it fail), so the kept set is still one the gate saw pass."""
+        narrowed = self.behaving(kept)
+        if narrowed == kept or not narrowed:
+            return narrowed
+        return self.passing(narrowed, self.run(narrowed))
+
+    def behaving(self, units: list[_Unit]) -> list[_Unit]:
+        """The units less the chunks the shadow run saw change behaviour (decided `behaviour-changed`);
+        a file with such a chunk goes on as its other chunks."""
+        changed = {i: o for i, o in self.shadow_found.items() if o.changed}
+        out: list[_Unit] = []
+        for unit in units:
+            edits = self.chunks.get(unit.path, []) if unit.edit is None else [unit.edit]
+            if not any(e.chunk_id in changed for e in edits):
+                out.append(unit)
+                continue
+            for edit in edits:
+                if (found := changed.get(edit.chunk_id)) is None:
+                    out.append(_Unit(edit.chunk_id, unit.path, edit))
+                    continue
+                self.decisions[edit.chunk_id] = GateDecision(
+                    edit.chunk_id,
+                    unit.path,
+                    False,
+                    Reason.BEHAVIOUR_CHANGED,
+                    found.detail(),
+                    found.evidence(),
+                )
+        return out
 
     def passes(self, outcome: TestRun) -> bool:
         """Passing: exit 0, or (allowing a failing base) no failure that the base did not have."""
@@ -272,18 +317,18 @@ def run_test_gate(
     allow_failing_base: bool = False,
     base_tests: BaseTests | None = None,
     settle: Callable[[], set[str]] | None = None,
+    shadow: Sequence[ShadowTarget] = (),
 ) -> TestGateResult:
-    """Keep the changes under which `test_cmd` passes; drop the culprits with `breaks-tests`.
+    """Keep the changes under which `test_cmd` passes; drop the culprits with `breaks-tests`, and the
+    `shadow` functions whose calls in the first run on every change behave otherwise than their
+    originals (a pytest command only) with `behaviour-changed`.
 
     `base_tests`, the same command's base run started earlier at `base`, stands for the gate's own first
     run: the gate goes on in its worktree with its outcome. `settle` (the import check ran meanwhile)
     gives the paths still in the change; it is asked once the first run on every change is done (or the
     base failed), and the gate goes on with those only: what gating them alone would decide."""
     started = time.perf_counter()
-    if not test_cmd.strip():
-        raise GateError("the test command is empty")
-    if timeout <= 0:
-        raise GateError(f"the test timeout must be positive, not {timeout:g}")
+    _check_command(test_cmd, timeout)
     chunks = _checked_chunks(changes, chunk_changes)
     paths = sorted(p for p, (old, new) in changes.items() if old != new)
     early = base_tests if base_tests and base_tests.serves(base, test_cmd, timeout) else None
@@ -293,9 +338,9 @@ def run_test_gate(
     else:
         check_files(early.tree, sorted(changes))  # what making the worktree here would check
         checkout = nullcontext(early.tree)
-    with checkout as tree:
+    with checkout as tree, shadow_run(tree, test_cmd, shadow) as shadowing:
         gate = _Gate(tree, changes, chunks, test_cmd, timeout)
-        gate.allow_failing_base = allow_failing_base
+        gate.allow_failing_base, gate.shadow = allow_failing_base, shadowing
         base_run = gate.run([]) if early is None else gate.started(early)
         red = _red_base(base_run, timeout, allow_failing_base)
         if red is not None and (settle is None or settle()):
@@ -306,9 +351,17 @@ def run_test_gate(
         for unit in kept:
             gate.decide(unit, True)
         files = {p: b for p, b in gate.contents(kept).items() if b != gate.originals[p]}
+    seconds = time.perf_counter() - started
     return TestGateResult(
-        gate.decisions, files, len(gate.history), time.perf_counter() - started, gate.history
+        gate.decisions, files, len(gate.history), seconds, gate.history, gate.shadow_found
     )
+
+
+def _check_command(test_cmd: str, timeout: float) -> None:
+    if not test_cmd.strip():
+        raise GateError("the test command is empty")
+    if timeout <= 0:
+        raise GateError(f"the test timeout must be positive, not {timeout:g}")
 
 
 def _red_base(outcome: TestRun, timeout: float, allow_failing_base: bool) -> BaseTestsFail | None:
@@ -339,10 +392,22 @@ def passes_against(outcome: TestRun, base: TestRun | None, allow_failing_base: b
 
 
 def run_tests_once(
-    repo: Repository, base: str, files: Mapping[str, bytes], *, test_cmd: str, timeout: float
-) -> TestRun:
-    """One run of the test command on the base with `files` written over it (a gate turn's check)."""
-    with scratch_worktree(repo, base, sorted(files)) as tree:
+    repo: Repository,
+    base: str,
+    files: Mapping[str, bytes],
+    *,
+    test_cmd: str,
+    timeout: float,
+    shadow: Sequence[ShadowTarget] = (),
+) -> tuple[TestRun, dict[str, ShadowOutcome]]:
+    """One run of the test command on the base with `files` written over it (a gate turn's check), and
+    what its shadow run found of the `shadow` functions (a pytest command only)."""
+    with (
+        scratch_worktree(repo, base, sorted(files)) as tree,
+        shadow_run(tree, test_cmd, shadow) as shadowing,
+    ):
         for path, data in files.items():
             overwrite(tree / path, data)
-        return run_command(tree, test_cmd, timeout, sorted(files))
+        env = shadowing.environment() if shadowing is not None else None
+        outcome = run_command(tree, test_cmd, timeout, sorted(files), env)
+        return outcome, shadowing.outcomes() if shadowing is not None else {}

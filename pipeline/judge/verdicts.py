@@ -36,6 +36,7 @@ class Reason(StrEnum):
     INDENTATION_CHANGED = "indentation-changed"
     OUT_OF_SCOPE = "out-of-scope"
     # safety gates
+    BEHAVIOUR_CHANGED = "behaviour-changed"  # a shadow run saw the original and the new differ
     BREAKS_IMPORT = "breaks-import"
     BREAKS_TESTS = "breaks-tests"
     # run-level

@@ -98,6 +98,8 @@ class LedgerRow:
     concurrency_limit: int | None = None
     gates: dict[str, str] = field(default_factory=dict)  # gate name -> decision
     new_text: str | None = None  # the accepted replacement, dedented
+    shadow_calls: int | None = None  # calls the gate's shadow run compared (None: not shadowed)
+    shadow_equal: int | None = None  # of those, equal to the original's outcome
     requests: list[Attempt] = field(default_factory=list)  # every HTTP attempt: latency, outcome
     forecast: TokenForecast | None = None  # the tokens forecast for the first request
     turns: list[dict[str, object]] = field(default_factory=list)  # every model turn, its cost

@@ -213,6 +213,8 @@ def ledger_row(
         usage=proposal.usage,
         concurrency_limit=concurrency_limit,
         gates=dict(proposal.gates),
+        shadow_calls=proposal.shadow_calls,
+        shadow_equal=proposal.shadow_equal,
         new_text=proposal.new_text,
         requests=list(proposal.requests),
         forecast=proposal.forecast,

@@ -1,0 +1,1 @@
+"""Shadow runs: each changed function compared with its original on every call the gate's pytest run makes."""
