@@ -223,7 +223,9 @@ def apply(
     chosen = given(settings)
     run_dir = existing_run_dir(run_dir, repo)
     if to_worktree:
-        _to_worktree(run_dir, repo, partial, chosen | {"select": select, "exclude": exclude or None})
+        _to_worktree(
+            run_dir, repo, partial, chosen | {"select": select, "exclude": exclude or None}
+        )
         return
     branch = chosen.pop("branch")
     selecting = select is not None or bool(exclude)
