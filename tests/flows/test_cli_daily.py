@@ -204,7 +204,9 @@ def test_apply_to_worktree_writes_the_change_and_keeps_the_mode(
     assert git(repo, "status", "--porcelain").split() == ["M", "one.py"]
     both = ["apply", str(run_dir), "--repo", str(repo), "--to-worktree", "--branch", "x"]
     mixed = runner.invoke(app, both)
-    assert mixed.exit_code == 2 and "--branch cannot go with it" in mixed.output
+    assert mixed.exit_code == 2 and "--branch cannot go with --to-worktree" in mixed.output
+    chosen = runner.invoke(app, [*both[:-2], "--exclude", "one.py"])
+    assert chosen.exit_code == 2 and "--exclude cannot go with --to-worktree" in chosen.output
 
 
 def test_apply_to_worktree_refuses_to_touch_uncommitted_or_newer_files(
