@@ -21,6 +21,7 @@ The hierarchy (exit code on the right; a class without one inherits its parent's
       · DamagedStateError               a state file that is not a run record (a run moves it aside)
     - DamagedCacheError                 pipeline.model.cache: a damaged cache that cannot be moved aside
     - ReplayError                       pipeline.run.replay: a run cannot be replayed as recorded
+    - SelectionError                    pipeline.run.selection: a reviewer's selection cannot be used
     - ReportError                       pipeline.paths: a report or state cannot be written there
     - FleetStateError                   pipeline.fleet.memory: a fleet's memory cannot be used
     - ScheduleError                     flows.schedule: a schedule or deployment cannot be set up

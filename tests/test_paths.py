@@ -106,6 +106,13 @@ _ALLOWED = {
     ("pipeline/gates/import_server.py", "open"),  # os.devnull
     ("pipeline/model/cache.py", "connect"),  # after private_file: SQLite keeps the mode
     ("pipeline/report/ci.py", "open"),  # appends to GitHub's own $GITHUB_STEP_SUMMARY
+    ("pipeline/forge/throttle.py", "open"),  # os.open(..., 0o600): the write limit's lock file
+    ("pipeline/publish/status.py", "connect"),  # forge.connect: a forge client, not a file
+    ("pipeline/publish/target.py", "connect"),  # forge.connect: a forge client, not a file
+    ("pipeline/gates/shadow/spec.py", "mkdir"),  # 0700, inside the gate's private temporary dir
+    ("pipeline/gates/shadow/spec.py", "write_text"),  # the spec, in that private dir
+    ("pipeline/gates/shadow/plugin.py", "open"),  # the repository's pytest writes its results there
+    ("pipeline/run/worktree.py", "mkstemp"),  # apply --to-worktree: the user's own working tree
 }
 
 
