@@ -30,6 +30,21 @@ Paths = Annotated[
     list[Path], typer.Argument(help="Files or directories inside one git repository.")
 ]
 
+Progress = Annotated[
+    bool,
+    typer.Option(
+        "--progress/--no-progress", help="A bar on a terminal, a line every few seconds elsewhere."
+    ),
+]
+Diff = Annotated[
+    bool,
+    typer.Option(
+        "--diff",
+        help="Print the change as a patch on stdout (coloured on a terminal), the rest on stderr; "
+        "a dry run: no branch.",
+    ),
+]
+
 
 @setting_options(RUN)
 def run(
@@ -38,13 +53,7 @@ def run(
     orchestrator: Annotated[
         str, typer.Option(help="auto: Prefect when an API is configured, else local.")
     ] = "auto",
-    progress: Annotated[
-        bool,
-        typer.Option(
-            "--progress/--no-progress",
-            help="A bar on a terminal, a line every few seconds elsewhere.",
-        ),
-    ] = True,
+    progress: Progress = True,
     fail_on_changes: Annotated[
         bool, typer.Option("--fail-on-changes", help="Exit 4 when the run finds changes (CI).")
     ] = False,
@@ -53,14 +62,7 @@ def run(
         bool,
         typer.Option("--estimate", help="Print the cost forecast and stop; nothing is sent."),
     ] = False,
-    diff: Annotated[
-        bool,
-        typer.Option(
-            "--diff",
-            help="Print the change as a patch on stdout (coloured on a terminal), the rest on "
-            "stderr; a dry run: no branch.",
-        ),
-    ] = False,
+    diff: Diff = False,
     **settings: Any,
 ) -> None:
     """Refactor PATH... with a recipe: a new branch, or with --dry-run a report only."""
@@ -78,11 +80,7 @@ def run(
     for warning in setup.warnings:
         typer.echo(f"codemill: warning: {warning}", err=True)
     if estimate:
-        from pipeline.run.estimate import forecast_lines  # the engines load only when needed
-
-        targets = [str(p) for p in paths]
-        for line in forecast_lines(config, targets, os.environ, engine=setup.engine):
-            typer.echo(f"codemill: {line}")
+        print_estimate(config, paths, setup)
         return
     which, why = choose(orchestrator, os.environ)
     typer.echo(f"codemill: orchestrator {which} ({why})", err=True)
@@ -93,6 +91,15 @@ def run(
     else:
         result = prefect_run(config, targets, progress, setup, finish)
     raise typer.Exit(finish(result))
+
+
+def print_estimate(config: RunConfig, paths: list[Path], setup: RunSetup) -> None:
+    """`--estimate`: the forecast for the engine the run would use; nothing is sent."""
+    from pipeline.run.estimate import forecast_lines  # the engines load only when needed
+
+    targets = [str(p) for p in paths]
+    for line in forecast_lines(config, targets, os.environ, engine=setup.engine):
+        typer.echo(f"codemill: {line}")
 
 
 def common_folder(paths: list[Path]) -> Path | None:
