@@ -8,6 +8,7 @@ import libcst as cst
 import pytest
 from libcst.metadata import MetadataWrapper
 
+from pipeline.judge.policy import Policy
 from pipeline.judge.target_syntax import (
     Feature,
     RuntimeUnion,
@@ -16,6 +17,9 @@ from pipeline.judge.target_syntax import (
     newest_needed,
     syntax_features,
 )
+from pipeline.judge.validation import judge_answer
+from pipeline.judge.verdicts import Reason
+from pipeline.source.chunking import chunk_module
 from pipeline.source.codegen import StartLineProvider
 
 
@@ -188,3 +192,19 @@ def test_runtime_unions(
 ) -> None:
     found = union(source, target, future=future, enclosing=enclosing)
     assert (found.line if found else None) == line
+
+
+# Not covered by the feature visitor because the judge's parse (libcst, this Python's grammar) refuses them
+# first: `async`/`await` as names (keywords since 3.7), Python 2's print statement and backticks.
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "def f(x):\n    async = x\n    return async\n",
+        "def f(x):\n    print x\n    return x\n",
+        "def f(x):\n    return `x`\n",
+    ],
+)
+def test_what_the_parser_refuses_first_is_a_syntax_rejection(answer: str) -> None:
+    (chunk,) = chunk_module("m.py", "def f(x):\n    return x\n")
+    verdict = judge_answer(chunk, answer, policy=Policy(target_python=(3, 5))).verdict
+    assert verdict.reason is Reason.SYNTAX, verdict
