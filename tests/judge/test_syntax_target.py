@@ -89,6 +89,12 @@ FEATURES: list[tuple[str, tuple[int, int], str]] = [
     ("x = a @ b\n", (3, 5), "@ operator"),
     ("x @= b\n", (3, 5), "@= operator"),
     ("def f():\n    yield from g()\n", (3, 3), "yield from"),
+    ("for x in y:\n    try:\n        pass\n    finally:\n        continue\n", (3, 8), "finally"),
+    (
+        "while x:\n    try:\n        pass\n    finally:\n        if x:\n            continue\n",
+        (3, 8),
+        "finally",
+    ),
     ("x = u'text'\n", (3, 3), "u''"),
 ]
 
@@ -99,6 +105,7 @@ OLD_SYNTAX = [
     "@decorator.attr(arg)\ndef f():\n    pass\n",
     "x = a | b\n",
     "a, *b = x\n",  # extended unpacking in a target is 3.0
+    "for x in y:\n    try:\n        pass\n    finally:\n        for z in x:\n            continue\n",
     "for a, *b in x:\n    pass\n",
     "[a, (b, *c)] = x\n",
     "f(*a, b=1, **c)\n",
