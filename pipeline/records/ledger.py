@@ -177,6 +177,7 @@ class RunMeta:
     base_commit: str | None
     budget: int | None = None  # the chunk token budget the run cut its files with
     policy: Policy | None = None  # what the run's verdicts were decided under: `apply` proves again
+    target_python_from: str | None = None  # where the policy's target Python came from, in words
     started: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     finished: str | None = None
     stop_reason: str | None = None  # e.g. "max-cost reached", or the fatal error's sentence

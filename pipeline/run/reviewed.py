@@ -37,26 +37,6 @@ def partial_reason(meta: RunMeta) -> str | None:
     return None
 
 
-def apply_to_worktree(run_dir: Path, repo: Path, *, partial: bool) -> list[str]:
-    """Write the run's accepted changes into the working tree (no branch, no commit); the paths
-    written. Refused, with nothing written, where that would touch uncommitted work."""
-    from pipeline.run.worktree import check_worktree, write_worktree
-
-    root, again = replayed(run_dir, repo)
-    _refuse_partial(again.ledger.meta, partial)
-    check_worktree(root, again.changes, again.base_commit)
-    return write_worktree(root, again.changes)
-
-
-def _refuse_partial(meta: RunMeta, partial: bool) -> None:
-    why = partial_reason(meta)
-    if why is not None and not partial:
-        raise ReplayError(
-            f"run {meta.run_id} {why}: its changes are partial; "
-            "pass --partial to commit them anyway"
-        )
-
-
 def apply_reviewed(
     run_dir: Path,
     repo: Path,
@@ -69,7 +49,12 @@ def apply_reviewed(
     """Commit the run's accepted changes on a new branch; None when it accepted none."""
     root, again = replayed(run_dir, repo)
     meta = again.ledger.meta
-    _refuse_partial(meta, partial)
+    why = partial_reason(meta)
+    if why is not None and not partial:
+        raise ReplayError(
+            f"run {meta.run_id} {why}: its changes are partial; "
+            "pass --partial to commit them anyway"
+        )
     if not again.changes:
         return None
     config = load_config(root, settings, env)
