@@ -85,7 +85,7 @@ def run(
     which, why = choose(orchestrator, os.environ)
     typer.echo(f"codemill: orchestrator {which} ({why})", err=True)
     targets = [str(p) for p in paths]
-    finish = Finish(junit, fail_on_changes, diff)
+    finish = Finish(junit, fail_on_changes, diff=diff)
     if which == "local":
         result = local_run(config, targets, progress, setup)
     else:
@@ -131,8 +131,8 @@ def refuse_bad_input(config: RunConfig) -> RunSetup:
 class Finish:
     """The run's last words, the same however it ended: CI outputs, the outcome printed, the exit code."""
 
-    def __init__(self, junit: Path | None, fail_on_changes: bool, diff: bool = False) -> None:
-        self.diff = diff
+    def __init__(self, junit: Path | None, fail_on_changes: bool, *, diff: bool = False) -> None:
+        self.diff = diff  # --diff: the patch alone on stdout, the words on stderr
         self.junit = junit
         self.fail_on_changes = fail_on_changes
 
