@@ -138,6 +138,7 @@ class Finish:
 
     def __call__(self, result: RunResult) -> int:
         from pipeline.report import ci
+        from pipeline.run.progress import counted
 
         if self.junit is not None:
             ci.copy_junit(result.report_dir, self.junit)
@@ -146,7 +147,8 @@ class Finish:
         if self.diff:
             print_patch(result.report_dir / "changes.patch")
         if code == 0 and self.fail_on_changes and result.changed_files:
-            typer.echo(f"codemill: {len(result.changed_files)} files would change", err=True)
+            changed = counted(len(result.changed_files), "file")
+            typer.echo(f"codemill: {changed} would change", err=True)
             code = 4
         return code
 
