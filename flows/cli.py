@@ -246,7 +246,7 @@ def _to_worktree(run_dir: Path, repo: Path, partial: bool, chosen: dict[str, Any
     with it is refused."""
     from pipeline.errors import UsageError
     from pipeline.run.progress import counted
-    from pipeline.run.reviewed import apply_to_worktree
+    from pipeline.run.worktree import apply_to_worktree
 
     branchy = [f"--{name.replace('_', '-')}" for name, value in chosen.items() if value is not None]
     if branchy:

@@ -30,6 +30,21 @@ Paths = Annotated[
     list[Path], typer.Argument(help="Files or directories inside one git repository.")
 ]
 
+Progress = Annotated[
+    bool,
+    typer.Option(
+        "--progress/--no-progress", help="A bar on a terminal, a line every few seconds elsewhere."
+    ),
+]
+Diff = Annotated[
+    bool,
+    typer.Option(
+        "--diff",
+        help="Print the change as a patch on stdout (coloured on a terminal), the rest on stderr; "
+        "a dry run: no branch.",
+    ),
+]
+
 
 @setting_options(RUN)
 def run(
@@ -38,13 +53,7 @@ def run(
     orchestrator: Annotated[
         str, typer.Option(help="auto: Prefect when an API is configured, else local.")
     ] = "auto",
-    progress: Annotated[
-        bool,
-        typer.Option(
-            "--progress/--no-progress",
-            help="A bar on a terminal, a line every few seconds elsewhere.",
-        ),
-    ] = True,
+    progress: Progress = True,
     fail_on_changes: Annotated[
         bool, typer.Option("--fail-on-changes", help="Exit 4 when the run finds changes (CI).")
     ] = False,
@@ -53,14 +62,7 @@ def run(
         bool,
         typer.Option("--estimate", help="Print the cost forecast and stop; nothing is sent."),
     ] = False,
-    diff: Annotated[
-        bool,
-        typer.Option(
-            "--diff",
-            help="Print the change as a patch on stdout (coloured on a terminal), the rest on "
-            "stderr; a dry run: no branch.",
-        ),
-    ] = False,
+    diff: Diff = False,
     **settings: Any,
 ) -> None:
     """Refactor PATH... with a recipe: a new branch, or with --dry-run a report only."""
@@ -78,23 +80,31 @@ def run(
     for warning in setup.warnings:
         typer.echo(f"codemill: warning: {warning}", err=True)
     if estimate:
-        from pipeline.run.estimate import forecast_lines  # the engines load only when needed
-
-        targets = [str(p) for p in paths]
-        for line in forecast_lines(config, targets, os.environ, engine=setup.engine):
-            typer.echo(f"codemill: {line}")
+        print_estimate(config, paths, setup)
         return
     which, why = choose(orchestrator, os.environ)
     typer.echo(f"codemill: orchestrator {which} ({why})", err=True)
     targets = [str(p) for p in paths]
     finish = Finish(
-        junit, fail_on_changes, diff, (root, given(settings)) if config.publish else None
+        junit,
+        fail_on_changes,
+        diff=diff,
+        publish=(root, given(settings)) if config.publish else None,
     )
     if which == "local":
         result = local_run(config, targets, progress, setup)
     else:
         result = prefect_run(config, targets, progress, setup, finish)
     raise typer.Exit(finish(result))
+
+
+def print_estimate(config: RunConfig, paths: list[Path], setup: RunSetup) -> None:
+    """`--estimate`: the forecast for the engine the run would use; nothing is sent."""
+    from pipeline.run.estimate import forecast_lines  # the engines load only when needed
+
+    targets = [str(p) for p in paths]
+    for line in forecast_lines(config, targets, os.environ, engine=setup.engine):
+        typer.echo(f"codemill: {line}")
 
 
 def common_folder(paths: list[Path]) -> Path | None:
@@ -136,16 +146,18 @@ class Finish:
         self,
         junit: Path | None,
         fail_on_changes: bool,
+        *,
         diff: bool = False,
         publish: tuple[Path, Mapping[str, object]] | None = None,
     ) -> None:
-        self.diff = diff
+        self.diff = diff  # --diff: the patch alone on stdout, the words on stderr
         self.junit = junit
         self.fail_on_changes = fail_on_changes
         self.publish = publish  # --publish: the repository and the settings given
 
     def __call__(self, result: RunResult) -> int:
         from pipeline.report import ci
+        from pipeline.run.progress import counted
 
         if self.junit is not None:
             ci.copy_junit(result.report_dir, self.junit)
@@ -154,7 +166,8 @@ class Finish:
         if self.diff:
             print_patch(result.report_dir / "changes.patch")
         if code == 0 and self.fail_on_changes and result.changed_files:
-            typer.echo(f"codemill: {len(result.changed_files)} files would change", err=True)
+            changed = counted(len(result.changed_files), "file")
+            typer.echo(f"codemill: {changed} would change", err=True)
             code = 4
         if self.publish is not None and code == 0 and result.changed_files:
             from flows.publish_command import publish_after_run

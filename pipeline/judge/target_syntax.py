@@ -3,7 +3,7 @@
 libcst parses every Python version, so these checks are explicit visitors: they never depend on the
 interpreter codemill runs on. Lines are 1-based lines of the parsed text. Not covered, because libcst's
 parser (the running Python's grammar) refuses them first: `async`/`await` as names (keywords since 3.7),
-Python 2's print statement and backticks. Not covered at all: `continue` in `finally` (3.8).
+Python 2's print statement and backticks.
 """
 
 from __future__ import annotations
@@ -131,6 +131,7 @@ class FeatureFinder(BatchVisitor):
         self.in_fstring_expr = 0
         self.functions: list[bool] = []  # whether each enclosing def is async, innermost last
         self.targets: set[int] = set()  # ids of the tuples and lists that are assignment targets
+        self.blocks: list[str] = []  # enclosing loops, finally clauses and defs, innermost last
 
     def features(self) -> list[Feature]:
         """Every feature found, in line order."""
@@ -184,11 +185,32 @@ class FeatureFinder(BatchVisitor):
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         self.functions.append(node.asynchronous is not None)
+        self.blocks.append("def")
         if node.asynchronous is not None:
             self.add(node, _v(3, 5), "async def")
 
     def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
         self.functions.pop()
+        self.blocks.pop()
+
+    def visit_While(self, node: cst.While) -> None:
+        self.blocks.append("loop")
+
+    def leave_While(self, original_node: cst.While) -> None:
+        self.blocks.pop()
+
+    def leave_For(self, original_node: cst.For) -> None:
+        self.blocks.pop()
+
+    def visit_Finally(self, node: cst.Finally) -> None:
+        self.blocks.append("finally")
+
+    def leave_Finally(self, original_node: cst.Finally) -> None:
+        self.blocks.pop()
+
+    def visit_Continue(self, node: cst.Continue) -> None:
+        if self.blocks and self.blocks[-1] == "finally" and "loop" in self.blocks:
+            self.add(node, _v(3, 8), "continue inside a finally clause")
 
     def visit_Await(self, node: cst.Await) -> None:
         self.add(node, _v(3, 5), "await")
@@ -273,6 +295,7 @@ class FeatureFinder(BatchVisitor):
 
     def visit_For(self, node: cst.For) -> None:
         self._mark_target(node.target)
+        self.blocks.append("loop")
         if _unparenthesized_starred_tuple(node.iter):
             self.add(node, _v(3, 9), "an unparenthesized starred tuple after for ... in")
         if node.asynchronous is not None:

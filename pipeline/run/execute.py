@@ -113,6 +113,7 @@ class Execution:
             config.budget,
         )
         meta.policy = self.policy()
+        meta.target_python_from = config.origins.target_from  # the report's header names it
         self.ledger = Ledger(meta, stream_to=self.report_dir / "ledger.jsonl")
         self.proposals: list[Proposal] = []
         self.counter = RunCounter()

@@ -40,17 +40,6 @@ def partial_reason(meta: RunMeta) -> str | None:
     return None
 
 
-def apply_to_worktree(run_dir: Path, repo: Path, *, partial: bool) -> list[str]:
-    """Write the run's accepted changes into the working tree (no branch, no commit); the paths
-    written. Refused, with nothing written, where that would touch uncommitted work."""
-    from pipeline.run.worktree import check_worktree, write_worktree
-
-    root, again = replayed(run_dir, repo)
-    _refuse_partial(again.ledger, partial)
-    check_worktree(root, again.changes, again.base_commit)
-    return write_worktree(root, again.changes)
-
-
 def _refuse_partial(ledger: Ledger, partial: bool) -> None:
     why = partial_reason(ledger.meta)
     if why is not None and not partial:

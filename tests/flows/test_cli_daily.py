@@ -54,6 +54,13 @@ def test_a_dry_run_ends_with_the_report_to_open_and_the_commands_that_work(
     assert (repo / "one.py").read_text() == "class A:\n    pass\n"
 
 
+def test_fail_on_changes_counts_in_english(runner: CliRunner, tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo", FILES)
+    done = run(runner, repo, "--dry-run", "--fail-on-changes")
+    assert done.exit_code == 4, done.output
+    assert "codemill: 1 file would change\n" in done.stderr
+
+
 def test_a_run_that_made_a_branch_says_how_to_get_to_it(runner: CliRunner, tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "repo", FILES)
     done = run(runner, repo, "--branch", "cm/daily")

@@ -33,11 +33,14 @@ def run(runner: CliRunner, *args: str) -> Result:
     return runner.invoke(app, command)
 
 
-def ledger_rows(output: str) -> list[dict[str, Any]]:
-    report = Path(output.split("codemill: report ")[1].split()[0].removeprefix("file://"))
-    report = report.parent if report.name == "report.html" else report
+def ledger_records(output: str, kind: str) -> list[dict[str, Any]]:
+    report = Path(output.split("codemill: report ")[1].split()[0])
     lines = (report / "ledger.jsonl").read_text(encoding="utf-8").splitlines()
-    return [r for r in map(json.loads, lines) if r["record"] == "row"]
+    return [r for r in map(json.loads, lines) if r["record"] == kind]
+
+
+def ledger_rows(output: str) -> list[dict[str, Any]]:
+    return ledger_records(output, "row")
 
 
 def test_a_package_in_a_subfolder_runs_with_its_own_settings(
@@ -72,6 +75,8 @@ def test_a_setup_cfg_project_targets_its_python_requires(runner: CliRunner, tmp_
     assert done.output.splitlines()[0] == (
         "codemill: target Python 3.7 (setup.cfg python_requires >=3.7)"
     )
+    (meta,) = ledger_records(done.output, "run")  # the report's header names it
+    assert meta["target_python_from"] == "setup.cfg python_requires >=3.7"
     (row,) = ledger_rows(done.output)  # X | None is evaluated at def time: not on 3.7
     assert row["status"] == "rejected" and "needs Python 3.10, the target is 3.7" in row["detail"]
     newer = run(runner, str(repo), "--target-python", "3.10")

@@ -8,6 +8,7 @@ import libcst as cst
 import pytest
 from libcst.metadata import MetadataWrapper
 
+from pipeline.judge.policy import Policy
 from pipeline.judge.target_syntax import (
     Feature,
     RuntimeUnion,
@@ -16,6 +17,9 @@ from pipeline.judge.target_syntax import (
     newest_needed,
     syntax_features,
 )
+from pipeline.judge.validation import judge_answer
+from pipeline.judge.verdicts import Reason
+from pipeline.source.chunking import chunk_module
 from pipeline.source.codegen import StartLineProvider
 
 
@@ -85,6 +89,12 @@ FEATURES: list[tuple[str, tuple[int, int], str]] = [
     ("x = a @ b\n", (3, 5), "@ operator"),
     ("x @= b\n", (3, 5), "@= operator"),
     ("def f():\n    yield from g()\n", (3, 3), "yield from"),
+    ("for x in y:\n    try:\n        pass\n    finally:\n        continue\n", (3, 8), "finally"),
+    (
+        "while x:\n    try:\n        pass\n    finally:\n        if x:\n            continue\n",
+        (3, 8),
+        "finally",
+    ),
     ("x = u'text'\n", (3, 3), "u''"),
 ]
 
@@ -95,6 +105,7 @@ OLD_SYNTAX = [
     "@decorator.attr(arg)\ndef f():\n    pass\n",
     "x = a | b\n",
     "a, *b = x\n",  # extended unpacking in a target is 3.0
+    "for x in y:\n    try:\n        pass\n    finally:\n        for z in x:\n            continue\n",
     "for a, *b in x:\n    pass\n",
     "[a, (b, *c)] = x\n",
     "f(*a, b=1, **c)\n",
@@ -188,3 +199,19 @@ def test_runtime_unions(
 ) -> None:
     found = union(source, target, future=future, enclosing=enclosing)
     assert (found.line if found else None) == line
+
+
+# Not covered by the feature visitor because the judge's parse (libcst, this Python's grammar) refuses them
+# first: `async`/`await` as names (keywords since 3.7), Python 2's print statement and backticks.
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "def f(x):\n    async = x\n    return async\n",
+        "def f(x):\n    print x\n    return x\n",
+        "def f(x):\n    return `x`\n",
+    ],
+)
+def test_what_the_parser_refuses_first_is_a_syntax_rejection(answer: str) -> None:
+    (chunk,) = chunk_module("m.py", "def f(x):\n    return x\n")
+    verdict = judge_answer(chunk, answer, policy=Policy(target_python=(3, 5))).verdict
+    assert verdict.reason is Reason.SYNTAX, verdict
