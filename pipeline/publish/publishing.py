@@ -134,6 +134,9 @@ def publish_changes(
             outcome.groups.append(done)
             records += [record] if record is not None else []
         outcome.notes += target.forge.notes
+        if waits := target.forge.http.waits:
+            outcome.notes.append(f"the forge asked to slow down {len(waits)} times; waited "
+                                 f"{sum(waits):.0f} s in all and went on")  # fmt: skip
     finally:
         target.close()
     save_run_published(run_dir, records)

@@ -61,6 +61,9 @@ def test_rate_limit_answers_are_waited_out_and_the_pull_request_opened_once(
     done = publish(runner, forge, run_dir, repo)
 
     assert done.exit_code == 0, done.output
+    assert (
+        "note: the forge asked to slow down 2 times; waited 2 s in all and went on" in done.output
+    )
     posts = [w for w in forge.writes() if w.path.endswith("/pulls")]
     assert len(posts) == 3 and len(forge.open_pulls("octo/widgets")) == 1
     assert posts[1].at - posts[0].at >= 1.0 and posts[2].at - posts[1].at >= 1.0
