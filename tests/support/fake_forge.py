@@ -214,7 +214,8 @@ class _GitHubApi:
         rest = (match[2] if match else "") or ""
         for pattern, method, handler in self._routes():
             if method == req.method and (found := re.fullmatch(pattern, rest)):
-                return handler(repo, req, *found.groups())
+                answered: tuple[int, Any, dict[str, str]] = handler(repo, req, *found.groups())
+                return answered
         return 404, {"message": "Not Found", "documentation_url": DOCS}, {}
 
     def _routes(self) -> list[tuple[str, str, Any]]:
