@@ -194,6 +194,11 @@ def _push(
     return made[-1], digest, True
 
 
+def _names(given: tuple[str, ...]) -> tuple[str, ...]:
+    """Labels as given, each comma-separated list split (GitLab takes labels as one comma list)."""
+    return tuple(dict.fromkeys(n.strip() for g in given for n in g.split(",") if n.strip()))
+
+
 def fingerprint(base_commit: str, commit_per: str, files: Mapping[str, bytes]) -> str:
     """What a group's commits will hold, known without git: its base, how it is committed, and each
     file's blob id."""
@@ -214,6 +219,6 @@ def _spec(
     body = body_of(change.ledger, group.files, owners, target.forge.body_limit)
     return PullSpec(
         head=branch, base=target.base_branch, title=title_of(change.ledger, group.files, group.name),
-        body=body, draft=config.draft, labels=config.labels, reviewers=reviewers,
+        body=body, draft=config.draft, labels=_names(config.labels), reviewers=reviewers,
         assignees=config.assignees,
     )  # fmt: skip
