@@ -195,7 +195,8 @@ def _push(
 
 
 def _names(given: tuple[str, ...]) -> tuple[str, ...]:
-    """Labels as given, each comma-separated list split (GitLab takes labels as one comma list)."""
+    """Names as given, each comma-separated list split, each once (GitLab takes labels as one comma
+    list: a label with a comma would never match what it stores)."""
     return tuple(dict.fromkeys(n.strip() for g in given for n in g.split(",") if n.strip()))
 
 
@@ -215,10 +216,10 @@ def _spec(
 ) -> PullSpec:
     owners = {path: change.owners.get(path, ()) for path in group.files}
     found = [o for path in group.files for o in owners[path]]
-    reviewers = tuple(dict.fromkeys([*found, *config.reviewers]))
+    reviewers = _names((*found, *(r.lstrip("@") for r in config.reviewers)))
     body = body_of(change.ledger, group.files, owners, target.forge.body_limit)
     return PullSpec(
         head=branch, base=target.base_branch, title=title_of(change.ledger, group.files, group.name),
         body=body, draft=config.draft, labels=_names(config.labels), reviewers=reviewers,
-        assignees=config.assignees,
+        assignees=_names(config.assignees),
     )  # fmt: skip
