@@ -152,20 +152,23 @@ def _publish_group(
     pull = forge.find_pull(branch)
     if pull is None and forge.open_pull_count(BRANCH_PREFIX) >= config.max_open_prs:
         return GroupOutcome(branch, "held", group.files), None
-    record = load_published(env, where.api_url, where.path, branch)
-    pushed = _push(target, config, change, group, branch, record)
+    previous = load_published(env, where.api_url, where.path, branch)
+    pushed = _push(target, config, change, group, branch, previous)
     if pushed is None:
-        return GroupOutcome(branch, "diverged", group.files, pull.url if pull else ""), record
+        return GroupOutcome(branch, "diverged", group.files, pull.url if pull else ""), previous
     commit, digest, moved = pushed
     spec = _spec(config, change, group, branch, target)
     record = Published(where.kind, where.api_url, where.path, branch, pull.number if pull else 0,
-                       "", commit, digest, change.base_commit, meta.run_id, group.files)  # fmt: skip
+                       "", commit, digest, change.base_commit, meta.run_id, group.files,
+                       previous.asked if previous and pull else ())  # fmt: skip
     save_published(env, record)  # the push is on record before the forge is asked anything
     if pull is None:
         pull, action = forge.open_pull(spec), "opened"
-    else:
-        action = "updated" if forge.update_pull(pull, spec) or moved else "unchanged"
-    record = replace(record, number=pull.number, url=pull.url)
+    else:  # a reviewer asked once is not asked again (a review done drops them from the request)
+        fresh = replace(spec, reviewers=tuple(r for r in spec.reviewers if r not in record.asked))
+        action = "updated" if forge.update_pull(pull, fresh) or moved else "unchanged"
+    record = replace(record, number=pull.number, url=pull.url,
+                     asked=tuple(dict.fromkeys([*record.asked, *spec.reviewers])))  # fmt: skip
     save_published(env, record)
     return GroupOutcome(branch, action, group.files, pull.url), record
 
