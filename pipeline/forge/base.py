@@ -23,6 +23,7 @@ class PullSpec:
     labels: tuple[str, ...] = ()
     reviewers: tuple[str, ...] = ()
     assignees: tuple[str, ...] = ()
+    words: bool = True  # False: leave an open pull request's title and body as they are
 
 
 @dataclass(frozen=True)

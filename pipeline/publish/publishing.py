@@ -164,8 +164,10 @@ def _publish_group(
     save_published(env, record)  # the push is on record before the forge is asked anything
     if pull is None:
         pull, action = forge.open_pull(spec), "opened"
-    else:  # a reviewer asked once is not asked again (a review done drops them from the request)
-        fresh = replace(spec, reviewers=tuple(r for r in spec.reviewers if r not in record.asked))
+    else:  # a reviewer asked once is not asked again (a review done drops them from the request);
+        # the same change again leaves the words alone (a nightly rerun must not touch every one)
+        fresh = replace(spec, reviewers=tuple(r for r in spec.reviewers if r not in record.asked),
+                        words=moved)  # fmt: skip
         action = "updated" if forge.update_pull(pull, fresh) or moved else "unchanged"
     record = replace(record, number=pull.number, url=pull.url,
                      asked=tuple(dict.fromkeys([*record.asked, *spec.reviewers])))  # fmt: skip

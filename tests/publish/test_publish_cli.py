@@ -24,10 +24,14 @@ def test_a_dry_run_is_published_once_and_updated_after(
     options = ("--labels", "codemill", "--draft", "--assignees", "octocat", "--pr-base", "main")
     first = publish(runner, forge, run_dir, repo, *options)
     again = publish(runner, forge, run_dir, repo, *options)
+    rerun = publish(
+        runner, forge, dry_run(runner, repo), repo, *options
+    )  # another run, same change
 
     assert first.exit_code == 0, first.output
     assert "codemill: pull request opened: " in first.output
     assert "unchanged (already up to date)" in again.output, again.output
+    assert "unchanged (already up to date)" in rerun.output, rerun.output
     [pull] = forge.open_pulls("octo/widgets")
     assert pull["head"]["ref"] == "codemill/pr-modernize" and pull["base"]["ref"] == "main"
     assert pull["draft"] and [x["name"] for x in pull["labels"]] == ["codemill"]
@@ -38,7 +42,8 @@ def test_a_dry_run_is_published_once_and_updated_after(
     shown = git(repo, "show", f"{head}:pkg/a.py")
     assert shown == "class A:\n    pass\n"
     assert [a["login"] for a in pull["assignees"]] == ["octocat"]
-    assert len(forge.writes()) == 3  # the pull request, its label, its assignee; nothing again
+    assert len(forge.writes()) == 3  # the pull request, its label, its assignee; nothing after
+    assert f"run `{run_dir.name}`" in pull["body"]  # the words of the run that made the change
 
 
 def test_a_rerun_with_a_new_change_updates_the_same_pull_request(
