@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
+
+if TYPE_CHECKING:
+    from pipeline.forge.http import ForgeHttp
 
 PullState = Literal["open", "draft", "merged", "closed"]
 
@@ -20,6 +23,7 @@ class PullSpec:
     labels: tuple[str, ...] = ()
     reviewers: tuple[str, ...] = ()
     assignees: tuple[str, ...] = ()
+    words: bool = True  # False: leave an open pull request's title and body as they are
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,7 @@ class Forge(Protocol):
 
     body_limit: int  # the longest description the forge keeps, in characters
     notes: list[str]  # what the forge would not do and the publish went on without (a reviewer)
+    http: ForgeHttp  # its one client: `http.waits` are the rate-limit waits it sat out
 
     def check_repository(self) -> str:
         """The repository's default branch; raises ForgeError when it cannot take pull requests."""

@@ -72,8 +72,8 @@ class GitHub:
         return pull
 
     def update_pull(self, pull: PullRef, spec: PullSpec) -> bool:
-        changed = {k: v for k, v in (("title", spec.title), ("body", spec.body), ("base", spec.base))
-                   if getattr(pull, k) != v}  # fmt: skip
+        wanted = (("title", spec.title), ("body", spec.body)) if spec.words else ()
+        changed = {k: v for k, v in (*wanted, ("base", spec.base)) if getattr(pull, k) != v}
         if changed:
             url = f"{self.root}/pulls/{pull.number}"
             answer = self.http.call("PATCH", url, "updating the pull request", json=changed)

@@ -63,8 +63,9 @@ class GitLab:
         return _ref(answer.data)
 
     def update_pull(self, pull: PullRef, spec: PullSpec) -> bool:
-        wanted = (("title", _title(spec)), ("description", spec.body), ("target_branch", spec.base))
+        words = (("title", _title(spec)), ("description", spec.body)) if spec.words else ()
         now = {"title": pull.title, "description": pull.body, "target_branch": pull.base}
+        wanted = (*words, ("target_branch", spec.base))
         changed: dict[str, Any] = {k: v for k, v in wanted if now[k] != v}
         changed.update(self._people(spec, pull))
         if changed:

@@ -3,6 +3,7 @@ chunks and reasons, what was rejected and why, the owners, the run id; cut to th
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 
 from pipeline.model.prices import cost_text
@@ -23,16 +24,17 @@ def body_of(
     ledger: Ledger, files: Sequence[str], owners: Mapping[str, tuple[str, ...]], limit: int
 ) -> str:
     """The body for `files` of the run, cut to `limit` characters with a note saying so."""
-    meta, totals = ledger.meta, ledger.totals()
-    counts = ", ".join(f"{n} {status}" for status, n in sorted(totals.by_status.items()))
-    cost = cost_text(totals.usage.cost_usd, totals.usage.unpriced)
+    meta = ledger.meta
+    chosen = set(files)
     head = [
         MARKER,
         f"Recipe **{meta.recipe}** ({meta.engine}{f', {meta.model}' if meta.model else ''}), "
         f"run `{meta.run_id}` on `{(meta.base_commit or '')[:12]}`.",
         "",
-        f"Chunks: {counts or 'none'}. Cost: {cost}.",
+        f"Chunks: {_tally([r for r in ledger.rows if r.path in chosen])}.",
     ]
+    if {r.path for r in ledger.rows if r.status == "accepted"} - chosen:  # split: the run besides
+        head.append(f"The whole run: {_tally(ledger.rows)}.")
     if evidence := _evidence(ledger.rows, files):
         head.append(f"Evidence: {evidence}.")
     unowned = [f for f in files if not owners.get(f)]
@@ -40,6 +42,14 @@ def body_of(
         head.append(f"\n**No code owner** for {len(unowned)} file(s): {', '.join(unowned)}.")
     sections = ["\n".join(head), _changed(ledger, files, owners), _rejected(ledger, files)]
     return cut("\n\n".join(s for s in sections if s) + "\n", limit)
+
+
+def _tally(rows: Sequence[LedgerRow]) -> str:
+    """`2 accepted, 1 rejected; cost $0.0123`: the rows' counts by status and what they cost."""
+    counts = Counter(str(r.status) for r in rows)
+    cost = cost_text(sum(r.usage.cost_usd for r in rows), sum(r.usage.unpriced for r in rows))
+    shown = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none"
+    return f"{shown}; cost {cost}"
 
 
 def _changed(ledger: Ledger, files: Sequence[str], owners: Mapping[str, tuple[str, ...]]) -> str:

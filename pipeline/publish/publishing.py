@@ -134,6 +134,9 @@ def publish_changes(
             outcome.groups.append(done)
             records += [record] if record is not None else []
         outcome.notes += target.forge.notes
+        if waits := target.forge.http.waits:
+            outcome.notes.append(f"the forge asked to slow down {len(waits)} times; waited "
+                                 f"{sum(waits):.0f} s in all and went on")  # fmt: skip
     finally:
         target.close()
     save_run_published(run_dir, records)
@@ -149,20 +152,25 @@ def _publish_group(
     pull = forge.find_pull(branch)
     if pull is None and forge.open_pull_count(BRANCH_PREFIX) >= config.max_open_prs:
         return GroupOutcome(branch, "held", group.files), None
-    record = load_published(env, where.api_url, where.path, branch)
-    pushed = _push(target, config, change, group, branch, record)
+    previous = load_published(env, where.api_url, where.path, branch)
+    pushed = _push(target, config, change, group, branch, previous)
     if pushed is None:
-        return GroupOutcome(branch, "diverged", group.files, pull.url if pull else ""), record
+        return GroupOutcome(branch, "diverged", group.files, pull.url if pull else ""), previous
     commit, digest, moved = pushed
     spec = _spec(config, change, group, branch, target)
     record = Published(where.kind, where.api_url, where.path, branch, pull.number if pull else 0,
-                       "", commit, digest, change.base_commit, meta.run_id, group.files)  # fmt: skip
+                       "", commit, digest, change.base_commit, meta.run_id, group.files,
+                       previous.asked if previous and pull else ())  # fmt: skip
     save_published(env, record)  # the push is on record before the forge is asked anything
     if pull is None:
         pull, action = forge.open_pull(spec), "opened"
-    else:
-        action = "updated" if forge.update_pull(pull, spec) or moved else "unchanged"
-    record = replace(record, number=pull.number, url=pull.url)
+    else:  # a reviewer asked once is not asked again (a review done drops them from the request);
+        # the same change again leaves the words alone (a nightly rerun must not touch every one)
+        fresh = replace(spec, reviewers=tuple(r for r in spec.reviewers if r not in record.asked),
+                        words=moved)  # fmt: skip
+        action = "updated" if forge.update_pull(pull, fresh) or moved else "unchanged"
+    record = replace(record, number=pull.number, url=pull.url,
+                     asked=tuple(dict.fromkeys([*record.asked, *spec.reviewers])))  # fmt: skip
     save_published(env, record)
     return GroupOutcome(branch, action, group.files, pull.url), record
 
@@ -191,6 +199,12 @@ def _push(
     return made[-1], digest, True
 
 
+def _names(given: tuple[str, ...]) -> tuple[str, ...]:
+    """Names as given, each comma-separated list split, each once (GitLab takes labels as one comma
+    list: a label with a comma would never match what it stores)."""
+    return tuple(dict.fromkeys(n.strip() for g in given for n in g.split(",") if n.strip()))
+
+
 def fingerprint(base_commit: str, commit_per: str, files: Mapping[str, bytes]) -> str:
     """What a group's commits will hold, known without git: its base, how it is committed, and each
     file's blob id."""
@@ -207,10 +221,10 @@ def _spec(
 ) -> PullSpec:
     owners = {path: change.owners.get(path, ()) for path in group.files}
     found = [o for path in group.files for o in owners[path]]
-    reviewers = tuple(dict.fromkeys([*found, *config.reviewers]))
+    reviewers = _names((*found, *(r.lstrip("@") for r in config.reviewers)))
     body = body_of(change.ledger, group.files, owners, target.forge.body_limit)
     return PullSpec(
         head=branch, base=target.base_branch, title=title_of(change.ledger, group.files, group.name),
-        body=body, draft=config.draft, labels=config.labels, reviewers=reviewers,
-        assignees=config.assignees,
+        body=body, draft=config.draft, labels=_names(config.labels), reviewers=reviewers,
+        assignees=_names(config.assignees),
     )  # fmt: skip

@@ -33,10 +33,12 @@ class Published:
     base_commit: str  # the commit the change was made on
     run_id: str
     files: tuple[str, ...] = ()
+    asked: tuple[str, ...] = ()  # the reviewers asked already: never asked again
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Published:
-        return cls(**{**data, "files": tuple(data.get("files", ()))})
+        lists = {name: tuple(data.get(name, ())) for name in ("files", "asked")}
+        return cls(**{**data, **lists})
 
 
 def repo_dir(env: Mapping[str, str], api_url: str, repo: str) -> Path:

@@ -3,6 +3,7 @@ forge holding its remote, and the `codemill` command in-process with the forge's
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -51,3 +52,25 @@ def publish(runner: CliRunner, forge: FakeForge, run_dir: Path, repo: Path, *arg
     command = ["publish", str(run_dir), "--repo", str(repo), "--forge", kind, "--forge-url", url]
     command += [*FAST, *args]
     return runner.invoke(app, command)
+
+
+def same_run_in(
+    runner: CliRunner, forge: FakeForge, root: Path, count: int
+) -> tuple[Path, list[Path]]:
+    """`count` repositories at one commit, each with its own remote on the forge (`octo/r<n>`), and
+    the one dry run that holds for each of them (a fleet's members, cheaply)."""
+    first = make_repo(root / "r0", {"a.py": module("a")})
+    run_dir, repos = dry_run(runner, first), [first]
+    for number in range(1, count):
+        repos.append(root / f"r{number}")
+        git(root, "clone", "-q", str(first), str(repos[-1]))
+        git(repos[-1], "remote", "remove", "origin")
+    for number, repo in enumerate(repos):
+        with_remote(forge, repo, f"octo/r{number}")
+    return run_dir, repos
+
+
+def least_gap(forge: FakeForge) -> float:
+    """The shortest time between two writes the forge received."""
+    times = sorted(w.at for w in forge.writes())
+    return min(b - a for a, b in itertools.pairwise(times))

@@ -24,7 +24,10 @@ def test_the_body_tells_the_run() -> None:
     assert body.startswith(
         "<!-- codemill:publish -->\nRecipe **modernize** (codemod), run `20260101-000000-abc`"
     )
-    assert "Chunks: 2 accepted, 1 rejected. Cost: $0.0000." in body
+    assert "Chunks: 2 accepted, 1 rejected; cost $0.0000." in body and "whole run" not in body
+    split = body_of(ledger(), ["pkg/b.py"], {}, 65_536)
+    assert "Chunks: 1 accepted; cost $0.0000.\nThe whole run: 2 accepted, 1 rejected; cost" in split
+    assert "pkg/a.py" not in split
     assert "Evidence: import ok 1." in body
     assert "- `pkg/a.py` (@alice)\n  - `A` lines 1-2" in body
     assert (

@@ -12,6 +12,7 @@ from support.fake_forge import FakeForge
 from support.gitrepo import make_repo
 from typer.testing import CliRunner
 
+from flows.cli import app
 from pipeline import repository
 from pipeline.forge.codeowners import owners_of, parse
 from pipeline.publish.groups import group_files
@@ -119,3 +120,21 @@ def test_groups_by_directory_with_at_most_n_files_are_the_same_for_the_same_file
     assert group_files(list(reversed(files)), {}, "directory", max_files=2) == groups
     assert [g.name for g in group_files(files, {}, "none", max_files=3)] == ["1", "2"]
     assert [g.files for g in group_files(files, {})] == [tuple(sorted(files))]
+
+
+def test_an_owner_who_reviewed_is_not_asked_again(
+    runner: CliRunner, forge: FakeForge, tmp_path: Path
+) -> None:
+    repo = make_repo(tmp_path / "widgets", {"CODEOWNERS": "* @alice\n", "a.py": module("a")})
+    with_remote(forge, repo, "octo/widgets", users=("alice",))
+    run_dir = dry_run(runner, repo)
+    assert publish(runner, forge, run_dir, repo).exit_code == 0
+    forge.review("octo/widgets", 1, "alice", "CHANGES_REQUESTED")
+    writes = len(forge.writes())
+
+    again = publish(runner, forge, run_dir, repo)
+    status = runner.invoke(app, ["status", str(run_dir)])
+
+    assert "unchanged (already up to date)" in again.output, again.output
+    assert len(forge.writes()) == writes
+    assert "#1 open, checks passing, 1 changes_requested, mergeable clean" in status.output

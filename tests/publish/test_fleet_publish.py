@@ -5,14 +5,13 @@ fleet's slot decays; each member's result names its pull request."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 from pathlib import Path
 
 import pytest
 from prefect.settings import PREFECT_API_URL, temporary_settings
-from publishing import TOKEN, dry_run, module, with_remote
+from publishing import TOKEN, dry_run, least_gap, module, same_run_in, with_remote
 from support.fake_forge import FakeForge
-from support.gitrepo import git, make_repo
+from support.gitrepo import make_repo
 from typer.testing import CliRunner
 
 from flows.cli import app
@@ -25,14 +24,7 @@ from pipeline.records.repo_result import RepoResult, RepoStatus
 def test_members_publish_under_the_fleets_one_rate_limit(
     runner: CliRunner, forge: FakeForge, tmp_path: Path, prefect_api: str
 ) -> None:
-    first = make_repo(tmp_path / "m0", {"a.py": module("a")})
-    run_dir, repos = dry_run(runner, first), [first]
-    for number in (1, 2):
-        git(tmp_path, "clone", "-q", str(first), str(tmp_path / f"m{number}"))
-        git(tmp_path / f"m{number}", "remote", "remove", "origin")
-        repos.append(tmp_path / f"m{number}")
-    for number, repo in enumerate(repos):
-        with_remote(forge, repo, f"octo/m{number}")
+    run_dir, repos = same_run_in(runner, forge, tmp_path, 3)
     settings = {"forge_url": forge.github_url, "forge_write_interval": 0.01, "publish": True}
     configs = [load_config(repo, settings, {}) for repo in repos]
 
@@ -48,9 +40,7 @@ def test_members_publish_under_the_fleets_one_rate_limit(
 
     assert [r.pull_requests[0].split()[0] for r in published] == ["opened"] * 3
     assert all("/pull/1" in r.pull_requests[0] for r in published)
-    times = sorted(w.at for w in forge.writes())
-    assert len(times) == 3
-    assert min(b - a for a, b in itertools.pairwise(times)) >= 0.9
+    assert len(forge.writes()) == 3 and least_gap(forge) >= 0.9
 
 
 def test_a_scheduled_or_member_run_that_cannot_publish_says_why_and_keeps_its_outcome(

@@ -21,12 +21,17 @@ def test_a_dry_run_is_published_once_and_updated_after(
     with_remote(forge, repo, "octo/widgets")
     run_dir = dry_run(runner, repo)
 
-    first = publish(runner, forge, run_dir, repo, "--labels", "codemill", "--draft")
-    again = publish(runner, forge, run_dir, repo, "--labels", "codemill", "--draft")
+    options = ("--labels", "codemill", "--draft", "--assignees", "octocat", "--pr-base", "main")
+    first = publish(runner, forge, run_dir, repo, *options)
+    again = publish(runner, forge, run_dir, repo, *options)
+    rerun = publish(
+        runner, forge, dry_run(runner, repo), repo, *options
+    )  # another run, same change
 
     assert first.exit_code == 0, first.output
     assert "codemill: pull request opened: " in first.output
     assert "unchanged (already up to date)" in again.output, again.output
+    assert "unchanged (already up to date)" in rerun.output, rerun.output
     [pull] = forge.open_pulls("octo/widgets")
     assert pull["head"]["ref"] == "codemill/pr-modernize" and pull["base"]["ref"] == "main"
     assert pull["draft"] and [x["name"] for x in pull["labels"]] == ["codemill"]
@@ -36,7 +41,9 @@ def test_a_dry_run_is_published_once_and_updated_after(
     head = forge.branch_head("octo/widgets", "codemill/pr-modernize")
     shown = git(repo, "show", f"{head}:pkg/a.py")
     assert shown == "class A:\n    pass\n"
-    assert len(forge.writes()) == 2  # the pull request and its label; nothing the second time
+    assert [a["login"] for a in pull["assignees"]] == ["octocat"]
+    assert len(forge.writes()) == 3  # the pull request, its label, its assignee; nothing after
+    assert f"run `{run_dir.name}`" in pull["body"]  # the words of the run that made the change
 
 
 def test_a_rerun_with_a_new_change_updates_the_same_pull_request(
@@ -64,15 +71,22 @@ def test_gitlab_gets_one_merge_request(runner: CliRunner, forge: FakeForge, tmp_
     with_remote(forge, repo, "group/app", kind="gitlab", users=("alice",))
     run_dir = dry_run(runner, repo)
 
-    first = publish(runner, forge, run_dir, repo, "--reviewers", "alice", kind="gitlab")
-    again = publish(runner, forge, run_dir, repo, "--reviewers", "alice", kind="gitlab")
+    people = ("--reviewers", "alice", "--assignees", "alice", "--labels", "codemill,bots")
+    first = publish(runner, forge, run_dir, repo, *people, "--draft", kind="gitlab")
+    again = publish(runner, forge, run_dir, repo, *people, "--draft", kind="gitlab")
 
     assert first.exit_code == 0, first.output
     assert "/group/app/-/merge_requests/1 " in first.output
     assert "unchanged" in again.output
     [mr] = forge.repos["group/app"].pulls.values()
     assert mr["source_branch"] == "codemill/pr-modernize" and mr["target_branch"] == "main"
-    assert [u["username"] for u in mr["reviewers"]] == ["alice"]
+    assert (
+        [u["username"] for u in mr["reviewers"]]
+        == ["alice"]
+        == [u["username"] for u in mr["assignees"]]
+    )
+    assert mr["labels"] == ["codemill", "bots"]
+    assert mr["title"] == "Draft: codemill: modernize on 1 file"
     assert [w.method for w in forge.writes()] == ["POST"]
 
 

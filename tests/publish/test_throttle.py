@@ -106,3 +106,16 @@ def test_a_forge_that_keeps_refusing_is_one_sentence() -> None:
     with pytest.raises(ForgeError, match=r"kept refusing for its rate limit; try again later$"):
         http.call("POST", "/repos/o/r/pulls", "opening the pull request", json={})
     assert fake.slept == [1.0] * 5
+
+
+def test_an_exhausted_primary_limit_waits_until_its_reset() -> None:
+    fake = FakeTime()
+    reset = str(int(time.time()) + 30)
+    exhausted = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": reset}
+    answers = [
+        httpx.Response(403, json={"message": "API rate limit exceeded"}, headers=exhausted),
+        httpx.Response(200, json=[]),
+    ]
+    http, sent = _http(answers, fake)
+    assert http.call("GET", "/repos/o/r/pulls", "listing").status == 200
+    assert sent == ["GET", "GET"] and 28 <= http.waits[0] <= 31

@@ -151,6 +151,15 @@ class FakeForge:
         with self.lock:
             self.repos[repo].pulls[number].update(state="closed", closed_at=_now())
 
+    def review(self, repo: str, number: int, login: str, state: str = "APPROVED") -> None:
+        """`login` reviews the pull request: GitHub then drops them from its requested reviewers."""
+        with self.lock:
+            pull = self.repos[repo].pulls[number]
+            pull.setdefault("_reviews", []).append({"user": {"login": login}, "state": state})
+            pull["requested_reviewers"] = [
+                u for u in pull["requested_reviewers"] if u["login"] != login
+            ]
+
     def set_checks(self, repo: str, number: int, outcome: str) -> None:
         """The head commit's checks: success, failure or pending."""
         with self.lock:
@@ -214,7 +223,8 @@ class _GitHubApi:
         rest = (match[2] if match else "") or ""
         for pattern, method, handler in self._routes():
             if method == req.method and (found := re.fullmatch(pattern, rest)):
-                return handler(repo, req, *found.groups())
+                answered: tuple[int, Any, dict[str, str]] = handler(repo, req, *found.groups())
+                return answered
         return 404, {"message": "Not Found", "documentation_url": DOCS}, {}
 
     def _routes(self) -> list[tuple[str, str, Any]]:
@@ -351,11 +361,9 @@ class _GitHubApi:
 
     def reviews(self, repo: Repo, req: Recorded, number: str) -> tuple[int, Any, dict[str, str]]:
         pull = repo.pulls[int(number)]
-        done = (
-            [{"id": 1, "user": {"login": "reviewer"}, "state": "APPROVED"}]
-            if pull.get("merged")
-            else []
-        )
+        done = [{"id": n + 1, **r} for n, r in enumerate(pull.get("_reviews", []))]
+        if pull.get("merged") and not done:
+            done = [{"id": 1, "user": {"login": "reviewer"}, "state": "APPROVED"}]
         return 200, done, {}
 
     def check_runs(self, repo: Repo, req: Recorded, sha: str) -> tuple[int, Any, dict[str, str]]:
@@ -379,7 +387,7 @@ class _GitHubApi:
         base_repo = {"full_name": repo.path, "owner": {"login": owner}}
         conflicting = False
         return {
-            **pull,
+            **{k: v for k, v in pull.items() if not k.startswith("_")},
             "html_url": f"{self.forge.url}/{repo.path}/pull/{pull['number']}",
             "head": {"ref": pull["head"]["ref"], "sha": sha, "repo": base_repo},
             "base": {"ref": pull["base"]["ref"], "repo": base_repo},
