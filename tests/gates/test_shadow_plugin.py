@@ -82,6 +82,16 @@ def locked(lock):
 COUNT = 0
 
 
+def chatty(x):
+    import logging
+    import warnings
+
+    print("called", x)
+    logging.getLogger("chatty").warning("called %s", x)
+    warnings.warn("called", UserWarning, stacklevel=1)
+    return x
+
+
 def bump():
     global COUNT
     COUNT += 1
@@ -130,6 +140,11 @@ ORIGINALS = {
     "evens": "def evens(n):\n    yield from range(0, n, 2)\n",
     "later": "async def later():\n    return 1\n",
     "locked": "def locked(lock):\n    return 2\n",
+    "chatty": (
+        "def chatty(x):\n    import logging, warnings\n    print('called', x)\n"
+        "    logging.getLogger('chatty').warning('called %s', x)\n"
+        "    warnings.warn('called', UserWarning, stacklevel=1)\n    return x\n"
+    ),
     "bump": "def bump():\n    global COUNT\n    COUNT += 1\n    return COUNT\n",
     "Point.scaled": "def scaled(self, k):\n    return Point(self.x * k)\n",
     "Point.origin": "@staticmethod\ndef origin():\n    return 1\n",
@@ -214,6 +229,17 @@ def test_arguments_mutated_otherwise_are_a_difference_shown_as_before_the_call(
     assert module.push(items, 5) == 2 and items == [1, 5]
     difference = tallies["push"].difference
     assert difference["args"] == "[1], 5" and difference["mutated"]
+
+
+def test_what_the_original_prints_logs_or_warns_never_reaches_the_tests(
+    shadowed: Any, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    module, tallies = shadowed
+    with pytest.warns(UserWarning) as warned:
+        assert module.chatty(4) == 4
+    assert capsys.readouterr().out == "called 4\n"
+    assert [r.getMessage() for r in caplog.records] == ["called 4"] and len(warned) == 1
+    assert counts(tallies["chatty"]) == (1, 1, 1, {})
 
 
 def test_recursion_is_shadowed_once_per_outermost_call_and_calls_stop_at_the_cap(

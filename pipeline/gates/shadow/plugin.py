@@ -2,36 +2,41 @@
 
 codemill copies this file into a private directory as `codemill_shadow.py` and loads it into the test gate's
 pytest run (`-p codemill_shadow`), so it runs in the repository's own Python: standard library only (and no
-`zip(strict=)` or `X | Y` at run time: that Python may be older). The spec (`spec.json` beside the copy,
-written by `spec.py`) names each changed function: module, qualname, the original's source. The plugin
-compiles the original in the module's own globals as soon as the module is imported (a meta-path hook, so
-`from mod import f` in a test gets the shadowed function too) and wraps the new one. Each call runs the new
-version on the real arguments (its result, or its exception, is what the caller gets, always), then the
-original twice on deep copies of them; the outcomes (return value or exception type) and the arguments
-afterwards are compared. Calls that cannot be compared are counted by cause, never failures: `uncopyable`,
-`io` (an open/socket/subprocess/os audit event during the call: the original is then not run, and its own
-I/O is blocked), `global-state` (the original rebound a name of its module: put back; a global container
-it mutates in place is not seen), `nondeterministic` (the original disagrees with itself: random, time),
+`zip(strict=)` or `X | Y` at run time: that Python may be older; 3.8 to 3.13 run it). The spec
+(`spec.json` beside the copy, written by `spec.py`) names each changed function: module, qualname, the
+original's source. The plugin compiles the original in the module's own globals as soon as the module is
+imported (a meta-path hook, so `from mod import f` in a test gets the shadowed function too) and wraps the
+new one. Each call runs the new version on the real arguments (its result, or its exception, is what the
+caller gets, always), then the original twice on deep copies of them, quietly (what it prints, logs or
+warns is dropped); the outcomes (return value or exception type) and the arguments afterwards are compared.
+Calls that cannot be compared are counted by cause, never failures: `uncopyable`, `io` (an
+open/socket/subprocess/os audit event during the call: the original is then not run, and its own I/O is
+blocked), `global-state` (the original rebound a name of its module: put back; a global container it
+mutates in place is not seen), `nondeterministic` (the original disagrees with itself: random, time),
 `generator`, `coroutine`, `shadow-error` (the machinery's own failure) and `over-the-cap` (past
 CALLS_COMPARED calls of one function, which bounds what a hot function costs the gate). Covered:
 functions, methods, staticmethods, classmethods, property getters (codemill sends no function under another
 decorator: compiling the original would run the decorator again, and a registering one would change what
-the tests see). The counts and the first difference go to
-`results/shadow-PID.json` beside the copy when the session ends (`results.py` reads them).
+the tests see). The counts and the first difference go to `results/shadow-PID.json` beside the copy when
+the session ends (`results.py` reads them).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import inspect
+import io
 import json
+import logging
 import os
 import sys
 import textwrap
 import threading
 import types
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from importlib.machinery import ModuleSpec
 from typing import TYPE_CHECKING, Any
 
@@ -212,7 +217,8 @@ def _original_run(original: Callable[..., Any], call: Any) -> Outcome | str:
     _STATE.depth += 1
     _STATE.block, _STATE.io = True, False
     try:
-        outcome: Outcome | str = _outcome(original, args, kwargs)
+        with _quiet():
+            outcome: Outcome | str = _outcome(original, args, kwargs)
     except _Blocked:
         outcome = "io"
     finally:
@@ -223,6 +229,20 @@ def _original_run(original: Callable[..., Any], call: Any) -> Outcome | str:
         space.update(before)
         return "global-state"
     return "io" if _STATE.io else _kind(outcome) if isinstance(outcome, tuple) else outcome
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Nothing an original prints, logs or warns reaches the tests (capsys, caplog, pytest.warns)."""
+    sink = io.StringIO()
+    with contextlib.ExitStack() as stack:  # (no parenthesized `with`: Python 3.8 runs this too)
+        stack.enter_context(contextlib.redirect_stdout(sink))
+        stack.enter_context(contextlib.redirect_stderr(sink))
+        stack.enter_context(warnings.catch_warnings())
+        warnings.simplefilter("ignore")
+        stack.callback(logging.disable, logging.root.manager.disable)
+        logging.disable(logging.CRITICAL)
+        yield
 
 
 def _rebound(space: dict[str, Any], before: dict[str, Any]) -> bool:
