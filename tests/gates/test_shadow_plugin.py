@@ -123,6 +123,13 @@ class Point:
     def secret(self):
         return self.__secret()
 
+    made = 0
+
+    @classmethod
+    def counted(cls):
+        cls.made += 1
+        return cls.made
+
 
 class Point3(Point):
     def scaled(self, k):
@@ -151,6 +158,7 @@ ORIGINALS = {
     "Point.make": "@classmethod\ndef make(cls, x):\n    return cls(x)\n",
     "Point.norm": "@property\ndef norm(self):\n    return self.x\n",
     "Point.secret": "def secret(self):\n    return self.__secret()\n",
+    "Point.counted": "@classmethod\ndef counted(cls):\n    cls.made += 1\n    return cls.made\n",
     "Point3.scaled": "def scaled(self, k):\n    return super().scaled(k)\n",
 }
 
@@ -284,6 +292,7 @@ def test_methods_of_every_kind_are_bound_as_they_were(shadowed: Any) -> None:
     assert module.Point.origin() == 0 and point.make(4).x == 4
     assert point.norm == 2 and point.secret() == 7
     assert module.Point3(5).scaled(2).x == 10  # zero-argument super() in the original
+    assert module.Point.counted() == 1 and module.Point.made == 1  # the original's runs put back
 
     bound = {q: (t.wrapped, t.calls, t.compared, t.equal) for q, t in tallies.items() if "." in q}
     assert bound == {
@@ -293,7 +302,9 @@ def test_methods_of_every_kind_are_bound_as_they_were(shadowed: Any) -> None:
         "Point.norm": ("property", 1, 1, 0),
         "Point.secret": ("method", 1, 1, 1),
         "Point3.scaled": ("method", 1, 1, 1),
+        "Point.counted": ("classmethod", 1, 0, 0),
     }
+    assert tallies["Point.counted"].not_comparable == {"global-state": 1}
 
 
 def test_an_original_that_does_not_bind_is_a_note_and_the_new_one_stays() -> None:

@@ -11,7 +11,7 @@ caller gets, always), then the original twice on deep copies of them, quietly (w
 warns is dropped); the outcomes (return value or exception type) and the arguments afterwards are compared.
 Calls that cannot be compared are counted by cause, never failures: `uncopyable`, `io` (an
 open/socket/subprocess/os audit event during the call: the original is then not run, and its own I/O is
-blocked), `global-state` (the original rebound a name of its module: put back; a global container it
+blocked), `global-state` (the original rebound a name of its module or class: put back; a container it
 mutates in place is not seen), `nondeterministic` (the original disagrees with itself: random, time),
 `generator`, `coroutine`, `shadow-error` (the machinery's own failure) and `over-the-cap` (past
 CALLS_COMPARED calls of one function, which bounds what a hot function costs the gate). Covered:
@@ -94,6 +94,7 @@ class Tally:
         self.entry = entry
         self.wrapped = ""  # how it was bound: function, method, staticmethod, classmethod, property
         self.note = ""  # why it was not wrapped
+        self.owner: Any = None  # a method's class: the original's runs must leave it as it was
         self.calls = self.compared = self.equal = 0
         self.not_comparable: dict[str, int] = {}
         self.difference: dict[str, str] | None = None
@@ -208,12 +209,11 @@ def _kind(outcome: Outcome) -> Outcome:
     return outcome if outcome[0] == "return" else ("raise", type(outcome[1]))
 
 
-def _original_run(original: Callable[..., Any], call: Any) -> Outcome | str:
+def _original_run(tally: Tally, original: Callable[..., Any], call: Any) -> Outcome | str:
     """The original on one copy of the arguments, its I/O blocked; why not comparable when it reached for
-    I/O or rebound a name of its module (which is put back: the tests must not see the original's work)."""
+    I/O or rebound a name of its module or class (put back: the tests must not see the original's work)."""
     args, kwargs = call
-    space = getattr(original, "__globals__", None)
-    before = dict(space) if isinstance(space, dict) else None
+    spaces = _snapshots(original, tally.owner)
     _STATE.depth += 1
     _STATE.block, _STATE.io = True, False
     try:
@@ -224,9 +224,7 @@ def _original_run(original: Callable[..., Any], call: Any) -> Outcome | str:
     finally:
         _STATE.depth -= 1
         _STATE.block = False
-    if space is not None and before is not None and _rebound(space, before):
-        space.clear()
-        space.update(before)
+    if _restored(spaces):
         return "global-state"
     return "io" if _STATE.io else _kind(outcome) if isinstance(outcome, tuple) else outcome
 
@@ -245,7 +243,38 @@ def _quiet() -> Iterator[None]:
         yield
 
 
-def _rebound(space: dict[str, Any], before: dict[str, Any]) -> bool:
+def _snapshots(original: Callable[..., Any], owner: Any) -> list[tuple[Any, dict[str, Any]]]:
+    """The original's module globals and its class (for a method), with their names as they are now."""
+    spaces: list[tuple[Any, dict[str, Any]]] = []
+    module = getattr(original, "__globals__", None)
+    if isinstance(module, dict):
+        spaces.append((module, dict(module)))
+    if owner is not None:
+        spaces.append((owner, dict(vars(owner))))
+    return spaces
+
+
+def _restored(spaces: list[tuple[Any, dict[str, Any]]]) -> bool:
+    """Whether any of the namespaces changed since its snapshot; each is put back as it was."""
+    changed = False
+    for space, before in spaces:
+        now = space if isinstance(space, dict) else vars(space)
+        if not _rebound(now, before):
+            continue
+        changed = True
+        if isinstance(space, dict):
+            space.clear()
+            space.update(before)
+            continue
+        for name in set(now) - set(before):
+            delattr(space, name)
+        for name, value in before.items():
+            if now.get(name, _restored) is not value:
+                setattr(space, name, value)
+    return changed
+
+
+def _rebound(space: Any, before: dict[str, Any]) -> bool:
     """Whether a module's names changed since `before` (a name added, removed or bound anew)."""
     return space.keys() != before.keys() or any(space[k] is not v for k, v in before.items())
 
@@ -258,8 +287,8 @@ def _judge(
         return tally.skip("generator")
     if isinstance(new[1], types.CoroutineType):
         return tally.skip("coroutine")
-    first = _original_run(original, copies[0])
-    second = first if isinstance(first, str) else _original_run(original, copies[1])
+    first = _original_run(tally, original, copies[0])
+    second = first if isinstance(first, str) else _original_run(tally, original, copies[1])
     if isinstance(first, str) or isinstance(second, str):
         return tally.skip(first if isinstance(first, str) else str(second))
     if not (same(first, second) and same(copies[0], copies[1])):
@@ -378,6 +407,7 @@ def install(module: types.ModuleType, tally: Tally) -> None:
             owner = owner.__dict__[part]
         current = owner.__dict__[name]
         original = _compile_original(module, owner, name, tally.entry["source"])
+        tally.owner = owner if owner is not module else None
         replacement = _bind(tally, owner, current, original, owner is not module)
         if replacement is not None:
             setattr(owner, name, replacement)
