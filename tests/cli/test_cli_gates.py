@@ -107,7 +107,8 @@ def test_gates_keep_what_works_and_name_what_broke(tmp_path: Path) -> None:
     assert "tests/test_shapes.py::test_area" in rows["area"]["detail"]
     for kept in ("label", "greet"):
         assert rows[kept]["status"] == "accepted", rows[kept]
-        assert rows[kept]["gates"] == {"import": "passed", "tests": "passed"}
+        gates = {g: d for g, d in rows[kept]["gates"].items() if g != "shadow"}  # (its calls)
+        assert gates == {"import": "passed", "tests": "passed"}
     runs = int(re.match(r"(\d+) test runs", end["gates"]["tests"]).group(1))
     assert 3 <= runs <= 8
 

@@ -82,6 +82,16 @@ def locked(lock):
 COUNT = 0
 
 
+def chatty(x):
+    import logging
+    import warnings
+
+    print("called", x)
+    logging.getLogger("chatty").warning("called %s", x)
+    warnings.warn("called", UserWarning, stacklevel=1)
+    return x
+
+
 def bump():
     global COUNT
     COUNT += 1
@@ -113,6 +123,13 @@ class Point:
     def secret(self):
         return self.__secret()
 
+    made = 0
+
+    @classmethod
+    def counted(cls):
+        cls.made += 1
+        return cls.made
+
 
 class Point3(Point):
     def scaled(self, k):
@@ -130,12 +147,18 @@ ORIGINALS = {
     "evens": "def evens(n):\n    yield from range(0, n, 2)\n",
     "later": "async def later():\n    return 1\n",
     "locked": "def locked(lock):\n    return 2\n",
+    "chatty": (
+        "def chatty(x):\n    import logging, warnings\n    print('called', x)\n"
+        "    logging.getLogger('chatty').warning('called %s', x)\n"
+        "    warnings.warn('called', UserWarning, stacklevel=1)\n    return x\n"
+    ),
     "bump": "def bump():\n    global COUNT\n    COUNT += 1\n    return COUNT\n",
     "Point.scaled": "def scaled(self, k):\n    return Point(self.x * k)\n",
     "Point.origin": "@staticmethod\ndef origin():\n    return 1\n",
     "Point.make": "@classmethod\ndef make(cls, x):\n    return cls(x)\n",
     "Point.norm": "@property\ndef norm(self):\n    return self.x\n",
     "Point.secret": "def secret(self):\n    return self.__secret()\n",
+    "Point.counted": "@classmethod\ndef counted(cls):\n    cls.made += 1\n    return cls.made\n",
     "Point3.scaled": "def scaled(self, k):\n    return super().scaled(k)\n",
 }
 
@@ -216,6 +239,17 @@ def test_arguments_mutated_otherwise_are_a_difference_shown_as_before_the_call(
     assert difference["args"] == "[1], 5" and difference["mutated"]
 
 
+def test_what_the_original_prints_logs_or_warns_never_reaches_the_tests(
+    shadowed: Any, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    module, tallies = shadowed
+    with pytest.warns(UserWarning) as warned:
+        assert module.chatty(4) == 4
+    assert capsys.readouterr().out == "called 4\n"
+    assert [r.getMessage() for r in caplog.records] == ["called 4"] and len(warned) == 1
+    assert counts(tallies["chatty"]) == (1, 1, 1, {})
+
+
 def test_recursion_is_shadowed_once_per_outermost_call_and_calls_stop_at_the_cap(
     shadowed: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -258,6 +292,7 @@ def test_methods_of_every_kind_are_bound_as_they_were(shadowed: Any) -> None:
     assert module.Point.origin() == 0 and point.make(4).x == 4
     assert point.norm == 2 and point.secret() == 7
     assert module.Point3(5).scaled(2).x == 10  # zero-argument super() in the original
+    assert module.Point.counted() == 1 and module.Point.made == 1  # the original's runs put back
 
     bound = {q: (t.wrapped, t.calls, t.compared, t.equal) for q, t in tallies.items() if "." in q}
     assert bound == {
@@ -267,7 +302,9 @@ def test_methods_of_every_kind_are_bound_as_they_were(shadowed: Any) -> None:
         "Point.norm": ("property", 1, 1, 0),
         "Point.secret": ("method", 1, 1, 1),
         "Point3.scaled": ("method", 1, 1, 1),
+        "Point.counted": ("classmethod", 1, 0, 0),
     }
+    assert tallies["Point.counted"].not_comparable == {"global-state": 1}
 
 
 def test_an_original_that_does_not_bind_is_a_note_and_the_new_one_stays() -> None:

@@ -2,36 +2,41 @@
 
 codemill copies this file into a private directory as `codemill_shadow.py` and loads it into the test gate's
 pytest run (`-p codemill_shadow`), so it runs in the repository's own Python: standard library only (and no
-`zip(strict=)` or `X | Y` at run time: that Python may be older). The spec (`spec.json` beside the copy,
-written by `spec.py`) names each changed function: module, qualname, the original's source. The plugin
-compiles the original in the module's own globals as soon as the module is imported (a meta-path hook, so
-`from mod import f` in a test gets the shadowed function too) and wraps the new one. Each call runs the new
-version on the real arguments (its result, or its exception, is what the caller gets, always), then the
-original twice on deep copies of them; the outcomes (return value or exception type) and the arguments
-afterwards are compared. Calls that cannot be compared are counted by cause, never failures: `uncopyable`,
-`io` (an open/socket/subprocess/os audit event during the call: the original is then not run, and its own
-I/O is blocked), `global-state` (the original rebound a name of its module: put back; a global container
-it mutates in place is not seen), `nondeterministic` (the original disagrees with itself: random, time),
+`zip(strict=)` or `X | Y` at run time: that Python may be older; 3.8 to 3.13 run it). The spec
+(`spec.json` beside the copy, written by `spec.py`) names each changed function: module, qualname, the
+original's source. The plugin compiles the original in the module's own globals as soon as the module is
+imported (a meta-path hook, so `from mod import f` in a test gets the shadowed function too) and wraps the
+new one. Each call runs the new version on the real arguments (its result, or its exception, is what the
+caller gets, always), then the original twice on deep copies of them, quietly (what it prints, logs or
+warns is dropped); the outcomes (return value or exception type) and the arguments afterwards are compared.
+Calls that cannot be compared are counted by cause, never failures: `uncopyable`, `io` (an
+open/socket/subprocess/os audit event during the call: the original is then not run, and its own I/O is
+blocked), `global-state` (the original rebound a name of its module or class: put back; a container it
+mutates in place is not seen), `nondeterministic` (the original disagrees with itself: random, time),
 `generator`, `coroutine`, `shadow-error` (the machinery's own failure) and `over-the-cap` (past
 CALLS_COMPARED calls of one function, which bounds what a hot function costs the gate). Covered:
 functions, methods, staticmethods, classmethods, property getters (codemill sends no function under another
 decorator: compiling the original would run the decorator again, and a registering one would change what
-the tests see). The counts and the first difference go to
-`results/shadow-PID.json` beside the copy when the session ends (`results.py` reads them).
+the tests see). The counts and the first difference go to `results/shadow-PID.json` beside the copy when
+the session ends (`results.py` reads them).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import inspect
+import io
 import json
+import logging
 import os
 import sys
 import textwrap
 import threading
 import types
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from importlib.machinery import ModuleSpec
 from typing import TYPE_CHECKING, Any
 
@@ -89,6 +94,7 @@ class Tally:
         self.entry = entry
         self.wrapped = ""  # how it was bound: function, method, staticmethod, classmethod, property
         self.note = ""  # why it was not wrapped
+        self.owner: Any = None  # a method's class: the original's runs must leave it as it was
         self.calls = self.compared = self.equal = 0
         self.not_comparable: dict[str, int] = {}
         self.difference: dict[str, str] | None = None
@@ -203,29 +209,72 @@ def _kind(outcome: Outcome) -> Outcome:
     return outcome if outcome[0] == "return" else ("raise", type(outcome[1]))
 
 
-def _original_run(original: Callable[..., Any], call: Any) -> Outcome | str:
+def _original_run(tally: Tally, original: Callable[..., Any], call: Any) -> Outcome | str:
     """The original on one copy of the arguments, its I/O blocked; why not comparable when it reached for
-    I/O or rebound a name of its module (which is put back: the tests must not see the original's work)."""
+    I/O or rebound a name of its module or class (put back: the tests must not see the original's work)."""
     args, kwargs = call
-    space = getattr(original, "__globals__", None)
-    before = dict(space) if isinstance(space, dict) else None
+    spaces = _snapshots(original, tally.owner)
     _STATE.depth += 1
     _STATE.block, _STATE.io = True, False
     try:
-        outcome: Outcome | str = _outcome(original, args, kwargs)
+        with _quiet():
+            outcome: Outcome | str = _outcome(original, args, kwargs)
     except _Blocked:
         outcome = "io"
     finally:
         _STATE.depth -= 1
         _STATE.block = False
-    if space is not None and before is not None and _rebound(space, before):
-        space.clear()
-        space.update(before)
+    if _restored(spaces):
         return "global-state"
     return "io" if _STATE.io else _kind(outcome) if isinstance(outcome, tuple) else outcome
 
 
-def _rebound(space: dict[str, Any], before: dict[str, Any]) -> bool:
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Nothing an original prints, logs or warns reaches the tests (capsys, caplog, pytest.warns)."""
+    sink = io.StringIO()
+    with contextlib.ExitStack() as stack:  # (no parenthesized `with`: Python 3.8 runs this too)
+        stack.enter_context(contextlib.redirect_stdout(sink))
+        stack.enter_context(contextlib.redirect_stderr(sink))
+        stack.enter_context(warnings.catch_warnings())
+        warnings.simplefilter("ignore")
+        stack.callback(logging.disable, logging.root.manager.disable)
+        logging.disable(logging.CRITICAL)
+        yield
+
+
+def _snapshots(original: Callable[..., Any], owner: Any) -> list[tuple[Any, dict[str, Any]]]:
+    """The original's module globals and its class (for a method), with their names as they are now."""
+    spaces: list[tuple[Any, dict[str, Any]]] = []
+    module = getattr(original, "__globals__", None)
+    if isinstance(module, dict):
+        spaces.append((module, dict(module)))
+    if owner is not None:
+        spaces.append((owner, dict(vars(owner))))
+    return spaces
+
+
+def _restored(spaces: list[tuple[Any, dict[str, Any]]]) -> bool:
+    """Whether any of the namespaces changed since its snapshot; each is put back as it was."""
+    changed = False
+    for space, before in spaces:
+        now = space if isinstance(space, dict) else vars(space)
+        if not _rebound(now, before):
+            continue
+        changed = True
+        if isinstance(space, dict):
+            space.clear()
+            space.update(before)
+            continue
+        for name in set(now) - set(before):
+            delattr(space, name)
+        for name, value in before.items():
+            if now.get(name, _restored) is not value:
+                setattr(space, name, value)
+    return changed
+
+
+def _rebound(space: Any, before: dict[str, Any]) -> bool:
     """Whether a module's names changed since `before` (a name added, removed or bound anew)."""
     return space.keys() != before.keys() or any(space[k] is not v for k, v in before.items())
 
@@ -238,8 +287,8 @@ def _judge(
         return tally.skip("generator")
     if isinstance(new[1], types.CoroutineType):
         return tally.skip("coroutine")
-    first = _original_run(original, copies[0])
-    second = first if isinstance(first, str) else _original_run(original, copies[1])
+    first = _original_run(tally, original, copies[0])
+    second = first if isinstance(first, str) else _original_run(tally, original, copies[1])
     if isinstance(first, str) or isinstance(second, str):
         return tally.skip(first if isinstance(first, str) else str(second))
     if not (same(first, second) and same(copies[0], copies[1])):
@@ -358,6 +407,7 @@ def install(module: types.ModuleType, tally: Tally) -> None:
             owner = owner.__dict__[part]
         current = owner.__dict__[name]
         original = _compile_original(module, owner, name, tally.entry["source"])
+        tally.owner = owner if owner is not module else None
         replacement = _bind(tally, owner, current, original, owner is not module)
         if replacement is not None:
             setattr(owner, name, replacement)
