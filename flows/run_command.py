@@ -124,8 +124,9 @@ def local_run(config: RunConfig, paths: list[str], progress: bool, setup: RunSet
     one core's work) and while they refactor; the run collects it at its test gate and closes it."""
     import asyncio
 
-    from pipeline.run.setup import start_base_tests
+    from pipeline.run.setup import start_base_tests, with_test_gate
 
+    config = with_test_gate(config, setup)
     base_tests = start_base_tests(config, setup)
     try:
         execute_run, runner = _engines()
@@ -197,6 +198,7 @@ def announce(result: RunResult) -> int:
         f"codemill: {counts}; {len(result.changed_files)} files changed, "
         f"{result.skipped_files} files skipped"
     )
+    announce_evidence(result)
     echo(
         f"codemill: {t.usage.tokens:,} tokens"
         f"{f' ({t.usage.unreported} answers reported no token counts)' if t.usage.unreported else ''}, "
@@ -210,6 +212,20 @@ def announce(result: RunResult) -> int:
     announce_ending(result)
     echo(f"codemill: report {result.report_dir}")
     return result.exit_code
+
+
+def announce_evidence(result: RunResult) -> None:
+    """The evidence of the accepted changes in one line, what was kept out unproven, and any gate that
+    was turned off (loud: the changes were not tested)."""
+    from pipeline.evidence.levels import counts_line
+
+    for note in result.notes:
+        typer.echo(f"codemill: {note}", err=True)
+    t = result.totals
+    if t.evidence:
+        typer.echo(f"codemill: {counts_line(t.by_status.get('accepted', 0), t.evidence)}")
+    if result.unproven:
+        typer.echo(f"codemill: {result.unproven} changes kept out as unproven (--require-evidence)")
 
 
 def announce_ending(result: RunResult) -> None:

@@ -22,6 +22,7 @@ needed. Flaky tests are not retried: a flake can make an innocent change look gu
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -29,7 +30,9 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.evidence.coverage_map import CoverageMap
 from pipeline.gates.base_tests import BaseTests
+from pipeline.gates.measure import BASE_KEY, Measurements, contents_key, measuring_env
 from pipeline.gates.scratch import (
     BadEditError,
     ChunkEdit,
@@ -77,6 +80,7 @@ class TestGateResult:
     runs: int
     seconds: float
     history: list[TestRun] = field(default_factory=list)
+    coverage: CoverageMap | None = None  # what the passing run of the kept set executed, per test
 
     @property
     def dropped(self) -> list[GateDecision]:
@@ -120,8 +124,10 @@ class _Gate:
         chunks: Mapping[str, list[ChunkEdit]],
         command: str,
         timeout: float,
+        measurements: Measurements,
     ) -> None:
         self.tree = tree
+        self.measurements = measurements
         self.changes = changes
         self.chunks = chunks
         self.command = command
@@ -153,9 +159,15 @@ class _Gate:
             if self.written[path] != data:
                 overwrite(self.tree / path, data)
                 self.written[path] = data
-        outcome = run_command(self.tree, self.command, self.timeout, list(self.changes))
+        data_file = self.measurements.next_file(self.key(units))
+        extra = measuring_env(data_file)
+        outcome = run_command(self.tree, self.command, self.timeout, list(self.changes), extra)
         self.history.append(outcome)
         return outcome
+
+    def key(self, units: Sequence[_Unit]) -> str:
+        """The measurements' key of the tree `units` make (BASE_KEY for none)."""
+        return contents_key(self.contents(units)) if units else BASE_KEY
 
     def started(self, early: BaseTests) -> TestRun:
         """The base run started before the gate, in this worktree, as the gate's first run."""
@@ -293,8 +305,11 @@ def run_test_gate(
     else:
         check_files(early.tree, sorted(changes))  # what making the worktree here would check
         checkout = nullcontext(early.tree)
-    with checkout as tree:
-        gate = _Gate(tree, changes, chunks, test_cmd, timeout)
+    with checkout as tree, contextlib.ExitStack() as stack:
+        measurements = early.measurements if early is not None else Measurements()
+        if early is None:
+            stack.callback(measurements.close)
+        gate = _Gate(tree, changes, chunks, test_cmd, timeout, measurements)
         gate.allow_failing_base = allow_failing_base
         base_run = gate.run([]) if early is None else gate.started(early)
         red = _red_base(base_run, timeout, allow_failing_base)
@@ -306,8 +321,14 @@ def run_test_gate(
         for unit in kept:
             gate.decide(unit, True)
         files = {p: b for p, b in gate.contents(kept).items() if b != gate.originals[p]}
+        coverage = measurements.read(gate.key(kept), tree) if kept else None
     return TestGateResult(
-        gate.decisions, files, len(gate.history), time.perf_counter() - started, gate.history
+        gate.decisions,
+        files,
+        len(gate.history),
+        time.perf_counter() - started,
+        gate.history,
+        coverage,
     )
 
 

@@ -16,7 +16,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,7 +78,9 @@ class Running:
     work: the early base run (`pipeline.gates.base_tests`) goes beside the refactoring this way.
     """
 
-    def __init__(self, tree: Path, command: str, timeout: float) -> None:
+    def __init__(
+        self, tree: Path, command: str, timeout: float, extra_env: Mapping[str, str] | None = None
+    ) -> None:
         self.timeout = timeout
         self._output = tempfile.TemporaryFile()  # noqa: SIM115 (closed by finish, once it is read)
         self.started = time.perf_counter()
@@ -86,7 +88,7 @@ class Running:
         self._proc = subprocess.Popen(
             [sys.executable, "-I", str(REAPER), str(os.getpid()), command],
             cwd=tree,
-            env=child_environment(PYTHONDONTWRITEBYTECODE="1"),
+            env=child_environment(PYTHONDONTWRITEBYTECODE="1", **(extra_env or {})),
             stdin=subprocess.DEVNULL,
             stdout=self._output,
             stderr=subprocess.STDOUT,
@@ -139,6 +141,12 @@ class Running:
         self._output.close()
 
 
-def run_command(tree: Path, command: str, timeout: float, paths: Sequence[str]) -> TestRun:
+def run_command(
+    tree: Path,
+    command: str,
+    timeout: float,
+    paths: Sequence[str],
+    extra_env: Mapping[str, str] | None = None,
+) -> TestRun:
     """Run the shell command in the worktree; kill its whole process group on timeout or interrupt."""
-    return Running(tree, command, timeout).finish(paths)
+    return Running(tree, command, timeout, extra_env).finish(paths)

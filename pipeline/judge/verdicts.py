@@ -38,6 +38,7 @@ class Reason(StrEnum):
     # safety gates
     BREAKS_IMPORT = "breaks-import"
     BREAKS_TESTS = "breaks-tests"
+    UNPROVEN = "unproven"  # its evidence is below --require-evidence (pipeline.gates.evidence)
     # run-level
     NOT_SELECTED = "not-selected"
     BUDGET = "budget"

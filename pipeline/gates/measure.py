@@ -1,0 +1,66 @@
+"""The test gate's runs measured: each run's coverage data file, and the environment that loads codemill's
+pytest plugin (pipeline/gates/plugin/) into the repository's own pytest to write it.
+
+The plugin comes through PYTEST_ADDOPTS and PYTHONPATH, so any pytest command (found or configured) is
+measured without changing it; a command that is not pytest ignores both and leaves no data file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+from pipeline.config import child_environment
+from pipeline.evidence.coverage_map import CoverageMap, read_coverage
+
+PLUGIN_DIR = Path(__file__).with_name("plugin")
+PLUGIN = "codemill_coverage"
+DATA_VARIABLE = "CODEMILL_COVERAGE_DATA"  # read (and taken out) by the plugin
+BASE_KEY = "base"  # the key of the run on the base commit, no change applied
+
+
+def measuring_env(data_file: Path) -> dict[str, str]:
+    """The variables that make a pytest run write its per-test coverage to `data_file`."""
+    inherited = child_environment()
+    path = [str(PLUGIN_DIR), inherited.get("PYTHONPATH", "")]
+    addopts = [inherited.get("PYTEST_ADDOPTS", ""), f"-p {PLUGIN}"]
+    return {
+        "PYTHONPATH": os.pathsep.join(p for p in path if p),
+        "PYTEST_ADDOPTS": " ".join(a for a in addopts if a),
+        DATA_VARIABLE: str(data_file),
+    }
+
+
+def contents_key(files: Mapping[str, bytes]) -> str:
+    """One digest for the changed files' bytes in a run: the same key for the same tree."""
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        digest.update(f"{path}\0{len(files[path])}\0".encode())
+        digest.update(files[path])
+    return digest.hexdigest()
+
+
+class Measurements:
+    """The data files of one gate's runs, by the key of the files they ran on; removed by `close`."""
+
+    def __init__(self) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="codemill-coverage-"))
+        self.files: dict[str, Path] = {}
+
+    def next_file(self, key: str) -> Path:
+        """A fresh data file for a run on the tree `key` names (the last run on that tree wins)."""
+        path = self.folder / f"run-{len(self.files)}.coverage"
+        self.files[key] = path
+        return path
+
+    def read(self, key: str, tree: Path) -> CoverageMap | None:
+        """What the run on tree `key` executed, None when it was not run or not measured."""
+        path = self.files.get(key)
+        return None if path is None else read_coverage(path, tree)
+
+    def close(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
