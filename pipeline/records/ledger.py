@@ -333,7 +333,7 @@ class Ledger:
             usage=sum((r.usage for r in rows), Usage()),
             cached_rows=sum(1 for r in rows if r.usage.from_cache),
             evidence=counts(
-                [(r.evidence or Evidence()).level for r in rows if r.status is Status.ACCEPTED]
+                [r.evidence.level for r in rows if r.status is Status.ACCEPTED and r.evidence]
             ),
             **_forecast_sums(rows),
         )

@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 import jinja2
 
+from pipeline.evidence.levels import Level
 from pipeline.judge.verdicts import Status
 from pipeline.model.prices import cost_text
 from pipeline.records.ledger import FILE_KIND, Ledger, LedgerRow, Totals
@@ -48,6 +49,8 @@ class RowView(NamedTuple):
     attempts: int
     tokens: int
     cache: str
+    evidence: str = ""  # the evidence level of a gated change (a badge and data-evidence), else ""
+    evidence_text: str = ""  # what it means for this chunk: the tests that ran it, or why not
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,8 @@ def _row_view(row: LedgerRow) -> RowView:
         attempts=row.usage.attempts,
         tokens=row.usage.tokens,
         cache="hit" if row.usage.from_cache else "",
+        evidence="" if row.evidence is None else str(row.evidence.level),
+        evidence_text="" if row.evidence is None else row.evidence.text(),
     )
 
 
@@ -180,6 +185,7 @@ def render_html(ledger: Ledger, changes: Mapping[str, tuple[bytes, bytes]]) -> s
         status_colours=[(str(s), fg, bg) for s, (fg, bg) in _STATUS_COLOURS.items()],
         pygments_css=pygments_css(),
         statuses=[str(s) for s in Status],
+        evidence_levels=[str(level) for level in Level],
         column_widths=_COLUMN_WIDTHS,
         files=files,
         **_summary_values(ledger),

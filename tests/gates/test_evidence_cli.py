@@ -9,6 +9,7 @@ import json
 import os
 import re
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -126,8 +127,20 @@ def test_the_found_gate_measures_which_tests_ran_each_change(
         "note": "not exercised",
     }
     assert "codemill: 2 accepted: 1 exercised, 1 static" in done.output
-    patch = Path(re.findall(r"^codemill: report (.+)$", done.output, re.M)[0]) / "changes.patch"
-    assert "a >= b" in patch.read_text() and "1 + x" in patch.read_text()
+    report = Path(re.findall(r"^codemill: report (.+)$", done.output, re.M)[0])
+    patch = (report / "changes.patch").read_text()
+    assert "a >= b" in patch and "1 + x" in patch
+    summary = (report / "summary.md").read_text()
+    assert "- Evidence: 2 accepted: 1 exercised, 1 static" in summary
+    assert "exercised by 2 tests (tests/test_calc.py::test_add_one, " in summary
+    junit = ET.parse(report / "junit.xml").getroot()
+    props = {p.get("name"): p.get("value") for p in junit.iter("property")}
+    assert props["evidence.exercised"] == props["evidence.static"] == "1"
+    assert props["evidence:in_order@5"] == "static (not exercised)"
+    page = (report / "report.html").read_text()
+    assert page.count('data-evidence="exercised"') == 1
+    assert 'class="badge ev ev-static" title="static (not exercised)">static</span>' in page
+    assert '<select id="evidence-filter">' in page
 
 
 def test_require_evidence_keeps_the_untested_change_out_as_unproven(
