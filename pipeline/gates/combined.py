@@ -190,6 +190,7 @@ def _test_gate(
             allow_failing_base=settings.allow_failing_base,
             base_tests=base_tests,
             settle=settle,
+            select_tests=bool(settings.found),
         )
     except BaseTestsFail as exc:
         if not settings.found:

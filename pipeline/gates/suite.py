@@ -16,6 +16,11 @@ Strategy (few runs, exact blame, the kept set always one the gate saw pass):
    them), `kept` + the others is run first; passing, the search goes on among the suspects only
    (one named culprit: 1 run instead of log2(files)); failing, among the others.
 
+4. Guided (pipeline.gates.guided): with the base run's per-test coverage, a failing run first searches
+   only the changes its failing tests reach (the others kept as background), its runs naming only the
+   tests that reach them when the command is the found pytest; the kept set then passes the whole
+   suite once, or the search starts again over everything as above.
+
 The final kept set is exactly a set the gate ran and saw pass, so no extra confirmation run is
 needed. Flaky tests are not retried: a flake can make an innocent change look guilty.
 """
@@ -32,6 +37,7 @@ from pathlib import Path
 
 from pipeline.evidence.coverage_map import CoverageMap
 from pipeline.gates.base_tests import BaseTests
+from pipeline.gates.guided import reached, selecting
 from pipeline.gates.measure import BASE_KEY, Measurements, contents_key, measuring_env
 from pipeline.gates.scratch import (
     BadEditError,
@@ -138,6 +144,9 @@ class _Gate:
         self.base: TestRun | None = None
         self.allow_failing_base = False
         self.decisions: dict[str, GateDecision] = {}
+        self.base_map: CoverageMap | None = None  # the base run's coverage: bisection guided by it
+        self.select = False  # runs during a guided search may name the tests to run
+        self.selected: str | None = None  # the command of those runs, while they go
 
     def contents(self, units: Sequence[_Unit]) -> dict[str, bytes]:
         """The bytes of every changed file when exactly `units` are applied."""
@@ -161,7 +170,8 @@ class _Gate:
                 self.written[path] = data
         data_file = self.measurements.next_file(self.key(units))
         extra = measuring_env(data_file)
-        outcome = run_command(self.tree, self.command, self.timeout, list(self.changes), extra)
+        command = self.selected or self.command
+        outcome = run_command(self.tree, command, self.timeout, list(self.changes), extra)
         self.history.append(outcome)
         return outcome
 
@@ -188,9 +198,32 @@ class _Gate:
             everything = self.run(units)
         if self.passes(everything):
             return units
+        guided = self.guided(units, everything)
+        if guided is not None:
+            return guided
         kept: list[_Unit] = []
         self.search(kept, units, everything)
         return kept
+
+    def guided(self, units: list[_Unit], everything: TestRun) -> list[_Unit] | None:
+        """The search over the changes the failing tests reach (pipeline.gates.guided), the rest kept;
+        None when the map cannot narrow it, or when its kept set then fails the whole suite."""
+        if self.base_map is None or not everything.failing:
+            return None
+        suspects = reached({u.path for u in units}, everything.failing, self.base_map)
+        if not 0 < len(suspects) < len({u.path for u in units}):
+            return None
+        kept = [u for u in units if u.path not in suspects]
+        if self.select:
+            self.selected = selecting(self.command, suspects, self.base_map)
+        try:
+            self.search(kept, [u for u in units if u.path in suspects], everything)
+        finally:
+            self.selected = None
+        if self.passes(self.run(kept)):
+            return kept
+        self.decisions.clear()  # the map missed a path: search again over everything
+        return None
 
     def passes(self, outcome: TestRun) -> bool:
         """Passing: exit 0, or (allowing a failing base) no failure that the base did not have."""
@@ -284,6 +317,7 @@ def run_test_gate(
     allow_failing_base: bool = False,
     base_tests: BaseTests | None = None,
     settle: Callable[[], set[str]] | None = None,
+    select_tests: bool = False,
 ) -> TestGateResult:
     """Keep the changes under which `test_cmd` passes; drop the culprits with `breaks-tests`.
 
@@ -316,6 +350,7 @@ def run_test_gate(
         if red is not None and (settle is None or settle()):
             raise red  # (unless the import check left nothing to gate: then nothing is)
         gate.base = base_run
+        gate.base_map, gate.select = measurements.read(BASE_KEY, tree), select_tests
         units = [_Unit(path, path, None) for path in paths] if red is None else []
         kept = gate.keep(units, settle)
         for unit in kept:
