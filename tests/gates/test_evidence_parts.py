@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from support.gitrepo import make_repo
 
-from pipeline.config import EVIDENCE_LEVELS
+from pipeline.config import EVIDENCE_LEVELS, ConfigError, load_config
 from pipeline.evidence.changed_lines import Edit, changed_in_text, new_lines_by_chunk
 from pipeline.evidence.coverage_map import read_coverage
 from pipeline.evidence.levels import Evidence, Level, counts, counts_line, exercised
@@ -125,3 +125,19 @@ def test_the_plugin_records_one_context_per_test(tmp_path: Path) -> None:
     assert "" in measured.contexts("calc.py", [1])  # the def ran at import, outside any test
     assert measured.tests_reaching(["calc.py"]) == {"test_calc.py::test_one"}
     assert read_coverage(tmp_path / "absent.coverage", tree) is None
+
+
+def test_the_evidence_settings_come_from_the_repository_and_are_checked(tmp_path: Path) -> None:
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.codemill]\nrequire-evidence = "exercised"\nno-test-gate = true\n'
+    )
+    config = load_config(tmp_path, {}, env)
+    assert (config.require_evidence, config.no_test_gate, config.fail_on_unproven) == (
+        "exercised",
+        True,
+        False,
+    )
+    assert load_config(tmp_path, {"require_evidence": "static"}, env).require_evidence == "static"
+    with pytest.raises(ConfigError, match="--require-evidence='proven'"):
+        load_config(tmp_path, {"require_evidence": "proven"}, env)
