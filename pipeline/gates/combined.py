@@ -197,9 +197,7 @@ def _test_gate(
             raise  # a configured command: the run stops, as ever
         _gate_off(report, test_cmd, str(exc))
         return
-    report.proof.coverage = result.coverage
-    if result.coverage is None:
-        report.proof.missing = "tests not measured: not a pytest run, or no coverage.py there"
+    report.proof.measured(result.coverage)
     if not report.changes:  # the import check dropped every change: as if the tests never ran
         return
     by_id = {chunk_id(p): p for accepted in owners.values() for p in accepted}

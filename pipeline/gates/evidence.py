@@ -32,6 +32,12 @@ class Proof:
     imported: set[str] = field(default_factory=set)
     missing: str = "no test gate"
 
+    def measured(self, coverage: CoverageMap | None) -> None:
+        """Take the test gate's coverage (None: its runs were not measured, and why)."""
+        self.coverage = coverage
+        if coverage is None:
+            self.missing = "tests not measured: not a pytest run, or no coverage.py there"
+
 
 def chunk_id(proposal: Proposal) -> str:
     """A stable id for a proposal's chunk, unique within a run."""

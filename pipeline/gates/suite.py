@@ -30,8 +30,7 @@ from __future__ import annotations
 import contextlib
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -333,16 +332,7 @@ def run_test_gate(
     chunks = _checked_chunks(changes, chunk_changes)
     paths = sorted(p for p, (old, new) in changes.items() if old != new)
     early = base_tests if base_tests and base_tests.serves(base, test_cmd, timeout) else None
-    checkout: AbstractContextManager[Path]
-    if early is None:
-        checkout = scratch_worktree(repo, base, sorted(changes))
-    else:
-        check_files(early.tree, sorted(changes))  # what making the worktree here would check
-        checkout = nullcontext(early.tree)
-    with checkout as tree, contextlib.ExitStack() as stack:
-        measurements = early.measurements if early is not None else Measurements()
-        if early is None:
-            stack.callback(measurements.close)
+    with _checkout(repo, base, sorted(changes), early) as (tree, measurements):
         gate = _Gate(tree, changes, chunks, test_cmd, timeout, measurements)
         gate.allow_failing_base = allow_failing_base
         base_run = gate.run([]) if early is None else gate.started(early)
@@ -365,6 +355,21 @@ def run_test_gate(
         gate.history,
         coverage,
     )
+
+
+@contextlib.contextmanager
+def _checkout(
+    repo: Repository, base: str, paths: list[str], early: BaseTests | None
+) -> Iterator[tuple[Path, Measurements]]:
+    """The gate's worktree and its runs' measurements: the early base run's, or new ones."""
+    if early is not None:
+        check_files(early.tree, paths)  # what making the worktree here would check
+        yield early.tree, early.measurements
+        return
+    with scratch_worktree(repo, base, paths) as tree, contextlib.ExitStack() as stack:
+        measurements = Measurements()
+        stack.callback(measurements.close)
+        yield tree, measurements
 
 
 def _red_base(outcome: TestRun, timeout: float, allow_failing_base: bool) -> BaseTestsFail | None:
