@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
-from pipeline.gates.measure import BASE_KEY, Measurements, measuring_env
 from pipeline.gates.scratch import scratch_worktree
 from pipeline.gates.test_command import Running, TestRun
 from pipeline.repository import Repository
@@ -28,11 +27,8 @@ class BaseTests:
         self.base_commit, self.command, self.timeout = base_commit, command, timeout
         self._stack = contextlib.ExitStack()
         self.tree: Path = self._stack.enter_context(scratch_worktree(repo, base_commit))
-        self.measurements = Measurements()  # the base run's coverage, read by its gate
-        self._stack.callback(self.measurements.close)
         try:
-            measured = measuring_env(self.measurements.next_file(BASE_KEY))
-            self._running: Running | None = Running(self.tree, command, timeout, measured)
+            self._running: Running | None = Running(self.tree, command, timeout)
         except BaseException:
             self._stack.close()
             raise

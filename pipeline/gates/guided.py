@@ -1,12 +1,12 @@
-"""Bisection guided by the base run's coverage map: which changes a failing run's tests reach, and the
-command that runs only the tests reaching the changes under test.
+"""Bisection guided by the failing run's own coverage: which changes its failing tests ran, and the command
+that runs only the tests reaching the changes under test.
 
-A change no failing test reaches (by the base run's per-test contexts) cannot be what failed them, so the
-search goes over the reached ones only, the others held as background; its runs select the tests that reach
-the changes still searched (pytest node ids after the command). The kept set then passes the whole suite
-once; if it does not (a change reached a test by a path the base run did not take), the gate searches again
-over everything, unguided. Only the found `python -m pytest -q` is given node ids: a configured command's
-shape is the user's.
+A change no failing test ran (by that run's per-test contexts) cannot be what failed them, so the search goes
+over the reached ones only, the others held as background; its runs select the tests that reached the changes
+still searched (pytest node ids after the command). The kept set then passes the whole suite once; if it does
+not (a change that acts without running under a test: a module constant read at import), the gate searches
+again over everything, unguided. Only the found `python -m pytest -q` is given node ids: a configured
+command's shape is the user's.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ MAX_SELECTED = (
 
 
 def reached(paths: Iterable[str], failing: Iterable[str], base_map: CoverageMap) -> set[str]:
-    """The paths whose code (at base) some failing test ran."""
+    """The paths whose code some failing test ran."""
     failed = set(failing)
     return {p for p in paths if base_map.tests_reaching([p]) & failed}
 

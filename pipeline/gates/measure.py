@@ -2,7 +2,9 @@
 pytest plugin (pipeline/gates/plugin/) into the repository's own pytest to write it.
 
 The plugin comes through PYTEST_ADDOPTS and PYTHONPATH, so any pytest command (found or configured) is
-measured without changing it; a command that is not pytest ignores both and leaves no data file.
+measured without changing it; a command that is not pytest ignores both and leaves no data file. Only the
+changed files are measured, and never the base run: on Python 3.11 tracing costs the more-itertools suite
+2.4x its time even so (bench/RESULTS.md), so it is spent where evidence and guidance come from.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import TracebackType
 
 from pipeline.config import child_environment
 from pipeline.evidence.coverage_map import CoverageMap, read_coverage
@@ -20,11 +23,12 @@ from pipeline.evidence.coverage_map import CoverageMap, read_coverage
 PLUGIN_DIR = Path(__file__).with_name("plugin")
 PLUGIN = "codemill_coverage"
 DATA_VARIABLE = "CODEMILL_COVERAGE_DATA"  # read (and taken out) by the plugin
-BASE_KEY = "base"  # the key of the run on the base commit, no change applied
+ONLY_VARIABLE = "CODEMILL_COVERAGE_ONLY"  # the files to measure: tracing the rest is what costs
 
 
-def measuring_env(data_file: Path) -> dict[str, str]:
-    """The variables that make a pytest run write its per-test coverage to `data_file`."""
+def measuring_env(data_file: Path, only: Sequence[str]) -> dict[str, str]:
+    """The variables that make a pytest run write its per-test coverage of the files `only` (paths
+    relative to its rootdir) to `data_file`."""
     inherited = child_environment()
     path = [str(PLUGIN_DIR), inherited.get("PYTHONPATH", "")]
     addopts = [inherited.get("PYTEST_ADDOPTS", ""), f"-p {PLUGIN}"]
@@ -32,6 +36,7 @@ def measuring_env(data_file: Path) -> dict[str, str]:
         "PYTHONPATH": os.pathsep.join(p for p in path if p),
         "PYTEST_ADDOPTS": " ".join(a for a in addopts if a),
         DATA_VARIABLE: str(data_file),
+        ONLY_VARIABLE: os.pathsep.join(only),
     }
 
 
@@ -64,3 +69,11 @@ class Measurements:
 
     def close(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
+
+    def __enter__(self) -> Measurements:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

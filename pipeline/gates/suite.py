@@ -16,8 +16,8 @@ Strategy (few runs, exact blame, the kept set always one the gate saw pass):
    them), `kept` + the others is run first; passing, the search goes on among the suspects only
    (one named culprit: 1 run instead of log2(files)); failing, among the others.
 
-4. Guided (pipeline.gates.guided): with the base run's per-test coverage, a failing run first searches
-   only the changes its failing tests reach (the others kept as background), its runs naming only the
+4. Guided (pipeline.gates.guided): with the failing run's per-test coverage, the search goes first over
+   only the changes its failing tests ran (the others kept as background), its runs naming only the
    tests that reach them when the command is the found pytest; the kept set then passes the whole
    suite once, or the search starts again over everything as above.
 
@@ -37,7 +37,7 @@ from pathlib import Path
 from pipeline.evidence.coverage_map import CoverageMap
 from pipeline.gates.base_tests import BaseTests
 from pipeline.gates.guided import reached, selecting
-from pipeline.gates.measure import BASE_KEY, Measurements, contents_key, measuring_env
+from pipeline.gates.measure import Measurements, contents_key, measuring_env
 from pipeline.gates.scratch import (
     BadEditError,
     ChunkEdit,
@@ -143,7 +143,6 @@ class _Gate:
         self.base: TestRun | None = None
         self.allow_failing_base = False
         self.decisions: dict[str, GateDecision] = {}
-        self.base_map: CoverageMap | None = None  # the base run's coverage: bisection guided by it
         self.select = False  # runs during a guided search may name the tests to run
         self.selected: str | None = None  # the command of those runs, while they go
 
@@ -167,16 +166,19 @@ class _Gate:
             if self.written[path] != data:
                 overwrite(self.tree / path, data)
                 self.written[path] = data
-        data_file = self.measurements.next_file(self.key(units))
-        extra = measuring_env(data_file)
+        extra = (
+            None  # the base run is not measured: evidence and guidance come from the changes' runs
+        )
+        if units:
+            extra = measuring_env(self.measurements.next_file(self.key(units)), list(self.changes))
         command = self.selected or self.command
         outcome = run_command(self.tree, command, self.timeout, list(self.changes), extra)
         self.history.append(outcome)
         return outcome
 
     def key(self, units: Sequence[_Unit]) -> str:
-        """The measurements' key of the tree `units` make (BASE_KEY for none)."""
-        return contents_key(self.contents(units)) if units else BASE_KEY
+        """The measurements' key of the tree `units` make."""
+        return contents_key(self.contents(units))
 
     def started(self, early: BaseTests) -> TestRun:
         """The base run started before the gate, in this worktree, as the gate's first run."""
@@ -205,16 +207,17 @@ class _Gate:
         return kept
 
     def guided(self, units: list[_Unit], everything: TestRun) -> list[_Unit] | None:
-        """The search over the changes the failing tests reach (pipeline.gates.guided), the rest kept;
+        """The search over the changes the failing tests ran (pipeline.gates.guided), the rest kept;
         None when the map cannot narrow it, or when its kept set then fails the whole suite."""
-        if self.base_map is None or not everything.failing:
+        failing_map = self.measurements.read(self.key(units), self.tree)
+        if failing_map is None or not everything.failing:
             return None
-        suspects = reached({u.path for u in units}, everything.failing, self.base_map)
+        suspects = reached({u.path for u in units}, everything.failing, failing_map)
         if not 0 < len(suspects) < len({u.path for u in units}):
             return None
         kept = [u for u in units if u.path not in suspects]
         if self.select:
-            self.selected = selecting(self.command, suspects, self.base_map)
+            self.selected = selecting(self.command, suspects, failing_map)
         try:
             self.search(kept, [u for u in units if u.path in suspects], everything)
         finally:
@@ -332,7 +335,7 @@ def run_test_gate(
     chunks = _checked_chunks(changes, chunk_changes)
     paths = sorted(p for p, (old, new) in changes.items() if old != new)
     early = base_tests if base_tests and base_tests.serves(base, test_cmd, timeout) else None
-    with _checkout(repo, base, sorted(changes), early) as (tree, measurements):
+    with _checkout(repo, base, sorted(changes), early) as tree, Measurements() as measurements:
         gate = _Gate(tree, changes, chunks, test_cmd, timeout, measurements)
         gate.allow_failing_base = allow_failing_base
         base_run = gate.run([]) if early is None else gate.started(early)
@@ -340,7 +343,7 @@ def run_test_gate(
         if red is not None and (settle is None or settle()):
             raise red  # (unless the import check left nothing to gate: then nothing is)
         gate.base = base_run
-        gate.base_map, gate.select = measurements.read(BASE_KEY, tree), select_tests
+        gate.select = select_tests
         units = [_Unit(path, path, None) for path in paths] if red is None else []
         kept = gate.keep(units, settle)
         for unit in kept:
@@ -360,16 +363,14 @@ def run_test_gate(
 @contextlib.contextmanager
 def _checkout(
     repo: Repository, base: str, paths: list[str], early: BaseTests | None
-) -> Iterator[tuple[Path, Measurements]]:
-    """The gate's worktree and its runs' measurements: the early base run's, or new ones."""
+) -> Iterator[Path]:
+    """The gate's worktree: the early base run's, or a new one."""
     if early is not None:
         check_files(early.tree, paths)  # what making the worktree here would check
-        yield early.tree, early.measurements
+        yield early.tree
         return
-    with scratch_worktree(repo, base, paths) as tree, contextlib.ExitStack() as stack:
-        measurements = Measurements()
-        stack.callback(measurements.close)
-        yield tree, measurements
+    with scratch_worktree(repo, base, paths) as tree:
+        yield tree
 
 
 def _red_base(outcome: TestRun, timeout: float, allow_failing_base: bool) -> BaseTestsFail | None:

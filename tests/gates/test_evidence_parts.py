@@ -111,7 +111,7 @@ def test_the_plugin_records_one_context_per_test(tmp_path: Path) -> None:
     for name, text in SUITE.items():
         (tree / name).write_text(text)
     data = tmp_path / "run.coverage"
-    env = {"PATH": str(Path(sys.executable).parent), **measuring_env(data)}
+    env = {"PATH": str(Path(sys.executable).parent), **measuring_env(data, ["calc.py"])}
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
         cwd=tree, env=env, capture_output=True, text=True, timeout=120,

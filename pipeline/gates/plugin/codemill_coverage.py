@@ -17,12 +17,15 @@ from typing import Any
 import pytest
 
 VARIABLE = "CODEMILL_COVERAGE_DATA"
+ONLY = (
+    "CODEMILL_COVERAGE_ONLY"  # the files to measure, os.pathsep-separated, relative to the rootdir
+)
 _measuring: list[Any] = []  # the Coverage object, while one measures
 
 
 def pytest_configure(config: pytest.Config) -> None:
     """Start measuring (the tests' imports included) into the data file the gate named."""
-    data_file = os.environ.pop(VARIABLE, "")
+    data_file, only = os.environ.pop(VARIABLE, ""), os.environ.pop(ONLY, "")
     if not data_file:
         return
     addopts = os.environ.get("PYTEST_ADDOPTS", "").replace(f"-p {__name__}", "").strip()
@@ -31,7 +34,12 @@ def pytest_configure(config: pytest.Config) -> None:
         import coverage
     except ImportError:
         return
-    cov = coverage.Coverage(data_file=data_file, config_file=False, source=[os.getcwd()])
+    where = os.getcwd()
+    if only:  # the changed files alone: line tracing elsewhere is what costs
+        files = [os.path.join(where, path) for path in only.split(os.pathsep)]
+        cov = coverage.Coverage(data_file=data_file, config_file=False, include=files)
+    else:
+        cov = coverage.Coverage(data_file=data_file, config_file=False, source=[where])
     cov.start()
     _measuring.append(cov)
 
