@@ -1,7 +1,7 @@
-"""The test gate's bisection guided by the failing run's coverage: only the changes the failing tests reach are
-searched, the runs meanwhile name only the tests that reach them, and the kept set passes the whole suite
-once; when the map missed a path (a change that runs only at import), the gate searches again over everything
-and still blames right. (Without the map the same culprit takes 6 runs: bench/evidence.py.)"""
+"""The test gate's bisection guided by the failing run's coverage: only the changes its failing tests ran
+are searched, the runs meanwhile name only the tests that reach them, and the kept set passes the whole
+suite once; when the map missed a path (a change that runs only at import), the gate searches again over
+everything and still blames right. (Without the map the same culprit takes more runs: bench/evidence.py.)"""
 
 from __future__ import annotations
 
