@@ -22,8 +22,8 @@ from pipeline.evidence.coverage_map import CoverageMap, read_coverage
 
 PLUGIN_DIR = Path(__file__).with_name("plugin")
 PLUGIN = "codemill_coverage"
-DATA_VARIABLE = "CODEMILL_COVERAGE_DATA"  # read (and taken out) by the plugin
-ONLY_VARIABLE = "CODEMILL_COVERAGE_ONLY"  # the files to measure: tracing the rest is what costs
+DATA_VARIABLE = "PYTEST_CODEMILL_DATA"  # read (and taken out) by the plugin
+ONLY_VARIABLE = "PYTEST_CODEMILL_ONLY"  # the files to measure: tracing the rest is what costs
 
 
 def measuring_env(data_file: Path, only: Sequence[str]) -> dict[str, str]:

@@ -2,7 +2,7 @@
 
 Loaded by the gate into the repository's own pytest (`-p codemill_coverage`, this directory on PYTHONPATH,
 both through PYTEST_ADDOPTS so a configured pytest command gets it too). It runs in the repository's Python,
-so it imports nothing of codemill. It measures only when CODEMILL_COVERAGE_DATA names a data file, and takes
+so it imports nothing of codemill. It measures only when PYTEST_CODEMILL_DATA names a data file, and takes
 that variable (and itself, from PYTEST_ADDOPTS) out of the environment: a pytest the tests start themselves
 neither loads nor measures anything of ours. Without
 coverage.py where the tests run, it does nothing (the gate's evidence then stays static).
@@ -16,10 +16,8 @@ from typing import Any
 
 import pytest
 
-VARIABLE = "CODEMILL_COVERAGE_DATA"
-ONLY = (
-    "CODEMILL_COVERAGE_ONLY"  # the files to measure, os.pathsep-separated, relative to the rootdir
-)
+VARIABLE = "PYTEST_CODEMILL_DATA"
+ONLY = "PYTEST_CODEMILL_ONLY"  # the files to measure, os.pathsep-separated, relative to the rootdir
 _measuring: list[Any] = []  # the Coverage object, while one measures
 
 
