@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from support.fake_model_server import FakeModelServer, FakeReply
 from support.gitrepo import make_repo
+from support.inprocess import isolated_runner
 from support.samples import tidy_recipe
 from typer.testing import CliRunner, Result
 
@@ -189,3 +190,25 @@ def test_no_test_gate_turns_the_found_gate_off(runner: CliRunner, tmp_path: Path
     assert "test gate" not in done.output
     assert "tests" not in rows["add_one"]["gates"]
     assert rows["add_one"]["evidence"]["note"] == "no test gate"
+
+
+def test_a_codemod_change_the_import_check_imported_is_imported(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    runner = isolated_runner(monkeypatch, tmp_path)  # no key: the codemods, import check on
+    repo = make_repo(tmp_path / "repo", {"shapes.py": "class Box(object):\n    size = 1\n"})
+
+    done = runner.invoke(
+        app, ["run", "--dry-run", "--orchestrator", "local", "--no-progress", str(repo)]
+    )
+
+    assert done.exit_code == 0, done.output
+    report = Path(re.findall(r"^codemill: report (.+)$", done.output, re.M)[0])
+    lines = (report / "ledger.jsonl").read_text(encoding="utf-8").splitlines()
+    [row] = [
+        r for r in map(json.loads, lines) if r["record"] == "row" and r["status"] == "accepted"
+    ]
+    assert row["gates"] == {"import": "passed"}
+    assert row["evidence"]["level"] == "imported"
+    assert row["evidence"]["note"] == "no test gate"
+    assert "codemill: 1 accepted: 1 imported" in done.output
