@@ -48,6 +48,10 @@ def announce_start(config: RunConfig, recipe: str, engine: str, plan: Plan) -> N
         file=sys.stderr,
         flush=True,
     )
+    if config.test_found:
+        print(
+            f"codemill: test gate: {config.test_cmd} (found {config.test_found})", file=sys.stderr
+        )
 
 
 class ProgressDisplay:

@@ -8,7 +8,8 @@ import typer
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 done, 1 internal failure (--debug shows the traceback), 2 usage or configuration error, "
-    "3 fatal provider error, 4 changes found with --fail-on-changes, "
+    "3 fatal provider error, 4 changes found with --fail-on-changes (or kept out unproven with "
+    "--fail-on-unproven), "
     "5 provider unreachable or chunks failed for provider reasons, "
     "6 branch committed but the push (or its pull request) failed, 130/143 interrupted by SIGINT/SIGTERM."
 )

@@ -150,6 +150,7 @@ def publish_artifacts(paths: ReportPaths, ledger: Ledger) -> None:
             "lines": f"{r.start_line}-{r.end_line}",
             "status": str(r.status),
             "reason": "" if r.reason is None else str(r.reason),
+            "evidence": "" if r.evidence is None else str(r.evidence.level),
             "cost_usd": None if r.usage.unpriced else round(r.usage.cost_usd, 6),
         }
         for r in ledger.rows

@@ -192,8 +192,9 @@ def local_run(config: RunConfig, paths: list[str], progress: bool, setup: RunSet
     one core's work) and while they refactor; the run collects it at its test gate and closes it."""
     import asyncio
 
-    from pipeline.run.setup import start_base_tests
+    from pipeline.run.setup import start_base_tests, with_test_gate
 
+    config = with_test_gate(config, setup)
     base_tests = start_base_tests(config, setup)
     try:
         execute_run, runner = _engines()
@@ -280,6 +281,7 @@ def announce(result: RunResult, *, to_stderr: bool = False) -> int:
         echo(f"codemill: --since: {result.since_note}")
     skipped = f", {counted(result.skipped_files, 'file')} left out" if result.skipped_files else ""
     echo(f"codemill: {counts}; {counted(len(result.changed_files), 'file')} changed{skipped}")
+    announce_evidence(result, echo)
     if not codemods:
         echo(f"codemill: {usage_text(result)}")
     if result.uncommitted:
@@ -325,6 +327,22 @@ def next_steps(result: RunResult) -> list[str]:
         f"codemill apply {run_dir}   (commit the reviewed change on a new branch)",
         f"git apply {run_dir / 'changes.patch'}   (or put it in your working tree)",
     ]
+
+
+def announce_evidence(result: RunResult, echo: Callable[..., None]) -> None:
+    """The evidence of the accepted changes in one line, what was kept out unproven, and any gate that
+    was turned off (loud: the changes were not tested)."""
+    from pipeline.evidence.levels import counts_line
+    from pipeline.run.progress import counted
+
+    for note in result.notes:
+        typer.echo(f"codemill: {note}", err=True)
+    t = result.totals
+    if t.evidence:
+        echo(f"codemill: {counts_line(t.by_status.get('accepted', 0), t.evidence)}")
+    if result.unproven:
+        kept_out = counted(result.unproven, "change")
+        echo(f"codemill: {kept_out} kept out as unproven (--require-evidence)")
 
 
 def announce_ending(result: RunResult, echo: Callable[..., None] = typer.echo) -> None:

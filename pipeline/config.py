@@ -66,6 +66,13 @@ READ_TIMEOUT = 600.0  # a long reasoning answer sends nothing for minutes
 DEFAULT_CONTEXT_TOKENS = 204_800  # MiniMax-M2.1's window, input and output together
 IMPORT_TIMEOUT = 30.0  # seconds per module import
 TEST_TIMEOUT = 600.0  # seconds per run of test_cmd
+FOUND_TEST_CMD = "python -m pytest -q"  # the test gate when none is configured and a suite is found
+EVIDENCE_LEVELS = (
+    "static",
+    "imported",
+    "exercised",
+    "shadowed",
+)  # weakest first (pipeline.evidence)
 TEMPERATURE_RANGE = (0.0, 2.0)  # exclusive, inclusive: the schema caps it at 2, the model wants > 0
 
 
@@ -178,6 +185,17 @@ class RunConfig:
     allow_failing_base: bool = declare(
         False, boolean, "Gate even if the base fails its tests.", option=bool
     )
+    no_test_gate: bool = declare(
+        False, boolean, "Do not find and run the repository's pytest suite when no --test-cmd is given.",
+        option=bool,
+    )  # fmt: skip
+    require_evidence: str | None = declare(
+        None, optional(choice(*EVIDENCE_LEVELS)), "Keep out changes whose evidence is below this level "
+        "(static, imported, exercised, shadowed): reason unproven.", option=str, default_text="none",
+    )  # fmt: skip
+    fail_on_unproven: bool = declare(
+        False, boolean, "Exit 4 when a change was kept out as unproven (CI).", option=bool
+    )
     force: bool = declare(
         False, boolean, "Run even when the forecast is over --max-cost.", option=bool
     )
@@ -270,6 +288,7 @@ class RunConfig:
     )
     warnings: tuple[str, ...] = ()  # what the loader ignored, and why: the CLI prints each once
     origins: Origins = Origins()  # which files were read
+    test_found: str = ""  # not a setting: where the found test gate was found ("" when configured)
 
 
 TABLE = table(RunConfig)

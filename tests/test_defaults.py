@@ -125,4 +125,6 @@ def test_only_the_config_reads_the_environment() -> None:
         for node in ast.walk(tree):
             if isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv", "environb"):
                 readers.append(path.relative_to(ROOT).as_posix())
-    assert sorted(set(readers)) == ["pipeline/config.py"]
+    # the gate's pytest plugin runs in the repository's own test process, not in codemill's
+    plugin = "pipeline/gates/plugin/codemill_coverage.py"
+    assert sorted(set(readers) - {plugin}) == ["pipeline/config.py"]

@@ -26,12 +26,13 @@ ALLOWED: dict[str, set[str]] = {
     "judge": BASE | {"source"},
     "model": BASE | {"judge.thinking"},
     "recipes": BASE | {"source", "judge"},
-    "engines": BASE | {"source", "judge", "recipes", "model", "codemods"},
-    "gates": BASE | {"source", "judge", "engines", "repository"},
-    "records": BASE | {"source", "judge", "model", "engines.proposal"},
-    "report": BASE | {"judge.verdicts", "records", "model.prices"},
+    "evidence": BASE,
+    "engines": BASE | {"source", "judge", "recipes", "model", "codemods", "evidence"},
+    "gates": BASE | {"source", "judge", "engines", "repository", "evidence"},
+    "records": BASE | {"source", "judge", "model", "engines.proposal", "evidence"},
+    "report": BASE | {"judge.verdicts", "records", "model.prices", "evidence"},
     "run": BASE
-    | {"source", "judge", "recipes", "model", "engines", "codemods", "gates"}
+    | {"source", "judge", "recipes", "model", "engines", "codemods", "gates", "evidence"}
     | {"report", "repository", "records"},
     "fleet": BASE | {"repository", "run", "report", "records"},
     "forge": BASE,

@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass, field
 
 from pipeline.engines.spend import answer_usage
+from pipeline.evidence.levels import Evidence
 from pipeline.judge.verdicts import Verdict
 from pipeline.model.attempts import Attempt
 from pipeline.model.completion import Completion, Usage
@@ -47,6 +48,7 @@ class Proposal:
     forecast: TokenForecast | None = None  # what the first request was expected to take
     turns: list[dict[str, object]] = field(default_factory=list)  # one record per model turn
     codemods: list[str] = field(default_factory=list)  # the codemods that made its change
+    evidence: Evidence | None = None  # what proved it once gated (pipeline.gates.evidence)
     # The run's working state, never written to the ledger (RUN_ONLY): the conversation holds prompts.
     conversation: list[dict[str, str]] = field(default_factory=list)  # messages + the last answer
     gate_failure: str = ""  # what a gate saw fail, trimmed for a gate turn (pipeline.gates.repair)

@@ -11,16 +11,24 @@ from dataclasses import dataclass, field
 from pipeline.config import IMPORT_TIMEOUT, TEST_TIMEOUT, RunConfig
 from pipeline.engines.proposal import Proposal
 from pipeline.gates.base_tests import BaseTests
+from pipeline.gates.evidence import Proof, accepted_in, assign_evidence, chunk_edits
+from pipeline.gates.evidence import chunk_id as chunk_id  # re-exported: the gates' chunk key
 from pipeline.gates.import_check import ImportResult, check_imports
-from pipeline.gates.scratch import ChunkEdit, GateError
+from pipeline.gates.scratch import GateError
 from pipeline.gates.shadow.results import ShadowOutcome
 from pipeline.gates.shadow.spec import targets_of
-from pipeline.gates.suite import TestRun, failure_excerpt, run_test_gate
+from pipeline.gates.suite import (
+    BaseTestsFail,
+    TestGateResult,
+    TestRun,
+    failure_excerpt,
+    run_test_gate,
+)
 from pipeline.judge.verdicts import Reason, Status, Verdict
 from pipeline.repository import Repository
-from pipeline.source.splicing import render
 
 Changes = dict[str, tuple[bytes, bytes]]
+GATE_OFF = "TEST GATE OFF"  # how the line saying a found test gate was turned off begins
 
 
 @dataclass(frozen=True)
@@ -32,6 +40,7 @@ class GateSettings:
     test_cmd: str | None = None
     test_timeout: float = TEST_TIMEOUT
     allow_failing_base: bool = False
+    found: str = ""  # where the test command was found ("": configured); a found one may turn off
 
     @classmethod
     def for_run(cls, config: RunConfig, engine: str) -> GateSettings:
@@ -45,6 +54,7 @@ class GateSettings:
             test_cmd=config.test_cmd,
             test_timeout=config.test_timeout,
             allow_failing_base=config.allow_failing_base,
+            found=config.test_found,
         )
 
 
@@ -57,20 +67,8 @@ class GateReport:
     base_run: TestRun | None = (
         None  # the test command on the base (a gate turn's run compares to it)
     )
-
-
-def chunk_id(proposal: Proposal) -> str:
-    """A stable id for a proposal's chunk, unique within a run."""
-    chunk = proposal.chunk
-    return f"{chunk.path}::{chunk.name}@{chunk.start_line}"
-
-
-def _accepted(proposals: Sequence[Proposal], path: str) -> list[Proposal]:
-    return [
-        p
-        for p in proposals
-        if p.chunk.path == path and p.verdict.status is Status.ACCEPTED and p.new_text is not None
-    ]
+    proof: Proof = field(default_factory=Proof)  # what the evidence of each change is made of
+    notes: list[str] = field(default_factory=list)  # loud lines for the user (a gate turned off)
 
 
 def _reject(proposal: Proposal, gate: str, reason: Reason, detail: str) -> None:
@@ -96,14 +94,17 @@ def run_gates(
 
     `base_tests` is the test command's base run when the run started it early (it is used, not closed)."""
     report = GateReport(dict(changes))
+    if settings.test_cmd:
+        report.proof.missing = "tests not measured"
     if settings.import_check and settings.test_cmd and report.changes:
         _both_gates(repo, base, report, proposals, settings.test_cmd, settings, base_tests)
-        return report
-    if settings.import_check and report.changes:
-        results = check_imports(repo, base, report.changes, timeout=settings.import_timeout)
-        _record_imports(report, proposals, results)
-    if settings.test_cmd and report.changes:
-        _test_gate(repo, base, report, proposals, settings.test_cmd, settings, base_tests)
+    else:
+        if settings.import_check and report.changes:
+            results = check_imports(repo, base, report.changes, timeout=settings.import_timeout)
+            _record_imports(report, proposals, results)
+        if settings.test_cmd and report.changes:
+            _test_gate(repo, base, report, proposals, settings.test_cmd, settings, base_tests)
+    assign_evidence(proposals, report.changes, report.proof)
     return report
 
 
@@ -141,15 +142,28 @@ def _both_gates(
         settle()
 
 
+def _gate_off(report: GateReport, test_cmd: str, why: str) -> None:
+    """A found test command that fails on the base: no test gate for this run, said loudly."""
+    line = f"{GATE_OFF} for this run: the found test command `{test_cmd}`: {why}"
+    report.summary["tests"] = line
+    report.notes.append(line + "; every change's evidence is static at most (set --test-cmd)")
+    report.proof.missing = "test gate off: the tests fail on the base commit"
+
+
 def _record_imports(
     report: GateReport, proposals: Sequence[Proposal], results: Mapping[str, ImportResult]
 ) -> None:
     """The import check's decisions: a file that breaks its import is dropped from the changes."""
     failed = 0
     for path, result in results.items():
-        owners = _accepted(proposals, path)
+        owners = accepted_in(proposals, path)
         if result.ok:
             _pass(owners, "import", result.detail or "passed")
+            if (
+                result.module is not None
+                and result.detail != "not an importable module; not imported"
+            ):
+                report.proof.imported.add(path)
             continue
         failed += 1
         for proposal in owners:
@@ -159,13 +173,23 @@ def _record_imports(
     report.summary["import"] = f"{len(results)} modules checked, {failed} broke their import"
 
 
-def _edits(accepted: Sequence[Proposal]) -> list[ChunkEdit]:
-    """The accepted chunks of one file as the test gate splices them, each under its chunk id."""
-    return [
-        ChunkEdit(chunk_id(p), p.chunk.start_byte, p.chunk.end_byte, render(p.chunk, p.new_text))
-        for p in accepted
-        if p.new_text is not None
-    ]
+def _decide(
+    result: TestGateResult,
+    by_id: Mapping[str, Proposal],
+    owners: Mapping[str, Sequence[Proposal]],
+) -> None:
+    """Each of the test gate's decisions on its chunks (or a whole file's): kept, `behaviour-changed`
+    with the call the shadow run saw, or `breaks-tests` with the failing test."""
+    for unit, decision in result.decisions.items():
+        for proposal in [by_id[unit]] if unit in by_id else owners.get(decision.path, []):
+            if decision.kept:
+                _pass([proposal], "tests")
+            elif decision.reason is Reason.BEHAVIOUR_CHANGED:
+                _reject(proposal, "shadow", decision.reason, decision.detail)
+                proposal.gate_failure = decision.evidence
+            else:
+                _reject(proposal, "tests", Reason.BREAKS_TESTS, decision.detail)
+                proposal.gate_failure = failure_excerpt(decision.evidence, proposal.chunk.path)
 
 
 def _record_shadow(
@@ -204,32 +228,31 @@ def _test_gate(
     """The repository's tests on the combined changes; the chunks (or files) that break them go.
 
     `settle` (both gates at once) gives the changed paths the import check left, after the first run."""
-    owners = {path: _accepted(proposals, path) for path in report.changes}
-    result = run_test_gate(
-        repo,
-        base,
-        report.changes,
-        {path: _edits(accepted) for path, accepted in owners.items()},
-        test_cmd=test_cmd,
-        timeout=settings.test_timeout,
-        allow_failing_base=settings.allow_failing_base,
-        base_tests=base_tests,
-        settle=settle,
-        shadow=targets_of([p for accepted in owners.values() for p in accepted], chunk_id),
-    )
+    owners = {path: accepted_in(proposals, path) for path in report.changes}
+    try:
+        result = run_test_gate(
+            repo,
+            base,
+            report.changes,
+            {path: chunk_edits(accepted) for path, accepted in owners.items()},
+            test_cmd=test_cmd,
+            timeout=settings.test_timeout,
+            allow_failing_base=settings.allow_failing_base,
+            base_tests=base_tests,
+            settle=settle,
+            shadow=targets_of([p for accepted in owners.values() for p in accepted], chunk_id),
+            select_tests=bool(settings.found),
+        )
+    except BaseTestsFail as exc:
+        if not settings.found:
+            raise  # a configured command: the run stops, as ever
+        _gate_off(report, test_cmd, str(exc))
+        return
+    report.proof.measured(result.coverage)
     if not report.changes:  # the import check dropped every change: as if the tests never ran
         return
     by_id = {chunk_id(p): p for accepted in owners.values() for p in accepted}
-    for unit, decision in result.decisions.items():
-        for proposal in [by_id[unit]] if unit in by_id else owners.get(decision.path, []):
-            if decision.kept:
-                _pass([proposal], "tests")
-            elif decision.reason is Reason.BEHAVIOUR_CHANGED:
-                _reject(proposal, "shadow", decision.reason, decision.detail)
-                proposal.gate_failure = decision.evidence
-            else:
-                _reject(proposal, "tests", Reason.BREAKS_TESTS, decision.detail)
-                proposal.gate_failure = failure_excerpt(decision.evidence, proposal.chunk.path)
+    _decide(result, by_id, owners)
     _record_shadow(report, by_id, result.shadow)
     report.base_run = result.history[0] if result.history else None
     # The gate's kept set, already built from the same chunk edits: changed files only.

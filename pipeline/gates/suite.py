@@ -16,20 +16,28 @@ Strategy (few runs, exact blame, the kept set always one the gate saw pass):
    them), `kept` + the others is run first; passing, the search goes on among the suspects only
    (one named culprit: 1 run instead of log2(files)); failing, among the others.
 
+4. Guided (pipeline.gates.guided): with the failing run's per-test coverage, the search goes first over
+   only the changes its failing tests ran (the others kept as background), its runs naming only the
+   tests that reach them when the command is the found pytest; the kept set then passes the whole
+   suite once, or the search starts again over everything as above.
+
 The final kept set is exactly a set the gate ran and saw pass, so no extra confirmation run is
 needed. Flaky tests are not retried: a flake can make an innocent change look guilty.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.evidence.coverage_map import CoverageMap
 from pipeline.gates.base_tests import BaseTests
+from pipeline.gates.guided import reached, selecting
+from pipeline.gates.measure import Measurements, contents_key, measuring_env
 from pipeline.gates.scratch import (
     BadEditError,
     ChunkEdit,
@@ -80,6 +88,7 @@ class TestGateResult:
     seconds: float
     history: list[TestRun] = field(default_factory=list)
     shadow: dict[str, ShadowOutcome] = field(default_factory=dict)  # per chunk id (shadow runs)
+    coverage: CoverageMap | None = None  # what the passing run of the kept set executed, per test
 
     @property
     def dropped(self) -> list[GateDecision]:
@@ -123,8 +132,10 @@ class _Gate:
         chunks: Mapping[str, list[ChunkEdit]],
         command: str,
         timeout: float,
+        measurements: Measurements,
     ) -> None:
         self.tree = tree
+        self.measurements = measurements
         self.changes = changes
         self.chunks = chunks
         self.command = command
@@ -137,6 +148,8 @@ class _Gate:
         self.decisions: dict[str, GateDecision] = {}
         self.shadow: ShadowRun | None = None  # loaded into the first run on every change
         self.shadow_found: dict[str, ShadowOutcome] = {}
+        self.select = False  # runs during a guided search may name the tests to run
+        self.selected: str | None = None  # the command of those runs, while they go
 
     def contents(self, units: Sequence[_Unit]) -> dict[str, bytes]:
         """The bytes of every changed file when exactly `units` are applied."""
@@ -159,10 +172,21 @@ class _Gate:
             if self.written[path] != data:
                 overwrite(self.tree / path, data)
                 self.written[path] = data
-        env = self.shadow.environment() if shadowed and self.shadow is not None else None
-        outcome = run_command(self.tree, self.command, self.timeout, list(self.changes), env)
+        extra = (
+            None  # the base run is not measured: evidence and guidance come from the changes' runs
+        )
+        if units:
+            extra = measuring_env(self.measurements.next_file(self.key(units)), list(self.changes))
+        if shadowed and self.shadow is not None:
+            extra = self.shadow.environment(extra)
+        command = self.selected or self.command
+        outcome = run_command(self.tree, command, self.timeout, list(self.changes), extra)
         self.history.append(outcome)
         return outcome
+
+    def key(self, units: Sequence[_Unit]) -> str:
+        """The measurements' key of the tree `units` make."""
+        return contents_key(self.contents(units))
 
     def started(self, early: BaseTests) -> TestRun:
         """The base run started before the gate, in this worktree, as the gate's first run."""
@@ -189,6 +213,9 @@ class _Gate:
         """`units` when their run passed, else what the search keeps of them."""
         if self.passes(outcome):
             return units
+        guided = self.guided(units, outcome)
+        if guided is not None:
+            return guided
         kept: list[_Unit] = []
         self.search(kept, units, outcome)
         return kept
@@ -224,6 +251,27 @@ class _Gate:
                     found.evidence(),
                 )
         return out
+
+    def guided(self, units: list[_Unit], everything: TestRun) -> list[_Unit] | None:
+        """The search over the changes the failing tests ran (pipeline.gates.guided), the rest kept;
+        None when the map cannot narrow it, or when its kept set then fails the whole suite."""
+        failing_map = self.measurements.read(self.key(units), self.tree)
+        if failing_map is None or not everything.failing:
+            return None
+        suspects = reached({u.path for u in units}, everything.failing, failing_map)
+        if not 0 < len(suspects) < len({u.path for u in units}):
+            return None
+        kept = [u for u in units if u.path not in suspects]
+        if self.select:
+            self.selected = selecting(self.command, suspects, failing_map)
+        try:
+            self.search(kept, [u for u in units if u.path in suspects], everything)
+        finally:
+            self.selected = None
+        if self.passes(self.run(kept)):
+            return kept
+        self.decisions.clear()  # the map missed a path: search again over everything
+        return None
 
     def passes(self, outcome: TestRun) -> bool:
         """Passing: exit 0, or (allowing a failing base) no failure that the base did not have."""
@@ -318,6 +366,7 @@ def run_test_gate(
     base_tests: BaseTests | None = None,
     settle: Callable[[], set[str]] | None = None,
     shadow: Sequence[ShadowTarget] = (),
+    select_tests: bool = False,
 ) -> TestGateResult:
     """Keep the changes under which `test_cmd` passes; drop the culprits with `breaks-tests`, and the
     `shadow` functions whose calls in the first run on every change behave otherwise than their
@@ -332,28 +381,33 @@ def run_test_gate(
     chunks = _checked_chunks(changes, chunk_changes)
     paths = sorted(p for p, (old, new) in changes.items() if old != new)
     early = base_tests if base_tests and base_tests.serves(base, test_cmd, timeout) else None
-    checkout: AbstractContextManager[Path]
-    if early is None:
-        checkout = scratch_worktree(repo, base, sorted(changes))
-    else:
-        check_files(early.tree, sorted(changes))  # what making the worktree here would check
-        checkout = nullcontext(early.tree)
-    with checkout as tree, shadow_run(tree, test_cmd, shadow) as shadowing:
-        gate = _Gate(tree, changes, chunks, test_cmd, timeout)
+    with (
+        _checkout(repo, base, sorted(changes), early) as tree,
+        Measurements() as measurements,
+        shadow_run(tree, test_cmd, shadow) as shadowing,
+    ):
+        gate = _Gate(tree, changes, chunks, test_cmd, timeout, measurements)
         gate.allow_failing_base, gate.shadow = allow_failing_base, shadowing
         base_run = gate.run([]) if early is None else gate.started(early)
         red = _red_base(base_run, timeout, allow_failing_base)
         if red is not None and (settle is None or settle()):
             raise red  # (unless the import check left nothing to gate: then nothing is)
         gate.base = base_run
+        gate.select = select_tests
         units = [_Unit(path, path, None) for path in paths] if red is None else []
         kept = gate.keep(units, settle)
         for unit in kept:
             gate.decide(unit, True)
         files = {p: b for p, b in gate.contents(kept).items() if b != gate.originals[p]}
-    seconds = time.perf_counter() - started
+        coverage = measurements.read(gate.key(kept), tree) if kept else None
     return TestGateResult(
-        gate.decisions, files, len(gate.history), seconds, gate.history, gate.shadow_found
+        gate.decisions,
+        files,
+        len(gate.history),
+        time.perf_counter() - started,
+        gate.history,
+        gate.shadow_found,
+        coverage,
     )
 
 
@@ -362,6 +416,19 @@ def _check_command(test_cmd: str, timeout: float) -> None:
         raise GateError("the test command is empty")
     if timeout <= 0:
         raise GateError(f"the test timeout must be positive, not {timeout:g}")
+
+
+@contextlib.contextmanager
+def _checkout(
+    repo: Repository, base: str, paths: list[str], early: BaseTests | None
+) -> Iterator[Path]:
+    """The gate's worktree: the early base run's, or a new one."""
+    if early is not None:
+        check_files(early.tree, paths)  # what making the worktree here would check
+        yield early.tree
+        return
+    with scratch_worktree(repo, base, paths) as tree:
+        yield tree
 
 
 def _red_base(outcome: TestRun, timeout: float, allow_failing_base: bool) -> BaseTestsFail | None:

@@ -39,6 +39,7 @@ class Reason(StrEnum):
     BEHAVIOUR_CHANGED = "behaviour-changed"  # a shadow run saw the original and the new differ
     BREAKS_IMPORT = "breaks-import"
     BREAKS_TESTS = "breaks-tests"
+    UNPROVEN = "unproven"  # its evidence is below --require-evidence (pipeline.gates.evidence)
     # run-level
     NOT_SELECTED = "not-selected"
     BUDGET = "budget"

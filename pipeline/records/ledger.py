@@ -27,6 +27,7 @@ from typing import IO, Any, Self
 
 from pipeline.engines.proposal import has_future_annotations
 from pipeline.errors import UsageError
+from pipeline.evidence.levels import Evidence, counts
 from pipeline.judge.policy import Allowances, Policy
 from pipeline.judge.verdicts import Reason, Status, Verdict
 from pipeline.model.attempts import Attempt
@@ -114,6 +115,10 @@ class LedgerRow:
         selection names, the same in report.html and `codemill apply --select`."""
         return f"{self.path}::{self.chunk}@{self.start_line}"
 
+    evidence: Evidence | None = (
+        None  # what proved an accepted chunk (pipeline.evidence), once gated
+    )
+
     @classmethod
     def for_chunk(cls, run_id: str, chunk: Chunk, verdict: Verdict, **fields: Any) -> LedgerRow:
         """A row for a chunk and its verdict; usage, timing and engine fields come as keywords."""
@@ -167,6 +172,8 @@ class LedgerRow:
         data["requests"] = [Attempt(**a) for a in data.get("requests") or []]
         if data.get("forecast") is not None:
             data["forecast"] = TokenForecast(**data["forecast"])
+        if data.get("evidence") is not None:
+            data["evidence"] = Evidence.from_json(data["evidence"])
         if data.get("span") is not None:
             data["span"] = ChunkSpan(
                 **{**data["span"], "enclosing": tuple(data["span"]["enclosing"])}
@@ -223,6 +230,7 @@ class Totals:
     forecast_actual: TokenForecast = field(
         default_factory=TokenForecast
     )  # what those same rows took
+    evidence: dict[str, int] = field(default_factory=dict)  # accepted rows by evidence level
 
 
 class Ledger:
@@ -337,6 +345,9 @@ class Ledger:
             by_reason=dict(sorted(by_reason.items())),
             usage=sum((r.usage for r in rows), Usage()),
             cached_rows=sum(1 for r in rows if r.usage.from_cache),
+            evidence=counts(
+                [r.evidence.level for r in rows if r.status is Status.ACCEPTED and r.evidence]
+            ),
             **_forecast_sums(rows),
         )
 

@@ -22,6 +22,7 @@ from typing import NamedTuple
 
 import jinja2
 
+from pipeline.evidence.levels import Level
 from pipeline.judge.verdicts import Status
 from pipeline.model.prices import cost_text
 from pipeline.records.ledger import FILE_KIND, Ledger, LedgerRow, RunMeta, Totals
@@ -56,6 +57,8 @@ class RowView(NamedTuple):
     cache: str
     chunk_id: str  # the selection's id of a chunk that can land; empty otherwise
     made_by: str  # what made an accepted change: the codemods, or the recipe and model
+    evidence: str = ""  # the evidence level of a gated change (a badge and data-evidence), else ""
+    evidence_text: str = ""  # what it means for this chunk: the tests that ran it, or why not
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,8 @@ def _row_view(row: LedgerRow, meta: RunMeta) -> RowView:
         cache="hit" if row.usage.from_cache else "",
         chunk_id=row.chunk_id if lands else "",
         made_by=made_by(row, meta) if row.status is Status.ACCEPTED else "",
+        evidence="" if row.evidence is None else str(row.evidence.level),
+        evidence_text="" if row.evidence is None else row.evidence.text(),
     )
 
 
@@ -228,6 +233,7 @@ def render_html(ledger: Ledger, changes: Mapping[str, tuple[bytes, bytes]]) -> s
         status_colours=[(str(s), fg, bg) for s, (fg, bg) in _STATUS_COLOURS.items()],
         pygments_css=pygments_css(),
         statuses=[str(s) for s in Status],
+        evidence_levels=[str(level) for level in Level],
         column_widths=_OFFLINE_WIDTHS if ledger.meta.engine == "codemod" else _COLUMN_WIDTHS,
         files=files,
         groups=_groups(files),

@@ -34,6 +34,17 @@ def _outcome(rows: list[LedgerRow]) -> tuple[str, str, str] | None:
     return None
 
 
+def _evidence_properties(case: ET.Element, rows: list[LedgerRow]) -> None:
+    """One property per chunk with evidence: `evidence:NAME@LINE` = what proved it (or fell short)."""
+    proved = [r for r in rows if r.evidence is not None]
+    if proved:
+        props = ET.SubElement(case, "properties")
+        for row in proved:
+            name = _xml_text(f"evidence:{row.chunk}@{row.start_line}")
+            text = row.evidence.text() if row.evidence is not None else ""
+            ET.SubElement(props, "property", name=name, value=_xml_text(text))
+
+
 def junit_xml(ledger: Ledger) -> str:
     """One test case per file: passed, failure (rejected chunks), error (engine failed), skipped."""
     meta = ledger.meta
@@ -42,6 +53,8 @@ def junit_xml(ledger: Ledger) -> str:
     props = ET.SubElement(suite, "properties")
     for name, value in (("run_id", meta.run_id), ("engine", meta.engine), ("model", meta.model)):
         ET.SubElement(props, "property", name=name, value=_xml_text(value or ""))
+    for level, n in ledger.totals().evidence.items():
+        ET.SubElement(props, "property", name=f"evidence.{level}", value=str(n))
     counts: Counter[str] = Counter()
     total_time = 0.0
     paths = sorted({r.path for r in ledger.rows})
@@ -52,6 +65,7 @@ def junit_xml(ledger: Ledger) -> str:
         case = ET.SubElement(
             suite, "testcase", classname=suite_name, name=_xml_text(path), time=f"{seconds:.3f}"
         )
+        _evidence_properties(case, rows)
         outcome = _outcome(rows)
         if outcome is not None:
             element, message, text = outcome

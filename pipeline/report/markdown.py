@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from pipeline.evidence.levels import counts_line
 from pipeline.model.prices import cost_text
 from pipeline.records.ledger import FILE_KIND, Ledger, LedgerRow, Totals
 from pipeline.report.line_diff import diffstat
@@ -84,6 +85,10 @@ def summary_markdown(ledger: Ledger, changes: Changes | None = None) -> str:
         out.append(f"- **Stopped early:** {_cell(meta.stop_reason)}")
     for gate, account in meta.gates.items():
         out.append(f"- Gate `{gate}`: {_cell(account)}")
+    if totals.evidence:
+        out.append(
+            f"- Evidence: {counts_line(totals.by_status.get('accepted', 0), totals.evidence)}"
+        )
     out += ["", f"{totals.rows} rows over {totals.files} files.", "", "## By status", ""]
     out += _table(["Status", "Count"], totals.by_status.items())
     if totals.by_reason:
@@ -98,7 +103,7 @@ def summary_markdown(ledger: Ledger, changes: Changes | None = None) -> str:
             heading += f" (+{added} -{removed})"
         out += [heading, ""]
         out += _table(
-            ["Chunk", "Lines", "Status", "Reason", "Detail", "Gates"],
+            ["Chunk", "Lines", "Status", "Reason", "Detail", "Gates", "Evidence"],
             (
                 [
                     f"`{r.chunk}`" if r.chunk else "(file)",
@@ -107,6 +112,7 @@ def summary_markdown(ledger: Ledger, changes: Changes | None = None) -> str:
                     r.reason or "",
                     r.detail,
                     _gates(r),
+                    "" if r.evidence is None else r.evidence.text(),
                 ]
                 for r in ledger.rows_for(path)
             ),

@@ -20,7 +20,10 @@ from pipeline.config import RunConfig, forget_model_key
 from pipeline.engines.codemod_files import CodemodFileEngine
 from pipeline.engines.proposal import Proposal
 from pipeline.errors import CodemillError
+from pipeline.evidence.levels import Level
 from pipeline.gates.base_tests import BaseTests
+from pipeline.gates.combined import GATE_OFF
+from pipeline.gates.evidence import hold_unproven
 from pipeline.judge.policy import Policy
 from pipeline.judge.verdicts import Reason, Status
 from pipeline.model.limiter import Limiter, SharedSlot
@@ -32,7 +35,7 @@ from pipeline.run.landing import ApplyRequest, Commits
 from pipeline.run.progress import RunCounter
 from pipeline.run.result import ModelStop, RunResult
 from pipeline.run.runner import Runner, View
-from pipeline.run.setup import RunSetup, prepare_run, start_base_tests
+from pipeline.run.setup import RunSetup, prepare_run, start_base_tests, with_test_gate
 from pipeline.run.signals import Interrupts
 from pipeline.run.steps import Changes, Plan
 from pipeline.source.files import SkippedFile
@@ -74,6 +77,7 @@ async def execute_run(
         if base_tests is not None:
             cleanup.callback(base_tests.close)
         setup = setup or prepare_run(config, env, datetime.now(UTC), run_id)
+        config = with_test_gate(config, setup)
         if base_tests is None and (base_tests := start_base_tests(config, setup)) is not None:
             cleanup.callback(base_tests.close)
         run = Execution(config, runner, view, setup, interrupts, env, base_tests)
@@ -227,7 +231,19 @@ class Execution:
         except CodemillError as exc:  # a gate cannot run here: nothing lands, the report says why
             self.failure = exc
             return {}
-        return await self.repaired(session, changes, gated)
+        return self.held(await self.repaired(session, changes, gated))
+
+    def held(self, changes: Changes) -> Changes:
+        """--require-evidence: the changes whose evidence is below it go out as `unproven` (their rows
+        amended, their text kept for the report); the rest land."""
+        if self.config.require_evidence is None:
+            return changes
+        required = Level(self.config.require_evidence)
+        kept = hold_unproven(self.proposals, changes, required)
+        steps.record_gates(self.ledger, self.run_id, self.proposals, engine=self.setup.engine)
+        held = sum(1 for p in self.proposals if p.verdict.reason is Reason.UNPROVEN)
+        self.ledger.meta.gates["evidence"] = f"{held} changes below {required} kept out as unproven"
+        return kept
 
     async def repaired(
         self, session: ModelSession | None, assembled: Changes, gated: Changes
@@ -392,4 +408,6 @@ class Execution:
             push_error=push_error,
             since_note=setup.since.note,
             same_as=self.same_as,
+            notes=[note for note in meta.gates.values() if note.startswith(GATE_OFF)],
+            fail_on_unproven=self.config.fail_on_unproven,
         )

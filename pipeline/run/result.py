@@ -46,6 +46,13 @@ class RunResult:
     api_lost: str | None = (
         None  # why the orchestrator's API was given up on mid-run (it went on without)
     )
+    notes: list[str] = field(default_factory=list)  # loud lines: a found test gate turned off
+    fail_on_unproven: bool = False  # --fail-on-unproven: exit 4 when a change was kept out unproven
+
+    @property
+    def unproven(self) -> int:
+        """How many changes --require-evidence kept out."""
+        return self.totals.by_reason.get("unproven", 0)
 
     @property
     def partial(self) -> bool:
@@ -54,8 +61,8 @@ class RunResult:
 
     @property
     def exit_code(self) -> int:
-        """0 done; 3 fatal provider error; 5 unreachable or provider-failed chunks; 6 push failed;
-        128 + signal when interrupted."""
+        """0 done; 3 fatal provider error; 4 changes kept out unproven with --fail-on-unproven;
+        5 unreachable or provider-failed chunks; 6 push failed; 128 + signal when interrupted."""
         if self.interrupted is not None:
             return ExitCode.SIGNAL_BASE + self.interrupted
         if self.unreachable or (self.provider_failed and not self.fatal):
@@ -64,4 +71,6 @@ class RunResult:
             return ExitCode.PROVIDER
         if self.push_error is not None:
             return ExitCode.PUSH_FAILED
+        if self.fail_on_unproven and self.unproven:
+            return ExitCode.CHANGES
         return ExitCode.DONE

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from pipeline import repository
-from pipeline.config import ConfigError, RunConfig
+from pipeline.config import FOUND_TEST_CMD, ConfigError, RunConfig
 from pipeline.gates.base_tests import BaseTests
+from pipeline.gates.discovery import find_pytest_suite
 from pipeline.paths import default_cache_path, state_file
 from pipeline.recipes.loading import Recipe, load_recipe
 from pipeline.run import state
@@ -92,6 +93,15 @@ def check_cache(config: RunConfig, engine: str, env: Mapping[str, str]) -> str:
     cache = ResponseCache(config.cache_path or default_cache_path(env))
     cache.close()
     return cache.damage
+
+
+def with_test_gate(config: RunConfig, setup: RunSetup) -> RunConfig:
+    """The config with the test gate a run uses: the configured command, else (unless --no-test-gate)
+    `python -m pytest -q` when the base commit has a pytest suite (`test_found` says where it was found)."""
+    if config.test_cmd or config.no_test_gate or config.test_found:
+        return config
+    found = find_pytest_suite(repository.open_repository(config.repo), setup.base_commit)
+    return config if found is None else replace(config, test_cmd=FOUND_TEST_CMD, test_found=found)
 
 
 def start_base_tests(config: RunConfig, setup: RunSetup) -> BaseTests | None:

@@ -220,6 +220,7 @@ def ledger_row(
         forecast=proposal.forecast,
         turns=list(proposal.turns),
         codemods=list(proposal.codemods),
+        evidence=proposal.evidence,
     )
 
 
@@ -229,7 +230,7 @@ def record_gates(
     """Amend the ledger rows of the proposals a gate decided on (its decision may overturn the verdict)."""
     limits = {(r.path, r.chunk, r.start_line): r.concurrency_limit for r in ledger.rows}
     for proposal in proposals:
-        if proposal.gates:
+        if proposal.gates or proposal.evidence is not None:
             chunk = proposal.chunk
             limit = limits.get((chunk.path, chunk.name, chunk.start_line))
             ledger.amend(ledger_row(run_id, proposal, engine=engine, concurrency_limit=limit))

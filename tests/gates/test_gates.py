@@ -26,6 +26,8 @@ from pipeline.judge.verdicts import Reason
 PYTEST = (
     f"PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 {sys.executable} -m pytest -q -rf -p no:cacheprovider tests"
 )
+# the prefix bisection alone, without the coverage map that guides it (tests/gates/test_guided_bisection.py)
+UNGUIDED = f"{PYTEST} -p no:codemill_coverage"
 
 SHAPES = b"""\
 from typing import Optional
@@ -263,7 +265,7 @@ def test_change_breaking_one_test_is_dropped_and_the_rest_kept(tmp_path: Path) -
         **change("pkg/shapes.py", b"return w * h", b"return w * h + 1"),
         **change("pkg/util.py", b"x * 2", b"x + x"),
     }
-    result = run_test_gate(repo, "HEAD", changes, {}, test_cmd=PYTEST, timeout=60)
+    result = run_test_gate(repo, "HEAD", changes, {}, test_cmd=UNGUIDED, timeout=60)
     dropped = result.decisions["pkg/shapes.py"]
     assert (dropped.kept, dropped.reason) == (False, Reason.BREAKS_TESTS)
     assert dropped.detail == "tests/test_shapes.py::test_area failed"
@@ -314,7 +316,7 @@ def test_only_the_breaking_chunk_of_a_file_is_dropped(tmp_path: Path) -> None:
     new = apply_edits(base, [good, bad])
     changes = {"pkg/shapes.py": (base, new), **change("pkg/util.py", b"x * 2", b"x + x")}
     result = run_test_gate(
-        repo, "HEAD", changes, {"pkg/shapes.py": [bad, good]}, test_cmd=PYTEST, timeout=60
+        repo, "HEAD", changes, {"pkg/shapes.py": [bad, good]}, test_cmd=UNGUIDED, timeout=60
     )
     assert set(result.decisions) == {
         "pkg/shapes.py::area",
@@ -343,10 +345,10 @@ def test_failing_base_raises_unless_allowed(tmp_path: Path) -> None:
         **change("pkg/names.py", b"'hi ' + name", b"'hello ' + name"),
     }
     with pytest.raises(BaseTestsFail, match=r"already fails on the base commit \(tests/test_old"):
-        run_test_gate(repo, "HEAD", changes, {}, test_cmd=PYTEST, timeout=60)
+        run_test_gate(repo, "HEAD", changes, {}, test_cmd=UNGUIDED, timeout=60)
     assert len(repo.git.worktree("list").splitlines()) == 1
     result = run_test_gate(
-        repo, "HEAD", changes, {}, test_cmd=PYTEST, timeout=60, allow_failing_base=True
+        repo, "HEAD", changes, {}, test_cmd=UNGUIDED, timeout=60, allow_failing_base=True
     )
     assert result.decisions["pkg/util.py"].kept
     names = result.decisions["pkg/names.py"]

@@ -38,6 +38,9 @@ def make_cli_env(home: Path, prefect_api: str | None) -> CliEnv:
         CODEMILL_STATE_DIR=str(home / "state"),
         PREFECT_HOME=str(home / "prefect"),
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        # the default test gate (a pytest suite found in the repository) is tested in tests/gates;
+        # elsewhere it would only add pytest runs (the example's suite: ~+60% on the recipe tests)
+        CODEMILL_NO_TEST_GATE="1",
     )
     if prefect_api is not None:
         env["PREFECT_API_URL"] = prefect_api

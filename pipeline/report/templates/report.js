@@ -40,6 +40,12 @@
     apply();
   }
   boxes.forEach(function (b) { b.addEventListener("change", toHash); });
+  var evidence = document.getElementById("evidence-filter");
+  evidence.addEventListener("change", function () {
+    Array.prototype.slice.call(evidence.options).forEach(function (o) {
+      if (o.value) { root.classList.toggle("only-ev-" + o.value, o.selected); }
+    });
+  });
   window.addEventListener("hashchange", fromHash);
   fromHash();
 
