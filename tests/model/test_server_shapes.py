@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from support.fake_model_server import FakeModelServer, FakeReply
 
-from pipeline.engines.model_engine import LLMEngine
+from pipeline.engines.model_engine import NO_ROOM, LLMEngine
 from pipeline.engines.proposal import Proposal
 from pipeline.judge.policy import Policy
 from pipeline.judge.verdicts import Reason, Status
@@ -177,8 +177,8 @@ def test_an_answer_cut_off_at_the_window_keeps_its_reason_when_no_repair_turn_fi
 
     assert len(fake_model.requests) == 1  # the repair turn could not fit, so it was not sent
     assert proposal.verdict.status is Status.REJECTED
-    assert proposal.verdict.reason is not Reason.TOO_LONG  # the real reason: the answer was cut off
-    assert "no further turn: the conversation does not fit" in proposal.verdict.detail
+    assert proposal.verdict.reason is Reason.DEGENERATE  # the real reason: the answer looped
+    assert proposal.verdict.detail.endswith(f"; {NO_ROOM}")
 
 
 def test_max_tokens_is_lowered_so_prompt_and_answer_fit_the_window(
