@@ -5,12 +5,12 @@ context-length refusals. Missing counts and costs are unknown, never zero."""
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 from support.fake_model_server import FakeModelServer, FakeReply
+from support.fault_server import recorded
 
 from pipeline.engines.model_engine import NO_ROOM, LLMEngine
 from pipeline.engines.proposal import Proposal
@@ -30,17 +30,6 @@ GREET = Chunk(
     "pkg/m.py", 0, 0, 1, 2, "function", "greet", 'def greet(name):\n    return "hi %s" % name\n'
 )
 NEW = 'def greet(name):\n    return f"hi {name}"\n'
-
-
-def recorded(name: str) -> FakeReply:
-    """A recorded answer: a JSON file (status + body) or an SSE file (its data lines, as sent)."""
-    path = DATA / name
-    if path.suffix == ".sse":
-        lines = path.read_text().splitlines()
-        events = [ln[len("data: ") :].encode() for ln in lines if ln.startswith("data: ")]
-        return FakeReply(events=events, content_type="text/event-stream")
-    data = json.loads(path.read_text())
-    return FakeReply.json(data["status"], data["body"])
 
 
 def complete(server: FakeModelServer, reply: FakeReply, **settings: Any) -> Completion:
