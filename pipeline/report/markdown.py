@@ -84,6 +84,8 @@ def summary_markdown(ledger: Ledger, changes: Changes | None = None) -> str:
         out.append(f"- **Stopped early:** {_cell(meta.stop_reason)}")
     for gate, account in meta.gates.items():
         out.append(f"- Gate `{gate}`: {_cell(account)}")
+    if changes is not None and not changes:
+        out.append("- No changes: no changes.patch was written, there is nothing to apply")
     out += ["", f"{totals.rows} rows over {totals.files} files.", "", "## By status", ""]
     out += _table(["Status", "Count"], totals.by_status.items())
     if totals.by_reason:
