@@ -201,6 +201,15 @@ def status_error(response: httpx.Response, text: str, env_var: str) -> CodemillM
     return BadRequest(status, message)
 
 
+def stream_error(payload: str) -> CodemillModelError:
+    """The typed error of a stream's error event: llama.cpp fails a stream it has begun (HTTP 200)
+    with an `error:` line, others with a `data:` event holding `error`; an overflow is ContextTooLong."""
+    message = error_message(payload)
+    if _CONTEXT_WORDS.search(payload):
+        return ContextTooLong(f"the server refused the request in its stream ({message})")
+    return ServerError(200, message)
+
+
 def split_reasoning(content: str, separate_reasoning: str) -> tuple[str, str]:
     """(reasoning, answer): from a separate reasoning field, if any, and think tags."""
     split = split_think(content)

@@ -16,15 +16,15 @@ import httpx
 
 from pipeline.judge.looping import LoopWatch
 from pipeline.model.completion import Completion, Usage
-from pipeline.model.errors import ConnectionDropped, ServerError
+from pipeline.model.errors import ConnectionDropped
 from pipeline.model.limits import AnswerLimits
 from pipeline.model.responses import (
     check_base_resp,
-    error_message,
     json_object,
     parse_cost,
     parse_usage,
     split_reasoning,
+    stream_error,
 )
 
 _EOL = re.compile(r"\r\n|\r|\n")
@@ -70,6 +70,8 @@ class StreamState:
         """Take one line of the stream; True when it was an event (which restarts the idle timer)."""
         # Blank separators, comments and `event:` lines carry nothing; lines after [DONE] are read
         # (not broken off) by the caller so the connection goes back to the pool.
+        if not self.done and line.startswith("error:"):  # llama.cpp's failure of a begun stream
+            raise stream_error(line[6:].strip())
         if self.done or not line.startswith("data:"):
             return False
         payload = line[5:].strip()
@@ -83,7 +85,7 @@ class StreamState:
         """Fold one event's JSON into the answer; a typed error for an error or malformed event."""
         event = json_object(payload, "a stream event")
         if "error" in event:
-            raise ServerError(200, error_message(payload))
+            raise stream_error(payload)
         check_base_resp(event, self.env_var)
         if isinstance(event.get("model"), str):
             self.model = event["model"]

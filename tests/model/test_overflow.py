@@ -28,6 +28,7 @@ GREET = Chunk(
 )
 OVERFLOWS = [
     "llamacpp-overflow.json",
+    "llamacpp-overflow-stream.sse",
     "llamacpp-kv.json",
     "llamacpp-context.json",
     "vllm-context.json",
@@ -36,7 +37,7 @@ OVERFLOWS = [
 
 
 def refactor(server: FakeModelServer, repair_turns: int = 0, **settings: Any) -> Proposal:
-    config = ModelSettings(
+    config = ModelSettings(  # streams when the recorded answer is one
         base_url=server.base_url, **{"max_attempts": 6, "backoff_base": 0.01, **settings}
     )
     recipe = load_recipe("modernize")
@@ -57,7 +58,7 @@ def test_a_servers_overflow_answer_ends_the_chunk_too_long_in_one_request(
 ) -> None:
     fake_model.enqueue(recorded(name), recorded(name))  # a retry would get the same answer
 
-    proposal = refactor(fake_model)
+    proposal = refactor(fake_model, stream=name.endswith(".sse"))
 
     assert (proposal.verdict.status, proposal.verdict.reason) == (
         Status.REJECTED,

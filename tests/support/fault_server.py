@@ -168,12 +168,10 @@ def oversized(code: str, size: int) -> FakeReply:
 
 
 def recorded(name: str) -> FakeReply:
-    """A recorded answer: a JSON file (status + body) or an SSE file (its data lines, as sent)."""
+    """A recorded answer: a JSON file (status + body) or an SSE body (sent as it is)."""
     path = DATA / name
-    if path.suffix == ".sse":
-        lines = path.read_text(encoding="utf-8").splitlines()
-        events = [ln[len("data: ") :].encode() for ln in lines if ln.startswith("data: ")]
-        return FakeReply(events=events, content_type="text/event-stream")
+    if path.suffix == ".sse":  # sent as recorded: data lines, and llama.cpp's error lines
+        return FakeReply(body=path.read_bytes(), content_type="text/event-stream")
     data = json.loads(path.read_text(encoding="utf-8"))
     return FakeReply.json(data["status"], data["body"])
 
