@@ -13,6 +13,7 @@ issue 24): never under but for random consonants (0.93 of the count), about 2.5 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import re
 from typing import Any
@@ -66,15 +67,16 @@ class TokenCounter:
         self._shape: str | None = None  # "content" (llama.cpp) or "prompt" (vLLM), once probed
         self._usable = True
         self._probe = asyncio.Lock()
-        self._cache: dict[str, int] = {}
+        self._cache: dict[bytes, int] = {}  # a text's digest -> its count
         self.requests = 0  # /tokenize requests sent (a test's proof that the cache works)
 
     async def count(self, text: str) -> int | None:
         """The server's token count of `text`, or None when the server cannot count."""
         if not self._usable:
             return None
-        if text in self._cache:
-            return self._cache[text]
+        key = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        if key in self._cache:
+            return self._cache[key]
         if self._shape is None:
             async with self._probe:
                 if self._shape is None and self._usable:
@@ -87,7 +89,7 @@ class TokenCounter:
             return None
         if len(self._cache) >= CACHE_LIMIT:
             self._cache.clear()
-        self._cache[text] = found
+        self._cache[key] = found
         return found
 
     async def _find_shape(self) -> None:
