@@ -154,9 +154,8 @@ class ChatClient:
         body, estimate = await self._prepare(
             messages, max_tokens, answer_for, temperature, top_p, seed
         )
-        sent = body.get("max_tokens")
-        request = (uuid.uuid4().hex, sent)  # its id, and max_tokens as sent
-        request_id = request[0]
+        request_id, sent = uuid.uuid4().hex, body.get("max_tokens")
+        asked = (request_id, sent)  # what an attempt's record says was asked: max_tokens as sent
         limits = AnswerLimits.of(self.settings, sent, stream=bool(body.get("stream")))
         waited, attempt, began = 0.0, 0, time.monotonic()
         while True:
@@ -172,26 +171,26 @@ class ChatClient:
             except NotSent:
                 raise
             except CodemillModelError as error:
-                self._tell(on_attempt, request, attempt, sent_at, error, retried=False)
+                self._tell(on_attempt, asked, attempt, sent_at, error, retried=False)
                 raise
             else:
-                return self._answered(on_attempt, request, attempt, sent_at, completion)
+                return self._answered(on_attempt, asked, attempt, sent_at, completion)
             # Another attempt only if it could run to its deadline within the request's total time.
             left = limits.total - (time.monotonic() - began) - limits.deadline
             waited += await self._wait_to_retry(
-                last, on_attempt, request, attempt, sent_at, waited, left
+                last, on_attempt, asked, attempt, sent_at, waited, left
             )
 
     def _answered(
         self,
         on_attempt: AttemptObserver | None,
-        request: tuple[str, int | None],
+        asked: tuple[str, int | None],
         attempt: int,
         sent_at: list[float],
         completion: Completion,
     ) -> Completion:
         """The answer, once its attempt is told and the limiter knows it went well."""
-        self._tell(on_attempt, request, attempt, sent_at, completion, retried=False)
+        self._tell(on_attempt, asked, attempt, sent_at, completion, retried=False)
         if self.limiter is not None:
             self.limiter.on_success()
         return completion
@@ -224,7 +223,7 @@ class ChatClient:
         self,
         last: RetryableModelError,
         on_attempt: AttemptObserver | None,
-        request: tuple[str, int | None],
+        asked: tuple[str, int | None],
         attempt: int,
         sent_at: list[float],
         waited: float,
@@ -240,12 +239,12 @@ class ChatClient:
             and waited + delay <= self.settings.max_total_wait
             and delay <= left
         )
-        self._tell(on_attempt, request, attempt, sent_at, last, retried=retry)
+        self._tell(on_attempt, asked, attempt, sent_at, last, retried=retry)
         if not retry:
             raise RetriesExhausted(last, attempt)
         log.warning(
             "model request %s attempt %d failed, retrying in %.2f s: %s",
-            request[0],
+            asked[0],
             attempt,
             delay,
             last,
@@ -257,7 +256,7 @@ class ChatClient:
     def _tell(
         self,
         on_attempt: AttemptObserver | None,
-        request: tuple[str, int | None],
+        asked: tuple[str, int | None],
         number: int,
         sent_at: list[float],
         ended: Completion | CodemillModelError,
@@ -268,13 +267,13 @@ class ChatClient:
         observers."""
         now = time.monotonic()
         record = Attempt(
-            request[0],
+            asked[0],
             number,
             now - (sent_at[-1] if sent_at else now),
             OK if isinstance(ended, Completion) else type(ended).__name__,
             "" if isinstance(ended, Completion) else str(ended),
             retried,
-            max_tokens=request[1],
+            max_tokens=asked[1],
             **attempt_tokens(ended),
         )
         for observer in (on_attempt, self._observer):
