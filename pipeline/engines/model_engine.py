@@ -202,8 +202,7 @@ class LLMEngine:
             completion = await self._complete(messages, proposal)
         except ContextTooLong as exc:
             if exc.sent:  # the server's own overflow answer: a turn, never retried
-                proposal.turns.append(turn_record(kind, None, 0.0))
-                proposal.turns[-1]["verdict"] = str(Reason.TOO_LONG)
+                _unanswered(proposal, kind, Reason.TOO_LONG)
             proposal.verdict = self._too_long(proposal, exc)
             return None
         except AnswerTooLarge as exc:  # no repair turn: it would send the answer back
@@ -216,12 +215,12 @@ class LLMEngine:
                 proposal.verdict = self._blocked() or Verdict(Status.SKIPPED, Reason.BUDGET)
             return None
         except FatalModelError as exc:
+            _unanswered(proposal, kind, Reason.PROVIDER_ERROR)
             self.stop.set(str(exc))
             proposal.verdict = Verdict(Status.FAILED, Reason.PROVIDER_ERROR, str(exc))
             raise FatalProposalError(exc, proposal) from exc
         except CodemillModelError as exc:
-            proposal.turns.append(turn_record(kind, None, 0.0))
-            proposal.turns[-1]["verdict"] = str(Reason.PROVIDER_ERROR)
+            _unanswered(proposal, kind, Reason.PROVIDER_ERROR)
             proposal.verdict = Verdict(Status.FAILED, Reason.PROVIDER_ERROR, str(exc))
             return None
         self._count(proposal, completion, kind)
@@ -315,6 +314,12 @@ class LLMEngine:
         if self.cache is not None and key is not None:
             self.cache.put(key, completion)
         return completion
+
+
+def _unanswered(proposal: Proposal, kind: str, reason: Reason) -> None:
+    """Record a turn that was sent and got no answer, only `reason` (its attempts are in requests)."""
+    proposal.turns.append(turn_record(kind, None, 0.0))
+    proposal.turns[-1]["verdict"] = str(reason)
 
 
 def _record_attempt(proposal: Proposal, attempt: Attempt) -> None:
