@@ -5,7 +5,7 @@ first time a count is needed), then counts each distinct text once (cached). Els
 server cannot count, `tokens_upper` bounds the count from the text's shape: every digit, punctuation
 mark and non-ASCII byte may be a token of its own (repetitive model output such as `dt437=None,` is
 made of them, 1.7 bytes a token), a word is one token plus one per 2 letters, a whitespace run one plus
-one per 4 characters (a single space joins the next word). Checked against SmolLM2's tokenizer on 676
+one per 4 characters (a single space joins the next word). Checked against SmolLM2's tokenizer on 2,987
 stdlib chunks, the recipes' prompts and repetitive, hex, CJK, emoji and escaped strings (bench/RESULTS.md,
 issue 24): never under but for random consonants (0.93 of the count), about 2.5 times over on code.
 """
