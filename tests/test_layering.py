@@ -24,7 +24,7 @@ ALLOWED: dict[str, set[str]] = {
     "repository": BASE,
     "source": BASE | {"repository"},
     "judge": BASE | {"source"},
-    "model": BASE | {"judge.thinking"},
+    "model": BASE | {"judge.thinking", "judge.looping"},
     "recipes": BASE | {"source", "judge"},
     "evidence": BASE,
     "engines": BASE | {"source", "judge", "recipes", "model", "codemods", "evidence"},

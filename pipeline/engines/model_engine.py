@@ -16,14 +16,16 @@ from typing import TypeVar
 from pipeline.config import RunConfig
 from pipeline.engines.proposal import FatalProposalError, Proposal, has_future_annotations
 from pipeline.engines.spend import RunStop, SpendMeter, usd
+from pipeline.judge.looping import looping, normalized
 from pipeline.judge.names import ModuleNames
 from pipeline.judge.policy import Policy
 from pipeline.judge.replies import extract_code
 from pipeline.judge.validation import judge_answer
 from pipeline.judge.verdicts import Reason, Status, Verdict
+from pipeline.model.attempts import Attempt
 from pipeline.model.cache import ResponseCache
 from pipeline.model.client import ChatClient
-from pipeline.model.completion import Completion
+from pipeline.model.completion import Completion, Usage
 from pipeline.model.errors import (
     AnswerTooLarge,
     CodemillModelError,
@@ -35,9 +37,11 @@ from pipeline.model.forecast import forecast_request
 from pipeline.model.prices import Prices, prices_for
 from pipeline.recipes.loading import Recipe
 from pipeline.source.chunking import Chunk
-from pipeline.source.cutter import estimate_tokens
 
 T = TypeVar("T")
+
+# The one way a turn that is not sent after an answer is told (the earlier answer's reason stands).
+NO_ROOM = "no further turn: the context window has no room left for the chunk rewritten"
 
 
 @functools.cache
@@ -56,7 +60,10 @@ def judge_reply(
     names: ModuleNames | None,
 ) -> tuple[str | None, Verdict]:
     """The code of a reply as it would be spliced and the verdict on it (picklable in and out: it runs
-    in a judge process or thread, never on the event loop)."""
+    in a judge process or thread, never on the event loop). A looping answer is `degenerate` first."""
+    loop = looping(content, normalized(chunk.text))
+    if loop is not None:
+        return None, Verdict.rejected(Reason.DEGENERATE, loop)
     extraction = extract_code(content, finish_reason=finish_reason)
     if extraction.code is None:
         reason = extraction.reason or Reason.NO_CODE
@@ -72,14 +79,15 @@ def judge_reply(
     return judged.text, judged.verdict
 
 
-def turn_record(kind: str, completion: Completion, cost: float) -> dict[str, object]:
-    """The ledger's record of one model turn: what it was for, its tokens, its cost, its verdict."""
+def turn_record(kind: str, completion: Completion | None, cost: float) -> dict[str, object]:
+    """The ledger's record of one model turn: what it was for, its tokens, its cost, its verdict
+    (a turn that got no answer has no tokens)."""
     return {
         "turn": kind,  # answer | repair (a rejection) | gate (a gate's failure)
-        "prompt_tokens": completion.usage.prompt_tokens,
-        "completion_tokens": completion.usage.completion_tokens,
+        "prompt_tokens": completion.usage.prompt_tokens if completion else 0,
+        "completion_tokens": completion.usage.completion_tokens if completion else 0,
         "cost_usd": round(cost, 8),
-        "cache_hit": completion.from_cache,
+        "cache_hit": completion.from_cache if completion else False,
         "verdict": "",
     }
 
@@ -193,6 +201,8 @@ class LLMEngine:
         try:
             completion = await self._complete(messages, proposal)
         except ContextTooLong as exc:
+            if exc.sent:  # the server's own overflow answer: a turn, never retried
+                _unanswered(proposal, kind, Reason.TOO_LONG)
             proposal.verdict = self._too_long(proposal, exc)
             return None
         except AnswerTooLarge as exc:  # no repair turn: it would send the answer back
@@ -201,14 +211,16 @@ class LLMEngine:
             proposal.verdict = Verdict.rejected(Reason.TOO_LARGE, str(exc))
             return None
         except NotSent:
-            if not proposal.usage.attempts:  # after a turn, that turn's rejection stands
+            if not proposal.turns:  # after a turn, that turn's rejection stands
                 proposal.verdict = self._blocked() or Verdict(Status.SKIPPED, Reason.BUDGET)
             return None
         except FatalModelError as exc:
+            _unanswered(proposal, kind, Reason.PROVIDER_ERROR)
             self.stop.set(str(exc))
             proposal.verdict = Verdict(Status.FAILED, Reason.PROVIDER_ERROR, str(exc))
             raise FatalProposalError(exc, proposal) from exc
         except CodemillModelError as exc:
+            _unanswered(proposal, kind, Reason.PROVIDER_ERROR)
             proposal.verdict = Verdict(Status.FAILED, Reason.PROVIDER_ERROR, str(exc))
             return None
         self._count(proposal, completion, kind)
@@ -223,17 +235,15 @@ class LLMEngine:
 
     @staticmethod
     def _too_long(proposal: Proposal, exc: ContextTooLong) -> Verdict:
-        """The verdict when a turn does not fit the window: after an answer (a repair or gate turn, its
-        conversation longer), that answer's rejection stands, saying why no turn followed."""
-        if not proposal.turns:
+        """The verdict when a turn does not fit the window: the chunk's first turn makes it `too-long`;
+        after an answer (a repair or gate turn, its conversation longer), that answer's rejection
+        stands, saying NO_ROOM (whether codemill or the server found it)."""
+        earlier = proposal.verdict
+        if earlier.status is Status.UNCHANGED:  # no answer yet
             return Verdict(
                 Status.REJECTED if exc.sent else Status.SKIPPED, Reason.TOO_LONG, str(exc)
             )
-        earlier = proposal.verdict
-        detail = (
-            f"{earlier.detail}; no further turn: the conversation does not fit the context window"
-        )
-        return Verdict(earlier.status, earlier.reason, detail)
+        return Verdict(earlier.status, earlier.reason, f"{earlier.detail}; {NO_ROOM}")
 
     async def _settle(
         self, proposal: Proposal, messages: Sequence[Mapping[str, str]], completion: Completion
@@ -297,10 +307,24 @@ class LLMEngine:
         completion = await self.client.complete(
             messages,
             admit=self._admission,
-            min_answer_tokens=estimate_tokens(proposal.chunk.text),  # room for the chunk, rewritten
-            on_attempt=proposal.requests.append,
+            answer_for=proposal.chunk.text,  # the room left must hold it rewritten
+            on_attempt=functools.partial(_record_attempt, proposal),
             **self._params,  # type: ignore[arg-type]
         )
         if self.cache is not None and key is not None:
             self.cache.put(key, completion)
         return completion
+
+
+def _unanswered(proposal: Proposal, kind: str, reason: Reason) -> None:
+    """Record a turn that was sent and got no answer, only `reason` (its attempts are in requests)."""
+    proposal.turns.append(turn_record(kind, None, 0.0))
+    proposal.turns[-1]["verdict"] = str(reason)
+
+
+def _record_attempt(proposal: Proposal, attempt: Attempt) -> None:
+    """Keep every HTTP attempt on the proposal; a failed one counts as an attempt with its latency
+    (an answered one is counted with its answer)."""
+    proposal.requests.append(attempt)
+    if not attempt.ok:
+        proposal.usage += Usage(attempts=1, latency_s=attempt.latency_s)

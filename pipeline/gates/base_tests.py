@@ -48,6 +48,17 @@ class BaseTests:
             self._outcome = running.finish(paths)
         return self._outcome
 
+    def account(self) -> str:
+        """The base run's result as the summary's gate line, when no change was left to gate (waits)."""
+        run = self.outcome([])
+        if run.timed_out:
+            result = f"timed out after {self.timeout:g} s"
+        elif run.status == 0:
+            result = "passed"
+        else:
+            result = f"failed ({run.failing[0] if run.failing else f'exit {run.status}'})"
+        return f"base run {result} in {run.seconds:.1f} s; no change to gate"
+
     def close(self) -> None:
         """Kill the command if it still runs and remove the worktree (idempotent)."""
         running, self._running, self.closed = self._running, None, True

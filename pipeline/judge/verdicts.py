@@ -23,6 +23,7 @@ class Reason(StrEnum):
     EMPTY = "empty"
     THINK_ONLY = "think-only"
     CUT_OFF = "cut-off"
+    DEGENERATE = "degenerate"  # the answer's tail repeats itself (judge.looping)
     # validation
     SYNTAX = "syntax"
     COMPILE = "compile"

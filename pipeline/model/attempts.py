@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pipeline.model.completion import Completion
+
 OK = "ok"
 
 
@@ -20,6 +22,9 @@ class Attempt:
     outcome: str  # "ok", or the error's class name: ModelTimeout, StreamCut, RateLimited, ...
     error: str = ""  # the error's sentence (key already redacted), "" when ok
     retried: bool = False  # the client tried again after it
+    max_tokens: int | None = None  # as sent, fitted to the window (None: the server's default)
+    prompt_tokens: int = 0  # the server's counts of an answered attempt (0: failed or unreported)
+    completion_tokens: int = 0
 
     @property
     def ok(self) -> bool:
@@ -27,3 +32,11 @@ class Attempt:
 
 
 AttemptObserver = Callable[[Attempt], None]
+
+
+def attempt_tokens(ended: object) -> dict[str, int]:
+    """The token counts an attempt's record carries: the answer's usage, none for an error."""
+    if not isinstance(ended, Completion):
+        return {}
+    usage = ended.usage
+    return {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens}

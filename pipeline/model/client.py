@@ -28,11 +28,11 @@ import httpx
 from pipeline.config import (
     DEFAULT_CONCURRENCY,
 )
-from pipeline.model.attempts import OK, Attempt, AttemptObserver
+from pipeline.model.attempts import OK, Attempt, AttemptObserver, attempt_tokens
 from pipeline.model.body import ACCEPT_ENCODING, decoded, read_capped, read_error_text
 from pipeline.model.breaker import CircuitBreaker
 from pipeline.model.completion import Completion
-from pipeline.model.context import fit_max_tokens
+from pipeline.model.context import fit_max_tokens, measure
 from pipeline.model.errors import (
     CodemillModelError,
     ConnectionDropped,
@@ -53,6 +53,7 @@ from pipeline.model.responses import (
     status_error,
 )
 from pipeline.model.sse import StreamState, lines
+from pipeline.model.tokens import TokenCounter
 from pipeline.model.transport import ShardedTransport
 from pipeline.redact import redact
 
@@ -108,6 +109,8 @@ class ChatClient:
                 settings.read_timeout, connect=settings.connect_timeout, pool=None
             ),
         )
+        # The server's tokenizer, over the same connections: asked only when a bound is too close.
+        self.counter = TokenCounter(self._http, settings.base_url, settings.model)
 
     def __repr__(self) -> str:
         key = "set" if self._api_key else "none"
@@ -137,7 +140,7 @@ class ChatClient:
         top_p: float | None = None,
         seed: int | None = None,
         admit: Callable[[], str | None] | None = None,
-        min_answer_tokens: int = 1,
+        answer_for: str = "",
         on_attempt: AttemptObserver | None = None,
     ) -> Completion:
         """Send one chat request, retrying transient failures; a Completion or a typed error.
@@ -145,52 +148,66 @@ class ChatClient:
         `admit`, when given, is asked once a limiter slot is held, before each attempt: a reason string
         refuses the attempt (NotSent). Asking then, not before queueing, is what makes a run-wide cost
         limit or stop exact even when hundreds of requests wait for a slot. `max_tokens` is lowered so
-        the prompt and the answer fit the context window; ContextTooLong (nothing sent) when fewer than
-        `min_answer_tokens` would be left. `on_attempt` hears of every HTTP attempt as it ends.
+        the prompt and the answer fit the context window; ContextTooLong (nothing sent) when the room
+        left cannot hold `answer_for` (the chunk) rewritten. `on_attempt` hears of every HTTP attempt.
         """
-        body, estimate = self._prepare(
-            messages, max_tokens, min_answer_tokens, temperature, top_p, seed
+        body, estimate = await self._prepare(
+            messages, max_tokens, answer_for, temperature, top_p, seed
         )
-        request_id = uuid.uuid4().hex
-        waited = 0.0
-        attempt = 0
+        request_id, sent = uuid.uuid4().hex, body.get("max_tokens")
+        asked = (request_id, sent)  # what an attempt's record says was asked: max_tokens as sent
+        limits = AnswerLimits.of(self.settings, sent, stream=bool(body.get("stream")))
+        waited, attempt, began = 0.0, 0, time.monotonic()
         while True:
             attempt += 1
             sent_at: list[float] = []  # when the attempt got its slot and was sent
             self.breaker.check()
             try:
                 completion = await self._attempt_with_slot(
-                    body, request_id, estimate, admit, sent_at
+                    body, (request_id, answer_for), estimate, admit, sent_at
                 )
             except RetryableModelError as error:
                 last = error
             except NotSent:
                 raise
             except CodemillModelError as error:
-                self._tell(on_attempt, request_id, attempt, sent_at, error, retried=False)
+                self._tell(on_attempt, asked, attempt, sent_at, error, retried=False)
                 raise
             else:
-                self._tell(on_attempt, request_id, attempt, sent_at, None, retried=False)
-                if self.limiter is not None:
-                    self.limiter.on_success()
-                return completion
+                return self._answered(on_attempt, asked, attempt, sent_at, completion)
+            # Another attempt only if it could run to its deadline within the request's total time.
+            left = limits.total - (time.monotonic() - began) - limits.deadline
             waited += await self._wait_to_retry(
-                last, on_attempt, request_id, attempt, sent_at, waited
+                last, on_attempt, asked, attempt, sent_at, waited, left
             )
 
-    def _prepare(
+    def _answered(
+        self,
+        on_attempt: AttemptObserver | None,
+        asked: tuple[str, int | None],
+        attempt: int,
+        sent_at: list[float],
+        completion: Completion,
+    ) -> Completion:
+        """The answer, once its attempt is told and the limiter knows it went well."""
+        self._tell(on_attempt, asked, attempt, sent_at, completion, retried=False)
+        if self.limiter is not None:
+            self.limiter.on_success()
+        return completion
+
+    async def _prepare(
         self,
         messages: Sequence[Mapping[str, str]],
         max_tokens: int | None,
-        min_answer_tokens: int,
+        answer_for: str,
         temperature: float | None,
         top_p: float | None,
         seed: int | None,
     ) -> tuple[dict[str, Any], int]:
         """The request body (max_tokens fitted to the context window) and its token estimate."""
-        max_tokens = fit_max_tokens(
-            messages, max_tokens, self.settings.context_tokens, min_answer_tokens
-        )
+        window = self.settings.context_tokens
+        prompt, floor = await measure(messages, answer_for, max_tokens, window, self.counter)
+        max_tokens = fit_max_tokens(messages, max_tokens, window, floor, prompt_tokens=prompt)
         body = build_request_body(
             self.settings,
             messages,
@@ -206,24 +223,28 @@ class ChatClient:
         self,
         last: RetryableModelError,
         on_attempt: AttemptObserver | None,
-        request_id: str,
+        asked: tuple[str, int | None],
         attempt: int,
         sent_at: list[float],
         waited: float,
+        left: float,
     ) -> float:
-        """Sleep the backoff before the next attempt and return it; RetriesExhausted past the budget."""
+        """Sleep the backoff before the next attempt and return it; RetriesExhausted past the attempt
+        or wait budget, or when the next attempt could outlast the request's total time (`left`)."""
         if last.rate_limited and self.limiter is not None:
             self.limiter.on_rate_limited()
         delay = self._backoff(attempt, last.retry_after)
         retry = (
-            attempt < self.settings.max_attempts and waited + delay <= self.settings.max_total_wait
+            attempt < self.settings.max_attempts
+            and waited + delay <= self.settings.max_total_wait
+            and delay <= left
         )
-        self._tell(on_attempt, request_id, attempt, sent_at, last, retried=retry)
+        self._tell(on_attempt, asked, attempt, sent_at, last, retried=retry)
         if not retry:
             raise RetriesExhausted(last, attempt)
         log.warning(
             "model request %s attempt %d failed, retrying in %.2f s: %s",
-            request_id,
+            asked[0],
             attempt,
             delay,
             last,
@@ -235,22 +256,25 @@ class ChatClient:
     def _tell(
         self,
         on_attempt: AttemptObserver | None,
-        request_id: str,
+        asked: tuple[str, int | None],
         number: int,
         sent_at: list[float],
-        error: CodemillModelError | None,
+        ended: Completion | CodemillModelError,
         *,
         retried: bool,
     ) -> None:
-        """Report one ended attempt to the request's and the client's observers."""
+        """Report one ended attempt (its answer or its error) to the request's and the client's
+        observers."""
         now = time.monotonic()
         record = Attempt(
-            request_id,
+            asked[0],
             number,
             now - (sent_at[-1] if sent_at else now),
-            OK if error is None else type(error).__name__,
-            "" if error is None else str(error),
+            OK if isinstance(ended, Completion) else type(ended).__name__,
+            "" if isinstance(ended, Completion) else str(ended),
             retried,
+            max_tokens=asked[1],
+            **attempt_tokens(ended),
         )
         for observer in (on_attempt, self._observer):
             if observer is not None:
@@ -266,7 +290,7 @@ class ChatClient:
     async def _attempt_with_slot(
         self,
         body: Mapping[str, Any],
-        request_id: str,
+        request: tuple[str, str],
         estimate: int,
         admit: Callable[[], str | None] | None,
         sent_at: list[float],
@@ -274,21 +298,21 @@ class ChatClient:
         if self.limiter is None:
             _admitted(admit)
             sent_at.append(time.monotonic())
-            return await self._attempt(body, request_id)
+            return await self._attempt(body, request)
         async with self.limiter.slot(estimate):
             _admitted(admit)
             sent_at.append(time.monotonic())
-            return await self._attempt(body, request_id)
+            return await self._attempt(body, request)
 
-    async def _attempt(self, body: Mapping[str, Any], request_id: str) -> Completion:
+    async def _attempt(self, body: Mapping[str, Any], request: tuple[str, str]) -> Completion:
         """One HTTP attempt within its total deadline, its transport failures mapped to typed errors
-        (key redacted)."""
+        (key redacted). `request` is its id and the chunk it rewrites (a stream's loop reference)."""
         started = time.monotonic()
         streamed = bool(body.get("stream"))
         limits = AnswerLimits.of(self.settings, body.get("max_tokens"), stream=streamed)
         try:
             async with asyncio.timeout(limits.deadline):
-                return await self._exchange(body, request_id, limits, started)
+                return await self._exchange(body, request, limits, started)
         except TimeoutError:
             raise DeadlineExceeded(limits.deadline) from None
         except httpx.ConnectTimeout as exc:
@@ -305,10 +329,14 @@ class ChatClient:
             raise ConnectionDropped(detail) from None
 
     async def _exchange(
-        self, body: Mapping[str, Any], request_id: str, limits: AnswerLimits, started: float
+        self,
+        body: Mapping[str, Any],
+        request: tuple[str, str],
+        limits: AnswerLimits,
+        started: float,
     ) -> Completion:
         """Send the request and read its answer, no more of the body than `limits` allow."""
-        headers = {"x-client-request-id": request_id}
+        headers = {"x-client-request-id": request[0]}
         read = self.settings.read_timeout
         if body.get("stream"):
             headers["Accept"] = "text/event-stream"
@@ -322,7 +350,7 @@ class ChatClient:
                 text = await read_error_text(response, ERROR_BODY_BYTES)
                 raise self._redacted(status_error(response, text, self.settings.api_key_env))
             if body.get("stream"):
-                return await self._read_stream(response, limits, started)
+                return await self._read_stream(response, limits, started, request[1])
             raw = await read_capped(response, limits.body_bytes, limits.body_too_large)
         data = json_object(raw, "the body")
         try:
@@ -338,11 +366,12 @@ class ChatClient:
         return error
 
     async def _read_stream(
-        self, response: httpx.Response, limits: AnswerLimits, started: float
+        self, response: httpx.Response, limits: AnswerLimits, started: float, reference: str
     ) -> Completion:
-        """Read an SSE answer; the idle timeout restarts at every event (the deadline does not)."""
+        """Read an SSE answer; the idle timeout restarts at every event (the deadline does not). A
+        looping answer is cut off there (`reference`, the chunk asked about, excuses its own runs)."""
         idle = self.settings.stream_idle_timeout
-        state = StreamState(self.settings.api_key_env, limits)
+        state = StreamState(self.settings.api_key_env, limits, reference)
         loop = asyncio.get_running_loop()
         body = lines(decoded(response, limits.body_bytes, limits.body_too_large))
         try:
@@ -352,6 +381,8 @@ class ChatClient:
                         event = state.feed_line(line)
                     except CodemillModelError as error:
                         raise self._redacted(error) from None
+                    if state.looping:  # stop generating: leaving closes the connection
+                        break
                     if event:
                         silence.reschedule(loop.time() + idle)
         except TimeoutError:

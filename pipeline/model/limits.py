@@ -27,6 +27,9 @@ ERROR_BODY_BYTES = 64 * 1024  # of an error body only the message is read
 # The slowest generation a deadline allows for (a small CPU server, or one slot of several): a whole
 # answer of `max_tokens` at this rate, after the read timeout's worth of waiting for the first token.
 SLOWEST_TOKENS_PER_SECOND = 5.0
+# A request's attempts together may take this many whole deadlines (plus the backoff's wait budget): a
+# server that fails slowly is tried twice, not six times (issue 24: 6 x 140 s on one chunk).
+REQUEST_DEADLINES = 2
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class AnswerLimits:
     chars: int
     body_bytes: int
     deadline: float
+    total: float  # seconds for the whole request, its retries and backoff included
 
     @classmethod
     def of(cls, settings: ModelSettings, max_tokens: int | None, *, stream: bool) -> AnswerLimits:
@@ -52,6 +56,7 @@ class AnswerLimits:
             tokens * CHARS_PER_TOKEN + CHARS_OVERHEAD,
             tokens * per_token + BODY_OVERHEAD,
             deadline,
+            REQUEST_DEADLINES * deadline + settings.max_total_wait,
         )
 
     def check_chars(self, size: int, completion: Completion | None = None) -> None:

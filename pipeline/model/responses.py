@@ -36,15 +36,19 @@ from pipeline.model.errors import (
 )
 from pipeline.model.limits import AnswerLimits
 
-# How servers say "too long for the context": llama.cpp (`exceed_context_size_error`, "exceeds the
-# available context size"), vLLM ("This model's maximum context length is N tokens"), OpenAI
-# (`context_length_exceeded`), and others' "prompt is too long" / "too many tokens".
+# How servers say "too long for the context" (issue 24; recorded bodies in tests/data/servers): llama.cpp's
+# 400 "the request exceeds the available context size" (`exceed_context_size_error` in newer builds), its
+# 500 "Input prompt is too big compared to KV size" (after filling its cache) and "context shift is
+# disabled"; vLLM's 400 "This model's maximum context length is N tokens"; Ollama's "input exceeds context
+# length"; OpenAI's `context_length_exceeded`; others' "prompt is too long" / "too many tokens". No retry
+# can fix one: the chunk ends `too-long` at once, whatever the status.
 _CONTEXT_WORDS = re.compile(
     r"context[ _](length|size|window)|exceed_context_size|maximum context|prompt is too long"
-    r"|too many tokens|token limit|max_tokens must be (at most|less)",
+    r"|too many tokens|token limit|max_tokens must be (at most|less)|compared to KV size"
+    r"|KV cache is full|context shift is disabled|exceeds? (the )?context length",
     re.IGNORECASE,
 )
-TOO_LONG_STATUSES = frozenset({400, 413, 422})
+TOO_LONG_STATUSES = frozenset({400, 413, 422, 500, 503})
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -190,11 +194,20 @@ def status_error(response: httpx.Response, text: str, env_var: str) -> CodemillM
         return InsufficientCredits(f"403: {message}" if message else "403")
     if status == 408:
         return ModelTimeout("HTTP 408")
-    if status >= 500:
-        return ServerError(status, message, retry_after)
     if status in TOO_LONG_STATUSES and _CONTEXT_WORDS.search(text):
         return ContextTooLong(f"the server refused the request (HTTP {status}: {message})")
+    if status >= 500:
+        return ServerError(status, message, retry_after)
     return BadRequest(status, message)
+
+
+def stream_error(payload: str) -> CodemillModelError:
+    """The typed error of a stream's error event: llama.cpp fails a stream it has begun (HTTP 200)
+    with an `error:` line, others with a `data:` event holding `error`; an overflow is ContextTooLong."""
+    message = error_message(payload)
+    if _CONTEXT_WORDS.search(payload):
+        return ContextTooLong(f"the server refused the request in its stream ({message})")
+    return ServerError(200, message)
 
 
 def split_reasoning(content: str, separate_reasoning: str) -> tuple[str, str]:

@@ -14,16 +14,17 @@ from typing import Any
 
 import httpx
 
+from pipeline.judge.looping import LoopWatch
 from pipeline.model.completion import Completion, Usage
-from pipeline.model.errors import ConnectionDropped, ServerError
+from pipeline.model.errors import ConnectionDropped
 from pipeline.model.limits import AnswerLimits
 from pipeline.model.responses import (
     check_base_resp,
-    error_message,
     json_object,
     parse_cost,
     parse_usage,
     split_reasoning,
+    stream_error,
 )
 
 _EOL = re.compile(r"\r\n|\r|\n")
@@ -50,9 +51,12 @@ async def lines(pieces: AsyncIterator[bytes]) -> AsyncGenerator[str, None]:
 class StreamState:
     """Accumulates SSE chunks; think tags split across events are resolved once, at the end."""
 
-    def __init__(self, env_var: str, limits: AnswerLimits | None = None) -> None:
+    def __init__(
+        self, env_var: str, limits: AnswerLimits | None = None, reference: str = ""
+    ) -> None:
         self.env_var = env_var  # the key's variable NAME, for an authentication error's hint
         self.limits = limits  # the answer's size is checked as it grows
+        self.watch = LoopWatch(reference)  # and its tail for a loop (reference: the chunk asked)
         self.size = 0  # characters of content and reasoning so far
         self.parts: list[str] = []
         self.reasoning_parts: list[str] = []
@@ -66,6 +70,8 @@ class StreamState:
         """Take one line of the stream; True when it was an event (which restarts the idle timer)."""
         # Blank separators, comments and `event:` lines carry nothing; lines after [DONE] are read
         # (not broken off) by the caller so the connection goes back to the pool.
+        if not self.done and line.startswith("error:"):  # llama.cpp's failure of a begun stream
+            raise stream_error(line[6:].strip())
         if self.done or not line.startswith("data:"):
             return False
         payload = line[5:].strip()
@@ -79,7 +85,7 @@ class StreamState:
         """Fold one event's JSON into the answer; a typed error for an error or malformed event."""
         event = json_object(payload, "a stream event")
         if "error" in event:
-            raise ServerError(200, error_message(payload))
+            raise stream_error(payload)
         check_base_resp(event, self.env_var)
         if isinstance(event.get("model"), str):
             self.model = event["model"]
@@ -102,16 +108,27 @@ class StreamState:
         if isinstance(content, str):
             self.parts.append(content)
             self.size += len(content)
+            self.watch.feed(content)
         extra = delta.get("reasoning_content") or delta.get("reasoning")
         if isinstance(extra, str):
             self.reasoning_parts.append(extra)
             self.size += len(extra)
+            self.watch.feed(extra)
         if self.limits is not None:
             self.limits.check_chars(self.size)
 
+    @property
+    def looping(self) -> bool:
+        """True once the answer's tail loops: the reader stops the stream there."""
+        return self.watch.reason is not None
+
     def completion(self, headers: httpx.Headers, started: float) -> Completion:
-        """The whole answer; ConnectionDropped if the stream ended before [DONE] or a finish reason."""
-        if not self.done and self.finish_reason is None:
+        """The whole answer; ConnectionDropped if the stream ended before [DONE] or a finish reason.
+
+        A stream stopped for looping is an answer cut off (`length`): the judge finds the loop again."""
+        if self.looping:
+            self.finish_reason = "length"
+        elif not self.done and self.finish_reason is None:
             raise ConnectionDropped("the stream ended before the answer was complete")
         content = "".join(self.parts)
         reasoning, answer = split_reasoning(content, "".join(self.reasoning_parts))

@@ -28,7 +28,8 @@ class ReportPaths:
 def write_report_dir(
     report_dir: Path, ledger: Ledger, changes: Changes, *, patch: str | None = None
 ) -> ReportPaths:
-    """Write changes.patch, summary.md, ledger.jsonl, junit.xml and report.html, each atomically.
+    """Write changes.patch (none when nothing changed), summary.md, ledger.jsonl, junit.xml and
+    report.html, each atomically.
 
     `patch` is `unified_patch(changes)` when the caller already made it (a run fingerprints it first).
     """
@@ -45,7 +46,10 @@ def write_report_dir(
         report_dir / "report.html",
     )
     patch = unified_patch(changes) if patch is None else patch
-    write_atomic(paths.patch, patch.encode("utf-8", "surrogateescape"))
+    if patch:
+        write_atomic(paths.patch, patch.encode("utf-8", "surrogateescape"))
+    else:  # no change: no patch, which `git apply` would refuse (summary.md says so)
+        paths.patch.unlink(missing_ok=True)
     write_atomic(paths.summary, summary_markdown(ledger, changes).encode("utf-8"))
     write_atomic(paths.junit, junit_xml(ledger).encode("utf-8"))
     write_atomic(paths.html, render_html(ledger, changes).encode("utf-8"))

@@ -89,6 +89,8 @@ def summary_markdown(ledger: Ledger, changes: Changes | None = None) -> str:
         out.append(
             f"- Evidence: {counts_line(totals.by_status.get('accepted', 0), totals.evidence)}"
         )
+    if changes is not None and not changes:
+        out.append("- No changes: no changes.patch was written, there is nothing to apply")
     out += ["", f"{totals.rows} rows over {totals.files} files.", "", "## By status", ""]
     out += _table(["Status", "Count"], totals.by_status.items())
     if totals.by_reason:

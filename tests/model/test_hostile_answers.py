@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import random
 import zlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -137,7 +138,8 @@ def test_an_answer_longer_than_max_tokens_allow_is_too_large_its_cost_kept(
 
 
 def test_a_streamed_answer_is_stopped_once_too_large(fake_model: FakeModelServer) -> None:
-    pieces = ["x" * 1000] * 40
+    letters = random.Random(7)
+    pieces = ["".join(letters.choices("abcdefgh ", k=1000)) for _ in range(40)]  # no loop
     with pytest.raises(AnswerTooLarge) as info:
         call(fake_model, FakeReply.stream(pieces=pieces), stream=True)
     assert info.value.completion is None

@@ -5,14 +5,14 @@ context-length refusals. Missing counts and costs are unknown, never zero."""
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 from support.fake_model_server import FakeModelServer, FakeReply
+from support.fault_server import recorded
 
-from pipeline.engines.model_engine import LLMEngine
+from pipeline.engines.model_engine import NO_ROOM, LLMEngine
 from pipeline.engines.proposal import Proposal
 from pipeline.judge.policy import Policy
 from pipeline.judge.verdicts import Reason, Status
@@ -30,17 +30,6 @@ GREET = Chunk(
     "pkg/m.py", 0, 0, 1, 2, "function", "greet", 'def greet(name):\n    return "hi %s" % name\n'
 )
 NEW = 'def greet(name):\n    return f"hi {name}"\n'
-
-
-def recorded(name: str) -> FakeReply:
-    """A recorded answer: a JSON file (status + body) or an SSE file (its data lines, as sent)."""
-    path = DATA / name
-    if path.suffix == ".sse":
-        lines = path.read_text().splitlines()
-        events = [ln[len("data: ") :].encode() for ln in lines if ln.startswith("data: ")]
-        return FakeReply(events=events, content_type="text/event-stream")
-    data = json.loads(path.read_text())
-    return FakeReply.json(data["status"], data["body"])
 
 
 def complete(server: FakeModelServer, reply: FakeReply, **settings: Any) -> Completion:
@@ -177,8 +166,8 @@ def test_an_answer_cut_off_at_the_window_keeps_its_reason_when_no_repair_turn_fi
 
     assert len(fake_model.requests) == 1  # the repair turn could not fit, so it was not sent
     assert proposal.verdict.status is Status.REJECTED
-    assert proposal.verdict.reason is not Reason.TOO_LONG  # the real reason: the answer was cut off
-    assert "no further turn: the conversation does not fit" in proposal.verdict.detail
+    assert proposal.verdict.reason is Reason.DEGENERATE  # the real reason: the answer looped
+    assert proposal.verdict.detail.endswith(f"; {NO_ROOM}")
 
 
 def test_max_tokens_is_lowered_so_prompt_and_answer_fit_the_window(

@@ -247,9 +247,8 @@ def test_write_report_dir_writes_every_report_whole(tmp_path: Path) -> None:
     ET.parse(paths.junit)
     assert paths.html.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     write_report_dir(out, ledger, {})  # rewriting replaces, leaves no temp files behind
-    assert paths.patch.read_bytes() == b""
+    assert not paths.patch.exists()  # no change, no patch: `git apply` refuses an empty one
     assert sorted(p.name for p in out.iterdir()) == [
-        "changes.patch",
         "junit.xml",
         "ledger.jsonl",
         "report.html",

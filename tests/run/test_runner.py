@@ -384,8 +384,9 @@ def test_a_fatal_error_on_a_repair_turn_keeps_the_paid_first_turn_in_the_record(
         Reason.PROVIDER_ERROR,
     )
     assert "out of credits" in proposal.verdict.detail
+    # Two attempts: the paid answer and the refused repair (issue 24: every attempt is counted).
     assert (proposal.usage.attempts, proposal.usage.cost_usd, proposal.usage.prompt_tokens) == (
-        1,
+        2,
         0.01,
         39,
     )

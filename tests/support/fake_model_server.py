@@ -339,8 +339,14 @@ class FakeModelServer:
         self.latency = latency
         self.host = host
         self.port = port
-        self.requests: list[RecordedRequest] = []
+        self.requests: list[
+            RecordedRequest
+        ] = []  # chat requests (and any other route but /tokenize)
         self.replies: deque[FakeReply] = deque()
+        # `/tokenize` (llama.cpp's body shape): None answers 404, like a server without a tokenizer;
+        # else text -> token count. Its requests are kept apart, in `tokenize_requests`.
+        self.tokenizer: Callable[[str], int] | None = None
+        self.tokenize_requests: list[str] = []
         self.in_flight = 0
         self.peak_in_flight = 0
         self._lock = threading.Lock()
@@ -433,6 +439,9 @@ class FakeModelServer:
             body = json.loads(raw) if raw else None
         except ValueError:
             body = None
+        if path == "/tokenize":
+            await self._write(writer, self._tokenize(body))
+            return True
         with self._lock:
             port = writer.get_extra_info("peername")[1]
             self.requests.append(RecordedRequest(method, path, headers, body, raw, port))
@@ -453,6 +462,14 @@ class FakeModelServer:
             with self._lock:
                 self.in_flight -= 1
         return headers.get("connection", "").lower() != "close"
+
+    def _tokenize(self, body: Any) -> FakeReply:
+        text = body.get("content") if isinstance(body, dict) else None
+        with self._lock:
+            self.tokenize_requests.append(str(text))
+        if self.tokenizer is None or not isinstance(text, str):
+            return FakeReply.error(404, "File Not Found")
+        return FakeReply.json(200, {"tokens": list(range(self.tokenizer(text)))})
 
     def _reply_for(self, method: str, path: str, body: Any, headers: dict[str, str]) -> FakeReply:
         if method == "GET" and path.rstrip("/") == "/v1/models":

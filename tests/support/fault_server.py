@@ -9,6 +9,8 @@ hook, then close the connection:
 * gzip_bomb(size)            a 200 JSON answer whose gzip body inflates to `size` bytes (~1 KB per MB)
 * deep_json(depth)           a 200 body of `depth` nested arrays (json raises RecursionError)
 * oversized(code, size)      a well-formed answer: `code` with a `size`-character comment in its fence
+* recorded(name)             a real server's answer recorded in tests/data/servers (JSON or SSE)
+* looping_stream(sent)       a streamed answer repeating `dt1=None, dt2=None, ...` until the client goes
 
 `faulty(fault, marker)` is a handler that answers the chunks whose text holds `marker` with the fault
 and every other request like the echo handler, so a run shows the other chunks going on.
@@ -26,6 +28,7 @@ import json
 import struct
 import zlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from support.fake_model_server import (
@@ -37,6 +40,7 @@ from support.fake_model_server import (
 )
 
 Fault = Callable[[dict[str, Any]], FakeReply]  # the request's body -> the hostile reply
+DATA = Path(__file__).resolve().parents[1] / "data" / "servers"
 _BLOCK = 1 << 20
 _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"  # deflate, no name, no mtime, max level
 
@@ -163,6 +167,42 @@ def oversized(code: str, size: int) -> FakeReply:
     return FakeReply.completion(f"<think>\nOK.\n</think>\n\n```python\n{code}{comment}\n```")
 
 
+def recorded(name: str) -> FakeReply:
+    """A recorded answer: a JSON file (status + body) or an SSE body (sent as it is)."""
+    path = DATA / name
+    if path.suffix == ".sse":  # sent as recorded: data lines, and llama.cpp's error lines
+        return FakeReply(body=path.read_bytes(), content_type="text/event-stream")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return FakeReply.json(data["status"], data["body"])
+
+
+def looping_stream(sent: Sent | None = None, limit: int = 20_000) -> FakeReply:
+    """An SSE answer that opens a python fence, then sends `dt1=None, ` `dt2=None, ` ... one event (one
+    or two tokens) each, up to `limit` events or until the client goes; `sent.bytes` counts the events."""
+
+    def event(text: str) -> bytes:
+        delta = {"choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]}
+        data = b"data: " + json.dumps(delta).encode() + b"\n\n"
+        return f"{len(data):x}\r\n".encode() + data + b"\r\n"
+
+    async def write(writer: asyncio.StreamWriter) -> None:
+        headers = {"content-type": "text/event-stream", "transfer-encoding": "chunked"}
+        if not await _send(writer, _head("200 OK", headers), None):
+            return
+        await _send(writer, event("```python\ndef f("), None)
+        for number in range(1, limit + 1):
+            await asyncio.sleep(0.001)  # a fast server's pace: the client's close is seen
+            if not await _send(writer, event(f"dt{number}=None, "), None):
+                if sent is not None:
+                    sent.closed_early = True
+                return
+            if sent is not None:
+                sent.bytes = number  # events sent, here
+        await _send(writer, b"0\r\n\r\n", None)
+
+    return FakeReply(write=write)
+
+
 def faulty(fault: Fault, marker: str) -> Callable[[dict[str, Any], dict[str, str]], FakeReply]:
     """A handler: the fault for a chunk holding `marker`, the echo handler's answer for the rest."""
 
@@ -180,6 +220,8 @@ FAULTS: dict[str, Fault] = {
     "gzip-bomb": lambda body: gzip_bomb(),
     "deep-json": lambda body: deep_json(),
     "oversized": lambda body: oversized(_chunk_of(body), 50_000_000),
+    "looping-stream": lambda body: looping_stream(),
+    "llamacpp-kv": lambda body: recorded("llamacpp-kv.json"),
 }
 
 

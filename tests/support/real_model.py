@@ -1,7 +1,8 @@
 """A real OpenAI-compatible server with a real model: llama.cpp's llama-server and SmolLM2-135M-Instruct, as
 installed by scripts/setup-real-model.sh (which records them in real-model.env in its cache directory).
 
-Shared by tests/cli/test_real_model.py and bench/forecast.py. `installed()` says exactly why the server
+Shared by tests/cli/test_real_model.py and bench/forecast.py; `RepairProxy` stands in front of it to make
+its first answer a long repetitive one (issue 24). `installed()` says exactly why the server
 cannot be had: the setup script was not run, or its build ran out of CI's budget and resumes on the next
 run (`NotSetUp`); or it ran and failed (`SetupFailed`, with the failed step).
 """
@@ -14,9 +15,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
+from pipeline.judge.looping import looping, normalized
+from pipeline.model.context import MESSAGE_OVERHEAD_TOKENS, PROMPT_OVERHEAD_TOKENS, answer_floor
+from pipeline.recipes.loading import Recipe
+from tests.support.fake_model_server import FakeReply
 from tests.support.prefect_server import free_port
 from tests.support.processes import stop, wait_healthy
 
@@ -116,3 +122,79 @@ def llama_server(
         yield running
     finally:
         stop(proc, timeout=10)
+
+
+@dataclass
+class Forwarded:
+    """One chat request the proxy passed to the real server: max_tokens as sent, the server's counts."""
+
+    max_tokens: int | None
+    prompt_tokens: int
+    completion_tokens: int
+    messages: list[dict[str, str]]
+
+
+class RepairProxy:
+    """A FakeModelServer handler in front of a real llama-server: the first chat request gets a canned,
+    repetitive answer (`dt1=None, dt2=None, ...`, cut off), sized so the repair turn that sends it back
+    leaves the chunk's answer floor plus `spare` tokens of the window by the server's own count; every
+    later request is forwarded, and `forwarded` records what it asked and what the server counted.
+    `/tokenize` is the server's (FakeModelServer.tokenizer)."""
+
+    def __init__(
+        self, server: RunningServer, window: int, chunk: str, recipe: Recipe, spare: int = 16
+    ) -> None:
+        self.server = server
+        self.recipe = recipe  # the run's: its repair message is part of the conversation
+        self.window = window
+        self.chunk = chunk
+        self.spare = spare
+        self.canned = ""
+        self.forwarded: list[Forwarded] = []
+
+    def __call__(self, body: dict[str, Any], headers: dict[str, str]) -> FakeReply:
+        if not self.canned:
+            self.canned = self._fitted(body["messages"])
+            return FakeReply.completion(self.canned, finish_reason="length")
+        reply = httpx.post(
+            f"{self.server.base_url}/chat/completions",
+            json=body,
+            headers={"Authorization": f"Bearer {self.server.api_key}"},
+            timeout=300,
+        )
+        data = reply.json()
+        usage = data.get("usage") or {}
+        self.forwarded.append(
+            Forwarded(
+                body.get("max_tokens"),
+                usage.get("prompt_tokens", 0),
+                usage.get("completion_tokens", 0),
+                body["messages"],
+            )
+        )
+        return FakeReply.json(reply.status_code, data)
+
+    def _fitted(self, messages: list[dict[str, str]]) -> str:
+        """The longest canned answer whose repair conversation, as codemill counts it (the server's
+        counts plus the template's overhead), leaves at least the floor plus `spare`."""
+        want = self.window - answer_floor(self.server.tokens(self.chunk)) - self.spare
+        low, high = 1, 2000
+        while low < high:
+            middle = (low + high + 1) // 2
+            if self._counted(messages, canned_loop(middle)) <= want:
+                low = middle
+            else:
+                high = middle - 1
+        return canned_loop(low)
+
+    def _counted(self, messages: list[dict[str, str]], canned: str) -> int:
+        reason = looping(canned, normalized(self.chunk)) or ""
+        answer = {"role": "assistant", "content": canned}
+        repair = [*messages, answer, self.recipe.repair_message(reason)]
+        tokens = sum(self.server.tokens(m["content"]) for m in repair)
+        return tokens + MESSAGE_OVERHEAD_TOKENS * len(repair) + PROMPT_OVERHEAD_TOKENS
+
+
+def canned_loop(items: int) -> str:
+    """A model's looping answer: a python fence opening a def whose parameters count up, cut off."""
+    return "```python\ndef greet(" + "".join(f"dt{n}=None, " for n in range(1, items + 1))
