@@ -85,7 +85,10 @@ def test_evidence_records_round_trip_and_rank() -> None:
     assert seen.text() == "exercised by 4 tests (t::a, t::b, t::c, +1 more)"
     assert Evidence.from_json(seen.to_json()) == seen
     assert seen.at_least(Level.IMPORTED) and not seen.at_least(Level.SHADOWED)
-    assert seen.shadowed(7).text() == "shadowed: 7 calls compared, all equal"
+    assert (
+        seen.shadowed(7).text()
+        == "shadowed: 7 calls compared, all equal; exercised by 4 tests (t::a, t::b, t::c, +1 more)"
+    )
     assert tuple(str(level) for level in Level) == EVIDENCE_LEVELS  # the setting's choices
     by_level = counts([Level.STATIC, Level.EXERCISED, Level.SHADOWED, Level.EXERCISED])
     assert counts_line(4, by_level) == "4 accepted: 1 shadowed, 2 exercised, 1 static"
