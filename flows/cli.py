@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer.core import TyperCommand, TyperGroup
@@ -19,7 +19,18 @@ from flows import fleet_command, publish_command, run_command, schedule_commands
 from flows.cli_values import plain_values
 from flows.exits import EXIT_CODES_HELP, DebugFlag, fail
 from flows.help_form import click_help, usage_pieces
-from flows.options import APPLY, given, setting_options
+from flows.options import (
+    APPLY,
+    ExcludeOption,
+    SelectOption,
+    given,
+    kept_line,
+    selection_of,
+    setting_options,
+)
+
+if TYPE_CHECKING:
+    from pipeline.run.selection import Selection
 
 
 class _FalseHelpDefault:
@@ -202,18 +213,8 @@ def apply(
             "if it would touch files with uncommitted changes.",
         ),
     ] = False,
-    select: Annotated[
-        Path | None,
-        typer.Option(
-            metavar="FILE", help="Land only the chunks a selection from report.html keeps."
-        ),
-    ] = None,
-    exclude: Annotated[
-        list[str] | None,
-        typer.Option(
-            metavar="PATH|CHUNK", help="Leave out a file, directory or chunk id (repeatable)."
-        ),
-    ] = None,
+    select: SelectOption = None,
+    exclude: ExcludeOption = None,
     **settings: Any,
 ) -> None:
     """Commit a reviewed run's changes on a new branch without asking the model again."""
@@ -228,9 +229,10 @@ def apply(
         )
         return
     branch = chosen.pop("branch")
-    selecting = select is not None or bool(exclude)
-    if selecting:
-        done = _apply_selection(run_dir, repo, chosen, select, exclude or [], branch, partial)
+    selection = selection_of(select, exclude)
+    selecting = selection is not None
+    if selection is not None:
+        done = _apply_selection(run_dir, repo, chosen, selection, branch, partial)
     else:
         done = apply_reviewed(run_dir, repo, chosen, branch=branch, partial=partial, env=os.environ)
     if done is None:
@@ -265,27 +267,17 @@ def _apply_selection(
     run_dir: Path,
     repo: Path,
     settings: dict[str, Any],
-    select: Path | None,
-    exclude: list[str],
+    selection: Selection,
     branch: str | None,
     partial: bool,
 ) -> Any:
     """`apply` with a reviewer's selection: says what it kept, then lands it (gated as one set)."""
     from pipeline.run.reviewed import apply_selected
-    from pipeline.run.selection import Selection
 
-    selection = Selection.read(select) if select is not None else Selection(None)
-    selection = selection.excluding(exclude)
     selected, done = apply_selected(
         run_dir, repo, settings, selection, branch=branch, partial=partial, env=os.environ
     )
-    kept, total = len(selected.kept), len(selected.kept) + len(selected.left_out)
-    gates = "; ".join(
-        f"{g.removeprefix('combined ')}: {line}" for g, line in selected.ledger.meta.gates.items()
-    )
-    typer.echo(
-        f"codemill: kept {kept} of {total} accepted chunks; gated as one set: {gates or 'no gate configured'}"
-    )
+    typer.echo(kept_line(selected))
     return done
 
 

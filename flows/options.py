@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterable, Mapping
-from typing import Annotated, Any, Optional, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar
 
 import typer
 
 from pipeline.config import TABLE
 from pipeline.settings import Setting
+
+if TYPE_CHECKING:
+    from pipeline.run.selection import SelectedChanges, Selection
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -73,3 +77,38 @@ def given(values: Mapping[str, Any]) -> dict[str, Any]:
         setting = TABLE[name]
         out[name] = None if (value is False and setting.flag_only) or value == [] else value
     return out
+
+
+# A reviewer's selection, for `apply` and `publish` alike (docs/operations.md#choosing-what-lands).
+SelectOption = Annotated[
+    Path | None,
+    typer.Option(metavar="FILE", help="Land only the chunks a selection from report.html keeps."),
+]
+ExcludeOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        metavar="PATH|CHUNK", help="Leave out a file, directory or chunk id (repeatable)."
+    ),
+]
+
+
+def selection_of(select: Path | None, exclude: list[str] | None) -> Selection | None:
+    """The reviewer's selection `--select`/`--exclude` make; None when neither was given."""
+    from pipeline.run.selection import Selection
+
+    if select is None and not exclude:
+        return None
+    chosen = Selection.read(select) if select is not None else Selection(None)
+    return chosen.excluding(exclude or [])
+
+
+def kept_line(selected: SelectedChanges) -> str:
+    """What a selection kept, and the gates it passed as one set, in one line."""
+    kept, total = len(selected.kept), len(selected.kept) + len(selected.left_out)
+    gates = "; ".join(
+        f"{g.removeprefix('combined ')}: {line}" for g, line in selected.ledger.meta.gates.items()
+    )
+    return (
+        f"codemill: kept {kept} of {total} accepted chunks; gated as one set: "
+        f"{gates or 'no gate configured'}"
+    )

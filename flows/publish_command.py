@@ -11,7 +11,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from flows.exits import fail
-from flows.options import PUBLISH, given, setting_options
+from flows.options import (
+    PUBLISH,
+    ExcludeOption,
+    SelectOption,
+    given,
+    kept_line,
+    selection_of,
+    setting_options,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -34,12 +42,27 @@ SAID = {
 
 @setting_options(PUBLISH)
 def publish(
-    run_dir: RunDir, repo: RepoOption = Path("."), partial: Partial = False, **settings: Any
+    run_dir: RunDir,
+    repo: RepoOption = Path("."),
+    partial: Partial = False,
+    select: SelectOption = None,
+    exclude: ExcludeOption = None,
+    **settings: Any,
 ) -> None:
-    """Push a reviewed run's change and open (or update) its pull request, proving it again first."""
-    from pipeline.publish.publishing import publish_run
+    """Push a reviewed run's change and open (or update) its pull request, proving it again first;
+    with a selection, only what the reviewer kept, gated again as one set."""
+    from pipeline.publish.publishing import publish_changes, publish_run
+    from pipeline.run.reviewed import selected_run
 
-    announce(publish_run(run_dir, repo, given(settings), os.environ, partial=partial))
+    selection = selection_of(select, exclude)
+    if selection is None:
+        announce(publish_run(run_dir, repo, given(settings), os.environ, partial=partial))
+        return
+    config, selected = selected_run(
+        run_dir, repo, selection, given(settings), partial=partial, env=os.environ
+    )
+    typer.echo(kept_line(selected))
+    announce(publish_changes(run_dir, selected, config, os.environ))
 
 
 def publish_after_run(report_dir: Path, repo: Path, settings: Mapping[str, object]) -> int:

@@ -11,7 +11,18 @@ from typer.testing import CliRunner
 from flows.cli import app
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-COMMANDS = ["run", "serve", "deploy", "fleet", "recipes", "show-recipe", "report", "apply"]
+COMMANDS = [
+    "run",
+    "serve",
+    "deploy",
+    "fleet",
+    "recipes",
+    "show-recipe",
+    "report",
+    "apply",
+    "publish",
+    "status",
+]
 NOT_OURS = {"--name-only"}  # git's, quoted in the README
 
 
