@@ -67,7 +67,9 @@ async def fleet_member(
         config = replace(
             ready.config, since=ready.since or ready.config.since
         )  # --since, or setting
-        run = await refactor_repo(config, ready.paths, show_progress=False, shared_limit=limit)
+        run = await refactor_repo(
+            config, ready.paths, run_id=new_run_id(), show_progress=False, shared_limit=limit
+        )
         result = result_of(part, run, time.monotonic() - started, run.exit_code)
     except CodemillError as exc:
         result = failed(part, str(exc), exc.exit_code, time.monotonic() - started)
