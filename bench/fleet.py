@@ -5,13 +5,14 @@ with W `prefect worker start` processes and the loopback fake model (latency L p
 
 - sequential: one process, every repository in turn through the member's own steps (cache checkout, load
   the settings, `refactor_repo`), the way a loop over `codemill run` would go without its start-up;
-- fleet: `codemill fleet` with --max-repos-in-flight W, each repository a child flow run on the pool.
+- fleet: `codemill fleet` with --max-repos-in-flight W and --repos-per-run R (default auto: the small
+  repositories packed by size into W child flow runs; 1: each repository its own child flow run).
 
 Both are real runs (branches made, nothing pushed) with the response cache off, against fresh caches.
 The per-repository overhead of a child flow run is W * fleet / N - sequential / N: what a repository
 costs beyond its own run when W workers share the work.
 
-    python bench/fleet.py [--repos 20] [--workers 2] [--latency 0.05]
+    python bench/fleet.py [--repos 20] [--workers 2] [--latency 0.05] [--repos-per-run auto]
 """
 
 from __future__ import annotations
@@ -90,11 +91,11 @@ def sequential(fleet: Path, env: dict[str, str], base_url: str) -> tuple[float, 
 
 
 def fleet_run(
-    fleet: Path, env: dict[str, str], base_url: str, workers: int
+    fleet: Path, env: dict[str, str], base_url: str, workers: int, per_run: str
 ) -> tuple[float, dict[str, Any]]:
     """`codemill fleet` over the pool; (seconds, fleet.json)."""
     args = [str(BIN / "codemill"), "fleet", str(fleet), "--recipe", "modernize", "--pool", POOL,
-            "--max-repos-in-flight", str(workers), "--set", "engine=llm", "--set",
+            "--max-repos-in-flight", str(workers), "--repos-per-run", per_run, "--set", "engine=llm", "--set",
             f"base_url={base_url}", "--set", "no_cache=true", "--fresh", "--force"]  # fmt: skip
     started = time.perf_counter()
     done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=3600)
@@ -124,6 +125,7 @@ def main() -> None:
     parser.add_argument("--repos", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--latency", type=float, default=0.05)
+    parser.add_argument("--repos-per-run", default="auto")
     args = parser.parse_args()
     with (
         tempfile.TemporaryDirectory() as tmp,
@@ -138,7 +140,9 @@ def main() -> None:
                    "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "CRITICAL"}  # fmt: skip
             procs = start_workers(env, args.workers, root)
             try:
-                fleet_s, report = fleet_run(fleet, env, model.base_url, args.workers)
+                fleet_s, report = fleet_run(
+                    fleet, env, model.base_url, args.workers, args.repos_per_run
+                )
                 seq_s, seq_changed = sequential(fleet, env, model.base_url)
             finally:
                 for proc in procs:
@@ -150,6 +154,7 @@ def main() -> None:
     print(json.dumps({
         "machine": f"{platform.node()} nproc={os.cpu_count()} load={os.getloadavg()[0]:.1f}",
         "repos": n, "workers": args.workers, "latency_s": args.latency,
+        "repos_per_run": args.repos_per_run,
         "sequential_s": round(seq_s, 1), "fleet_s": round(fleet_s, 1),
         "ratio_fleet_over_sequential": round(fleet_s / seq_s, 2),
         "sequential_per_repo_s": round(seq_s / n, 2),

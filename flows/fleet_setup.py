@@ -28,9 +28,10 @@ from flows import schedule
 from flows.fleet import MEMBER_FLOW, FleetJob, fleet_member, refactor_fleet
 from pipeline.config import ConfigError, check_setting
 from pipeline.fleet import memory
-from pipeline.fleet.cache import default_cache_dir
+from pipeline.fleet.cache import default_cache_dir, python_bytes
 from pipeline.fleet.fleetfile import load_fleet
-from pipeline.fleet.plan import FleetOptions, ShardBy, plan_fleet
+from pipeline.fleet.packing import repos_per_run
+from pipeline.fleet.plan import FleetOptions, ShardBy, Work, plan_fleet
 from pipeline.fleet.spend import FleetSpend
 from pipeline.paths import state_dir
 from pipeline.recipes.loading import Recipe, load_recipe
@@ -60,6 +61,7 @@ class FleetRequest:
     fail_on_changes: bool = False
     report_dir: Path | None = None
     cache_dir: Path | None = None  # the workers' cache (None: each worker's default)
+    repos_per_run: str = "1"  # a count, or "auto": packed by size
 
 
 def recipe_text(recipe: Recipe) -> str:
@@ -91,6 +93,7 @@ def run_fleet(request: FleetRequest) -> tuple[FleetRun, Path]:
     """Set up and run one fleet run: (the run, its report directory); CodemillError says what is refused."""
     if request.shard_by not in ("none", "paths"):
         raise ConfigError(f"--shard-by {request.shard_by!r} must be none or paths")
+    per_run = repos_per_run(request.repos_per_run)
     fleet = load_fleet(request.fleet_file)  # bad input is refused before anything is contacted
     recipe = load_recipe(request.recipe)
     options = FleetOptions(
@@ -134,9 +137,23 @@ def run_fleet(request: FleetRequest) -> tuple[FleetRun, Path]:
         worker_cache_dir=None if request.cache_dir is None else str(request.cache_dir),
         fail_on_changes=request.fail_on_changes,
         resumed={} if resume is None else dict(resume.finished),
+        repos_per_run=per_run,
+        sizes={} if per_run is not None else sizes(plan, parent_cache),
     )
     hidden = cast(FleetJob, quote(job))  # not a parameter for Prefect to store or show
     return asyncio.run(refactor_fleet(hidden)), job.report_dir
+
+
+def sizes(plan: list[Work], cache_dir: Path) -> dict[str, int]:
+    """The bytes of Python of each repository still to run, from the mirrors the plan fetched."""
+    return {
+        work.entry.key: python_bytes(
+            work.entry.source, work.entry.key, cache_dir, member.base_commit
+        )
+        for work in plan
+        if work.known is None
+        for member in work.members[:1]
+    }
 
 
 def register_member(pool: str) -> str:

@@ -40,15 +40,19 @@ def recipe_name(recipe: str) -> str:
     return Path(recipe).stem if recipe.endswith(".md") else recipe
 
 
-def run_name(config: RunConfig, run_id: str | None) -> str:
-    """`<repo>-<recipe>-<run id>`: the flow run's name, the same as the report directory's run id."""
-    parts = [config.repo.name or "repo", recipe_name(config.recipe), run_id]
+def repo_name(config: RunConfig, given: str | None = None) -> str:
+    """The repository as people name it: the fleet's name for it, else its directory's."""
+    return given or config.repo.name or "repo"
+
+
+def run_name(repo: str, config: RunConfig, run_id: str | None) -> str:
+    """`<repo>-<recipe>-<run id>`: the flow run's name; the run id is its report directory's."""
+    parts = [repo, recipe_name(config.recipe), run_id]
     return "-".join(part for part in parts if part)
 
 
-def run_tags(config: RunConfig, engine: str) -> list[str]:
+def run_tags(repo: str, config: RunConfig, engine: str) -> list[str]:
     """The flow run's tags: codemill's, and the recipe, engine and repository to filter runs by."""
-    repo = config.repo.name or "repo"
     return ["codemill", f"recipe:{recipe_name(config.recipe)}", f"engine:{engine}", f"repo:{repo}"]
 
 

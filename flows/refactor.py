@@ -230,7 +230,10 @@ def flow_run_name() -> str:
     params = flow_run.parameters
     setup = params.get("setup")
     run_id = params.get("run_id") or (setup.run_id if setup is not None else None)
-    return prefect_view.run_name(params["config"], run_id)
+    config = params["config"]
+    return prefect_view.run_name(
+        prefect_view.repo_name(config, params.get("repo_name")), config, run_id
+    )
 
 
 async def _tag_run(tags: list[str]) -> None:
@@ -265,17 +268,20 @@ async def _refactor_repo(
     show_progress: bool = True,
     shared_limit: str | None = None,
     setup: RunSetup | None = None,
+    repo_name: str | None = None,
 ) -> RunResult:
     """Refactor the Python files under `paths` of `config.repo` with `config.recipe`, as Prefect tasks.
 
     `config.since` ("last-run" or a git ref) limits the run to the files changed since then;
     `shared_limit` names a Prefect global concurrency limit every model request of the run also holds
     (a fleet's). `setup` is the run's setup when the caller already checked it (the CLI does, before
-    the flow starts), so the checks do not run twice. codemill's own start, progress and end lines go
-    to the flow run's logs; the terminal's last line names the flow run and its URL.
+    the flow starts), so the checks do not run twice. `repo_name` names the repository in the flow
+    run's name and tags (a fleet's name for it; else its directory's). codemill's own start, progress
+    and end lines go to the flow run's logs; the terminal's last line names the flow run and its URL.
     """
     setup = setup or prepare_run(config, os.environ, datetime.now(UTC), run_id)
-    await _tag_run(prefect_view.run_tags(config, setup.engine))
+    repo = prefect_view.repo_name(config, repo_name)
+    await _tag_run(prefect_view.run_tags(repo, config, setup.engine))
     runner = PrefectRunner()
     view = LoggedView(
         TerminalView(show_progress), get_run_logger(), [os.environ.get(config.api_key_env)]

@@ -117,8 +117,10 @@ def test_name_tags_and_parameters_match_the_run(tmp_path: Path) -> None:
     env = {"CODEMILL_STATE_DIR": str(tmp_path / "state"), "AIMLAPI_API_KEY": KEY}
     config = RunConfig(repo=repo, base_url="https://u:pw@llm.invalid/v1", dry_run=True)
     setup = prepare_run(replace(config, engine="codemod"), env, datetime.now(UTC), "20261207-1")
-    assert prefect_view.run_name(config, setup.run_id) == "shop-modernize-20261207-1"
-    assert prefect_view.run_tags(config, "codemod") == [
+    repo = prefect_view.repo_name(config)
+    assert prefect_view.run_name(repo, config, setup.run_id) == "shop-modernize-20261207-1"
+    assert prefect_view.run_name("app", config, None) == "app-modernize"  # a fleet's name wins
+    assert prefect_view.run_tags(repo, config, "codemod") == [
         "codemill", "recipe:modernize", "engine:codemod", "repo:shop"
     ]  # fmt: skip
     offline = refactor_repo.serialize_parameters({"config": config, "paths": ["."], "setup": setup})
