@@ -120,6 +120,18 @@ def start_workers(env: dict[str, str], count: int, logs: Path) -> list[subproces
     return procs
 
 
+def stop_workers(procs: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM each worker's process group; SIGKILL the ones still there after 30 s."""
+    for proc in procs:
+        os.killpg(proc.pid, 15)
+    for proc in procs:
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            proc.wait()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repos", type=int, default=20)
@@ -143,12 +155,11 @@ def main() -> None:
                 fleet_s, report = fleet_run(
                     fleet, env, model.base_url, args.workers, args.repos_per_run
                 )
+                print(f"fleet side: {fleet_s:.1f} s", file=sys.stderr, flush=True)
                 seq_s, seq_changed = sequential(fleet, env, model.base_url)
+                print(f"sequential side: {seq_s:.1f} s", file=sys.stderr, flush=True)
             finally:
-                for proc in procs:
-                    os.killpg(proc.pid, 15)
-                for proc in procs:
-                    proc.wait(timeout=60)
+                stop_workers(procs)
     inside = sorted(r["seconds"] for r in report["repos"])
     n = args.repos
     print(json.dumps({

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import json
 import os
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -148,13 +149,15 @@ class Progress:
         memory.remember(self.job.directory, self.remembered, result, self.job.fleet_run)
         if work.known is None:
             self.waiting -= 1
-            _log(
-                f"codemill: {result.name}: {result.status}{f': {result.reason}' if result.reason else ''}"
-            )
+            _tell(self.job, result, self.waiting)
 
 
-def _log(line: str) -> None:
-    """A line in the parent flow run's logs (nothing outside a run)."""
+def _tell(job: FleetJob, result: RepoResult, waiting: int) -> None:
+    """A repository's end, as it happens: on the terminal, and in the parent flow run's logs."""
+    to_run = sum(1 for work in job.plan if work.known is None)
+    why = f": {result.reason}" if result.reason else ""
+    line = f"codemill: [{to_run - waiting}/{to_run}] {result.name}: {result.status}{why}"
+    print(line, file=sys.stderr, flush=True)
     if FlowRunContext.get() is not None:
         get_run_logger().info(line)
 
