@@ -40,6 +40,7 @@ from support.prefect_server import prefect_server  # noqa: E402
 PERCENT = re.compile(r'"([^"%]*)%s([^"%]*)" % (\w+)')
 POOL = "bench-fleet"
 BIN = Path(sys.executable).parent
+FLEET_WALL: list[float] = []  # the fleet command's start and end, wall clock
 
 
 def modernizer(body: dict[str, Any], headers: dict[str, str]) -> FakeReply:
@@ -97,14 +98,35 @@ def fleet_run(
     args = [str(BIN / "codemill"), "fleet", str(fleet), "--recipe", "modernize", "--pool", POOL,
             "--max-repos-in-flight", str(workers), "--repos-per-run", per_run, "--set", "engine=llm", "--set",
             f"base_url={base_url}", "--set", "no_cache=true", "--fresh", "--force"]  # fmt: skip
-    started = time.perf_counter()
+    started, wall = time.perf_counter(), time.time()
     done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=3600)
     seconds = time.perf_counter() - started
+    FLEET_WALL[:] = [wall, time.time()]
     if done.returncode != 0:
         raise RuntimeError(f"codemill fleet exited {done.returncode}: {done.stderr[-2000:]}")
     where = re.search(r"^codemill: fleet report (.+)$", done.stdout, re.MULTILINE)
     assert where, done.stdout
     return seconds, json.loads((Path(where.group(1)) / "fleet.json").read_text())
+
+
+def timeline(started: float, ended: float) -> dict[str, Any]:
+    """Where the fleet's wall time went, from the API: when its child flow runs started and ended,
+    in seconds from the command's start (wall clock), and how long each ran."""
+    from prefect.client.orchestration import get_client
+
+    async def read() -> list[Any]:
+        async with get_client() as client:
+            return list(await client.read_flow_runs(limit=200))
+
+    members = [r for r in asyncio.run(read()) if "codemill-fleet" in r.tags and r.start_time]
+    starts = sorted(r.start_time.timestamp() - started for r in members)
+    ends = sorted(r.end_time.timestamp() - started for r in members if r.end_time)
+    return {
+        "child_runs": len(members),
+        "first_child_started_s": round(starts[0], 1) if starts else None,
+        "child_run_seconds": sorted(round(r.total_run_time.total_seconds(), 1) for r in members),
+        "command_end_after_last_child_s": round(ended - started - ends[-1], 1) if ends else None,
+    }
 
 
 def start_workers(env: dict[str, str], count: int, logs: Path) -> list[subprocess.Popen[bytes]]:
@@ -158,6 +180,7 @@ def main() -> None:
                 print(f"fleet side: {fleet_s:.1f} s", file=sys.stderr, flush=True)
                 seq_s, seq_changed = sequential(fleet, env, model.base_url)
                 print(f"sequential side: {seq_s:.1f} s", file=sys.stderr, flush=True)
+                spent = timeline(*FLEET_WALL)
             finally:
                 stop_workers(procs)
     inside = sorted(r["seconds"] for r in report["repos"])
@@ -172,6 +195,7 @@ def main() -> None:
         "child_run_overhead_per_repo_s": round(args.workers * fleet_s / n - seq_s / n, 2),
         "median_seconds_inside_child": inside[len(inside) // 2],
         "changed": [seq_changed, report["totals"]["by_status"].get("changed", 0)],
+        **spent,
     }, indent=2))  # fmt: skip
 
 
