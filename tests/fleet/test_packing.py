@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from support.gitrepo import git, make_repo
+from support.inprocess import isolated_runner
 
 from pipeline.fleet import packing
 from pipeline.fleet.cache import base_commit, python_bytes
@@ -75,3 +76,21 @@ def test_python_bytes_counts_the_python_at_the_base_commit(tmp_path: Path) -> No
     source = (tmp_path / "r.git").as_uri()
     base = base_commit(source, "r-1", tmp_path / "cache", None)
     assert python_bytes(source, "r-1", tmp_path / "cache", base) == len("x = 1\n") + len("y: int\n")
+
+
+def test_the_fleet_command_refuses_a_bad_repos_per_run_before_asking_anything(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from flows.cli import app
+
+    runner = isolated_runner(monkeypatch, tmp_path)
+    fleet_file = tmp_path / "fleet.toml"
+    fleet_file.write_text('[[repo]]\nurl = "https://h/a.git"\n')
+    args = ["fleet", str(fleet_file), "--recipe", "modernize", "--pool", "p", "--repos-per-run"]
+    done = runner.invoke(app, [*args, "none"])
+    assert done.exit_code == 2
+    assert done.output == (
+        "codemill: --repos-per-run 'none' must be a whole number of at least 1, or auto\n"
+    )
+    done = runner.invoke(app, [*args, "auto"])  # accepted: the next check is the server's
+    assert done.exit_code == 2 and "needs a Prefect server" in done.output
