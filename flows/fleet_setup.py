@@ -89,14 +89,11 @@ def checked_overrides(settings: Mapping[str, Any]) -> dict[str, Any]:
     return {name.replace("-", "_"): value for name, value in settings.items()}
 
 
-def run_fleet(request: FleetRequest) -> tuple[FleetRun, Path]:
-    """Set up and run one fleet run: (the run, its report directory); CodemillError says what is refused."""
+def fleet_options(request: FleetRequest, recipe: Recipe) -> FleetOptions:
+    """The options that shape the plan, each checked (settings with the config's own parsers)."""
     if request.shard_by not in ("none", "paths"):
         raise ConfigError(f"--shard-by {request.shard_by!r} must be none or paths")
-    per_run = repos_per_run(request.repos_per_run)
-    fleet = load_fleet(request.fleet_file)  # bad input is refused before anything is contacted
-    recipe = load_recipe(request.recipe)
-    options = FleetOptions(
+    return FleetOptions(
         recipe=recipe.name,
         recipe_text=recipe_text(recipe),
         overrides=checked_overrides(request.overrides),
@@ -105,6 +102,14 @@ def run_fleet(request: FleetRequest) -> tuple[FleetRun, Path]:
         shards=request.shards,
         force=request.force,
     )
+
+
+def run_fleet(request: FleetRequest) -> tuple[FleetRun, Path]:
+    """Set up and run one fleet run: (the run, its report directory); CodemillError says what is refused."""
+    per_run = repos_per_run(request.repos_per_run)
+    fleet = load_fleet(request.fleet_file)  # bad input is refused before anything is contacted
+    recipe = load_recipe(request.recipe)
+    options = fleet_options(request, recipe)
     schedule.require_server("fleet")
     directory = memory.fleet_dir(state_dir(os.environ), fleet.path)
     fingerprint = memory.fingerprint(
