@@ -15,23 +15,21 @@ import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar, cast
 from uuid import UUID
 
 import httpx
-from prefect import Flow, get_run_logger, task
+from prefect import Flow, get_client, get_run_logger, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NONE
-from prefect.concurrency.asyncio import concurrency
 from prefect.utilities.annotations import quote
 
 from flows import prefect_view
 from flows.console import TerminalView
 from flows.run_logs import LoggedView
+from flows.shared_limit import shared_slot
 from pipeline.config import RunConfig
-from pipeline.model.limiter import SharedSlot
 from pipeline.records.ledger import Ledger
 from pipeline.redact import redact_url
 from pipeline.report.directory import ReportPaths
@@ -178,15 +176,6 @@ def publish_artifacts(paths: ReportPaths, ledger: Ledger) -> None:
         log.warning("could not publish the run's artifacts: %s", exc)
 
 
-def shared_slot(limit: str) -> SharedSlot:
-    """One slot of the fleet's global concurrency limit per model request (it must exist: strict)."""
-
-    def hold() -> AbstractAsyncContextManager[None]:
-        return concurrency(limit, occupy=1, strict=True)
-
-    return hold
-
-
 def redacted(value: Any) -> Any:
     """A serialized parameter with the user-info of every URL in it masked (a push URL's password)."""
     if isinstance(value, str):
@@ -238,7 +227,6 @@ def flow_run_name() -> str:
 
 async def _tag_run(tags: list[str]) -> None:
     """Add the run's tags to its flow run (one request; best-effort, like every artifact)."""
-    from prefect.client.orchestration import get_client
     from prefect.context import FlowRunContext
 
     context = FlowRunContext.get()
@@ -286,17 +274,21 @@ async def _refactor_repo(
     view = LoggedView(
         TerminalView(show_progress), get_run_logger(), [os.environ.get(config.api_key_env)]
     )
-    slot = shared_slot(shared_limit) if shared_limit else None
-    result = await execute_run(
-        config,
-        paths,
-        runner=runner,
-        view=view,
-        run_id=setup.run_id,
-        env=os.environ,
-        setup=setup,
-        shared_slot=slot,
-    )
+    async with contextlib.AsyncExitStack() as stack:
+        slot = None
+        if shared_limit:  # one client for the run's slots of the fleet's limit
+            client = await stack.enter_async_context(get_client())
+            slot = shared_slot(client, shared_limit)
+        result = await execute_run(
+            config,
+            paths,
+            runner=runner,
+            view=view,
+            run_id=setup.run_id,
+            env=os.environ,
+            setup=setup,
+            shared_slot=slot,
+        )
     for line in prefect_view.outcome_lines(result):
         view.log(line)
     print(_flow_run_link(), file=sys.stderr, flush=True)
