@@ -5,13 +5,14 @@ with W `prefect worker start` processes and the loopback fake model (latency L p
 
 - sequential: one process, every repository in turn through the member's own steps (cache checkout, load
   the settings, `refactor_repo`), the way a loop over `codemill run` would go without its start-up;
-- fleet: `codemill fleet` with --max-repos-in-flight W, each repository a child flow run on the pool.
+- fleet: `codemill fleet` with --max-repos-in-flight W and --repos-per-run R (default auto: the small
+  repositories packed by size into W child flow runs; 1: each repository its own child flow run).
 
 Both are real runs (branches made, nothing pushed) with the response cache off, against fresh caches.
 The per-repository overhead of a child flow run is W * fleet / N - sequential / N: what a repository
 costs beyond its own run when W workers share the work.
 
-    python bench/fleet.py [--repos 20] [--workers 2] [--latency 0.05]
+    python bench/fleet.py [--repos 20] [--workers 2] [--latency 0.05] [--repos-per-run auto]
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from support.prefect_server import prefect_server  # noqa: E402
 PERCENT = re.compile(r'"([^"%]*)%s([^"%]*)" % (\w+)')
 POOL = "bench-fleet"
 BIN = Path(sys.executable).parent
+FLEET_WALL: list[float] = []  # the fleet command's start and end, wall clock
 
 
 def modernizer(body: dict[str, Any], headers: dict[str, str]) -> FakeReply:
@@ -90,20 +92,41 @@ def sequential(fleet: Path, env: dict[str, str], base_url: str) -> tuple[float, 
 
 
 def fleet_run(
-    fleet: Path, env: dict[str, str], base_url: str, workers: int
+    fleet: Path, env: dict[str, str], base_url: str, workers: int, per_run: str
 ) -> tuple[float, dict[str, Any]]:
     """`codemill fleet` over the pool; (seconds, fleet.json)."""
     args = [str(BIN / "codemill"), "fleet", str(fleet), "--recipe", "modernize", "--pool", POOL,
-            "--max-repos-in-flight", str(workers), "--set", "engine=llm", "--set",
+            "--max-repos-in-flight", str(workers), "--repos-per-run", per_run, "--set", "engine=llm", "--set",
             f"base_url={base_url}", "--set", "no_cache=true", "--fresh", "--force"]  # fmt: skip
-    started = time.perf_counter()
+    started, wall = time.perf_counter(), time.time()
     done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=3600)
     seconds = time.perf_counter() - started
+    FLEET_WALL[:] = [wall, time.time()]
     if done.returncode != 0:
         raise RuntimeError(f"codemill fleet exited {done.returncode}: {done.stderr[-2000:]}")
     where = re.search(r"^codemill: fleet report (.+)$", done.stdout, re.MULTILINE)
     assert where, done.stdout
     return seconds, json.loads((Path(where.group(1)) / "fleet.json").read_text())
+
+
+def timeline(started: float, ended: float) -> dict[str, Any]:
+    """Where the fleet's wall time went, from the API: when its child flow runs started and ended,
+    in seconds from the command's start (wall clock), and how long each ran."""
+    from prefect.client.orchestration import get_client
+
+    async def read() -> list[Any]:
+        async with get_client() as client:
+            return list(await client.read_flow_runs(limit=200))
+
+    members = [r for r in asyncio.run(read()) if "codemill-fleet" in r.tags and r.start_time]
+    starts = sorted(r.start_time.timestamp() - started for r in members)
+    ends = sorted(r.end_time.timestamp() - started for r in members if r.end_time)
+    return {
+        "child_runs": len(members),
+        "first_child_started_s": round(starts[0], 1) if starts else None,
+        "child_run_seconds": sorted(round(r.total_run_time.total_seconds(), 1) for r in members),
+        "command_end_after_last_child_s": round(ended - started - ends[-1], 1) if ends else None,
+    }
 
 
 def start_workers(env: dict[str, str], count: int, logs: Path) -> list[subprocess.Popen[bytes]]:
@@ -119,11 +142,24 @@ def start_workers(env: dict[str, str], count: int, logs: Path) -> list[subproces
     return procs
 
 
+def stop_workers(procs: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM each worker's process group; SIGKILL the ones still there after 30 s."""
+    for proc in procs:
+        os.killpg(proc.pid, 15)
+    for proc in procs:
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            proc.wait()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repos", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--latency", type=float, default=0.05)
+    parser.add_argument("--repos-per-run", default="auto")
     args = parser.parse_args()
     with (
         tempfile.TemporaryDirectory() as tmp,
@@ -138,24 +174,28 @@ def main() -> None:
                    "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "CRITICAL"}  # fmt: skip
             procs = start_workers(env, args.workers, root)
             try:
-                fleet_s, report = fleet_run(fleet, env, model.base_url, args.workers)
+                fleet_s, report = fleet_run(
+                    fleet, env, model.base_url, args.workers, args.repos_per_run
+                )
+                print(f"fleet side: {fleet_s:.1f} s", file=sys.stderr, flush=True)
                 seq_s, seq_changed = sequential(fleet, env, model.base_url)
+                print(f"sequential side: {seq_s:.1f} s", file=sys.stderr, flush=True)
+                spent = timeline(*FLEET_WALL)
             finally:
-                for proc in procs:
-                    os.killpg(proc.pid, 15)
-                for proc in procs:
-                    proc.wait(timeout=60)
+                stop_workers(procs)
     inside = sorted(r["seconds"] for r in report["repos"])
     n = args.repos
     print(json.dumps({
         "machine": f"{platform.node()} nproc={os.cpu_count()} load={os.getloadavg()[0]:.1f}",
         "repos": n, "workers": args.workers, "latency_s": args.latency,
+        "repos_per_run": args.repos_per_run,
         "sequential_s": round(seq_s, 1), "fleet_s": round(fleet_s, 1),
         "ratio_fleet_over_sequential": round(fleet_s / seq_s, 2),
         "sequential_per_repo_s": round(seq_s / n, 2),
         "child_run_overhead_per_repo_s": round(args.workers * fleet_s / n - seq_s / n, 2),
         "median_seconds_inside_child": inside[len(inside) // 2],
         "changed": [seq_changed, report["totals"]["by_status"].get("changed", 0)],
+        **spent,
     }, indent=2))  # fmt: skip
 
 

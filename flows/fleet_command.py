@@ -31,6 +31,13 @@ FailOnChanges = Annotated[
     bool, typer.Option("--fail-on-changes", help="Exit 4 when any repository changes.")
 ]
 ReportDir = Annotated[Path | None, typer.Option(help="Where fleet reports go.")]
+ReposPerRun = Annotated[
+    str,
+    typer.Option(
+        help="Repositories per child flow run: a count, or auto (small ones packed by size).",
+        metavar="K|auto",
+    ),
+]
 CacheDir = Annotated[
     Path | None, typer.Option(help="The workers' repository cache (default: each their own).")
 ]
@@ -52,6 +59,7 @@ def fleet(
     fail_on_changes: FailOnChanges = False,
     report_dir: ReportDir = None,
     cache_dir: CacheDir = None,
+    repos_per_run: ReposPerRun = "1",
     **settings: Any,
 ) -> None:
     """Run one recipe over every repository of a fleet file, on a Prefect work pool."""
@@ -67,7 +75,7 @@ def fleet(
         max_repos_in_flight=max_repos_in_flight, fleet_concurrency=fleet_concurrency,
         limit=limit_name, max_cost=max_cost, shard_by=shard_by, shards=shards, since=since,
         force=force, fresh=fresh, fail_on_changes=fail_on_changes, report_dir=report_dir,
-        cache_dir=cache_dir,
+        cache_dir=cache_dir, repos_per_run=repos_per_run,
     )  # fmt: skip
     run, where = run_fleet(request)
     raise typer.Exit(announce(run, where))

@@ -29,9 +29,10 @@ from flows.fleet import MEMBER_FLOW, FleetJob, fleet_member, refactor_fleet
 from flows.fleet_publish import ensure_forge_limit
 from pipeline.config import TABLE, ConfigError, check_setting
 from pipeline.fleet import memory
-from pipeline.fleet.cache import default_cache_dir
+from pipeline.fleet.cache import default_cache_dir, python_bytes
 from pipeline.fleet.fleetfile import load_fleet
-from pipeline.fleet.plan import FleetOptions, ShardBy, plan_fleet
+from pipeline.fleet.packing import repos_per_run
+from pipeline.fleet.plan import FleetOptions, ShardBy, Work, plan_fleet
 from pipeline.fleet.spend import FleetSpend
 from pipeline.paths import state_dir
 from pipeline.recipes.loading import Recipe, load_recipe
@@ -61,6 +62,7 @@ class FleetRequest:
     fail_on_changes: bool = False
     report_dir: Path | None = None
     cache_dir: Path | None = None  # the workers' cache (None: each worker's default)
+    repos_per_run: str = "1"  # a count, or "auto": packed by size
 
 
 def recipe_text(recipe: Recipe) -> str:
@@ -88,13 +90,11 @@ def checked_overrides(settings: Mapping[str, Any]) -> dict[str, Any]:
     return {name.replace("-", "_"): value for name, value in settings.items()}
 
 
-def run_fleet(request: FleetRequest) -> tuple[FleetRun, Path]:
-    """Set up and run one fleet run: (the run, its report directory); CodemillError says what is refused."""
+def fleet_options(request: FleetRequest, recipe: Recipe) -> FleetOptions:
+    """The options that shape the plan, each checked (settings with the config's own parsers)."""
     if request.shard_by not in ("none", "paths"):
         raise ConfigError(f"--shard-by {request.shard_by!r} must be none or paths")
-    fleet = load_fleet(request.fleet_file)  # bad input is refused before anything is contacted
-    recipe = load_recipe(request.recipe)
-    options = FleetOptions(
+    return FleetOptions(
         recipe=recipe.name,
         recipe_text=recipe_text(recipe),
         overrides=checked_overrides(request.overrides),
@@ -103,6 +103,14 @@ def run_fleet(request: FleetRequest) -> tuple[FleetRun, Path]:
         shards=request.shards,
         force=request.force,
     )
+
+
+def run_fleet(request: FleetRequest) -> tuple[FleetRun, Path]:
+    """Set up and run one fleet run: (the run, its report directory); CodemillError says what is refused."""
+    per_run = repos_per_run(request.repos_per_run)
+    fleet = load_fleet(request.fleet_file)  # bad input is refused before anything is contacted
+    recipe = load_recipe(request.recipe)
+    options = fleet_options(request, recipe)
     schedule.require_server("fleet")
     directory = memory.fleet_dir(state_dir(os.environ), fleet.path)
     fingerprint = memory.fingerprint(
@@ -135,6 +143,8 @@ def run_fleet(request: FleetRequest) -> tuple[FleetRun, Path]:
         worker_cache_dir=None if request.cache_dir is None else str(request.cache_dir),
         fail_on_changes=request.fail_on_changes,
         resumed={} if resume is None else dict(resume.finished),
+        repos_per_run=per_run,
+        sizes={} if per_run is not None else sizes(plan, parent_cache),
     )
     hidden = cast(FleetJob, quote(job))  # not a parameter for Prefect to store or show
     return asyncio.run(refactor_fleet(hidden)), job.report_dir
@@ -146,6 +156,18 @@ async def _limits(request: FleetRequest, options: FleetOptions) -> None:
     if options.overrides.get("publish"):
         default = TABLE["forge_write_interval"].default
         await ensure_forge_limit(float(options.overrides.get("forge_write_interval", default)))
+
+
+def sizes(plan: list[Work], cache_dir: Path) -> dict[str, int]:
+    """The bytes of Python of each repository still to run, from the mirrors the plan fetched."""
+    return {
+        work.entry.key: python_bytes(
+            work.entry.source, work.entry.key, cache_dir, member.base_commit
+        )
+        for work in plan
+        if work.known is None
+        for member in work.members[:1]
+    }
 
 
 def register_member(pool: str) -> str:

@@ -10,29 +10,32 @@ written as always (artifacts are best-effort).
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import os
+import sys
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import AbstractAsyncContextManager
+from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar, cast
 from uuid import UUID
 
 import httpx
-from prefect import Flow, task
+from prefect import Flow, get_client, get_run_logger, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NONE
-from prefect.concurrency.asyncio import concurrency
 from prefect.utilities.annotations import quote
 
+from flows import prefect_view
 from flows.console import TerminalView
+from flows.run_logs import LoggedView
+from flows.shared_limit import shared_slot
 from pipeline.config import RunConfig
-from pipeline.model.limiter import SharedSlot
 from pipeline.records.ledger import Ledger
 from pipeline.redact import redact_url
 from pipeline.report.directory import ReportPaths
 from pipeline.run.execute import execute_run
 from pipeline.run.result import RunResult
-from pipeline.run.setup import RunSetup
+from pipeline.run.setup import RunSetup, prepare_run
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -126,9 +129,13 @@ class PrefectRunner:
         except Exception:  # an artifact is a convenience; the ledger is the record of the run
             return None
         ident = cast(UUID, made)
+        context = contextvars.copy_context()  # the flow run's settings, for the display's thread
+
+        def update(done: float) -> None:
+            update_progress_artifact(ident, 100.0 * done, _sync=True)  # type: ignore[call-arg]
 
         def publish(done: float) -> None:
-            update_progress_artifact(ident, 100.0 * done, _sync=True)  # type: ignore[call-arg]
+            context.copy().run(update, done)
 
         return publish
 
@@ -140,40 +147,37 @@ class PrefectRunner:
 
 
 def publish_artifacts(paths: ReportPaths, ledger: Ledger) -> None:
-    """The summary and the chunk table as Prefect artifacts (best-effort: the files are the record)."""
+    """The summary (changed chunks and their diffs) and the chunk table (accepted and rejected first)
+    as Prefect artifacts, each capped (best-effort: the report directory is the record)."""
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-    table: list[dict[str, Any]] = [
-        {
-            "path": r.path,
-            "chunk": r.chunk,
-            "lines": f"{r.start_line}-{r.end_line}",
-            "status": str(r.status),
-            "reason": "" if r.reason is None else str(r.reason),
-            "evidence": "" if r.evidence is None else str(r.evidence.level),
-            "cost_usd": None if r.usage.unpriced else round(r.usage.cost_usd, 6),
-        }
-        for r in ledger.rows
-    ]
+    rows = ledger.rows
+    table, left_out = prefect_view.chunk_table(rows)
+    more = f"; {left_out} more rows in {paths.ledger}" if left_out else ""
+    heading = (
+        f"codemill run {ledger.meta.run_id}: {ledger.meta.recipe}, engine {ledger.meta.engine}"
+    )
     try:
-        summary = paths.summary.read_text(encoding="utf-8")
+        patch = (
+            paths.patch.read_text(encoding="utf-8", errors="replace")
+            if paths.patch.exists()
+            else ""
+        )  # a run with no change writes no patch
+        summary = prefect_view.summary_markdown(rows, patch, paths.directory, heading)
         create_markdown_artifact(  # type: ignore[call-arg]
-            summary, key="codemill-summary", description="codemill run summary", _sync=True
+            summary,
+            key="codemill-summary",
+            description="changed chunks and their diffs, and where the report is",
+            _sync=True,
         )
         create_table_artifact(  # type: ignore[call-arg]
-            table, key="codemill-chunks", description="one row per chunk", _sync=True
+            table,
+            key="codemill-chunks",
+            description=f"chunks, accepted and rejected first{more}",
+            _sync=True,
         )
     except Exception as exc:  # the report directory is written; an artifact is a convenience
         log.warning("could not publish the run's artifacts: %s", exc)
-
-
-def shared_slot(limit: str) -> SharedSlot:
-    """One slot of the fleet's global concurrency limit per model request (it must exist: strict)."""
-
-    def hold() -> AbstractAsyncContextManager[None]:
-        return concurrency(limit, occupy=1, strict=True)
-
-    return hold
 
 
 def redacted(value: Any) -> Any:
@@ -196,6 +200,59 @@ class RedactingFlow(Flow[P, R]):
         }
 
 
+class RefactorFlow(RedactingFlow[P, R]):
+    """`refactor_repo`'s parameters as the run is: its engine, no model settings on an offline run,
+    the setup's names only (the key is never a parameter: it stays in the environment)."""
+
+    def serialize_parameters(self, parameters: dict[str, Any]) -> dict[str, Any]:
+        config = cast(RunConfig, parameters["config"])
+        setup = cast(RunSetup | None, parameters.get("setup"))
+        engine = setup.engine if setup is not None else config.engine
+        named = {} if setup is None else {
+            "run_id": setup.run_id, "base_commit": setup.base_commit, "branch": setup.branch
+        }  # fmt: skip
+        given = {key: value for key, value in parameters.items() if key != "setup"}
+        plain = super().serialize_parameters(given)
+        return {**plain, **prefect_view.run_parameters(plain["config"], engine, named)}
+
+
+def flow_run_name() -> str:
+    """`<repo>-<recipe>-<run id>`, from the flow run's own parameters."""
+    from prefect.runtime import flow_run
+
+    params = flow_run.parameters
+    setup = params.get("setup")
+    run_id = params.get("run_id") or (setup.run_id if setup is not None else None)
+    config = params["config"]
+    return prefect_view.run_name(
+        prefect_view.repo_name(config, params.get("repo_name")), config, run_id
+    )
+
+
+async def _tag_run(tags: list[str]) -> None:
+    """Add the run's tags to its flow run (one request; best-effort, like every artifact)."""
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    if context is None or context.flow_run is None:
+        return
+    try:
+        async with get_client() as client:
+            merged = list(dict.fromkeys([*context.flow_run.tags, *tags]))
+            await client.update_flow_run(context.flow_run.id, tags=merged)
+    except Exception as exc:
+        log.warning("could not tag the flow run: %s", exc)
+
+
+def _flow_run_link() -> str:
+    """The flow run's name and UI URL, as the terminal's last line says them."""
+    from prefect.runtime import flow_run
+    from prefect.utilities.urls import url_for
+
+    url = url_for("flow-run", obj_id=flow_run.id) if flow_run.id else None
+    return f"codemill: Prefect flow run {flow_run.name}" + (f": {url}" if url else "")
+
+
 async def _refactor_repo(
     config: RunConfig,
     paths: list[str],
@@ -203,27 +260,42 @@ async def _refactor_repo(
     show_progress: bool = True,
     shared_limit: str | None = None,
     setup: RunSetup | None = None,
+    repo_name: str | None = None,
 ) -> RunResult:
     """Refactor the Python files under `paths` of `config.repo` with `config.recipe`, as Prefect tasks.
 
     `config.since` ("last-run" or a git ref) limits the run to the files changed since then;
     `shared_limit` names a Prefect global concurrency limit every model request of the run also holds
     (a fleet's). `setup` is the run's setup when the caller already checked it (the CLI does, before
-    the flow starts), so the checks do not run twice.
+    the flow starts), so the checks do not run twice. `repo_name` names the repository in the flow
+    run's name and tags (a fleet's name for it; else its directory's). codemill's own start, progress
+    and end lines go to the flow run's logs; the terminal's last line names the flow run and its URL.
     """
+    setup = setup or prepare_run(config, os.environ, datetime.now(UTC), run_id)
+    repo = prefect_view.repo_name(config, repo_name)
+    await _tag_run(prefect_view.run_tags(repo, config, setup.engine))
     runner = PrefectRunner()
-    view = TerminalView(show_progress)
-    slot = shared_slot(shared_limit) if shared_limit else None
-    result = await execute_run(
-        config,
-        paths,
-        runner=runner,
-        view=view,
-        run_id=run_id,
-        env=os.environ,
-        setup=setup,
-        shared_slot=slot,
+    view = LoggedView(
+        TerminalView(show_progress), get_run_logger(), [os.environ.get(config.api_key_env)]
     )
+    async with contextlib.AsyncExitStack() as stack:
+        slot = None
+        if shared_limit:  # one client for the run's slots of the fleet's limit
+            client = await stack.enter_async_context(get_client())
+            slot = shared_slot(client, shared_limit)
+        result = await execute_run(
+            config,
+            paths,
+            runner=runner,
+            view=view,
+            run_id=setup.run_id,
+            env=os.environ,
+            setup=setup,
+            shared_slot=slot,
+        )
+    for line in prefect_view.outcome_lines(result):
+        view.log(line)
+    print(_flow_run_link(), file=sys.stderr, flush=True)
     result.api_lost = runner.lost
     if runner.lost is not None:
         for hook in _api_lost_hook:
@@ -231,9 +303,10 @@ async def _refactor_repo(
     return result
 
 
-refactor_repo = RedactingFlow(
+refactor_repo = RefactorFlow(
     _refactor_repo,
     name="refactor_repo",
+    flow_run_name=flow_run_name,
     validate_parameters=False,
     persist_result=False,
     log_prints=False,

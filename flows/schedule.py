@@ -29,6 +29,7 @@ from pipeline.errors import UsageError
 from pipeline.paths import repo_key
 from pipeline.recipes.loading import load_recipe
 from pipeline.redact import redact_url
+from pipeline.run.setup import new_run_id
 from pipeline.run.steps import choose_engine
 
 
@@ -46,7 +47,7 @@ async def scheduled_refactor(
     for warning in config.warnings:  # the repository's [tool.codemill] settings it ignored
         get_run_logger().warning(warning)
     config = replace(config, since=since or config.since)  # --since, else the setting (--set, env)
-    result = await refactor_repo(config, [str(root)], show_progress=False)
+    result = await refactor_repo(config, [str(root)], run_id=new_run_id(), show_progress=False)
     if result.partial:
         raise RuntimeError(f"codemill run {result.run_id} stopped: {result.stop_reason}")
     pulls: tuple[str, ...] = ()

@@ -135,3 +135,16 @@ def list_files(source: str, key: str, cache_dir: Path, commit: str) -> list[str]
             "--git-dir", str(home / "mirror.git"), "ls-tree", "-r", "-z", "--name-only", commit
         )
     return sorted(p for p in out.split("\0") if p)
+
+
+def python_bytes(source: str, key: str, cache_dir: Path, commit: str) -> int:
+    """The bytes of Python at `commit` (the mirror must hold it): how big a repository's run is."""
+    with locked(cache_dir, key) as home:
+        out = _git("--git-dir", str(home / "mirror.git"), "ls-tree", "-r", "-l", "-z", commit)
+    total = 0
+    for entry in out.split("\0"):
+        meta, _, path = entry.partition("\t")
+        fields = meta.split()
+        if path.endswith((".py", ".pyi")) and len(fields) == 4 and fields[3].isdigit():
+            total += int(fields[3])
+    return total

@@ -21,7 +21,7 @@ from pipeline.records.repo_result import RepoResult, RepoStatus
 
 
 def test_parent_flow_reports_known_results_and_refuses_what_the_budget_cannot_pay(
-    tmp_path: Path,
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     done = RepoResult("app", "app-1", RepoStatus.CHANGED, base_commit="a" * 40, run_id="r1",
                       fingerprint="p", files_changed=2, accepted=3)  # fmt: skip
@@ -37,6 +37,10 @@ def test_parent_flow_reports_known_results_and_refuses_what_the_budget_cannot_pa
     run = asyncio.run(refactor_fleet.fn(job))
     assert [r.status for r in run.results] == [RepoStatus.CHANGED, RepoStatus.NOT_STARTED]
     assert "--max-cost was reached" in run.results[1].reason and run.exit_code == 0
+    told = capsys.readouterr().err.splitlines()  # each repository said as it ends; known ones not
+    assert [line for line in told if line.startswith("codemill: [")] == [
+        f"codemill: [1/1] lib: not-started: {run.results[1].reason}"
+    ]
     report = json.loads((tmp_path / "report" / "fleet.json").read_text())
     assert report["totals"]["by_status"] == {"changed": 1, "not-started": 1}
     fingerprint, ended, journaled = memory.read_journal(

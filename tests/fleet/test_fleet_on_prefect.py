@@ -1,8 +1,9 @@
 """`codemill fleet` with the real parts: a real Prefect server, a process work pool with two workers, three
 repositories behind local bare remotes (file://), and the loopback fake model.
 
-One test, three commands (each costs tens of seconds): the first fleet run pushes a branch to every remote
-and stays inside the global concurrency limit at the model server; the second skips all three as unchanged;
+One test, three commands (each costs tens of seconds): the first fleet run (two repositories in one child
+run, --repos-per-run 2) pushes a branch to every remote and stays inside the global concurrency limit at
+the model server; the second skips all three as unchanged;
 a sharded dry run gives the same patch as the single run of the first.
 """
 
@@ -137,7 +138,7 @@ def test_fleet_on_a_process_pool_with_two_workers(tmp_path: Path, workers: CliEn
         f'\n[[repo]]\nurl = "{path.as_uri()}"\n' for path in bare.values()
     ))  # fmt: skip
     with FakeModelServer(handler=modernizer, latency=0.3) as server:
-        first = fleet(workers, fleet_file, server)
+        first = fleet(workers, fleet_file, server, "--repos-per-run", "2")  # app+lib, tools
         assert first.returncode == 0, first.stdout + first.stderr
         peak, sent = server.peak_in_flight, len(server.requests)
         done = report(first.stdout)
@@ -156,7 +157,7 @@ def test_fleet_on_a_process_pool_with_two_workers(tmp_path: Path, workers: CliEn
             assert 'return f"Hi 0 {name}!"' in pushed and "%" not in pushed
         assert done["totals"]["files_changed"] == 7 and done["totals"]["accepted"] == 21
         assert sent == 21 and 1 <= peak <= LIMIT  # every worker's requests under one limit
-        assert peak == LIMIT  # and the limit was reached: 3 runs, 16 slots each, wanted more
+        assert peak == LIMIT  # and the limit was reached: 2 child runs, 16 slots each, wanted more
 
         again = report(second.stdout)
         assert [r["status"] for r in again["repos"]] == ["skipped"] * 3

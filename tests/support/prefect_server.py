@@ -42,14 +42,14 @@ def prefect_server(home: Path) -> Iterator[str]:
     home.mkdir(parents=True, exist_ok=True)
     log = (home / "server.log").open("wb")
     prefect = Path(sys.executable).parent / "prefect"
+    url = f"http://127.0.0.1:{port}/api"
     proc = subprocess.Popen(
         [str(prefect), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=server_env(home),
+        env={**server_env(home), "PREFECT_UI_API_URL": url},  # the UI's pages ask this server
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
     )
-    url = f"http://127.0.0.1:{port}/api"
     try:
         health, log_path = f"{url}/health", home / "server.log"
         wait_healthy(proc, health, what="prefect server", timeout=STARTUP_TIMEOUT_S, log=log_path)
