@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import RunConfig
+from pipeline.evidence.levels import counts_line
 from pipeline.judge.verdicts import Status
 from pipeline.model.prices import cost_text
 from pipeline.records.ledger import FILE_KIND, LedgerRow
 from pipeline.redact import redact_url
+from pipeline.run.progress import counted
 from pipeline.run.result import RunResult
 
 # The settings that only a model run uses: an offline run's parameters leave them out.
@@ -72,10 +74,11 @@ def start_line(
 ) -> str:
     """The run's first log line: what runs, with which engine, over how much."""
     how = f"model {config.model} at {redact_url(config.base_url)}" if engine == "llm" else "offline"
-    counted = f"{chunks} chunks" if chunks is not None else "chunks cut as it goes"
+    cut = counted(chunks, "chunk") if chunks is not None else "chunks cut as it goes"
+    out = f", {counted(left_out, 'file')} left out" if left_out else ""
     return (
-        f"codemill: recipe {recipe_name(config.recipe)}, engine {engine} ({how}); {files} files, "
-        f"{counted}, {left_out} files left out"
+        f"codemill: recipe {recipe_name(config.recipe)}, engine {engine} ({how}); "
+        f"{counted(files, 'file')}, {cut}{out}"
     )
 
 
@@ -83,15 +86,19 @@ def outcome_lines(result: RunResult) -> list[str]:
     """The run's end in the flow run's logs: counts, spend (model runs), branch, the report's place."""
     t = result.totals
     counts = ", ".join(f"{n} {status}" for status, n in t.by_status.items()) or "no chunks"
-    lines = [f"codemill: {counts}; {len(result.changed_files)} files changed"]
+    lines = [f"codemill: {counts}; {counted(len(result.changed_files), 'file')} changed"]
+    if t.evidence:
+        lines.append(f"codemill: {counts_line(t.by_status.get('accepted', 0), t.evidence)}")
     if result.engine == "llm":
         spent = cost_text(t.usage.cost_usd, t.usage.unpriced)
-        lines.append(f"codemill: {t.usage.tokens:,} tokens, {spent}, {t.cached_rows} cache hits")
+        hits = counted(t.cached_rows, "cache hit")
+        lines.append(f"codemill: {counted(t.usage.tokens, 'token')}, {spent}, {hits}")
     if result.stop_reason:
         lines.append(f"codemill: stopped early: {result.stop_reason}")
     if result.branch and result.commits:
         pushed = " and pushed" if result.pushed else ""
-        lines.append(f"codemill: branch {result.branch}: {len(result.commits)} commits{pushed}")
+        made = counted(len(result.commits), "commit")
+        lines.append(f"codemill: branch {result.branch}: {made}{pushed}")
     report = result.report_dir / "report.html"
     lines.append(f"codemill: report {report.as_uri() if report.is_absolute() else report}")
     return [redact_url(line) for line in lines]

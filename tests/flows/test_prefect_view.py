@@ -63,8 +63,9 @@ def test_log_lines_tell_the_run_from_start_to_end_with_no_secret(
 ) -> None:
     result, lines = offline_run
     assert lines[0].startswith("codemill: recipe modernize, engine codemod (offline); 4 files")
-    assert any(re.search(r"codemill: .*12 accepted", line) for line in lines[1:-2])
-    assert lines[-2] == "codemill: 12 accepted, 12 unchanged; 4 files changed ***"
+    assert any(re.search(r"codemill: .*12 accepted", line) for line in lines[1:-3])
+    assert lines[-3] == "codemill: 12 accepted, 12 unchanged; 4 files changed ***"
+    assert lines[-2] == "codemill: 12 accepted: 12 imported ***"  # what proved them
     report = (result.report_dir / "report.html").as_uri()
     assert lines[-1] == f"codemill: report {report} ***"  # the key masked on its way out
     assert KEY not in "\n".join(lines)
