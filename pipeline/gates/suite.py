@@ -392,22 +392,16 @@ def run_test_gate(
         red = _red_base(base_run, timeout, allow_failing_base)
         if red is not None and (settle is None or settle()):
             raise red  # (unless the import check left nothing to gate: then nothing is)
-        gate.base = base_run
-        gate.select = select_tests
-        units = [_Unit(path, path, None) for path in paths] if red is None else []
-        kept = gate.keep(units, settle)
+        gate.base, gate.select = base_run, select_tests
+        kept = gate.keep([_Unit(path, path, None) for path in paths] if red is None else [], settle)
         for unit in kept:
             gate.decide(unit, True)
         files = {p: b for p, b in gate.contents(kept).items() if b != gate.originals[p]}
         coverage = measurements.read(gate.key(kept), tree) if kept else None
+    seconds = time.perf_counter() - started
+    history = gate.history
     return TestGateResult(
-        gate.decisions,
-        files,
-        len(gate.history),
-        time.perf_counter() - started,
-        gate.history,
-        gate.shadow_found,
-        coverage,
+        gate.decisions, files, len(history), seconds, history, gate.shadow_found, coverage
     )
 
 
