@@ -30,11 +30,6 @@ class ShadowOutcome:
     def changed(self) -> bool:
         return self.difference is not None
 
-    @property
-    def shadowed(self) -> bool:
-        """Calls compared, all equal: the `shadowed` evidence."""
-        return self.compared > 0 and self.equal == self.compared
-
     def add(self, data: dict[str, Any]) -> None:
         """Count in one process's tally of this function."""
         self.qualname = data.get("qualname") or self.qualname
