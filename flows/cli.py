@@ -109,7 +109,7 @@ def recipes() -> None:
     from pipeline.recipes.loading import builtin_recipes
 
     for recipe in builtin_recipes():
-        engines = "llm, codemod" if recipe.codemods else "llm"
+        engines = "llm, codemod, hybrid" if recipe.deterministic else "llm"
         typer.echo(f"{recipe.name:<20} {recipe.description}  [{engines}]")
 
 

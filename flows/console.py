@@ -34,6 +34,8 @@ def announce_start(config: RunConfig, recipe: str, engine: str, plan: Plan) -> N
     """Say, before any work, which engine and model the run uses and how much it will look at."""
     if engine == "llm":
         how = f"model {config.model} at {config.base_url}"
+    elif engine == "hybrid":
+        how = f"the recipe's codemods first, then model {config.model} at {config.base_url}"
     elif config.engine == "codemod":
         how = "libcst codemods (offline)"
     else:

@@ -1,4 +1,5 @@
-"""The codemod engine over whole files: run a recipe's libcst codemods, then judge each chunk's share.
+"""The codemod engine over whole files: ruff's fixes (found once for the run, `ruff_fixes`) and the
+recipe's libcst codemods, then each chunk's share judged and attributed to the rewrites behind it.
 
 An engine never writes a file: it returns, per chunk, the proposed text and the verdict on it. One file
 costs one parse at most: the chunks, the codemods and the new module's chunks all come from that tree,
@@ -9,12 +10,13 @@ and a file no codemod's trigger matches is never parsed. `refactor_source` is wh
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import libcst as cst
 
 from pipeline.config import RunConfig
+from pipeline.engines.attribution import LineTrace
 from pipeline.engines.codemod_module import (
     ChunkMappingError,
     CodemodEngine,
@@ -22,6 +24,7 @@ from pipeline.engines.codemod_module import (
     proposals_for_chunks,
 )
 from pipeline.engines.proposal import Proposal, has_future_annotations
+from pipeline.engines.ruff_fixes import RuffFix, RuffFixer
 from pipeline.judge.names import module_names
 from pipeline.judge.policy import Policy
 from pipeline.judge.validation import judge_answer
@@ -66,25 +69,56 @@ def _check_reproduces(
 
 
 class CodemodFileEngine:
-    """Run a recipe's libcst codemods over a whole file and judge each chunk's share of the result."""
+    """Run a recipe's rewrites (ruff's fixes, then its libcst codemods) over a whole file and judge
+    each chunk's share of the result.
+
+    `every_chunk` (the hybrid engine): a file no rewrite can change is still cut, every chunk of it
+    an unchanged proposal, since the model may yet be asked about it."""
 
     name = "codemod"
 
     def __init__(
-        self, recipe: Recipe, policy: Policy, *, budget: int, prefilter: bool = True
+        self,
+        recipe: Recipe,
+        policy: Policy,
+        *,
+        budget: int,
+        prefilter: bool = True,
+        every_chunk: bool = False,
     ) -> None:
         self.engine = CodemodEngine(recipe, prefilter=prefilter)
         self.policy = policy
         self.budget = budget
+        self.every_chunk = every_chunk
+        self.ruff: Mapping[str, RuffFix] = {}  # path -> ruff's fixes, found by `find_ruff_fixes`
 
     @classmethod
-    def from_config(cls, recipe: Recipe, policy: Policy, config: RunConfig) -> CodemodFileEngine:
+    def from_config(
+        cls, recipe: Recipe, policy: Policy, config: RunConfig, *, every_chunk: bool = False
+    ) -> CodemodFileEngine:
         """The engine a run's config asks for (its chunk budget, its prefilter)."""
-        return cls(recipe, policy, budget=config.budget, prefilter=config.prefilter)
+        return cls(
+            recipe,
+            policy,
+            budget=config.budget,
+            prefilter=config.prefilter,
+            every_chunk=every_chunk,
+        )
+
+    def find_ruff_fixes(self, sources: Sequence[SourceFile]) -> None:
+        """ruff's fixes for the recipe's ruff rules over every file, in one batch, before any file is
+        worked (RuffError when ruff is missing or fails)."""
+        recipe = self.engine.recipe
+        fixer = RuffFixer(recipe.ruff_rules, self.policy.target_python, unsafe=recipe.unsafe_fixes)
+        self.ruff = fixer.fix(sources)
 
     def refactor_source(self, source: SourceFile) -> FileOutcome:
         """The file's outcome: no trigger (never parsed), does not parse or chunk, or its proposals."""
-        if not self.engine.may_change(source.text):
+        if (
+            not self.every_chunk
+            and source.path not in self.ruff
+            and not self.engine.may_change(source.text)
+        ):
             detail = (
                 f"no codemod of recipe {self.engine.recipe.name} can change it (no trigger matched)"
             )
@@ -111,8 +145,9 @@ class CodemodFileEngine:
     ) -> list[Proposal]:
         """One Proposal per chunk (merged chunks where the codemods moved a boundary)."""
         started = time.perf_counter()
+        trace = LineTrace(source.text)
         try:
-            new_tree, new_text = self.engine.refactor_tree(source.path, tree, source.text)
+            new_tree, new_text = self._rewrite(source, tree, trace)
             if new_text == source.text:  # every chunk unchanged: nothing to map or judge
                 each = (time.perf_counter() - started) / len(chunks)
                 usage = Usage(attempts=1, latency_s=each)
@@ -145,5 +180,23 @@ class CodemodFileEngine:
             verdict = judged.verdict
             new = judged.text if verdict.status is Status.ACCEPTED else None
             usage = Usage(attempts=1, latency_s=elapsed)
-            proposals.append(Proposal(chunk, verdict, new, usage=usage))
+            changed = proposed != chunk.text
+            rules = trace.rules(chunk.start_line, chunk.end_line) if changed else ()
+            engine = self.name if changed else None
+            proposals.append(Proposal(chunk, verdict, new, usage=usage, engine=engine, rules=rules))
         return proposals
+
+    def _rewrite(
+        self, source: SourceFile, tree: cst.Module, trace: LineTrace
+    ) -> tuple[cst.Module, str]:
+        """The module after ruff's fixes and then the libcst codemods, with each change traced."""
+        text, fix = source.text, self.ruff.get(source.path)
+        if fix is not None:
+            trace.step("ruff", fix.text, fix.spans)
+            try:
+                text, tree = fix.text, cst.parse_module(fix.text)
+            except cst.ParserSyntaxError as exc:
+                raise CodemodError("ruff", source.path, str(exc).splitlines()[0]) from None
+        if not self.engine.may_change(text):
+            return tree, text
+        return self.engine.refactor_tree(source.path, tree, text, trace)

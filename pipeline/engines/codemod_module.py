@@ -20,6 +20,7 @@ from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 from libcst.metadata import MetadataWrapper
 
 from pipeline.codemods.triggers import trigger_for
+from pipeline.engines.attribution import LineTrace, codemod_name
 from pipeline.engines.plain_matchers import plain_matchers
 from pipeline.errors import CodemillError
 from pipeline.recipes.loading import Recipe, resolve_codemod
@@ -74,12 +75,15 @@ class CodemodEngine:
             raise CodemodError("(parse)", path, str(exc).splitlines()[0]) from None
         return self.refactor_tree(path, tree, text)[1]
 
-    def refactor_tree(self, path: str, tree: cst.Module, text: str) -> tuple[cst.Module, str]:
-        """The module after every codemod and its code, from `tree` as parsed from `text` (kept as is)."""
+    def refactor_tree(
+        self, path: str, tree: cst.Module, text: str, trace: LineTrace | None = None
+    ) -> tuple[cst.Module, str]:
+        """The module after every codemod and its code, from `tree` as parsed from `text` (kept as is);
+        `trace` follows each codemod's change back to the base lines."""
         with plain_matchers():
-            return self._refactor(path, _Analysed(tree, text, fresh=True))
+            return self._refactor(path, _Analysed(tree, text, fresh=True), trace or LineTrace(text))
 
-    def _refactor(self, path: str, current: _Analysed) -> tuple[cst.Module, str]:
+    def _refactor(self, path: str, current: _Analysed, trace: LineTrace) -> tuple[cst.Module, str]:
         """`refactor_tree` from a freshly parsed tree (no copy needed) and its code."""
         module, package = module_names(path)
         new_context = functools.partial(  # a fresh one per codemod: its scratch is its own
@@ -89,12 +93,14 @@ class CodemodEngine:
         for (name, cls), trigger in zip(self._classes, self._triggers, strict=True):
             if trigger is not None and not trigger.search(current.code):
                 continue  # cannot change this module: skip the costly scope analysis
-            context = new_context()
+            context, before = new_context(), current
             try:
                 with _reported(name, path):
                     current = _apply(cls(context), current)
             except SkipFile:
                 continue
+            if current is not before:
+                trace.step(codemod_name(name), current.code)
             removals += context.scratch.get(RemoveImportsVisitor.CONTEXT_KEY, [])
         if removals:
             remover = RemoveImportsVisitor(
@@ -102,6 +108,7 @@ class CodemodEngine:
             )
             with _reported("RemoveImportsVisitor", path):
                 current = current.after(_transform_once(remover, current))
+            trace.step("RemoveImportsVisitor", current.code)
         return current.module, current.code
 
 

@@ -92,7 +92,7 @@ class LedgerRow:
     status: Status
     reason: Reason | str | None = None
     detail: str = ""
-    engine: str = "llm"  # "llm" | "codemod"
+    engine: str = "llm"  # "llm" | "codemod" | "codemod+llm" (a hybrid run: what made this change)
     model: str | None = None
     usage: Usage = field(default_factory=Usage)  # flat in the JSON row, `cache_hit` beside it
     concurrency_limit: int | None = None
@@ -102,6 +102,7 @@ class LedgerRow:
     forecast: TokenForecast | None = None  # the tokens forecast for the first request
     turns: list[dict[str, object]] = field(default_factory=list)  # every model turn, its cost
     span: ChunkSpan | None = None  # None for a whole-file row
+    rule: str = ""  # the deterministic rewrites behind the change, comma-separated (`ruff:UP031`)
 
     @classmethod
     def for_chunk(cls, run_id: str, chunk: Chunk, verdict: Verdict, **fields: Any) -> LedgerRow:

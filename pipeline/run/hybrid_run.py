@@ -1,0 +1,92 @@
+"""A hybrid run's two halves: the deterministic rewrites over every file first (the codemod engine on the
+--jobs workers, ruff once for the run), then the model, through the run's one session, for the chunks
+they leave; and the forecast of that smaller bill.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from pipeline.config import RunConfig
+from pipeline.engines.codemod_files import CodemodFileEngine
+from pipeline.engines.hybrid_engine import HybridEngine
+from pipeline.engines.model_engine import LLMEngine
+from pipeline.engines.proposal import FatalProposalError, Proposal
+from pipeline.judge.names import ModuleNames, module_names
+from pipeline.judge.policy import Policy
+from pipeline.recipes.loading import Recipe
+from pipeline.run import steps
+from pipeline.run.steps import FilePlan, LeftOut, Record, ShardWork
+from pipeline.source.chunking import Chunk
+
+ChunkKey = tuple[str, int, int]  # path, start and end byte: a chunk of the run, as cut
+
+
+def chunk_key(chunk: Chunk) -> ChunkKey:
+    return chunk.path, chunk.start_byte, chunk.end_byte
+
+
+@dataclass
+class Rewritten:
+    """The rewrites' half of a hybrid run: each file with the chunks they cut it into, and each
+    chunk's first proposal (unchanged, or the rewrites' change proven)."""
+
+    files: list[FilePlan]
+    first: dict[ChunkKey, Proposal]
+
+
+def rewrite_files(
+    config: RunConfig,
+    recipe: Recipe,
+    policy: Policy,
+    files: Sequence[FilePlan],
+    left_out: LeftOut,
+) -> Rewritten:
+    """Every file through the recipe's rewrites (every chunk kept: the model may be asked about any)."""
+    engine = CodemodFileEngine.from_config(recipe, policy, config, every_chunk=True)
+    by_path: dict[str, list[Proposal]] = {}
+
+    def collect(proposal: Proposal) -> None:
+        by_path.setdefault(proposal.chunk.path, []).append(proposal)
+
+    jobs = steps.worker_count(config)
+    steps.refactor_codemod(engine, files, collect, left_out, jobs=jobs)
+    kept = [
+        FilePlan(plan.source, tuple(p.chunk for p in by_path[plan.source.path]))
+        for plan in files
+        if plan.source.path in by_path
+    ]
+    first = {chunk_key(p.chunk): p for found in by_path.values() for p in found}
+    return Rewritten(kept, first)
+
+
+def shard_work(first: Mapping[ChunkKey, Proposal]) -> ShardWork:
+    """The model half of a shard, for `ModelSession.refactor(through=...)`."""
+
+    async def work(engine: LLMEngine, files: Sequence[FilePlan], record: Record) -> None:
+        await refactor_shard_hybrid(HybridEngine(engine), files, first, record)
+
+    return work
+
+
+async def refactor_shard_hybrid(
+    engine: HybridEngine,
+    files: Sequence[FilePlan],
+    first: Mapping[ChunkKey, Proposal],
+    record: Record,
+) -> None:
+    """Every chunk of the shard as a coroutine: its final proposal from its first one."""
+
+    async def one(proposal: Proposal, names: ModuleNames) -> None:
+        try:
+            final = await engine.refactor(proposal, names=names)
+        except FatalProposalError as exc:  # the run stops; this chunk's record keeps what it cost
+            final = exc.proposal
+        record(final)
+
+    names = {plan.source.path: module_names(plan.source.text) for plan in files}  # once per file
+    await asyncio.gather(
+        *(one(first[chunk_key(c)], names[plan.source.path]) for plan in files for c in plan.chunks)
+    )
