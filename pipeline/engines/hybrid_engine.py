@@ -35,11 +35,9 @@ class HybridEngine:
     async def refactor(self, first: Proposal, names: ModuleNames | None = None) -> Proposal:
         """The chunk's final proposal from the rewrites' `first` one; FatalProposalError (carrying
         the rewrites' change and the model's cost) only for run-ending provider errors."""
-        chunk = first.chunk
-        rewritten = first.verdict.status is Status.ACCEPTED and first.new_text is not None
-        asked = replace(chunk, text=first.new_text) if rewritten and first.new_text else chunk
+        asked = asked_chunk(first)
         if not await self.model.selects(asked):
-            return first if rewritten else _not_selected(first, self.recipe.name)
+            return first if asked is not first.chunk else _not_selected(first, self.recipe.name)
         try:
             answer = await self.model.refactor(asked, names=names)
         except FatalProposalError as exc:
@@ -88,6 +86,14 @@ class HybridEngine:
         if judged.verdict.status is not Status.ACCEPTED:
             return None
         return judged.verdict, judged.text
+
+
+def asked_chunk(first: Proposal) -> Chunk:
+    """The chunk as the model would be asked about it: with the rewrites' text when they changed it
+    (the same spans: the answer replaces the base bytes), else the base chunk itself."""
+    if first.verdict.status is Status.ACCEPTED and first.new_text:
+        return replace(first.chunk, text=first.new_text)
+    return first.chunk
 
 
 def _not_selected(first: Proposal, recipe: str) -> Proposal:

@@ -205,7 +205,7 @@ class Execution:
 
     def rewritten(self) -> steps.ShardWork | None:
         """A hybrid run's rewrites over every file; the model's work on what they leave (None when
-        they were cut short)."""
+        they were cut short). --max-cost refuses it here, on the forecast of what they leave."""
         from pipeline.run import hybrid_run
 
         recipe, policy, files = self.setup.recipe, self.policy(), self.plan_.files
@@ -214,6 +214,10 @@ class Execution:
         )
         if done is None:
             return None
+        from pipeline.run.model_run import refuse_over_max_cost
+
+        asked = Plan(self.plan_.base_commit, done.asked(), [])  # what the model would be asked
+        refuse_over_max_cost(self.config, recipe, asked, self.env)
         self.plan_.files = done.files
         self.counter.start(self.plan_.chunk_count)
         return hybrid_run.shard_work(done.first)

@@ -1,23 +1,25 @@
 """A hybrid run's two halves: the deterministic rewrites over every file first (the codemod engine on the
 --jobs workers, ruff once for the run), then the model, through the run's one session, for the chunks
-they leave; and the forecast of that smaller bill.
+they leave; and the forecast of that smaller bill (`--estimate`, `--max-cost`).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from pipeline.config import RunConfig
+from pipeline.config import RunConfig, model_key_hidden
 from pipeline.engines.codemod_files import CodemodFileEngine
-from pipeline.engines.hybrid_engine import HybridEngine
+from pipeline.engines.hybrid_engine import HybridEngine, asked_chunk
 from pipeline.engines.model_engine import LLMEngine
 from pipeline.engines.proposal import FatalProposalError, Proposal
 from pipeline.judge.names import ModuleNames, module_names
 from pipeline.judge.policy import Policy
+from pipeline.model.cache import ResponseCache
 from pipeline.recipes.loading import Recipe
 from pipeline.run import steps
+from pipeline.run.estimate import Forecast, forecast_run
 from pipeline.run.steps import FilePlan, LeftOut, Record, ShardWork
 from pipeline.source.chunking import Chunk
 
@@ -35,6 +37,14 @@ class Rewritten:
 
     files: list[FilePlan]
     first: dict[ChunkKey, Proposal]
+
+    def asked(self) -> list[FilePlan]:
+        """Each file's chunks as the model would be asked about them (the rewrites' text where they
+        changed one): what a forecast of the model's half counts."""
+        return [
+            FilePlan(plan.source, tuple(asked_chunk(self.first[chunk_key(c)]) for c in plan.chunks))
+            for plan in self.files
+        ]
 
 
 def rewrite_files(
@@ -90,3 +100,15 @@ async def refactor_shard_hybrid(
     await asyncio.gather(
         *(one(first[chunk_key(c)], names[plan.source.path]) for plan in files for c in plan.chunks)
     )
+
+
+def forecast_hybrid(
+    config: RunConfig, recipe: Recipe, files: Sequence[FilePlan], cache: ResponseCache | None
+) -> Forecast:
+    """What a hybrid run would send: the recipe's rewrites run (offline, the model's key hidden from
+    them), then the chunks that still match the selectors forecast as the model engine's would be."""
+    policy = Policy(recipe.allowances, config.target_python)
+    with model_key_hidden(config):
+        rewritten = rewrite_files(config, recipe, policy, files, lambda item: None)
+    forecast = forecast_run(config, recipe, rewritten.asked(), cache)
+    return replace(forecast, recipe=f"{recipe.name} (hybrid: the rewrites first)")

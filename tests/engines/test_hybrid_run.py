@@ -127,3 +127,50 @@ def test_the_hybrid_asks_the_model_only_what_the_rewrites_leave(
     assert asked_hybrid < asked_model
     assert len([r for r in got.values() if r["status"] == "accepted"]) >= len(accepted)
     assert KEY not in hybrid.output + model.output
+
+
+def test_the_estimate_forecasts_the_hybrids_smaller_bill_and_max_cost_uses_it(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    repo = make_repo(tmp_path / "repo", {"pkg/mod.py": SOURCE})
+    with FakeModelServer(handler=rewrite) as server:
+        prices = ("--price-input", "1000", "--price-output", "1")  # USD per million tokens
+        flags = ("--base-url", server.base_url, "--no-cache", *prices)
+        estimate = invoke(runner, repo, *flags, "--estimate")
+        limit = ("--max-cost", "2.5")  # over the hybrid's forecast, under the model engine's
+        refused = invoke(runner, repo, *flags, *limit, "--engine", "llm")
+        tight = invoke(runner, repo, *flags, "--max-cost", "1")  # under the hybrid's too
+        asked_refused = len(server.requests)
+        done = invoke(runner, repo, *flags, *limit)
+
+    assert estimate.exit_code == 0, estimate.output
+    model_line, _, hybrid_line = estimate.output.splitlines()[-3:]
+    assert model_line.startswith("codemill: modernize: 4 of 7 chunks to send")
+    hybrid = "codemill: modernize (hybrid: the rewrites first): 2 of 7 chunks to send"
+    assert hybrid_line.startswith(hybrid)
+    assert refused.exit_code == 2 and "is over --max-cost $2.50" in refused.output
+    assert tight.exit_code == 2 and "of 2 chunks is over --max-cost $1.00" in tight.output
+    assert asked_refused == 0
+    assert done.exit_code == 0, done.output
+    assert "4 accepted" in done.output
+
+
+def test_a_model_answer_that_fails_its_proof_leaves_the_rewrites_change_standing(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    def renames(body: dict[str, Any], headers: dict[str, str]) -> FakeReply:
+        chunk = python_block(body["messages"][-1]["content"] if len(body["messages"]) == 2 else "")
+        return FakeReply.completion(f"```python\n{chunk.replace('def name', 'def label')}```")
+
+    repo = make_repo(tmp_path / "repo", {"pkg/mod.py": SOURCE})
+    with FakeModelServer(handler=renames) as server:
+        done = invoke(
+            runner, repo, "--base-url", server.base_url, "--no-cache", "--repair-turns", "0"
+        )
+
+    assert done.exit_code == 0, done.output
+    child = rows(report_dir(done.output))["Child"]
+    assert child["status"] == "accepted" and child["engine"] == "codemod"
+    assert child["rule"] == "ruff:UP008" and "return super().name() +" in child["new_text"]
+    assert child["detail"].startswith("the model's turn added nothing: ")
+    assert child["prompt_tokens"] > 0  # the model's turn was paid for, and counted
