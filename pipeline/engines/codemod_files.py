@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import libcst as cst
 
@@ -143,11 +143,32 @@ class CodemodFileEngine:
     def refactor_tree(
         self, source: SourceFile, tree: cst.Module, chunks: Sequence[Chunk]
     ) -> list[Proposal]:
-        """One Proposal per chunk (merged chunks where the codemods moved a boundary)."""
+        """One Proposal per chunk (merged chunks where the codemods moved a boundary).
+
+        ruff's fixes never cost a change the libcst codemods alone would make: where a chunk with a
+        ruff fix in it fails its proof (a rule out of the recipe's scope, say), the file is rewritten
+        again without ruff's fixes and that chunk, cut the same way, gets its share of that instead."""
+        fix = self.ruff.get(source.path)
+        proposals = self._judged(source, tree, chunks, fix)
+        if fix is None or not any(_ruff_rejected(p) for p in proposals):
+            return proposals
+        spans = {
+            (p.chunk.start_byte, p.chunk.end_byte): p for p in self._judged(source, tree, chunks)
+        }
+        return [_instead(p, spans) if _ruff_rejected(p) else p for p in proposals]
+
+    def _judged(
+        self,
+        source: SourceFile,
+        tree: cst.Module,
+        chunks: Sequence[Chunk],
+        fix: RuffFix | None = None,
+    ) -> list[Proposal]:
+        """Each chunk's share of the file after `fix` (ruff's) and the libcst codemods, judged."""
         started = time.perf_counter()
         trace = LineTrace(source.text)
         try:
-            new_tree, new_text = self._rewrite(source, tree, trace)
+            new_tree, new_text = self._rewrite(source, tree, trace, fix)
             if new_text == source.text:  # every chunk unchanged: nothing to map or judge
                 each = (time.perf_counter() - started) / len(chunks)
                 usage = Usage(attempts=1, latency_s=each)
@@ -187,10 +208,10 @@ class CodemodFileEngine:
         return proposals
 
     def _rewrite(
-        self, source: SourceFile, tree: cst.Module, trace: LineTrace
+        self, source: SourceFile, tree: cst.Module, trace: LineTrace, fix: RuffFix | None
     ) -> tuple[cst.Module, str]:
-        """The module after ruff's fixes and then the libcst codemods, with each change traced."""
-        text, fix = source.text, self.ruff.get(source.path)
+        """The module after ruff's fixes (`fix`) and then the libcst codemods, each change traced."""
+        text = source.text
         if fix is not None:
             trace.step("ruff", fix.text, fix.spans)
             try:
@@ -200,3 +221,24 @@ class CodemodFileEngine:
         if not self.engine.may_change(text):
             return tree, text
         return self.engine.refactor_tree(source.path, tree, text, trace)
+
+
+def _ruff_rejected(proposal: Proposal) -> bool:
+    """A chunk whose proof failed with a ruff fix in it."""
+    rejected = proposal.verdict.status is Status.REJECTED
+    return rejected and any(rule.startswith("ruff") for rule in proposal.rules)
+
+
+def _instead(proposal: Proposal, without_ruff: Mapping[tuple[int, int], Proposal]) -> Proposal:
+    """The libcst codemods' own proposal for the same span, if they made one that was accepted; its
+    detail names the ruff fixes left out and why."""
+    other = without_ruff.get((proposal.chunk.start_byte, proposal.chunk.end_byte))
+    if (
+        other is None
+        or other.verdict.status is not Status.ACCEPTED
+        or other.chunk != proposal.chunk
+    ):
+        return proposal
+    ruff = ", ".join(rule for rule in proposal.rules if rule.startswith("ruff"))
+    detail = f"without {ruff}: {proposal.verdict.detail}"
+    return replace(other, verdict=replace(other.verdict, detail=detail))

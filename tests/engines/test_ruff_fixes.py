@@ -150,3 +150,19 @@ def test_an_offline_run_lands_ruffs_fixes_and_a_missing_ruff_stops_it_first(
     assert missing.output.strip().endswith(
         "ruff is not installed: pip install ruff (codemill's pinned dependency)"
     )
+
+
+def test_a_ruff_fix_out_of_scope_never_costs_the_codemods_own_change() -> None:
+    """UP010 drops a `__future__` import (out of modernize's scope) in the chunk where the object base
+    goes: that chunk gets the libcst codemods' change alone, and the file still changes."""
+    recipe = load_recipe("modernize")
+    head = "from __future__ import print_function\nimport sys\n\n"
+    text = head + "if sys:\n    class A(object):\n        pass\n"
+    engine = CodemodFileEngine(recipe, Policy(recipe.allowances), budget=2000)
+    engine.find_ruff_fixes([source("m.py", text)])
+    [only] = engine.refactor_source(source("m.py", text)).proposals
+
+    assert only.verdict.status is Status.ACCEPTED
+    assert only.rules == ("RemoveObjectBaseCommand",)
+    assert only.verdict.detail.startswith("without ruff:UP010, ruff:UP004: Line 1 changes")
+    assert only.new_text == text.replace("A(object)", "A")
