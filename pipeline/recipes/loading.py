@@ -330,6 +330,24 @@ def _sections(body: str, where: str) -> dict[str, str]:
     return sections
 
 
+def _rewrites(
+    meta: Mapping[str, Any], where: str, resolve: bool
+) -> tuple[tuple[str, ...], tuple[str, ...], bool]:
+    """The recipe's `codemods` entries: libcst codemods (resolved unless `resolve` is False), ruff
+    rules (`ruff:` entries), and whether ruff's unsafe fixes are wanted too (`unsafe_fixes`)."""
+    entries = _strings(meta.get("codemods"), "codemods", where)
+    codemods = tuple(e for e in entries if not e.startswith(RUFF_PREFIX))
+    unsafe = meta.get("unsafe_fixes", False)
+    if not isinstance(unsafe, bool):
+        raise RecipeError(f"{where}: `unsafe_fixes` must be true or false, got {unsafe!r}")
+    for dotted in codemods if resolve else ():
+        try:
+            resolve_codemod(dotted)
+        except ValueError as exc:
+            raise RecipeError(f"{where}: unknown {exc}") from None
+    return codemods, _ruff_rules(entries, where), unsafe
+
+
 def _ruff_rules(entries: tuple[str, ...], where: str) -> tuple[str, ...]:
     """The ruff rules among a recipe's `codemods` entries (`ruff:UP`, `ruff:SIM118`), without the prefix."""
     rules = tuple(e.removeprefix(RUFF_PREFIX).strip() for e in entries if e.startswith(RUFF_PREFIX))
@@ -362,17 +380,7 @@ def parse_recipe(text: str, source: str, *, resolve_codemods: bool = True) -> Re
     for required in ("name", "description"):
         if not isinstance(meta.get(required), str) or not meta[required].strip():
             raise RecipeError(f"{where}: missing or empty `{required}` in the front matter")
-    entries = _strings(meta.get("codemods"), "codemods", where)
-    codemods = tuple(e for e in entries if not e.startswith(RUFF_PREFIX))
-    ruff_rules = _ruff_rules(entries, where)
-    unsafe = meta.get("unsafe_fixes", False)
-    if not isinstance(unsafe, bool):
-        raise RecipeError(f"{where}: `unsafe_fixes` must be true or false, got {unsafe!r}")
-    for dotted in codemods if resolve_codemods else ():
-        try:
-            resolve_codemod(dotted)
-        except ValueError as exc:
-            raise RecipeError(f"{where}: unknown {exc}") from None
+    codemods, ruff_rules, unsafe = _rewrites(meta, where, resolve_codemods)
     sections = _sections(body, where)
     user = sections["User"].rstrip()
     if not user.endswith("$chunk"):

@@ -5,7 +5,6 @@ they leave; and the forecast of that smaller bill (`--estimate`, `--max-cost`).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
@@ -13,8 +12,8 @@ from pipeline.config import RunConfig, model_key_hidden
 from pipeline.engines.codemod_files import CodemodFileEngine
 from pipeline.engines.hybrid_engine import HybridEngine, asked_chunk
 from pipeline.engines.model_engine import LLMEngine
-from pipeline.engines.proposal import FatalProposalError, Proposal
-from pipeline.judge.names import ModuleNames, module_names
+from pipeline.engines.proposal import Proposal
+from pipeline.judge.names import ModuleNames
 from pipeline.judge.policy import Policy
 from pipeline.model.cache import ResponseCache
 from pipeline.recipes.loading import Recipe
@@ -89,17 +88,10 @@ async def refactor_shard_hybrid(
 ) -> None:
     """Every chunk of the shard as a coroutine: its final proposal from its first one."""
 
-    async def one(proposal: Proposal, names: ModuleNames) -> None:
-        try:
-            final = await engine.refactor(proposal, names=names)
-        except FatalProposalError as exc:  # the run stops; this chunk's record keeps what it cost
-            final = exc.proposal
-        record(final)
+    async def work(chunk: Chunk, names: ModuleNames) -> Proposal:
+        return await engine.refactor(first[chunk_key(chunk)], names=names)
 
-    names = {plan.source.path: module_names(plan.source.text) for plan in files}  # once per file
-    await asyncio.gather(
-        *(one(first[chunk_key(c)], names[plan.source.path]) for plan in files for c in plan.chunks)
-    )
+    await steps.each_chunk(files, work, record)
 
 
 def forecast_hybrid(

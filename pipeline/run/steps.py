@@ -141,12 +141,25 @@ def not_selected(chunk: Chunk, recipe: Recipe) -> Proposal:
 async def refactor_shard_llm(engine: LLMEngine, files: Sequence[FilePlan], record: Record) -> None:
     """Every chunk of the shard as a coroutine; the engine's client carries the run's one limiter."""
 
-    async def one(chunk: Chunk, names: ModuleNames) -> None:
+    async def work(chunk: Chunk, names: ModuleNames) -> Proposal:
         if not await engine.selects(chunk):
-            record(not_selected(chunk, engine.recipe))
-            return
+            return not_selected(chunk, engine.recipe)
+        return await engine.refactor(chunk, names=names)
+
+    await each_chunk(files, work, record)
+
+
+async def each_chunk(
+    files: Sequence[FilePlan],
+    work: Callable[[Chunk, ModuleNames], Awaitable[Proposal]],
+    record: Record,
+) -> None:
+    """`work` on every chunk of the files at once (a coroutine each, the module's names read once per
+    file), each proposal recorded as it comes; a run-ending provider error's too, with what it cost."""
+
+    async def one(chunk: Chunk, names: ModuleNames) -> None:
         try:
-            proposal = await engine.refactor(chunk, names=names)
+            proposal = await work(chunk, names)
         except FatalProposalError as exc:  # the run stops; this chunk's record keeps what it cost
             proposal = exc.proposal
         record(proposal)

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from support.fake_model_server import FakeModelServer, FakeReply
 from support.gitrepo import make_repo
+from support.inprocess import isolated_runner
 from typer.testing import CliRunner, Result
 
 from flows.cli import app
@@ -66,13 +67,7 @@ def rewrite(body: dict[str, Any], headers: dict[str, str]) -> FakeReply:
 
 @pytest.fixture
 def runner(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
-    for name in ("PREFECT_API_URL", "PREFECT_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AIMLAPI_API_KEY", KEY)
-    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect"))
-    monkeypatch.setenv("CODEMILL_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    return CliRunner()
+    return isolated_runner(monkeypatch, tmp_path, AIMLAPI_API_KEY=KEY)
 
 
 def invoke(runner: CliRunner, repo: Path, *args: str) -> Result:
