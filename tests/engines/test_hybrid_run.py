@@ -92,7 +92,9 @@ def test_the_hybrid_asks_the_model_only_what_the_rewrites_leave(
 ) -> None:
     repo = make_repo(tmp_path / "repo", {"pkg/mod.py": SOURCE})
     with FakeModelServer(handler=rewrite) as server:
-        hybrid = invoke(runner, repo, "--base-url", server.base_url, "--no-cache")
+        hybrid = invoke(
+            runner, repo, "--base-url", server.base_url, "--no-cache", "--engine", "hybrid"
+        )
         shown = [python_block(r.body["messages"][1]["content"]) for r in server.requests]
         asked_hybrid = len(server.requests)
         model = invoke(runner, repo, "--base-url", server.base_url, "--no-cache", "--engine", "llm")
