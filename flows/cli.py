@@ -129,7 +129,9 @@ def show_recipe(name: str) -> None:
     )
     typer.echo(f"  allows:    {', '.join(allowed)}")
     typer.echo(f"  model:     {recipe.params}")
-    typer.echo(f"  codemods:  {', '.join(recipe.codemods) or 'none (needs a model)'}")
+    rewrites = [*recipe.codemods, *(f"ruff:{rule}" for rule in recipe.ruff_rules)]
+    unsafe = " (ruff's unsafe fixes too)" if recipe.unsafe_fixes else ""
+    typer.echo(f"  codemods:  {', '.join(rewrites) or 'none (needs a model)'}{unsafe}")
 
 
 RunDir = Annotated[Path, typer.Argument(help="A run's report directory (it holds ledger.jsonl).")]
