@@ -9,7 +9,7 @@ on the chunk through stdin), and it reports token counts (4 characters a token) 
 prices every answer at the model's list prices. Reported per engine: chunks sent, tokens, cost, accepted
 changes, and what made each.
 
-`offline`: `--engine codemod --recipe modernize` on real projects (six and docutils, sdists from PyPI), with
+`offline`: `--engine codemod --recipe modernize` on real projects (six, docutils, simplejson: sdists), with
 and without the recipe's `ruff:UP` line: the changes each finds (chunks accepted, the rules named in the
 ledger), whether every fix ruff finds alone is found (named in a row) by the run with ruff's rules; then the
 run with ruff's rules lands a branch (its import check on), every changed file of the branch is compiled
@@ -19,7 +19,7 @@ wall and CPU (user + sys of the process tree): codemill's dry run (import check 
 (ConvertPercentFormatStringCommand) on a copy.
 
     python bench/hybrid.py model [--work DIR] [--jobs N]
-    python bench/hybrid.py offline [--work DIR] [--jobs N] [--projects six,docutils]
+    python bench/hybrid.py offline [--work DIR] [--jobs N] [--projects six,docutils,simplejson]
 """
 
 from __future__ import annotations
@@ -49,6 +49,10 @@ PROJECTS = {
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_six.py"],
     ),
     "docutils": ("3.9", [sys.executable, "test/alltests.py"]),
+    "simplejson": (
+        "3.9",
+        [sys.executable, "-m", "unittest", "discover", "-s", "simplejson/tests", "-t", "."],
+    ),
 }
 FAKE = """
 import subprocess, sys, threading
@@ -304,7 +308,7 @@ def main() -> None:
     parser.add_argument("what", choices=("model", "offline"))
     parser.add_argument("--work", type=Path, default=None, help="keep downloads and copies here")
     parser.add_argument("--jobs", type=int, default=len(os.sched_getaffinity(0)))
-    parser.add_argument("--projects", default="six,docutils")
+    parser.add_argument("--projects", default="six,docutils,simplejson")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="codemill-bench-hybrid-"))
     work.mkdir(parents=True, exist_ok=True)
