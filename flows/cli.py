@@ -128,7 +128,7 @@ def recipes() -> None:
     from pipeline.recipes.loading import builtin_recipes
 
     for recipe in builtin_recipes():
-        engines = "llm, codemod" if recipe.codemods else "llm"
+        engines = "llm, codemod, hybrid" if recipe.deterministic else "llm"
         typer.echo(f"{recipe.name:<20} {recipe.description}  [{engines}]")
 
 
@@ -149,9 +149,12 @@ def show_recipe(name: str) -> None:
     typer.echo(f"  allows:    {', '.join(allowed)}")
     sampling = [f"{k} {v}" for k, v in recipe.params.request_fields().items() if v is not None]
     typer.echo(f"  model:     {', '.join(sampling) or 'the endpoint defaults'}")
-    codemods = recipe.codemods or ("none (needs a model)",)
+    rewrites = [*recipe.codemods, *(f"ruff:{rule}" for rule in recipe.ruff_rules)]
+    if rewrites and recipe.unsafe_fixes:
+        rewrites[-1] += " (ruff's unsafe fixes too)"
+    rewrites = rewrites or ["none (needs a model)"]
     typer.echo(
-        "\n".join(f"  {'codemods:' if i == 0 else '':<10} {c}" for i, c in enumerate(codemods))
+        "\n".join(f"  {'codemods:' if i == 0 else '':<10} {c}" for i, c in enumerate(rewrites))
     )
 
 

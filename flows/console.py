@@ -36,6 +36,9 @@ def announce_start(config: RunConfig, recipe: str, engine: str, plan: Plan) -> N
     if engine == "llm":
         how = f"model {config.model} at {config.base_url}"
         size = f"{counted(len(plan.files), 'file')}, {counted(plan.chunk_count, 'chunk')}"
+    elif engine == "hybrid":
+        how = f"the recipe's codemods first, then model {config.model} at {config.base_url}"
+        size = counted(len(plan.files), "file")
     else:
         offline = (
             "offline" if config.engine == "codemod" else f"offline: {config.api_key_env} is not set"

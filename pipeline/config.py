@@ -11,11 +11,12 @@ A bad value raises ConfigError with one sentence naming the setting and where it
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import sys
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -49,7 +50,7 @@ from pipeline.settings import (
     text,
 )
 
-Engine = Literal["auto", "llm", "codemod"]
+Engine = Literal["auto", "llm", "codemod", "hybrid"]
 CommitPer = Literal["file", "run"]
 ENV_PREFIX = "CODEMILL_"
 
@@ -111,8 +112,9 @@ class RunConfig:
     dry_run: bool = declare(False, boolean, "Write a report only; no branch.", option=bool)
     engine: Engine = declare(
         "auto",
-        choice("auto", "llm", "codemod"),
-        "auto: the model when its key is set, else the recipe's codemods.",
+        choice("auto", "llm", "codemod", "hybrid"),
+        "auto: with the model's key, hybrid when the recipe has rewrites (codemods, ruff rules) and "
+        "llm when it has none; without it, the recipe's codemods.",
         option=str,
     )
     model: str = declare(DEFAULT_MODEL, text, "Model id sent to the endpoint.", option=str)
@@ -321,6 +323,19 @@ def forget_model_key(config: RunConfig) -> None:
     codemods run here and in forked workers, where they must not find it."""
     for name in _key_variables(os.environ, config.api_key_env):
         os.environ.pop(name, None)
+
+
+@contextlib.contextmanager
+def model_key_hidden(config: RunConfig) -> Iterator[None]:
+    """The model's key out of this process's environment for the block, then put back: a hybrid run's
+    codemods run here and in forked workers, where they must not find it, while its model session
+    (which holds its own copy) and later runs in this process still need it."""
+    names = _key_variables(os.environ, config.api_key_env)
+    saved = {name: os.environ.pop(name) for name in names if name in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
 
 
 def child_environment(**extra: str) -> dict[str, str]:

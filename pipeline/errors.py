@@ -8,6 +8,7 @@ The hierarchy (exit code on the right; a class without one inherits its parent's
       · FleetFileError                  pipeline.fleet.fleetfile: a fleet file entry is wrong
       · ForecastOverLimit               pipeline.run.estimate: the forecast is over --max-cost
     - RecipeError                       pipeline.recipes.loading: a recipe file cannot be used
+    - RuffError                         pipeline.engines.ruff_fixes: a recipe's ruff is missing or failed
     - SourceError                       pipeline.source.files: the run cannot list its files
     - GitOpsError                       pipeline.repository: a git operation refused or failed
       · NotARepositoryError, BareRepositoryError, EmptyRepositoryError, UnknownBaseError,

@@ -101,6 +101,8 @@ def test_an_older_wider_cache_is_narrowed_when_opened(tmp_path: Path) -> None:
 _CREATORS = {"mkdir", "makedirs", "write_text", "write_bytes", "mkstemp", "connect", "open"}
 _ALLOWED = {
     ("pipeline/repository/patches.py", "write_bytes"),  # the patch, in a TemporaryDirectory (0700)
+    ("pipeline/engines/ruff_fixes.py", "mkdir"),  # the base blobs for ruff, in a TemporaryDirectory
+    ("pipeline/engines/ruff_fixes.py", "write_bytes"),  # (0700), removed when ruff is done
     ("pipeline/repository/worktrees.py", "open"),  # worktree_lock (read-only) and owner.lock (0600)
     ("pipeline/gates/scratch.py", "open"),  # chunk edits into the gate's scratch worktree
     ("pipeline/gates/import_server.py", "open"),  # os.devnull

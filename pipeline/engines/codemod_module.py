@@ -13,7 +13,6 @@ import functools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
-from typing import NamedTuple
 
 import libcst as cst
 from libcst.codemod import Codemod, CodemodCommand, CodemodContext, SkipFile
@@ -21,6 +20,7 @@ from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 from libcst.metadata import MetadataWrapper
 
 from pipeline.codemods.triggers import trigger_for
+from pipeline.engines.attribution import LineTrace, codemod_name
 from pipeline.engines.plain_matchers import plain_matchers
 from pipeline.errors import CodemillError
 from pipeline.recipes.loading import Recipe, resolve_codemod
@@ -39,17 +39,6 @@ class CodemodError(CodemillError):
 
 class ChunkMappingError(CodemillError):
     """The codemods changed bytes no chunk covers, so the change cannot be recorded per chunk."""
-
-
-Step = tuple[str, str]  # a codemod that changed the module, and the module's code after it
-
-
-class Traced(NamedTuple):
-    """A module after a recipe's codemods, and the code after each one that changed it."""
-
-    module: cst.Module
-    code: str
-    steps: tuple[Step, ...]
 
 
 def module_names(path: str) -> tuple[str, str]:
@@ -86,46 +75,41 @@ class CodemodEngine:
             raise CodemodError("(parse)", path, str(exc).splitlines()[0]) from None
         return self.refactor_tree(path, tree, text)[1]
 
-    def refactor_tree(self, path: str, tree: cst.Module, text: str) -> tuple[cst.Module, str]:
-        """The module after every codemod and its code, from `tree` as parsed from `text` (kept as is)."""
-        module, code, _ = self.refactor_traced(path, tree, text)
-        return module, code
-
-    def refactor_traced(self, path: str, tree: cst.Module, text: str) -> Traced:
-        """`refactor_tree`, with the code after each codemod that changed it (`Step`s, in order)."""
+    def refactor_tree(
+        self, path: str, tree: cst.Module, text: str, trace: LineTrace | None = None
+    ) -> tuple[cst.Module, str]:
+        """The module after every codemod and its code, from `tree` as parsed from `text` (kept as is);
+        `trace` follows each codemod's change back to the base lines."""
         with plain_matchers():
-            return self._refactor(path, _Analysed(tree, text, fresh=True))
+            return self._refactor(path, _Analysed(tree, text, fresh=True), trace or LineTrace(text))
 
-    def _refactor(self, path: str, current: _Analysed) -> Traced:
-        """`refactor_traced` from a freshly parsed tree (no copy needed) and its code."""
+    def _refactor(self, path: str, current: _Analysed, trace: LineTrace) -> tuple[cst.Module, str]:
+        """`refactor_tree` from a freshly parsed tree (no copy needed) and its code."""
         module, package = module_names(path)
         new_context = functools.partial(  # a fresh one per codemod: its scratch is its own
             CodemodContext, filename=path, full_module_name=module, full_package_name=package
         )
         removals: list[object] = []  # imports the codemods found unneeded, removed once at the end
-        steps: list[Step] = []
         for (name, cls), trigger in zip(self._classes, self._triggers, strict=True):
             if trigger is not None and not trigger.search(current.code):
                 continue  # cannot change this module: skip the costly scope analysis
-            context = new_context()
-            before = current
+            context, before = new_context(), current
             try:
                 with _reported(name, path):
                     current = _apply(cls(context), current)
             except SkipFile:
                 continue
             if current is not before:
-                steps.append((name, current.code))
+                trace.step(codemod_name(name), current.code)
             removals += context.scratch.get(RemoveImportsVisitor.CONTEXT_KEY, [])
         if removals:
             remover = RemoveImportsVisitor(
                 new_context(scratch={RemoveImportsVisitor.CONTEXT_KEY: removals})
             )
             with _reported("RemoveImportsVisitor", path):
-                before, current = current, current.after(_transform_once(remover, current))
-            if current is not before:
-                steps.append(("RemoveImportsVisitor", current.code))
-        return Traced(current.module, current.code, tuple(steps))
+                current = current.after(_transform_once(remover, current))
+            trace.step("RemoveImportsVisitor", current.code)
+        return current.module, current.code
 
 
 @contextlib.contextmanager

@@ -155,9 +155,9 @@ class LLMEngine:
 
     async def selects(self, chunk: Chunk) -> bool:
         """Whether the recipe selects the chunk, decided off the event loop (its matchers parse it)."""
-        return await self._off_loop(functools.partial(self.recipe.selects, chunk))
+        return await self.off_loop(functools.partial(self.recipe.selects, chunk))
 
-    async def _off_loop(self, work: Callable[[], T]) -> T:
+    async def off_loop(self, work: Callable[[], T]) -> T:
         """`work()` in the judge pool (or thread), never on the loop; in the thread if a judge died."""
         loop = asyncio.get_running_loop()
         try:
@@ -263,7 +263,7 @@ class LLMEngine:
             has_future_annotations(chunk),
             self._names.get(chunk.path),
         )
-        code, verdict = await self._off_loop(judging)
+        code, verdict = await self.off_loop(judging)
         proposal.verdict = verdict
         proposal.turns[-1]["verdict"] = str(verdict.reason or verdict.status)
         answer = {"role": "assistant", "content": completion.content}  # its think block kept

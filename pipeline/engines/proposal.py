@@ -47,8 +47,11 @@ class Proposal:
     requests: list[Attempt] = field(default_factory=list)  # every HTTP attempt, in order
     forecast: TokenForecast | None = None  # what the first request was expected to take
     turns: list[dict[str, object]] = field(default_factory=list)  # one record per model turn
-    codemods: list[str] = field(default_factory=list)  # the codemods that made its change
     evidence: Evidence | None = None  # what proved it once gated (pipeline.gates.evidence)
+    engine: str | None = None  # what made the change: codemod, llm or codemod+llm (None: the run's)
+    rules: tuple[
+        str, ...
+    ] = ()  # the deterministic rewrites behind it (`ruff:UP031`, a codemod's class)
     # The run's working state, never written to the ledger (RUN_ONLY): the conversation holds prompts.
     conversation: list[dict[str, str]] = field(default_factory=list)  # messages + the last answer
     gate_failure: str = ""  # what a gate saw fail, trimmed for a gate turn (pipeline.gates.repair)

@@ -44,10 +44,9 @@ class GateSettings:
 
     @classmethod
     def for_run(cls, config: RunConfig, engine: str) -> GateSettings:
-        """The gates a run uses: the import check defaults to on for codemods, off for the model."""
-        import_check = (
-            config.import_check if config.import_check is not None else engine == "codemod"
-        )
+        """The gates a run uses: the import check defaults to on for codemods (and the hybrid, whose
+        codemods' changes it proves as ever), off for the model alone."""
+        import_check = config.import_check if config.import_check is not None else engine != "llm"
         return cls(
             import_check=import_check,
             import_timeout=config.import_timeout,

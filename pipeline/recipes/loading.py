@@ -9,7 +9,8 @@ A recipe file looks like::
     model: {temperature: 0.2, top_p: 0.95, max_tokens: 8192, seed: 7}
     select: {kinds: [function, method], regex: ['%'], libcst_matchers: [has_percent_format]}
     allow: {annotations: true}
-    codemods: [libcst.codemod.commands.convert_union_to_or.ConvertUnionToOrCommand]
+    codemods: [libcst.codemod.commands.convert_union_to_or.ConvertUnionToOrCommand, ruff:UP, ruff:SIM118]
+    unsafe_fixes: false  # ruff's unsafe fixes too (default: safe fixes only)
     ---
     ## System
     ...system prompt...
@@ -98,9 +99,18 @@ class Recipe:
     params: ModelParams = ModelParams()
     selectors: Selectors = field(default_factory=Selectors)
     allowances: Allowances = field(default_factory=Allowances)
-    codemods: tuple[str, ...] = ()
+    codemods: tuple[str, ...] = ()  # libcst codemods, dotted names
+    ruff_rules: tuple[
+        str, ...
+    ] = ()  # ruff rule codes or families (`UP`, `SIM118`) whose fixes apply
+    unsafe_fixes: bool = False  # ruff's unsafe fixes too, not only its safe ones
     source: str = "builtin"
     repair_template: str = DEFAULT_REPAIR
+
+    @property
+    def deterministic(self) -> bool:
+        """Whether the recipe has rewrites of its own (libcst codemods or ruff rules): an offline run."""
+        return bool(self.codemods or self.ruff_rules)
 
     def selects(self, chunk: Chunk) -> bool:
         """True when the chunk is a candidate for this recipe."""
@@ -133,12 +143,16 @@ class Recipe:
 
 # --- loading ---
 
-_TOP_KEYS = frozenset({"name", "description", "scope", "model", "select", "allow", "codemods"})
+_TOP_KEYS = frozenset(
+    {"name", "description", "scope", "model", "select", "allow", "codemods", "unsafe_fixes"}
+)
 _MODEL_KEYS = frozenset({"temperature", "top_p", "max_tokens", "seed"})
 _SELECT_KEYS = frozenset({"kinds", "regex", "libcst_matchers"})
 _ALLOW_KEYS = frozenset(
     {"annotations", "signatures", "new_definitions", "imports", "definitions_removed"}
 )
+RUFF_PREFIX = "ruff:"
+_RUFF_RULE = re.compile(r"[A-Z]{1,4}[0-9]{0,4}")  # a rule code (SIM118) or a family (UP, SIM)
 _SECTION = re.compile(r"^## (System|User|Repair)[ \t]*$", re.MULTILINE)
 
 
@@ -316,6 +330,36 @@ def _sections(body: str, where: str) -> dict[str, str]:
     return sections
 
 
+def _rewrites(
+    meta: Mapping[str, Any], where: str, resolve: bool
+) -> tuple[tuple[str, ...], tuple[str, ...], bool]:
+    """The recipe's `codemods` entries: libcst codemods (resolved unless `resolve` is False), ruff
+    rules (`ruff:` entries), and whether ruff's unsafe fixes are wanted too (`unsafe_fixes`)."""
+    entries = _strings(meta.get("codemods"), "codemods", where)
+    codemods = tuple(e for e in entries if not e.startswith(RUFF_PREFIX))
+    unsafe = meta.get("unsafe_fixes", False)
+    if not isinstance(unsafe, bool):
+        raise RecipeError(f"{where}: `unsafe_fixes` must be true or false, got {unsafe!r}")
+    for dotted in codemods if resolve else ():
+        try:
+            resolve_codemod(dotted)
+        except ValueError as exc:
+            raise RecipeError(f"{where}: unknown {exc}") from None
+    return codemods, _ruff_rules(entries, where), unsafe
+
+
+def _ruff_rules(entries: tuple[str, ...], where: str) -> tuple[str, ...]:
+    """The ruff rules among a recipe's `codemods` entries (`ruff:UP`, `ruff:SIM118`), without the prefix."""
+    rules = tuple(e.removeprefix(RUFF_PREFIX).strip() for e in entries if e.startswith(RUFF_PREFIX))
+    for rule in rules:
+        if not _RUFF_RULE.fullmatch(rule):
+            raise RecipeError(
+                f"{where}: `ruff:{rule}` in `codemods` is not a ruff rule code or family "
+                f"(like ruff:UP or ruff:SIM118)"
+            )
+    return rules
+
+
 def parse_recipe(text: str, source: str, *, resolve_codemods: bool = True) -> Recipe:
     """Build a recipe from the text of a recipe file; RecipeError names `source` and the problem.
 
@@ -336,12 +380,7 @@ def parse_recipe(text: str, source: str, *, resolve_codemods: bool = True) -> Re
     for required in ("name", "description"):
         if not isinstance(meta.get(required), str) or not meta[required].strip():
             raise RecipeError(f"{where}: missing or empty `{required}` in the front matter")
-    codemods = _strings(meta.get("codemods"), "codemods", where)
-    for dotted in codemods if resolve_codemods else ():
-        try:
-            resolve_codemod(dotted)
-        except ValueError as exc:
-            raise RecipeError(f"{where}: unknown {exc}") from None
+    codemods, ruff_rules, unsafe = _rewrites(meta, where, resolve_codemods)
     sections = _sections(body, where)
     user = sections["User"].rstrip()
     if not user.endswith("$chunk"):
@@ -361,6 +400,8 @@ def parse_recipe(text: str, source: str, *, resolve_codemods: bool = True) -> Re
             _mapping(meta.get("allow"), "allow", where), meta.get("scope"), where
         ),
         codemods=codemods,
+        ruff_rules=ruff_rules,
+        unsafe_fixes=unsafe,
         source=source,
         repair_template=_template(
             sections.get("Repair", DEFAULT_REPAIR).rstrip(), "Repair", frozenset({"error"}), where

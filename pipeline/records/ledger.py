@@ -93,7 +93,7 @@ class LedgerRow:
     status: Status
     reason: Reason | str | None = None
     detail: str = ""
-    engine: str = "llm"  # "llm" | "codemod"
+    engine: str = "llm"  # "llm" | "codemod" | "codemod+llm" (a hybrid run: what made this change)
     model: str | None = None
     usage: Usage = field(default_factory=Usage)  # flat in the JSON row, `cache_hit` beside it
     concurrency_limit: int | None = None
@@ -105,19 +105,16 @@ class LedgerRow:
     forecast: TokenForecast | None = None  # the tokens forecast for the first request
     turns: list[dict[str, object]] = field(default_factory=list)  # every model turn, its cost
     span: ChunkSpan | None = None  # None for a whole-file row
-    codemods: list[str] = field(
-        default_factory=list
-    )  # the codemods that changed it, in their order
+    rule: str = ""  # the deterministic rewrites behind the change, comma-separated (`ruff:UP031`)
+    evidence: Evidence | None = (
+        None  # what proved an accepted chunk (pipeline.evidence), once gated
+    )
 
     @property
     def chunk_id(self) -> str:
         """The chunk's id in its run, `PATH::NAME@LINE` (the gates' and `amend`'s key): what a reviewer's
         selection names, the same in report.html and `codemill apply --select`."""
         return f"{self.path}::{self.chunk}@{self.start_line}"
-
-    evidence: Evidence | None = (
-        None  # what proved an accepted chunk (pipeline.evidence), once gated
-    )
 
     @classmethod
     def for_chunk(cls, run_id: str, chunk: Chunk, verdict: Verdict, **fields: Any) -> LedgerRow:

@@ -90,13 +90,15 @@ def _gate_kind(decision: str) -> str:
 
 
 def made_by(row: LedgerRow, meta: RunMeta) -> str:
-    """What made an accepted chunk's change: its codemods, else the recipe and the model."""
-    if row.codemods:
-        names = [name.rsplit(".", 1)[-1] for name in row.codemods]  # the class, as libcst names it
-        return f"codemod{'s' if len(names) > 1 else ''} {', '.join(names)}"
+    """What made an accepted chunk's change: its rewrites (codemods, ruff rules), the model, or both."""
+    rules = [rule for rule in row.rule.split(",") if rule]
+    named = f"{'rules' if len(rules) > 1 else 'rule'} {', '.join(rules)}" if rules else ""
+    model = f"recipe {meta.recipe}, model {row.model or meta.model or 'unknown'}"
     if row.engine == "codemod":
-        return f"the codemods of recipe {meta.recipe}"
-    return f"recipe {meta.recipe}, model {row.model or meta.model or 'unknown'}"
+        return f"codemods: {named}" if named else f"the codemods of recipe {meta.recipe}"
+    if row.engine == "codemod+llm":
+        return f"codemods: {named}, then {model}" if named else f"the codemods, then {model}"
+    return model
 
 
 def _row_view(row: LedgerRow, meta: RunMeta) -> RowView:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 
 from pipeline.evidence.levels import counts_line
+from pipeline.judge.verdicts import Status
 from pipeline.model.prices import cost_text
 from pipeline.records.ledger import FILE_KIND, Ledger, LedgerRow, Totals
 from pipeline.report.line_diff import diffstat
@@ -73,11 +75,31 @@ def _usage_lines(totals: Totals) -> list[str]:
     return out
 
 
+ENGINE_ORDER = {"codemod": 0, "llm": 1, "codemod+llm": 2}
+
+
+def _attribution_lines(ledger: Ledger) -> list[str]:
+    """What made the accepted changes: a count per engine (a hybrid run's codemods, model, or both)
+    and per rewrite rule; nothing for a run whose changes all come from its one engine, unnamed."""
+    accepted = [r for r in ledger.rows if r.status is Status.ACCEPTED]
+    engines = Counter(r.engine for r in accepted)
+    rules = Counter(rule for r in accepted for rule in r.rule.split(",") if rule)
+    out = []
+    if ledger.meta.engine == "hybrid" or len(engines) > 1:
+        order = sorted(engines, key=lambda e: (ENGINE_ORDER.get(e, len(ENGINE_ORDER)), e))
+        out.append("- Changes by engine: " + ", ".join(f"{e} {engines[e]}" for e in order))
+    if rules:
+        named = sorted(rules.items(), key=lambda item: (-item[1], item[0]))
+        out.append("- Changes by rule: " + ", ".join(f"`{rule}` {n}" for rule, n in named))
+    return out
+
+
 def summary_markdown(ledger: Ledger, changes: Changes | None = None) -> str:
     """The run in Markdown: what ran, counts by status and reason, usage, and a table per file."""
     meta, totals = ledger.meta, ledger.totals()
     out = [f"# codemill run `{meta.run_id}`", ""]
     out.append(f"- Recipe: `{meta.recipe}`; engine: {meta.engine}; model: {meta.model or 'none'}")
+    out += _attribution_lines(ledger)
     out.append(f"- Base commit: `{meta.base_commit or 'unknown'}`")
     finished = meta.finished or "did not finish (no end record: the run was interrupted)"
     out.append(f"- Started: {meta.started}; finished: {finished}")

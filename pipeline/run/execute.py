@@ -10,15 +10,16 @@ code). The `Runner` given only decides how each step is executed (in-process, or
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from pipeline import repository
-from pipeline.config import RunConfig, forget_model_key
+from pipeline.config import RunConfig, forget_model_key, model_key_hidden
 from pipeline.engines.codemod_files import CodemodFileEngine
 from pipeline.engines.proposal import Proposal
+from pipeline.engines.ruff_fixes import RuffError
 from pipeline.errors import CodemillError
 from pipeline.evidence.levels import Level
 from pipeline.gates.base_tests import BaseTests
@@ -43,6 +44,7 @@ from pipeline.source.files import SkippedFile
 if TYPE_CHECKING:
     from pipeline.run.model_run import ModelSession  # the model's side, imported by its run
 
+T = TypeVar("T")
 FILES_PER_SHARD = 64
 MAX_SHARDS = 16
 
@@ -152,7 +154,7 @@ class Execution:
     @contextlib.asynccontextmanager
     async def model_session(self, shared: SharedSlot | None) -> AsyncIterator[ModelSession | None]:
         """The run's one model session (None for the codemods), open from refactoring to gate turns."""
-        if self.setup.engine != "llm":
+        if self.setup.engine == "codemod":
             yield None
             return
         from pipeline.run.model_run import ModelSession
@@ -169,26 +171,62 @@ class Execution:
         to_cut = 0 if self.plan_.chunked else len(self.plan_.files)  # codemods cut as they go
         self.counter.start(self.plan_.chunk_count, files=to_cut, model=session is not None)
         with self.view.watching(self.counter, self.runner.progress_sink()):
-            if session is not None:
-                count = min(MAX_SHARDS, 1 + len(self.plan_.files) // FILES_PER_SHARD)
-                shards = steps.shard_files(self.plan_.files, count)
-                work = session.refactor(shards, self.record, self.runner)
-                self.stop = await self.interrupts.cancelling(work) or self.stop
-                return
-            forget_model_key(self.config)  # the recipe's codemods run in this process and its forks
-            engine = CodemodFileEngine.from_config(self.setup.recipe, self.policy(), self.config)
-            engine.on_chunks = self.counter.ticker()  # progress inside a large file
-            jobs, files = steps.worker_count(self.config), self.plan_.files
-            try:
-                with self.interrupts.raising():  # the workers are killed with the step
-                    self.runner.step(
-                        "refactor-codemod",
-                        lambda: steps.refactor_codemod(
-                            engine, files, self.record, self.left_out, jobs=jobs
-                        ),
+            if session is None:
+                engine = CodemodFileEngine.from_config(
+                    self.setup.recipe, self.policy(), self.config
+                )
+                engine.on_chunks = self.counter.ticker()  # progress inside a large file
+                jobs, files = steps.worker_count(self.config), self.plan_.files
+                self.offline(
+                    lambda: steps.refactor_codemod(
+                        engine, files, self.record, self.left_out, jobs=jobs
                     )
-            except KeyboardInterrupt:
-                pass
+                )
+                return
+            through = steps.refactor_shard_llm if self.setup.engine == "llm" else self.rewritten()
+            if through is None:
+                return
+            count = min(MAX_SHARDS, 1 + len(self.plan_.files) // FILES_PER_SHARD)
+            shards = steps.shard_files(self.plan_.files, count)
+            work = session.refactor(shards, self.record, self.runner, through)
+            self.stop = await self.interrupts.cancelling(work) or self.stop
+
+    def offline(self, work: Callable[[], T]) -> T | None:
+        """The recipe's rewrites as the `refactor-codemod` step, the model's key dropped first (they run
+        in this process and its forks; a model session holds its own); the workers are killed with the
+        step. None when a stop signal or a failing ruff cut it short (the report says why)."""
+        hidden: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+        if self.setup.engine == "codemod":
+            forget_model_key(self.config)
+        else:  # a hybrid run: its model session and later runs in this process need the key
+            hidden = model_key_hidden(self.config)
+        try:
+            with self.interrupts.raising(), hidden:
+                return self.runner.step("refactor-codemod", work)
+        except KeyboardInterrupt:
+            return None
+        except RuffError as exc:
+            self.failure = exc
+            return None
+
+    def rewritten(self) -> steps.ShardWork | None:
+        """A hybrid run's rewrites over every file; the model's work on what they leave (None when
+        they were cut short). --max-cost refuses it here, on the forecast of what they leave."""
+        from pipeline.run import hybrid_run
+
+        recipe, policy, files = self.setup.recipe, self.policy(), self.plan_.files
+        done = self.offline(
+            lambda: hybrid_run.rewrite_files(self.config, recipe, policy, files, self.left_out)
+        )
+        if done is None:
+            return None
+        from pipeline.run.model_run import refuse_over_max_cost
+
+        asked = Plan(self.plan_.base_commit, done.asked(), [])  # what the model would be asked
+        refuse_over_max_cost(self.config, recipe, asked, self.env)
+        self.plan_.files = done.files
+        self.counter.start(self.plan_.chunk_count)
+        return hybrid_run.shard_work(done.first)
 
     def left_out(self, item: SkippedFile) -> None:
         """A file the engine left out (no trigger matched, does not parse): its one ledger row."""

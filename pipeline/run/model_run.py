@@ -31,7 +31,14 @@ from pipeline.run.estimate import check_max_cost, forecast_run, run_prices
 from pipeline.run.parallel import worker_pool
 from pipeline.run.result import ModelStop
 from pipeline.run.runner import Runner
-from pipeline.run.steps import FilePlan, Plan, Record, refactor_shard_llm, worker_count
+from pipeline.run.steps import (
+    FilePlan,
+    Plan,
+    Record,
+    ShardWork,
+    refactor_shard_llm,
+    worker_count,
+)
 
 
 def open_cache(config: RunConfig, env: Mapping[str, str]) -> ResponseCache | None:
@@ -116,14 +123,18 @@ class ModelSession:
         return self.engine
 
     async def refactor(
-        self, shards: list[list[FilePlan]], record: Record, runner: Runner
+        self,
+        shards: list[list[FilePlan]],
+        record: Record,
+        runner: Runner,
+        through: ShardWork = refactor_shard_llm,
     ) -> ModelStop:
-        """Every shard on this loop through the session's client, each a step of the runner; how the
-        model part ended."""
+        """Every shard on this loop through the session's client, each a step of the runner (`through`
+        its work: the model engine's, or a hybrid run's); how the model part ended."""
         engine = self._engine()
 
         def shard(files: list[FilePlan]) -> Callable[[], Awaitable[None]]:
-            return lambda: refactor_shard_llm(engine, files, record)
+            return lambda: through(engine, files, record)
 
         await asyncio.gather(
             *(runner.shard(f"refactor-shard-{i}", shard(s)) for i, s in enumerate(shards))

@@ -194,8 +194,14 @@ def _names(source: SourceFile, engine: str) -> ModuleNames | None:
     """The module names a chunk's proof reads: the base module's, as the model engine gave them. The
     codemod engine read the whole module its codemods made, which a rejected chunk's share is missing
     from in the ledger, so its chunks are proven without the undefined-name check (as `names=None`
-    does everywhere); every other check holds."""
+    does everywhere); every other check holds. A hybrid run's rows name their own engine: a row its
+    codemods made (`codemod`, `codemod+llm`) is proven as the codemod engine's (`_names_apply`)."""
     return module_names(source.text) if engine != "codemod" else None
+
+
+def _names_apply(row: LedgerRow) -> bool:
+    """Whether a row's proof reads the base module's names (not for a change the codemods made)."""
+    return not row.engine.startswith("codemod")
 
 
 @dataclass(frozen=True)
@@ -217,7 +223,7 @@ def _proven(job: _FileProof) -> tuple[Pairs, bytes] | str:
         pairs = [(rebuilt(source, row, job.patch), row) for row in job.rows]
         names = _names(source, job.engine)
         for chunk, row in pairs:
-            why = disproof(chunk, row, job.policy, names)
+            why = disproof(chunk, row, job.policy, names if _names_apply(row) else None)
             if why is not None:
                 return (
                     f"{source.path}: the accepted text of chunk {row.chunk} (lines {row.start_line}-"

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pipeline import repository
 from pipeline.config import FOUND_TEST_CMD, ConfigError, RunConfig
+from pipeline.engines.ruff_fixes import ruff_command
 from pipeline.gates.base_tests import BaseTests
 from pipeline.gates.discovery import find_pytest_suite
 from pipeline.paths import default_cache_path, state_file
@@ -66,6 +67,7 @@ def prepare_run(
     run_id = run_id or new_run_id(now)
     recipe = load_recipe(config.recipe)
     engine = choose_engine(config, recipe, env)
+    check_ruff(recipe)
     repo = repository.open_repository(config.repo)
     repository.reclaim_leftovers(repo)  # a killed run's worktrees go before this run makes its own
     base_commit = repository.resolve_base(repo, config.base)
@@ -76,7 +78,7 @@ def prepare_run(
     state_path = state_file(config.repo, recipe.name, env)
     last, damaged_state = state.recover_last_run(state_path, config.since)
     since = state.resolve_since(config.since, last, config.repo, base_commit)
-    model = config.model if engine == "llm" else CODEMOD_MODEL
+    model = CODEMOD_MODEL if engine == "codemod" else config.model
     warnings = tuple(w for w in (damaged_state, check_cache(config, engine, env)) if w)
     return RunSetup(
         recipe, engine, model, base_commit, branch, state_path, last, since, run_id, warnings
@@ -86,7 +88,7 @@ def prepare_run(
 def check_cache(config: RunConfig, engine: str, env: Mapping[str, str]) -> str:
     """Open the response cache a model run will use, once, now: a damaged file is moved aside for a
     fresh one before any work, and the sentence saying so is returned ("" when all is well)."""
-    if engine != "llm" or config.no_cache:
+    if engine == "codemod" or config.no_cache:
         return ""
     from pipeline.model.cache import ResponseCache  # sqlite3: only for a model run
 
@@ -117,17 +119,24 @@ def start_base_tests(config: RunConfig, setup: RunSetup) -> BaseTests | None:
 
 
 def choose_engine(config: RunConfig, recipe: Recipe, env: Mapping[str, str]) -> str:
-    """`llm` or `codemod` for `--engine auto|llm|codemod`; ConfigError says how to get a usable one."""
+    """`llm`, `codemod` or `hybrid` for `--engine auto|llm|codemod|hybrid`; ConfigError says how to get
+    a usable one. `auto` with a key is the hybrid when the recipe has rewrites of its own (codemods, ruff
+    rules: the model only for what they leave), else the model; without a key, the codemods."""
     has_key = bool(env.get(config.api_key_env, "").strip())
-    if config.engine == "llm":
+    if config.engine in ("llm", "hybrid"):
         if not has_key:
             raise ConfigError(
-                f"--engine llm needs an API key: set {config.api_key_env} "
+                f"--engine {config.engine} needs an API key: set {config.api_key_env} "
                 f"(or name another variable with --api-key-env)."
             )
-        return "llm"
+        if config.engine == "hybrid" and not recipe.deterministic:
+            raise ConfigError(
+                f"recipe {recipe.name!r} has no codemods or ruff rules for --engine hybrid: "
+                f"use --engine llm."
+            )
+        return config.engine
     if config.engine == "codemod" or not has_key:
-        if not recipe.codemods:
+        if not recipe.deterministic:
             if has_key:
                 raise ConfigError(
                     f"recipe {recipe.name!r} has no offline codemods for --engine codemod: "
@@ -138,7 +147,13 @@ def choose_engine(config: RunConfig, recipe: Recipe, env: Mapping[str, str]) -> 
                 f"export {config.api_key_env}=<your key> to use the model."
             )
         return "codemod"
-    return "llm"
+    return "hybrid" if recipe.deterministic else "llm"
+
+
+def check_ruff(recipe: Recipe) -> None:
+    """RuffError (one sentence) now, before any work, when the recipe lists ruff rules and no ruff runs."""
+    if recipe.ruff_rules:
+        ruff_command()
 
 
 def repo_root(paths: Sequence[Path]) -> Path:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -43,6 +43,8 @@ if TYPE_CHECKING:
     from pipeline.engines.model_engine import LLMEngine  # the model's side, imported by its run
 
 Record = Callable[[Proposal], None]
+# the model's half of a shard: refactor_shard_llm, or a hybrid run's (pipeline.run.hybrid_run)
+ShardWork = Callable[["LLMEngine", Sequence["FilePlan"], Record], Awaitable[None]]
 LeftOut = Callable[[SkippedFile], None]  # told of each file the engine left out, with its reason
 Changes = dict[str, tuple[bytes, bytes]]  # repo-relative path -> (bytes before, bytes after)
 
@@ -139,12 +141,25 @@ def not_selected(chunk: Chunk, recipe: Recipe) -> Proposal:
 async def refactor_shard_llm(engine: LLMEngine, files: Sequence[FilePlan], record: Record) -> None:
     """Every chunk of the shard as a coroutine; the engine's client carries the run's one limiter."""
 
-    async def one(chunk: Chunk, names: ModuleNames) -> None:
+    async def work(chunk: Chunk, names: ModuleNames) -> Proposal:
         if not await engine.selects(chunk):
-            record(not_selected(chunk, engine.recipe))
-            return
+            return not_selected(chunk, engine.recipe)
+        return await engine.refactor(chunk, names=names)
+
+    await each_chunk(files, work, record)
+
+
+async def each_chunk(
+    files: Sequence[FilePlan],
+    work: Callable[[Chunk, ModuleNames], Awaitable[Proposal]],
+    record: Record,
+) -> None:
+    """`work` on every chunk of the files at once (a coroutine each, the module's names read once per
+    file), each proposal recorded as it comes; a run-ending provider error's too, with what it cost."""
+
+    async def one(chunk: Chunk, names: ModuleNames) -> None:
         try:
-            proposal = await engine.refactor(chunk, names=names)
+            proposal = await work(chunk, names)
         except FatalProposalError as exc:  # the run stops; this chunk's record keeps what it cost
             proposal = exc.proposal
         record(proposal)
@@ -166,9 +181,11 @@ def refactor_codemod(
     A run waits for its slowest worker, so the costliest files (size is the cost's proxy) go out first and
     the small ones fill in after them; the order is the same with any number of jobs. A file whose chunks
     are judged gives `record` one proposal per chunk; a file left out (no trigger matched, it does not
-    parse, its worker died) gives `left_out` its reason: every file is recorded.
+    parse, its worker died) gives `left_out` its reason: every file is recorded. ruff's fixes (for a
+    recipe with ruff rules) are found first, in one batch over all the files.
     """
     sources = largest_first([plan.source for plan in files])
+    engine.find_ruff_fixes(sources)  # once, over every file, before any is worked
     for outcome in ordered_map(engine.refactor_source, sources, jobs=jobs, crashed=engine.crashed):
         if outcome.skipped is not None:
             left_out(outcome.skipped)
@@ -203,12 +220,13 @@ def assemble(
 def ledger_row(
     run_id: str, proposal: Proposal, *, engine: str, concurrency_limit: int | None
 ) -> LedgerRow:
-    """The ledger's record of one proposal."""
+    """The ledger's record of one proposal; `engine` is the run's, unless the proposal names its own."""
     return LedgerRow.for_chunk(
         run_id,
         proposal.chunk,
         proposal.verdict,
-        engine=engine,
+        engine=proposal.engine or engine,
+        rule=",".join(proposal.rules),
         model=proposal.model,
         usage=proposal.usage,
         concurrency_limit=concurrency_limit,
@@ -219,7 +237,6 @@ def ledger_row(
         requests=list(proposal.requests),
         forecast=proposal.forecast,
         turns=list(proposal.turns),
-        codemods=list(proposal.codemods),
         evidence=proposal.evidence,
     )
 

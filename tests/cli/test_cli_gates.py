@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from support.cli_support import codemill, make_cli_env
+from support.cli_support import LLM, codemill, make_cli_env
 from support.fake_model_server import FakeModelServer, FakeReply
 from support.gitrepo import fingerprint, git, make_repo
 from support.samples import tidy_recipe
@@ -81,7 +81,7 @@ def test_gates_keep_what_works_and_name_what_broke(tmp_path: Path) -> None:
             "--test-cmd",
             "python -m pytest -q -p no:cacheprovider tests",
             cwd=repo,
-            extra_env={"AIMLAPI_API_KEY": "sk-test"},
+            extra_env={"AIMLAPI_API_KEY": "sk-test", **LLM},
         )
     assert done.returncode == 0, done.stdout + done.stderr
     assert fingerprint(repo) == before

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.cli_support import CODEMILL, CliEnv, codemill, make_cli_env
+from support.cli_support import CODEMILL, LLM, CliEnv, codemill, make_cli_env
 from support.fake_model_server import FakeModelServer, FakeReply
 from support.gitrepo import git, make_repo
 from support.prefect_server import free_port
@@ -91,6 +91,7 @@ def start(cli: CliEnv, repo: Path, *args: str, mark: str) -> subprocess.Popen[st
     env = {
         **cli.env,
         "AIMLAPI_API_KEY": KEY,
+        **LLM,
         "LIFECYCLE_TEST_MARK": mark,
     }  # no CODEMILL_*: children never see those
     return subprocess.Popen(
@@ -137,7 +138,7 @@ def test_a_base_url_without_a_scheme_is_a_usage_error(tmp_path: Path, cli: CliEn
     repo = make_repo(tmp_path / "repo", {"m.py": FUNCTIONS})
     done = codemill(
         cli, "run", ".", "--dry-run", "--base-url", "127.0.0.1:9/v1", cwd=repo,
-        extra_env={"AIMLAPI_API_KEY": KEY},
+        extra_env={"AIMLAPI_API_KEY": KEY, **LLM},
     )  # fmt: skip
     assert done.returncode == 2, done.stderr
     assert "--base-url='127.0.0.1:9/v1' must start with http:// or https://" in done.stderr
@@ -249,7 +250,7 @@ def test_an_unreachable_endpoint_trips_the_breaker_and_exits_5(tmp_path: Path, c
     done = codemill(
         cli, "run", ".", "--recipe", "modernize", "--branch", "cm/x", "--no-progress",
         "--base-url", f"http://127.0.0.1:{free_port()}/v1", cwd=repo,
-        extra_env={"AIMLAPI_API_KEY": KEY},
+        extra_env={"AIMLAPI_API_KEY": KEY, **LLM},
     )  # fmt: skip
     took = time.monotonic() - started
     assert done.returncode == 5, done.stderr

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.cli_support import CliEnv, codemill, make_cli_env
+from support.cli_support import LLM, CliEnv, codemill, make_cli_env
 from support.fake_model_server import FakeModelServer, FakeReply
 from support.gitrepo import git, make_repo
 from support.samples import SHAPES, tidy_recipe
@@ -44,7 +44,7 @@ def run(
         server.base_url,
         *args,
         cwd=repo,
-        extra_env={"AIMLAPI_API_KEY": KEY},
+        extra_env={"AIMLAPI_API_KEY": KEY, **LLM},
     )
 
 
@@ -153,7 +153,7 @@ def test_a_gate_turn_fixes_the_chunk_a_test_dropped(tmp_path: Path, cli: CliEnv)
             "--branch",
             "tidy",
             cwd=repo,
-            extra_env={"AIMLAPI_API_KEY": KEY},
+            extra_env={"AIMLAPI_API_KEY": KEY, **LLM},
         )
         sent = len(server.requests)
 

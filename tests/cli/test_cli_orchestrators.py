@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.cli_support import CODEMILL, codemill, make_cli_env
+from support.cli_support import CODEMILL, LLM, codemill, make_cli_env
 from support.fake_model_server import FakeModelServer, FakeReply
 from support.gitrepo import copy_example, git, make_repo
 from support.prefect_server import prefect_server
@@ -70,7 +70,7 @@ def test_a_prefect_run_whose_server_stops_mid_run_still_writes_its_report(tmp_pa
         proc = subprocess.Popen(
             [CODEMILL, *RUN, "--concurrency", "2", "--base-url", model.base_url],
             cwd=repo,
-            env={**cli.env, "AIMLAPI_API_KEY": KEY},
+            env={**cli.env, "AIMLAPI_API_KEY": KEY, **LLM},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

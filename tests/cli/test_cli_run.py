@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from support.cli_support import CliEnv, codemill, make_cli_env
+from support.cli_support import LLM, CliEnv, codemill, make_cli_env
 from support.fake_model_server import FakeModelServer, FakeReply
 from support.gitrepo import copy_example, fingerprint, git, make_repo
 
@@ -58,7 +58,7 @@ def run_with_model(
         server.base_url,
         *args,
         cwd=repo,
-        extra_env={"AIMLAPI_API_KEY": KEY},
+        extra_env={"AIMLAPI_API_KEY": KEY, **LLM},
     )
 
 
@@ -280,7 +280,7 @@ def test_recipes_are_listed_and_shown(tmp_path: Path) -> None:
     assert listed.returncode == 0, listed.stderr
     names = [line.split()[0] for line in listed.stdout.splitlines()]
     assert names == ["docstrings", "modernize", "simplify", "type-hints", "unittest-to-pytest"]
-    assert "[llm, codemod]" in listed.stdout.splitlines()[1]
+    assert "[llm, codemod, hybrid]" in listed.stdout.splitlines()[1]
     shown = codemill(cli, "show-recipe", "type-hints", cwd=tmp_path)
     assert "allows:    annotations" in shown.stdout and "none (needs a model)" in shown.stdout
     unknown = codemill(cli, "show-recipe", "no-such-recipe", cwd=tmp_path)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.cli_support import CliEnv, codemill, make_cli_env
+from support.cli_support import LLM, CliEnv, codemill, make_cli_env
 from support.fake_model_server import FakeModelServer, FakeReply
 from support.gitrepo import git, make_repo
 from support.outputs import leaks, ledger_records, ledger_rows, report_dir
@@ -78,7 +78,7 @@ def test_a_fatal_error_keeps_what_was_accepted_and_the_cache_flags_do_what_they_
     reports = cli.home / "my-reports"
     model = Model()
     model.mode, model.answers_before_401 = "401-after", 2
-    env = {"MY_MODEL_KEY": KEY, "CODEMILL_CACHE_PATH": str(cache)}
+    env = {"MY_MODEL_KEY": KEY, "CODEMILL_CACHE_PATH": str(cache), **LLM}
     common = ["--model", "test/model-x", "--api-key-env", "MY_MODEL_KEY", "--concurrency", "1"]
     scope = ["--include", "pkg/*.py", "--exclude", "skip.py", "--report-dir", str(reports)]
     runs: list[subprocess.CompletedProcess[str]] = []
@@ -170,7 +170,7 @@ def test_exhausted_credits_stop_the_run_with_exit_3(tmp_path: Path, cli: CliEnv)
             "--concurrency",
             "1",
             cwd=repo,
-            extra_env={"AIMLAPI_API_KEY": KEY},
+            extra_env={"AIMLAPI_API_KEY": KEY, **LLM},
         )
         sent = len(server.requests)
     assert done.returncode == 3, done.stdout + done.stderr
@@ -207,7 +207,7 @@ def test_max_cost_lets_the_requests_in_flight_finish_commits_them_and_saves_no_s
             "0.0005",
             "--force",  # past the up-front forecast: this is the budget stop while requests fly
             cwd=repo,
-            extra_env={"AIMLAPI_API_KEY": KEY},
+            extra_env={"AIMLAPI_API_KEY": KEY, **LLM},
         )
         sent = len(server.requests)
     assert done.returncode == 0, done.stderr

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.cli_support import CliEnv, codemill, make_cli_env
+from support.cli_support import LLM, CliEnv, codemill, make_cli_env
 from support.fake_model_server import FakeModelServer, FakeReply
 from support.gitrepo import make_repo
 
@@ -52,7 +52,7 @@ def test_a_real_run_writes_only_private_files_and_directories(
             *("run", ".", "--recipe", "modernize", "--base-url", server.base_url),
             *("--branch", "cm/private", "--junit", str(tmp_path / "ci" / "out" / "junit.xml")),
             cwd=repo,
-            extra_env={"AIMLAPI_API_KEY": KEY},
+            extra_env={"AIMLAPI_API_KEY": KEY, **LLM},
         )
     assert done.returncode == 0, done.stderr
     report = Path(re.search(r"^codemill: report (.+)$", done.stdout, re.M).group(1))  # type: ignore[union-attr]

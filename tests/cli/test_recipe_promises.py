@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.cli_support import CliEnv, codemill, make_cli_env
+from support.cli_support import LLM, CliEnv, codemill, make_cli_env
 from support.fake_model_server import FakeModelServer, FakeReply
 from support.gitrepo import make_repo
 from support.outputs import ledger_rows, report_dir
@@ -90,7 +90,7 @@ def test_every_model_recipe_end_to_end(tmp_path: Path, cli: CliEnv) -> None:
                 "--base-url",
                 server.base_url,
                 cwd=repo,
-                extra_env={"AIMLAPI_API_KEY": "sk-recipes"},
+                extra_env={"AIMLAPI_API_KEY": "sk-recipes", **LLM},
             )
             assert done.returncode == 0, (recipe, done.stdout + done.stderr)
             report = report_dir(done.stdout)

@@ -60,7 +60,7 @@ def test_a_repository_cannot_choose_the_model_host_or_the_key(
         user_config.write_text(f'base_url = "{mine.base_url}"\n')  # the user's choice, no flags
         monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
 
-        done = run(runner, repo)
+        done = run(runner, repo, "--engine", "llm")  # the model for every chunk: requests to see
 
     assert done.exit_code == 0, done.output
     assert other.requests == []  # the repository's host was never contacted

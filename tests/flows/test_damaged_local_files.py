@@ -5,6 +5,7 @@ Each leaves the user's checkout byte-identical and nothing half-written."""
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections.abc import Iterator
@@ -120,10 +121,17 @@ class Spy(VisitorBasedCodemodCommand):
 """
 
 
+@pytest.mark.parametrize("engine", ["codemod", "hybrid"])
 @pytest.mark.parametrize("jobs", ["1", "2"], ids=["in-process", "forked-workers"])
 def test_the_recipes_codemods_run_without_the_model_key(
-    runner: CliRunner, tmp_path: Path, modules: Path, monkeypatch: pytest.MonkeyPatch, jobs: str
+    runner: CliRunner,
+    tmp_path: Path,
+    modules: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    jobs: str,
+    engine: str,
 ) -> None:
+    """A hybrid run's model session keeps its key, and the process has it back after the codemods."""
     seen = tmp_path / "seen.txt"
     (modules / "cm_spy.py").write_text(SPY.format(seen=str(seen)))
     monkeypatch.setenv("AIMLAPI_API_KEY", "sk-default-SECRET")
@@ -131,11 +139,19 @@ def test_the_recipes_codemods_run_without_the_model_key(
     files = {**FILES, "pkg/more.py": FILES["pkg/util.py"]}
     repo = make_repo(tmp_path / "repo", files)
     recipe = codemod_recipe(tmp_path, "cm_spy.Spy")
-    args = ("--recipe", str(recipe), "--engine", "codemod", "--api-key-env", "MY_API_KEY")
-    done = invoke(runner, repo, *args, "--jobs", jobs, "--dry-run")
+    args = ("--recipe", str(recipe), "--engine", engine, "--api-key-env", "MY_API_KEY")
+    with FakeModelServer(handler=reply) as server:
+        done = invoke(
+            runner, repo, *args, "--jobs", jobs, "--dry-run", "--base-url", server.base_url
+        )
     assert done.exit_code == 0, done.output
     lines = seen.read_text().splitlines()
     assert len(lines) == 2 and all(line.endswith(" None None") for line in lines), lines
+    if engine == "hybrid":
+        assert server.requests and all(
+            r.headers["authorization"] == "Bearer sk-named-SECRET" for r in server.requests
+        )
+        assert os.environ["MY_API_KEY"] == "sk-named-SECRET"
 
 
 def reply(body: dict[str, Any], headers: dict[str, str]) -> FakeReply:

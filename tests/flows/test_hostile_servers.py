@@ -136,7 +136,7 @@ def test_a_hostile_server_fails_one_chunk_and_the_run_ends_well(
         done = runner.invoke(
             app,
             [
-                *("run", "--base-url", server.base_url, *flags),
+                *("run", "--engine", "llm", "--base-url", server.base_url, *flags),
                 *("--orchestrator", "local", "--no-progress", str(repo)),
             ],
         )
@@ -176,7 +176,16 @@ def test_an_oversized_answer_gets_no_repair_turn_and_its_cost_counts(
         done = runner.invoke(
             app,
             [
-                *("run", "--base-url", server.base_url, "--dry-run", "--repair-turns", "1"),
+                *(
+                    "run",
+                    "--engine",
+                    "llm",
+                    "--base-url",
+                    server.base_url,
+                    "--dry-run",
+                    "--repair-turns",
+                    "1",
+                ),
                 *("--orchestrator", "local", "--no-progress", str(repo)),
             ],
         )

@@ -66,7 +66,7 @@ def test_the_forecast_comes_first_and_max_cost_refuses_before_any_request(
 ) -> None:
     repo = make_repo(tmp_path / "repo", {"many.py": FUNCTIONS})
     with FakeModelServer(handler=echo) as server:
-        model = ("run", "--recipe", "modernize", "--base-url", server.base_url)
+        model = ("run", "--recipe", "modernize", "--engine", "llm", "--base-url", server.base_url)
         estimate = invoke(runner, repo, *model, "--estimate")
         refused = invoke(runner, repo, *model, "--dry-run", "--max-cost", "0.000001")
         asked_before = len(server.requests)
@@ -126,7 +126,9 @@ def test_a_reviewed_dry_run_is_reported_again_and_applied_without_the_model(
 ) -> None:
     repo = make_repo(tmp_path / "repo", {"many.py": FUNCTIONS})
     with FakeModelServer(handler=echo) as server:
-        dry = invoke(runner, repo, "run", "--base-url", server.base_url, "--dry-run")
+        dry = invoke(
+            runner, repo, "run", "--engine", "llm", "--base-url", server.base_url, "--dry-run"
+        )
         asked = len(server.requests)
     assert dry.exit_code == 0, dry.output
     report = report_dir(dry.output)

@@ -81,15 +81,17 @@ ENV = "MY_MODEL_KEY"
 
 @pytest.mark.parametrize("recipe", [MODERNIZE, DOCSTRINGS], ids=["codemods", "no-codemods"])
 @pytest.mark.parametrize("key", ["sk-x", None, "  "], ids=["key", "no-key", "blank-key"])
-@pytest.mark.parametrize("setting", ["auto", "llm", "codemod"])
+@pytest.mark.parametrize("setting", ["auto", "llm", "codemod", "hybrid"])
 def test_choose_engine(setting: str, key: str | None, recipe: Recipe) -> None:
     config = RunConfig(repo=Path("."), engine=setting, api_key_env=ENV)  # type: ignore[arg-type]
     env = {"AIMLAPI_API_KEY": "sk-not-the-named-one"} | ({ENV: key} if key is not None else {})
     has_key = bool(key and key.strip())
+    keyed = "hybrid" if recipe.codemods else "llm"  # auto, with a key: the hybrid when it can
     expected = {
         "llm": "llm" if has_key else None,
         "codemod": "codemod" if recipe.codemods else None,
-        "auto": "llm" if has_key else ("codemod" if recipe.codemods else None),
+        "hybrid": "hybrid" if has_key and recipe.codemods else None,
+        "auto": keyed if has_key else ("codemod" if recipe.codemods else None),
     }[setting]
     if expected is not None:
         assert choose_engine(config, recipe, env) == expected
@@ -97,9 +99,11 @@ def test_choose_engine(setting: str, key: str | None, recipe: Recipe) -> None:
     with pytest.raises(ConfigError) as info:
         choose_engine(config, recipe, env)
     message = str(info.value)
-    assert ENV in message
-    if setting == "llm":
-        assert message.startswith("--engine llm needs an API key")
+    assert ENV in message or setting == "hybrid"
+    if setting in ("llm", "hybrid") and not has_key:
+        assert message.startswith(f"--engine {setting} needs an API key")
+    elif setting == "hybrid":
+        assert message.startswith(f"recipe {recipe.name!r} has no codemods or ruff rules")
     else:
         assert f"recipe {recipe.name!r} has no offline codemods" in message
         # The message says what is true: it claims no key only when there is none.
@@ -222,8 +226,13 @@ def test_ledger_row_carries_every_field_of_the_proposal() -> None:
     row = ledger_row("run-1", proposal, engine="llm", concurrency_limit=6)
 
     for f in dataclasses.fields(Proposal):
-        if f.name not in ("chunk", "verdict", *RUN_ONLY):
+        if f.name not in ("chunk", "verdict", "engine", "rules", *RUN_ONLY):
             assert getattr(row, f.name) == getattr(proposal, f.name), f.name
+    attributed = dataclasses.replace(
+        proposal, engine="codemod+llm", rules=("ruff:UP031", "ZeroArgSuperCommand")
+    )
+    row_of = ledger_row("run-1", attributed, engine="hybrid", concurrency_limit=6)
+    assert (row_of.engine, row_of.rule) == ("codemod+llm", "ruff:UP031,ZeroArgSuperCommand")
     assert row.gates is not proposal.gates
     assert (row.run_id, row.engine, row.concurrency_limit) == ("run-1", "llm", 6)
     assert (row.path, row.chunk, row.kind) == ("greetings.py", "greet", "function")
@@ -416,7 +425,7 @@ def test_prepare_run_decides_everything_before_any_file_is_read(tmp_path: Path) 
     assert setup.state_path.is_relative_to(tmp_path / "state")
 
     keyed = prepare_run(RunConfig(repo=repo, dry_run=True), {**env, "AIMLAPI_API_KEY": "k"}, when)
-    assert (keyed.engine, keyed.model, keyed.branch) == ("llm", "minimax/m2-1", None)
+    assert (keyed.engine, keyed.model, keyed.branch) == ("hybrid", "minimax/m2-1", None)
 
     with pytest.raises(UnknownBaseError):
         prepare_run(RunConfig(repo=repo, base="no-such-ref"), env, when)

@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CODEMILL = str(Path(sys.executable).parent / "codemill")
+# A keyed run of a recipe with codemods is a hybrid run by default; these tests ask for the model for every
+# chunk, as `--engine llm` does (a flag given still wins).
+LLM = {"CODEMILL_ENGINE": "llm"}
 
 
 @dataclass
