@@ -8,6 +8,7 @@ The hierarchy (exit code on the right; a class without one inherits its parent's
       · FleetFileError                  pipeline.fleet.fleetfile: a fleet file entry is wrong
       · ForecastOverLimit               pipeline.run.estimate: the forecast is over --max-cost
     - RecipeError                       pipeline.recipes.loading: a recipe file cannot be used
+    - PackingError                      pipeline.fleet.packing: --repos-per-run is not a count or auto
     - RuffError                         pipeline.engines.ruff_fixes: a recipe's ruff is missing or failed
     - SourceError                       pipeline.source.files: the run cannot list its files
     - GitOpsError                       pipeline.repository: a git operation refused or failed
