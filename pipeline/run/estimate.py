@@ -157,28 +157,31 @@ def forecast_lines(
     cache = None if config.no_cache else ResponseCache(config.cache_path or default_cache_path(env))
     try:
         forecast = forecast_run(config, recipe, plan.files, cache)
-        hybrid = _hybrid_line(config, recipe, plan.files, cache)
+        hybrid = _hybrid(config, recipe, plan.files, cache) if engine == "hybrid" else None
     finally:
         if cache is not None:
             cache.close()
     prices = run_prices(config)
     priced = f"at {prices.source}" if prices else f"model {config.model} has no price"
-    every = "every selected chunk to the model" if engine == "hybrid" else f"at {config.base_url}"
+    where = f"model {config.model} at {config.base_url}"
+    if hybrid is None:
+        return [
+            f"forecast for engine llm, {where}",
+            forecast.line(),
+            f"{total([forecast]).line()} ({priced}; nothing was sent)",
+        ]
     return [
-        f"forecast for engine llm, model {config.model} ({every})",
-        forecast.line(),
-        f"{total([forecast]).line()} ({priced}; nothing was sent)",
-        *hybrid,
+        f"forecast for engine hybrid (the recipe's rewrites first, then {where})",
+        hybrid.line(),
+        f"{total([hybrid]).line()} ({priced}; nothing was sent)",
+        f"with --engine llm (every selected chunk to the model): {forecast.line()}",
     ]
 
 
-def _hybrid_line(
+def _hybrid(
     config: RunConfig, recipe: Recipe, files: Sequence[FilePlan], cache: ResponseCache | None
-) -> list[str]:
-    """The hybrid's smaller bill, when the run would be one (`--engine hybrid`, or auto with a recipe
-    that has rewrites of its own): the model only for what the rewrites leave."""
-    if config.engine not in ("auto", "hybrid") or not recipe.deterministic:
-        return []
+) -> Forecast:
+    """The hybrid's smaller bill: the model only for what the recipe's rewrites leave."""
     from pipeline.run.hybrid_run import forecast_hybrid  # the codemod engine: libcst, ruff
 
-    return [forecast_hybrid(config, recipe, files, cache).line()]
+    return forecast_hybrid(config, recipe, files, cache)

@@ -141,10 +141,12 @@ def test_the_estimate_forecasts_the_hybrids_smaller_bill_and_max_cost_uses_it(
         done = invoke(runner, repo, *flags, *limit)
 
     assert estimate.exit_code == 0, estimate.output
-    model_line, _, hybrid_line = estimate.output.splitlines()[-3:]
-    assert model_line.startswith("codemill: modernize: 4 of 7 chunks to send")
+    header, hybrid_line, _, model_line = estimate.output.splitlines()[-4:]
+    assert header.startswith("codemill: forecast for engine hybrid (the recipe's rewrites first")
     hybrid = "codemill: modernize (hybrid: the rewrites first): 2 of 7 chunks to send"
     assert hybrid_line.startswith(hybrid)
+    every = "codemill: with --engine llm (every selected chunk to the model): modernize: 4 of 7"
+    assert model_line.startswith(every)
     assert refused.exit_code == 2 and "is over --max-cost $2.50" in refused.output
     assert tight.exit_code == 2 and "of 2 chunks is over --max-cost $1.00" in tight.output
     assert asked_refused == 0

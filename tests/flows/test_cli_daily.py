@@ -97,7 +97,7 @@ def test_run_help_names_its_arguments_choices_defaults_and_recipes(runner: CliRu
     shown = runner.invoke(app, ["run", "--help"]).output
     assert shown.startswith("Usage: codemill run [OPTIONS] PATH...\n")
     flat = " ".join(shown.split())
-    assert "--engine [auto|llm|codemod] auto: the model when its key is set" in flat
+    assert "--engine [auto|llm|codemod|hybrid] auto: with the model's key, hybrid when" in flat
     assert "[default: auto]" in flat and "[default: file]" in flat
     assert "--commit-per [file|run] One commit per changed file, or one for the run." in flat
     assert "--orchestrator [auto|local|prefect]" in flat and "--target-python X.Y" in flat
@@ -151,12 +151,18 @@ def test_the_estimate_names_its_engine_and_offline_there_is_nothing_to_pay(
     )
     assert "MiniMax" not in offline.output and "$" not in offline.output
     monkeypatch.setenv("AIMLAPI_API_KEY", "sk-test-daily")
-    model = run(runner, repo, "--estimate", "--base-url", "http://127.0.0.1:9/v1")
+    model = run(
+        runner, repo, "--estimate", "--engine", "llm", "--base-url", "http://127.0.0.1:9/v1"
+    )
     assert model.exit_code == 0, model.output
     assert "codemill: forecast for engine llm, model minimax/m2-1 at http://127.0.0.1:9/v1\n" in (
         model.output
     )
     assert "1 of 2 chunks to send" in model.output and "nothing was sent" in model.output
+    hybrid = run(runner, repo, "--estimate", "--base-url", "http://127.0.0.1:9/v1")  # auto: hybrid
+    assert "codemill: forecast for engine hybrid (the recipe's rewrites first, then model " in (
+        hybrid.output
+    )
 
 
 def test_diff_puts_the_patch_alone_on_stdout_and_makes_no_branch(

@@ -39,7 +39,7 @@ def test_recipes_are_listed_and_shown(runner: CliRunner) -> None:
     ]
     shown = runner.invoke(app, ["show-recipe", "modernize"])
     assert shown.exit_code == 0 and "codemods:  pipeline.codemods." in shown.output
-    assert "ZeroArgSuperCommand, ruff:UP\n" in shown.output  # ruff's rules beside the codemods
+    assert "pipeline.codemods.ZeroArgSuperCommand\n             ruff:UP\n" in shown.output  # beside
     unknown = runner.invoke(app, ["show-recipe", "no-such-recipe"])
     assert unknown.exit_code == 2 and "no such recipe" in unknown.output
 

@@ -11,10 +11,8 @@ from pipeline.judge.verdicts import Status
 from pipeline.records.ledger import Ledger, LedgerRow, RunMeta
 from pipeline.report.html import render_html
 
-OPTIONAL = "pipeline.codemods.ConvertOptionalToOrCommand"
-PERCENT = (
-    "libcst.codemod.commands.convert_percent_format_to_fstring.ConvertPercentFormatStringCommand"
-)
+OPTIONAL = "ConvertOptionalToOrCommand"
+PERCENT = "ConvertPercentFormatStringCommand"
 
 
 def row(path: str, name: str, line: int, status: Status, **fields: object) -> LedgerRow:
@@ -33,7 +31,7 @@ def ledger(
 
 
 CODEMOD_ROWS = (
-    row("pkg/a.py", "f", 1, Status.ACCEPTED, engine="codemod", new_text="x", codemods=[OPTIONAL]),
+    row("pkg/a.py", "f", 1, Status.ACCEPTED, engine="codemod", new_text="x", rule=OPTIONAL),
     row(
         "pkg/a.py",
         "g",
@@ -41,7 +39,7 @@ CODEMOD_ROWS = (
         Status.ACCEPTED,
         engine="codemod",
         new_text="y",
-        codemods=[OPTIONAL, PERCENT],
+        rule=f"{OPTIONAL},ruff:UP031,{PERCENT}",
     ),
     row("pkg/a.py", "h", 9, Status.UNCHANGED, engine="codemod"),
     row("pkg/sub/b.py", "k", 3, Status.ACCEPTED, engine="codemod", new_text="z"),
@@ -58,8 +56,11 @@ def test_an_offline_page_opens_on_decisions_and_names_codemods_and_target() -> N
     )
     assert 'data-default="accepted rejected"' in page
     assert '<dd id="meta-target">3.8 (setup.cfg python_requires)</dd>' in page
-    assert "codemod ConvertOptionalToOrCommand<" in page
-    assert "codemods ConvertOptionalToOrCommand, ConvertPercentFormatStringCommand<" in page
+    assert "codemods: rule ConvertOptionalToOrCommand<" in page
+    assert (
+        "codemods: rules ConvertOptionalToOrCommand, ruff:UP031, ConvertPercentFormatStringCommand<"
+        in page
+    )
     assert "the codemods of recipe modernize" in page  # a row that recorded none
     assert 'id="offline"' in page
     assert (
