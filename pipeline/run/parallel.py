@@ -97,7 +97,10 @@ def _stream(pool: ProcessPoolExecutor, pending: deque[T], *, ahead: int) -> Iter
     while pending:
         running = [future for future in queued if not future.done()]
         while len(queued) < min(len(pending), BUFFER_PER_AHEAD * ahead) and len(running) < ahead:
-            running.append(pool.submit(_run, pending[len(queued)]))
+            try:
+                running.append(pool.submit(_run, pending[len(queued)]))
+            except BrokenProcessPool:  # a worker died since the last look: the caller isolates
+                return
             queued.append(running[-1])
         if not queued[0].done():
             wait(running, return_when=FIRST_COMPLETED)
