@@ -25,7 +25,7 @@ from pipeline.engines.codemod_module import (
 )
 from pipeline.engines.proposal import Proposal, has_future_annotations
 from pipeline.engines.ruff_fixes import RuffFix, RuffFixer
-from pipeline.judge.names import module_names
+from pipeline.judge.names import ModuleNames, module_names
 from pipeline.judge.policy import Policy
 from pipeline.judge.validation import judge_answer
 from pipeline.judge.verdicts import Reason, Status, Verdict
@@ -191,25 +191,28 @@ class CodemodFileEngine:
             self._made(len(chunks))
             return [Proposal(chunk, verdict, usage=Usage(attempts=1)) for chunk in chunks]
         elapsed = (time.perf_counter() - started) / max(len(pairs), 1)
-        proposals = []
         names = module_names(new_text)  # the codemods' module: an import they add counts
-        for chunk, proposed in pairs:
-            judged = judge_answer(
-                chunk,
-                proposed,
-                policy=self.policy,
-                module_has_future_annotations=has_future_annotations(chunk),
-                names=names,
-            )
-            verdict = judged.verdict
-            new = judged.text if verdict.status is Status.ACCEPTED else None
-            usage = Usage(attempts=1, latency_s=elapsed)
-            changed = proposed != chunk.text
-            rules = trace.rules(chunk.start_line, chunk.end_line) if changed else ()
-            engine = self.name if changed else None
-            proposals.append(Proposal(chunk, verdict, new, usage=usage, engine=engine, rules=rules))
-            self._made(1)
-        return proposals
+        return [self._one(chunk, proposed, names, trace, elapsed) for chunk, proposed in pairs]
+
+    def _one(
+        self, chunk: Chunk, proposed: str, names: ModuleNames, trace: LineTrace, elapsed: float
+    ) -> Proposal:
+        """One chunk's share of the rewritten file, judged and attributed to the rules behind it."""
+        judged = judge_answer(
+            chunk,
+            proposed,
+            policy=self.policy,
+            module_has_future_annotations=has_future_annotations(chunk),
+            names=names,
+        )
+        verdict = judged.verdict
+        new = judged.text if verdict.status is Status.ACCEPTED else None
+        changed = proposed != chunk.text
+        rules = trace.rules(chunk.start_line, chunk.end_line) if changed else ()
+        engine = self.name if changed else None
+        self._made(1)
+        usage = Usage(attempts=1, latency_s=elapsed)
+        return Proposal(chunk, verdict, new, usage=usage, engine=engine, rules=rules)
 
     def _made(self, count: int) -> None:
         if self.on_chunks is not None:
