@@ -52,6 +52,11 @@ def test_a_dry_run_ends_with_the_report_to_open_and_the_commands_that_work(
     assert not [ln for ln in lines if "token" in ln or "$" in ln]  # nothing to pay offline
     subprocess.run(["git", "apply", str(run_dir / "changes.patch")], cwd=repo, check=True)
     assert (repo / "one.py").read_text() == "class A:\n    pass\n"
+    # the README shows these last lines as they are, the run directory aside
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    shown = readme.split("say what to open and what to do next:\n\n```\n", 1)[1].split("```", 1)[0]
+    real = "\n".join(lines[-4:]).replace(str(run_dir), "<RUN_DIR>")
+    assert shown.strip() == real
 
 
 def test_fail_on_changes_counts_in_english(runner: CliRunner, tmp_path: Path) -> None:
