@@ -257,6 +257,9 @@ class RunConfig:
     forge_writes_per_minute: int = declare(
         80, integer(1), "Forge writes a minute, every codemill process together.", option=int
     )
+    forge_writes_per_hour: int = declare(
+        500, integer(1), "Forge writes an hour, every codemill process together.", option=int
+    )
     forge_write_interval: float = declare(
         1.0, positive, "Seconds between two forge writes at least.", option=float
     )

@@ -1,5 +1,6 @@
 """One limit on forge writes, shared by every codemill process of the user: at most `per_minute`
-content-creating requests in any minute and at least `min_interval` seconds between two of them.
+content-creating requests in any minute, `per_hour` in any hour, and at least `min_interval` seconds
+between two of them.
 
 GitHub's guidance for content creation is 80 requests a minute and 500 an hour; going faster trips its
 secondary rate limit, which blocks the token for minutes (sourcegraph#44631). The limit is kept in one
@@ -23,8 +24,10 @@ from pathlib import Path
 from pipeline.paths import private_dir
 
 DEFAULT_WRITES_PER_MINUTE = 80
+DEFAULT_WRITES_PER_HOUR = 500
 DEFAULT_MIN_INTERVAL = 1.0  # seconds between two writes
 WINDOW = 60.0
+HOUR = 3600.0
 
 
 @dataclass
@@ -33,6 +36,7 @@ class WriteThrottle:
 
     path: Path | None = None
     per_minute: int = DEFAULT_WRITES_PER_MINUTE
+    per_hour: int = DEFAULT_WRITES_PER_HOUR
     min_interval: float = DEFAULT_MIN_INTERVAL
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
@@ -79,10 +83,11 @@ class WriteThrottle:
     def _wait(self, recent: list[float]) -> float:
         """Sleep until `recent` allows one more write now; the seconds slept."""
         now = self.clock()
-        recent[:] = [t for t in recent if now - t < WINDOW]
+        recent[:] = [t for t in recent if now - t < HOUR]
         ready = recent[-1] + self.min_interval if recent else now
-        if len(recent) >= self.per_minute:
-            ready = max(ready, recent[-self.per_minute] + WINDOW)
+        for limit, window in ((self.per_minute, WINDOW), (self.per_hour, HOUR)):
+            if len([t for t in recent if now - t < window]) >= limit:
+                ready = max(ready, recent[-limit] + window)
         waited = max(0.0, ready - now)
         if waited:
             self.sleep(waited)
@@ -96,7 +101,7 @@ def _read(fd: int) -> list[float]:
     try:
         times = json.loads(raw or b"[]")
     except ValueError:
-        return []  # a damaged file only forgets the last minute's writes
+        return []  # a damaged file only forgets the last hour's writes
     return sorted(float(t) for t in times if isinstance(t, int | float))
 
 

@@ -57,6 +57,7 @@ def throttle_of(
     return WriteThrottle(
         state_dir(env) / THROTTLE_NAME,
         per_minute=config.forge_writes_per_minute,
+        per_hour=config.forge_writes_per_hour,
         min_interval=config.forge_write_interval,
         shared=shared,
     )

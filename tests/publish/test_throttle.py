@@ -41,6 +41,19 @@ def test_one_second_between_writes_and_at_most_n_a_minute() -> None:
     assert starts == [0.0, 1.0, 2.0, 3.0, 4.0, 60.0, 61.0]
 
 
+def test_at_most_n_an_hour_however_slowly_they_come() -> None:
+    fake = FakeTime()
+    throttle = WriteThrottle(
+        per_minute=80, per_hour=3, min_interval=1.0, clock=fake.clock, sleep=fake.sleep
+    )
+    starts = []
+    for _ in range(5):
+        throttle.wait_turn()
+        starts.append(fake.now - 1_000.0)
+        fake.now += 100.0  # slower than a minute's limit would ever hold back
+    assert starts == [0.0, 100.0, 200.0, 3600.0, 3700.0]
+
+
 def test_processes_share_the_limit_through_one_file(tmp_path: Path) -> None:
     path = tmp_path / "state" / "forge-writes.json"
     seen: list[float] = []
