@@ -74,7 +74,9 @@ def test_apply_refuses_an_interrupted_run_unless_told_partial(tmp_path: Path, cl
         text=True,
     )
     deadline = time.monotonic() + 120
-    while "files left out" not in (line := proc.stderr.readline()) and time.monotonic() < deadline:
+    while (
+        "codemill: recipe " not in (line := proc.stderr.readline()) and time.monotonic() < deadline
+    ):
         assert line, "the run ended before it started its work"
     time.sleep(3)  # into the test gate's base run
     proc.send_signal(signal.SIGINT)

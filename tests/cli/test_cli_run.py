@@ -121,7 +121,8 @@ def test_offline_run_commits_a_branch_and_leaves_the_checkout_untouched(
 
     shown = artifacts(prefect_api, run_dir(cli, done.stdout).name)
     assert shown["codemill-progress"]["data"] == 100.0
-    assert "## By status" in shown["codemill-summary"]["data"]
+    summary = shown["codemill-summary"]["data"]  # the changed chunks and their diffs, first
+    assert "## Changed chunks (" in summary and "legacy_app/models.py" in summary
     assert "legacy_app/models.py" in json.dumps(shown["codemill-chunks"]["data"])
 
 
