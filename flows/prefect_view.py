@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import RunConfig
+from pipeline.evidence.levels import counts as counts_by_level
 from pipeline.evidence.levels import counts_line
 from pipeline.judge.verdicts import Status
 from pipeline.model.prices import cost_text
@@ -203,11 +204,15 @@ def summary_markdown(rows: Sequence[LedgerRow], patch: str, report_dir: Path, he
     for row in ordered_rows(rows):
         counts[str(row.status)] = counts.get(str(row.status), 0) + 1
     report = report_dir / "report.html"
+    accepted = [r for r in rows if r.status is Status.ACCEPTED]
+    levels = counts_by_level([r.evidence.level for r in accepted if r.evidence is not None])
+    proved = [f"Evidence: {counts_line(len(accepted), levels)}", ""] if levels else []
     out = [
         f"# {heading}",
         "",
         ", ".join(f"{n} {status}" for status, n in counts.items()) or "no chunks",
         "",
+        *proved,
         f"- Report: `{report.as_uri() if report.is_absolute() else report}`",
         f"- Patch: `{report_dir / 'changes.patch'}`",
         f"- Ledger: `{report_dir / 'ledger.jsonl'}`",

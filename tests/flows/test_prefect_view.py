@@ -79,6 +79,7 @@ def test_summary_shows_each_changed_chunk_with_its_own_diff_and_where_the_report
     patch = (result.report_dir / "changes.patch").read_text(encoding="utf-8")
     text = prefect_view.summary_markdown(ledger.rows, patch, result.report_dir, "the run")
     assert "## Changed chunks (12)" in text and "12 accepted, 12 unchanged" in text
+    assert "Evidence: 12 accepted: 12 imported" in text  # what proved them, as the run's line says
     assert f"- Report: `{(result.report_dir / 'report.html').as_uri()}`" in text
     section = text.split("### `pkg/m1.py` `f2` (lines 17-18, codemod)")[1].split("###")[0]
     assert "-    return 'v2 %s' % x" in section and "+    return f'v2 {x}'" in section
