@@ -4,11 +4,13 @@ repositories behind local bare remotes (file://), and the loopback fake model.
 One test, three commands (each costs tens of seconds): the first fleet run (two repositories in one child
 run, --repos-per-run 2) pushes a branch to every remote and stays inside the global concurrency limit at
 the model server; the second skips all three as unchanged;
-a sharded dry run gives the same patch as the single run of the first.
+a sharded dry run gives the same patch as the single run of the first. Another: ten repositories packed
+into child runs publish their pull requests to the fake forge, never two writes within a second.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -20,10 +22,12 @@ from typing import Any
 
 import pytest
 from support.cli_support import CliEnv, codemill, make_cli_env
+from support.fake_forge import FakeForge
 from support.fake_model_server import FakeModelServer, FakeReply
 from support.gitrepo import git, make_repo
 
 KEY = "sk-fleet-test-SECRET-0123456789"
+TOKEN = "ghp_fleetFORGEtoken0123456789SECRET"
 POOL = "fleet-test-pool"
 LIMIT = 2
 PERCENT = re.compile(r'"([^"%]*)%s([^"%]*)" % (\w+)')
@@ -61,6 +65,7 @@ def remotes(root: Path) -> dict[str, Path]:
 def workers(tmp_path: Path, prefect_api: str) -> Iterator[CliEnv]:
     """A process work pool and two `prefect worker start` processes with the model key."""
     cli = make_cli_env(tmp_path / "home", prefect_api)
+    cli.env["GITHUB_TOKEN"] = TOKEN  # the workers publish with it (only from the environment)
     cli.env["PREFECT_CLIENT_MAX_RETRIES"] = (
         "10"  # a loaded machine's SQLite server answers 503 at times
     )
@@ -181,3 +186,31 @@ def test_fleet_on_a_process_pool_with_two_workers(tmp_path: Path, workers: CliEn
         (tmp_path / "worker0.log").read_text(),
     ):
         assert KEY not in text
+
+
+def test_a_fleet_publishes_ten_pull_requests_never_two_writes_within_a_second(
+    tmp_path: Path, workers: CliEnv
+) -> None:
+    fleet_file = tmp_path / "fleet.toml"
+    with FakeForge(tmp_path / "forge", TOKEN) as forge:
+        remotes = []
+        for n in range(10):
+            work = make_repo(tmp_path / "src" / f"r{n}", {f"r{n}/m.py": module(n, names=1)})
+            remotes.append(forge.add_repo(f"octo/r{n}", seed=work))
+        fleet_file.write_text("".join(f'\n[[repo]]\nurl = "{bare.as_uri()}"\n' for bare in remotes))
+        with FakeModelServer(handler=modernizer) as server:
+            done = fleet(
+                workers, fleet_file, server, "--publish", "--repos-per-run", "auto",
+                "--set", f"forge_url={forge.github_url}", "--set", "forge_write_interval=1",
+            )  # fmt: skip
+        writes, opened = forge.writes(), [forge.open_pulls(f"octo/r{n}") for n in range(10)]
+        bodies = "".join(str(r.body) for r in forge.requests)  # the token only in its header
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = report(done.stdout)["repos"]
+    assert [r["status"] for r in rows] == ["changed"] * 10
+    assert all(len(pulls) == 1 for pulls in opened)  # one pull request each
+    times = sorted(w.at for w in writes)
+    assert len(times) == 10 and min(b - a for a, b in itertools.pairwise(times)) >= 0.95
+    logs = "".join(p.read_text() for p in tmp_path.glob("worker*.log"))
+    for text in (done.stdout, done.stderr, logs, bodies):
+        assert TOKEN not in text
