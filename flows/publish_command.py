@@ -79,10 +79,12 @@ def publish_after_run(report_dir: Path, repo: Path, settings: Mapping[str, objec
 
 def announce(outcome: PublishOutcome) -> None:
     """One line per pull request: what happened to it, its branch and its URL; then the notes."""
+    from pipeline.run.progress import counted
+
     if not outcome.groups:
         typer.echo(f"codemill: run {outcome.run_id} accepted no change; nothing to publish")
     for group in outcome.groups:
-        files = f"{len(group.files)} file{'s' if len(group.files) != 1 else ''}"
+        files = counted(len(group.files), "file")
         if group.action == "diverged":
             typer.echo(
                 f"codemill: diverged: branch {group.branch} holds commits codemill did not push; "

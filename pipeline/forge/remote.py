@@ -40,7 +40,9 @@ def host_and_path(remote_url: str) -> tuple[str, str]:
     match = _URL.match(remote_url) or _SCP.match(remote_url)
     host, path = (match["host"], match["path"]) if match else ("", remote_url)
     parts = [p for p in path.strip("/").removesuffix(".git").split("/") if p]
-    if not match:  # a local path: its last two parts, as the fake forges lay their remotes out
+    if (
+        not match
+    ):  # a local path or file:// mirror: its last two parts, the forge's owner/name layout
         parts = parts[-2:]
     return host.lower(), "/".join(parts)
 

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 
 from pipeline.model.prices import cost_text
 from pipeline.records.ledger import Ledger, LedgerRow
+from pipeline.run.progress import counted
 
 CUT_NOTE = "\n\n_…cut to the forge's limit of {limit:,} characters; the full list is in the run's report._\n"
 MARKER = "<!-- codemill:publish -->"  # a pull request codemill opened says so, for people and tools
@@ -16,7 +17,7 @@ MARKER = "<!-- codemill:publish -->"  # a pull request codemill opened says so, 
 def title_of(ledger: Ledger, files: Sequence[str], group: str = "") -> str:
     """`codemill: <recipe> on N files` (and the group's name when the run is split)."""
     part = f" ({group})" if group else ""
-    count = f"{len(files)} file{'s' if len(files) != 1 else ''}"
+    count = counted(len(files), "file")
     return f"codemill: {ledger.meta.recipe} on {count}{part}"
 
 

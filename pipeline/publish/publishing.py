@@ -24,8 +24,8 @@ from pipeline.publish.groups import Group, group_files
 from pipeline.publish.records import Published, load_published, save_published, save_run_published
 from pipeline.publish.target import Target, code_owners, open_target
 from pipeline.records.ledger import Ledger
-from pipeline.run.replay import ReplayError, read_intact, replay
-from pipeline.run.reviewed import partial_reason
+from pipeline.run.replay import read_intact, replay
+from pipeline.run.reviewed import refuse_partial
 from pipeline.run.steps import CODEMOD_MODEL, repo_root
 
 BRANCH_PREFIX = "codemill/"  # every codemill branch: the cap on open pull requests counts these
@@ -90,10 +90,7 @@ def publish_config(
     """Publish the run in `run_dir` of `config.repo` under `config`, every chunk proven again; `shared`
     is a write limit beyond this machine's (a fleet's Prefect rate limit), taken once per forge write."""
     again = replay(config.repo, read_intact(run_dir))
-    why = partial_reason(again.ledger.meta)
-    if why is not None and not partial:
-        meta = again.ledger.meta
-        raise ReplayError(f"run {meta.run_id} {why}: pass --partial to publish its changes anyway")
+    refuse_partial(again.ledger, partial, "publish them")
     return publish_changes(run_dir, again, config, env, shared=shared)
 
 

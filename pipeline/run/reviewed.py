@@ -40,12 +40,14 @@ def partial_reason(meta: RunMeta) -> str | None:
     return None
 
 
-def _refuse_partial(ledger: Ledger, partial: bool) -> None:
+def refuse_partial(ledger: Ledger, partial: bool, doing: str = "commit them") -> None:
+    """ReplayError when the run holds only part of its work and --partial was not given; `doing` says
+    what --partial would let the command do."""
     why = partial_reason(ledger.meta)
     if why is not None and not partial:
         raise ReplayError(
             f"run {ledger.meta.run_id} {why}: its changes are partial; "
-            "pass --partial to commit them anyway"
+            f"pass --partial to {doing} anyway"
         )
 
 
@@ -68,7 +70,7 @@ def apply_reviewed(
     """Commit the run's accepted changes on a new branch; None when it accepted none."""
     root, again = replayed(run_dir, repo)
     meta = again.ledger.meta
-    _refuse_partial(again.ledger, partial)
+    refuse_partial(again.ledger, partial)
     if not again.changes:
         return None
     name = branch or repository.run_branch_name(meta.recipe, meta.run_id)
@@ -89,7 +91,7 @@ def selected_run(
     and the config it was gated under: what `apply --select` commits and `publish --select` pushes."""
     root = repo_root([repo])
     ledger = read_intact(run_dir)
-    _refuse_partial(ledger, partial)
+    refuse_partial(ledger, partial)
     config = load_config(root, settings, env)
     return config, selected_changes(root, ledger, selection, config)
 

@@ -15,18 +15,14 @@ from pathlib import Path
 
 from pipeline import repository
 from pipeline.run.replay import ReplayError
-from pipeline.run.reviewed import partial_reason, replayed
+from pipeline.run.reviewed import refuse_partial, replayed
 
 
 def apply_to_worktree(run_dir: Path, repo: Path, *, partial: bool) -> list[str]:
     """Write the run's accepted changes into the working tree (no branch, no commit); the paths
     written. Refused, with nothing written, where that would touch uncommitted work."""
     root, again = replayed(run_dir, repo)
-    why = partial_reason(again.ledger.meta)
-    if why is not None and not partial:
-        raise ReplayError(
-            f"run {again.ledger.meta.run_id} {why}; pass --partial to write it anyway"
-        )
+    refuse_partial(again.ledger, partial, "write them")
     check_worktree(root, again.changes, again.base_commit)
     return write_worktree(root, again.changes)
 
